@@ -1,0 +1,259 @@
+//! The consumer loop every service uses: bounded prefetch, one task per delivery, manual ack
+//! after the handler's effect is durable, and retry-with-delay then dead-lettering on failure.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use lapin::Connection;
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::topology::{header_integer, header_string};
+use crate::{BrokerError, OutgoingMessage, Publisher, QueueSpec, Topology};
+
+/// The header holding a message's attempt number (1 for the first delivery).
+const ATTEMPT_HEADER: &str = "x-ferry-attempt";
+/// The header naming why a message was parked in the dead-letter queue.
+const ERROR_HEADER: &str = "x-ferry-error";
+
+/// What a handler did with a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handled {
+    /// The effect is durable: acknowledge.
+    Done,
+    /// A transient failure (a server down, a timeout): try again after a delay, up to the
+    /// configured number of attempts, then park in the dead-letter queue.
+    RetryLater { reason: String },
+    /// The message can never succeed (it does not parse, it names something that does not
+    /// exist): park it in the dead-letter queue at once.
+    Reject { reason: String },
+    /// Give the message back to RabbitMQ as it is; it is redelivered with its `redelivered`
+    /// flag set, exactly as if this consumer had died.
+    Requeue { reason: String },
+}
+
+/// How a consumer behaves.
+#[derive(Debug, Clone)]
+pub struct ConsumerOptions {
+    /// The most unacknowledged messages this consumer holds, and so the most handled at once.
+    pub prefetch: u16,
+    /// Attempts before a retried message is parked.
+    pub max_attempts: u32,
+    /// Delay before the second attempt; it doubles with each attempt, up to `max_delay`.
+    pub first_retry_delay: Duration,
+    pub max_retry_delay: Duration,
+    /// Shown in RabbitMQ's management UI.
+    pub consumer_tag: String,
+}
+
+impl ConsumerOptions {
+    pub fn new(consumer_tag: &str, prefetch: u16) -> Self {
+        ConsumerOptions {
+            prefetch,
+            max_attempts: 8,
+            first_retry_delay: Duration::from_millis(500),
+            max_retry_delay: Duration::from_secs(60),
+            consumer_tag: consumer_tag.to_owned(),
+        }
+    }
+
+    fn retry_delay(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
+        self.first_retry_delay
+            .saturating_mul(factor)
+            .min(self.max_retry_delay)
+    }
+}
+
+/// The attempt number of a delivery: 1 for a message never retried through the retry queue.
+/// A redelivery after a consumer crash keeps the number; see `Delivery::redelivered` for that.
+pub fn attempt_of(delivery: &Delivery) -> u32 {
+    header_integer(delivery.properties.headers().as_ref(), ATTEMPT_HEADER)
+        .and_then(|attempt| u32::try_from(attempt).ok())
+        .unwrap_or(1)
+        .max(1)
+}
+
+/// Consumes `spec.queue` until `shutdown` is cancelled or the connection is lost, calling
+/// `handler` for each delivery in its own task.
+///
+/// Returns `Ok` after a requested shutdown (once in-flight handlers finished) and `Err` when
+/// the broker connection or channel failed; messages not acknowledged by then are redelivered
+/// by RabbitMQ to another consumer.
+pub async fn run_consumer<H, F>(
+    connection: &Connection,
+    topology: &Topology,
+    spec: &QueueSpec,
+    options: ConsumerOptions,
+    handler: H,
+    shutdown: CancellationToken,
+) -> Result<(), BrokerError>
+where
+    H: Fn(Arc<Delivery>) -> F + Send + Sync + 'static,
+    F: Future<Output = Handled> + Send + 'static,
+{
+    let channel = connection.create_channel().await?;
+    topology.declare_queue(&channel, spec).await?;
+    channel
+        .basic_qos(options.prefetch, BasicQosOptions::default())
+        .await?;
+    let publisher = Publisher::open(connection).await?;
+    let mut consumer = channel
+        .basic_consume(
+            spec.queue.clone().into(),
+            options.consumer_tag.clone().into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    let handler = Arc::new(handler);
+    let options = Arc::new(options);
+    let spec = Arc::new(spec.clone());
+    let mut in_flight = JoinSet::new();
+    let result = loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break Ok(()),
+            Some(finished) = in_flight.join_next(), if !in_flight.is_empty() => {
+                if let Err(error) = finished {
+                    tracing::error!(%error, queue = %spec.queue, "a message handler panicked; its message will be redelivered");
+                }
+            }
+            next = consumer.next() => match next {
+                Some(Ok(delivery)) => {
+                    let delivery = Arc::new(delivery);
+                    let handler = Arc::clone(&handler);
+                    let options = Arc::clone(&options);
+                    let spec = Arc::clone(&spec);
+                    let publisher = publisher.clone();
+                    in_flight.spawn(async move {
+                        let handled = handler(Arc::clone(&delivery)).await;
+                        settle(&publisher, &spec, &options, &delivery, handled).await;
+                    });
+                }
+                Some(Err(error)) => break Err(error.into()),
+                None => break Ok(()),
+            },
+        }
+    };
+    while in_flight.join_next().await.is_some() {}
+    if result.is_ok() {
+        let _ = channel.close(200, "shutting down".into()).await;
+    }
+    result
+}
+
+/// Acknowledges, retries or parks a handled delivery. A message is acknowledged only after
+/// its retry or dead-letter copy is confirmed, so it is never lost in between.
+async fn settle(
+    publisher: &Publisher,
+    spec: &QueueSpec,
+    options: &ConsumerOptions,
+    delivery: &Delivery,
+    handled: Handled,
+) {
+    let attempt = attempt_of(delivery);
+    let (target_queue, expiration_ms, reason) = match handled {
+        Handled::Done => {
+            if let Err(error) = delivery.ack(BasicAckOptions::default()).await {
+                tracing::warn!(%error, queue = %spec.queue, "could not acknowledge a handled message; it will be redelivered and deduplicated");
+            }
+            return;
+        }
+        Handled::Requeue { reason } => {
+            tracing::warn!(queue = %spec.queue, %reason, "returning message to its queue");
+            let _ = delivery
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..BasicNackOptions::default()
+                })
+                .await;
+            return;
+        }
+        Handled::RetryLater { reason } if attempt < options.max_attempts => {
+            let delay = options.retry_delay(attempt);
+            tracing::warn!(queue = %spec.queue, attempt, delay_ms = delay.as_millis() as u64, %reason, "will retry message");
+            (spec.retry_queue(), Some(delay.as_millis() as u64), reason)
+        }
+        Handled::RetryLater { reason } => {
+            tracing::error!(queue = %spec.queue, attempt, %reason, "message failed too often; parking it in the dead-letter queue");
+            (
+                spec.dead_letter_queue(),
+                None,
+                format!("after {attempt} attempts: {reason}"),
+            )
+        }
+        Handled::Reject { reason } => {
+            tracing::error!(queue = %spec.queue, %reason, "message can never succeed; parking it in the dead-letter queue");
+            (spec.dead_letter_queue(), None, reason)
+        }
+    };
+    let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+    headers.insert(
+        ATTEMPT_HEADER.into(),
+        AMQPValue::LongLongInt(i64::from(attempt) + 1),
+    );
+    headers.insert(ERROR_HEADER.into(), AMQPValue::LongString(reason.into()));
+    let message_id = delivery
+        .properties
+        .message_id()
+        .as_ref()
+        .map(|id| id.as_str().to_owned())
+        .unwrap_or_default();
+    let kind = delivery
+        .properties
+        .kind()
+        .as_ref()
+        .map(|kind| kind.as_str().to_owned())
+        .unwrap_or_default();
+    let copied = publisher
+        .publish(OutgoingMessage {
+            exchange: "",
+            routing_key: &target_queue,
+            message_id: &message_id,
+            kind: &kind,
+            payload: &delivery.data,
+            headers,
+            expiration_ms,
+        })
+        .await;
+    match copied {
+        Ok(()) => {
+            if let Err(error) = delivery.ack(BasicAckOptions::default()).await {
+                tracing::warn!(%error, "could not acknowledge a message after copying it; it may be handled twice");
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, queue = %target_queue, "could not copy message for retry; returning it to its queue");
+            let _ = delivery
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..BasicNackOptions::default()
+                })
+                .await;
+        }
+    }
+}
+
+/// The error a parked message carries, for operators and tests.
+pub fn parked_reason(delivery: &Delivery) -> Option<String> {
+    header_string(delivery.properties.headers().as_ref(), ERROR_HEADER)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delay_doubles_up_to_the_cap() {
+        let options = ConsumerOptions::new("test", 1);
+        assert_eq!(options.retry_delay(1), Duration::from_millis(500));
+        assert_eq!(options.retry_delay(2), Duration::from_millis(1000));
+        assert_eq!(options.retry_delay(3), Duration::from_millis(2000));
+        assert_eq!(options.retry_delay(30), Duration::from_secs(60));
+    }
+}

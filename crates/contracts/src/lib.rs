@@ -1,0 +1,160 @@
+//! The messages Ferry's services exchange over RabbitMQ, shared by every producer and consumer.
+//!
+//! Architecture invariant: messages are plain serde data. A message carries everything its
+//! consumer needs (a worker never looks anything up in the database, the notifier never
+//! either), and every message has an id so a consumer can recognise a redelivery.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// What kind of message a payload is; sent as the AMQP `type` property.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    StepJob,
+    StepEvent,
+    DeploymentFinished,
+}
+
+impl MessageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::StepJob => "step_job",
+            MessageKind::StepEvent => "step_event",
+            MessageKind::DeploymentFinished => "deployment_finished",
+        }
+    }
+}
+
+/// A package a step needs, as stored: the worker downloads `object_key` and refuses it unless
+/// its SHA-256 and size match.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageReference {
+    pub package_id: String,
+    pub version: String,
+    pub object_key: String,
+    pub sha256: String,
+    pub size_bytes: u64,
+    /// `zip` or `tar.gz`.
+    pub format: String,
+}
+
+/// "Run this step": sent by the API to a worker pool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepJob {
+    /// Unique per dispatch; equal to the AMQP message id.
+    pub job_id: Uuid,
+    pub deployment_id: Uuid,
+    pub step_run_id: Uuid,
+    /// Which dispatch of this step run this is (1 for the first). Events carry it back so a
+    /// late event from an earlier attempt is recognised as stale.
+    pub attempt: i32,
+    pub step_index: i32,
+    pub step_name: String,
+    pub script: String,
+    /// Variables given to the script as environment variables.
+    pub variables: BTreeMap<String, String>,
+    pub package: Option<PackageReference>,
+    /// How long the script may run before it is killed and the step fails.
+    pub timeout_seconds: u64,
+}
+
+/// Where a log line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogStream {
+    Stdout,
+    Stderr,
+    /// Written by Ferry itself (downloading, extracting, exit code).
+    System,
+}
+
+impl LogStream {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogStream::Stdout => "stdout",
+            LogStream::Stderr => "stderr",
+            LogStream::System => "system",
+        }
+    }
+}
+
+/// One line of a step's task log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// Position of the line within one attempt of one step run, from 0. Together with the step
+    /// run and attempt it identifies the line, so a redelivered batch inserts nothing twice.
+    pub sequence: i64,
+    pub stream: LogStream,
+    pub logged_at: DateTime<Utc>,
+    pub text: String,
+}
+
+/// How a step ended on the worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum StepOutcome {
+    Succeeded,
+    Failed {
+        /// The script's exit code, when it ran and exited.
+        exit_code: Option<i32>,
+        /// Why the step failed, in a sentence.
+        reason: String,
+    },
+}
+
+/// What happened to a step; sent by a worker to the API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepEvent {
+    /// Unique per event; equal to the AMQP message id.
+    pub event_id: Uuid,
+    pub deployment_id: Uuid,
+    pub step_run_id: Uuid,
+    pub attempt: i32,
+    pub body: StepEventBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StepEventBody {
+    /// Log lines written while the step runs.
+    Log { lines: Vec<LogLine> },
+    /// The step ended; `lines` holds the last log lines not sent yet.
+    Finished {
+        lines: Vec<LogLine>,
+        outcome: StepOutcome,
+        started_at: DateTime<Utc>,
+        finished_at: DateTime<Utc>,
+    },
+}
+
+/// "A deployment ended": sent by the API, consumed by the notifier. It carries everything the
+/// status email shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentFinished {
+    pub event_id: Uuid,
+    pub deployment_id: Uuid,
+    pub project_name: String,
+    pub release_number: String,
+    pub environment_name: String,
+    /// `Success`, `Failed` or `Canceled`.
+    pub status: String,
+    pub failed_step: Option<String>,
+    pub exit_code: Option<i32>,
+    pub error: Option<String>,
+    pub status_url: String,
+    /// Where the status email goes; empty when the project has no notification address.
+    pub recipients: Vec<String>,
+    pub steps: Vec<StepSummary>,
+    pub finished_at: DateTime<Utc>,
+}
+
+/// One step's final state, for the email.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepSummary {
+    pub name: String,
+    pub status: String,
+}

@@ -1,0 +1,144 @@
+//! The states a deployment and each of its steps can be in, spelled exactly as Octopus spells
+//! them so that email templates written for Octopus render the same.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The state of one step of one deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum StepStatus {
+    /// Not reached yet.
+    Pending,
+    /// Not run, because of its run condition.
+    Skipped,
+    /// A job for it is on the queue or a worker is running it.
+    Running,
+    Succeeded,
+    Failed,
+    /// Stopped on request before it finished.
+    Canceled,
+    /// Never run because the deployment ended before reaching it.
+    Abandoned,
+}
+
+impl StepStatus {
+    pub const ALL: [StepStatus; 7] = [
+        StepStatus::Pending,
+        StepStatus::Skipped,
+        StepStatus::Running,
+        StepStatus::Succeeded,
+        StepStatus::Failed,
+        StepStatus::Canceled,
+        StepStatus::Abandoned,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Pending => "Pending",
+            StepStatus::Skipped => "Skipped",
+            StepStatus::Running => "Running",
+            StepStatus::Succeeded => "Succeeded",
+            StepStatus::Failed => "Failed",
+            StepStatus::Canceled => "Canceled",
+            StepStatus::Abandoned => "Abandoned",
+        }
+    }
+
+    /// Whether the step will not change state again.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, StepStatus::Pending | StepStatus::Running)
+    }
+}
+
+/// The state of a deployment as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DeploymentStatus {
+    /// Accepted, not started.
+    Queued,
+    Running,
+    Success,
+    Failed,
+    Canceled,
+}
+
+impl DeploymentStatus {
+    pub const ALL: [DeploymentStatus; 5] = [
+        DeploymentStatus::Queued,
+        DeploymentStatus::Running,
+        DeploymentStatus::Success,
+        DeploymentStatus::Failed,
+        DeploymentStatus::Canceled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeploymentStatus::Queued => "Queued",
+            DeploymentStatus::Running => "Running",
+            DeploymentStatus::Success => "Success",
+            DeploymentStatus::Failed => "Failed",
+            DeploymentStatus::Canceled => "Canceled",
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            DeploymentStatus::Success | DeploymentStatus::Failed | DeploymentStatus::Canceled
+        )
+    }
+}
+
+/// A status name read back from storage that this version does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown status `{0}`")]
+pub struct UnknownStatus(pub String);
+
+impl FromStr for StepStatus {
+    type Err = UnknownStatus;
+    fn from_str(raw: &str) -> Result<Self, UnknownStatus> {
+        StepStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == raw)
+            .ok_or_else(|| UnknownStatus(raw.to_owned()))
+    }
+}
+
+impl FromStr for DeploymentStatus {
+    type Err = UnknownStatus;
+    fn from_str(raw: &str) -> Result<Self, UnknownStatus> {
+        DeploymentStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == raw)
+            .ok_or_else(|| UnknownStatus(raw.to_owned()))
+    }
+}
+
+impl fmt::Display for StepStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for DeploymentStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_round_trip_through_their_names() {
+        for status in StepStatus::ALL {
+            assert_eq!(status.as_str().parse::<StepStatus>(), Ok(status));
+        }
+        for status in DeploymentStatus::ALL {
+            assert_eq!(status.as_str().parse::<DeploymentStatus>(), Ok(status));
+        }
+        assert!("Done".parse::<StepStatus>().is_err());
+    }
+}

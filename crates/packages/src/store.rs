@@ -1,0 +1,216 @@
+//! Package storage in an S3-compatible object store. Objects are content-addressed: the key
+//! is the SHA-256 of the bytes, so a package pushed twice is stored once and an object is
+//! never overwritten with different content.
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::primitives::ByteStream;
+use bytes::Bytes;
+
+/// Where the object store is and how to sign requests to it.
+#[derive(Clone)]
+pub struct StoreConfig {
+    pub endpoint: String,
+    pub region: String,
+    pub access_key: String,
+    pub secret_key: String,
+    pub bucket: String,
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key", &self.access_key)
+            .field("secret_key", &"*****")
+            .field("bucket", &self.bucket)
+            .finish()
+    }
+}
+
+/// Failures of the object store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The object does not exist: permanent.
+    #[error("object `{key}` does not exist in bucket `{bucket}`")]
+    NotFound { bucket: String, key: String },
+    /// Anything else (connection refused, timeout, 5xx): worth retrying.
+    #[error("object store: {0}")]
+    Unavailable(String),
+}
+
+/// A client bound to one bucket.
+#[derive(Clone, Debug)]
+pub struct PackageStore {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+/// The object key of a package with this SHA-256.
+pub fn object_key(sha256_hex: &str) -> String {
+    format!("packages/sha256/{sha256_hex}")
+}
+
+fn describe<E: std::error::Error>(error: &E) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+impl PackageStore {
+    pub fn new(config: &StoreConfig) -> Self {
+        let credentials = Credentials::new(
+            config.access_key.clone(),
+            config.secret_key.clone(),
+            None,
+            None,
+            "ferry-config",
+        );
+        let s3_config = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(config.region.clone()))
+            .endpoint_url(config.endpoint.clone())
+            .credentials_provider(credentials)
+            .force_path_style(true)
+            .build();
+        PackageStore {
+            client: aws_sdk_s3::Client::from_conf(s3_config),
+            bucket: config.bucket.clone(),
+        }
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// Creates the bucket unless it exists.
+    pub async fn ensure_bucket(&self) -> Result<(), StoreError> {
+        if self
+            .client
+            .head_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        match self
+            .client
+            .create_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                let service_error = error.as_service_error();
+                if service_error.is_some_and(|e| {
+                    e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists()
+                }) {
+                    Ok(())
+                } else {
+                    Err(StoreError::Unavailable(describe(&error)))
+                }
+            }
+        }
+    }
+
+    /// Stores bytes under `key`.
+    pub async fn put(&self, key: &str, bytes: Bytes) -> Result<(), StoreError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|error| StoreError::Unavailable(describe(&error)))?;
+        Ok(())
+    }
+
+    /// Reads the whole object under `key`.
+    pub async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
+        let response = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(response) => response,
+            Err(error) => {
+                if error.as_service_error().is_some_and(|e| e.is_no_such_key()) {
+                    return Err(StoreError::NotFound {
+                        bucket: self.bucket.clone(),
+                        key: key.to_owned(),
+                    });
+                }
+                return Err(StoreError::Unavailable(describe(&error)));
+            }
+        };
+        let body = response
+            .body
+            .collect()
+            .await
+            .map_err(|error| StoreError::Unavailable(describe(&error)))?;
+        Ok(body.into_bytes())
+    }
+
+    /// Whether an object exists under `key`.
+    pub async fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(error) => {
+                if error.as_service_error().is_some_and(|e| e.is_not_found()) {
+                    Ok(false)
+                } else {
+                    Err(StoreError::Unavailable(describe(&error)))
+                }
+            }
+        }
+    }
+
+    /// Every key under a prefix (for tests and retention).
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut keys = Vec::new();
+        let mut continuation: Option<String> = None;
+        loop {
+            let response = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_continuation_token(continuation.clone())
+                .send()
+                .await
+                .map_err(|error| StoreError::Unavailable(describe(&error)))?;
+            keys.extend(
+                response
+                    .contents()
+                    .iter()
+                    .filter_map(|object| object.key().map(str::to_owned)),
+            );
+            match response.next_continuation_token() {
+                Some(token) if response.is_truncated().unwrap_or(false) => {
+                    continuation = Some(token.to_owned());
+                }
+                _ => break,
+            }
+        }
+        Ok(keys)
+    }
+}

@@ -1,0 +1,77 @@
+//! PostgreSQL storage: the connection pool, migrations, and one module of queries per
+//! concept. Every function takes a client or transaction from the caller, so the caller
+//! decides what commits together.
+//!
+//! Architecture invariant: storage knows SQL and the domain types, nothing about HTTP or
+//! RabbitMQ. The outbox table is here because it is written in the same transaction as the
+//! state; publishing it is the broker crate's job.
+
+pub mod deployments;
+pub mod environments;
+pub mod migrations;
+pub mod outbox;
+pub mod packages;
+pub mod processed;
+pub mod projects;
+pub mod releases;
+
+pub use deadpool_postgres::{Client, GenericClient, Pool, Transaction};
+
+use deadpool_postgres::{ManagerConfig, PoolConfig, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
+
+/// Storage failures, classified so callers can answer 409 for conflicts and retry the rest.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// A unique constraint refused the write: the thing already exists.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// A row that must exist does not (a broken reference, not a user error).
+    #[error("{0} does not exist")]
+    Missing(String),
+    /// Stored data this version cannot read.
+    #[error("stored data is not readable: {0}")]
+    Corrupt(String),
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[source] tokio_postgres::Error),
+    #[error("PostgreSQL connection pool: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+}
+
+impl From<tokio_postgres::Error> for StorageError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        StorageError::Postgres(error)
+    }
+}
+
+impl StorageError {
+    /// Maps a unique violation to [`StorageError::Conflict`] naming `what`.
+    pub fn conflict_or(error: tokio_postgres::Error, what: impl FnOnce() -> String) -> Self {
+        if error.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+            StorageError::Conflict(what())
+        } else {
+            StorageError::Postgres(error)
+        }
+    }
+}
+
+/// Creates a connection pool. Connections are opened lazily.
+pub fn connect(database_url: &str, max_connections: usize) -> Result<Pool, StorageError> {
+    let mut config = deadpool_postgres::Config::new();
+    config.url = Some(database_url.to_owned());
+    config.manager = Some(ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    });
+    config.pool = Some(PoolConfig::new(max_connections));
+    config
+        .create_pool(Some(Runtime::Tokio1), NoTls)
+        .map_err(|error| StorageError::Corrupt(format!("database configuration: {error}")))
+}
+
+pub(crate) fn json_column<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+    what: &str,
+) -> Result<T, StorageError> {
+    serde_json::from_value(value).map_err(|error| StorageError::Corrupt(format!("{what}: {error}")))
+}

@@ -1,0 +1,114 @@
+//! The transactional outbox: messages written with the state change that implies them.
+
+use uuid::Uuid;
+
+use crate::{GenericClient, StorageError};
+
+/// A message to publish once the surrounding transaction commits.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub message_id: Uuid,
+    pub exchange: String,
+    pub routing_key: String,
+    pub kind: String,
+    pub payload: serde_json::Value,
+}
+
+/// A stored message the relay has not published yet.
+#[derive(Debug, Clone)]
+pub struct PendingMessage {
+    pub outbox_id: i64,
+    pub message_id: Uuid,
+    pub exchange: String,
+    pub routing_key: String,
+    pub kind: String,
+    pub payload: serde_json::Value,
+}
+
+pub async fn enqueue(
+    client: &impl GenericClient,
+    message: &NewMessage,
+) -> Result<(), StorageError> {
+    client
+        .execute(
+            "INSERT INTO outbox (message_id, exchange, routing_key, kind, payload)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &message.message_id,
+                &message.exchange,
+                &message.routing_key,
+                &message.kind,
+                &message.payload,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Locks up to `limit` unpublished messages, oldest first, skipping rows another relay holds.
+pub async fn lock_pending(
+    client: &impl GenericClient,
+    limit: i64,
+) -> Result<Vec<PendingMessage>, StorageError> {
+    let rows = client
+        .query(
+            "SELECT outbox_id, message_id, exchange, routing_key, kind, payload
+             FROM outbox WHERE published_at IS NULL
+             ORDER BY outbox_id LIMIT $1 FOR UPDATE SKIP LOCKED",
+            &[&limit],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| PendingMessage {
+            outbox_id: row.get(0),
+            message_id: row.get(1),
+            exchange: row.get(2),
+            routing_key: row.get(3),
+            kind: row.get(4),
+            payload: row.get(5),
+        })
+        .collect())
+}
+
+pub async fn mark_published(
+    client: &impl GenericClient,
+    outbox_ids: &[i64],
+) -> Result<(), StorageError> {
+    if outbox_ids.is_empty() {
+        return Ok(());
+    }
+    client
+        .execute(
+            "UPDATE outbox SET published_at = now(), attempts = attempts + 1
+             WHERE outbox_id = ANY($1)",
+            &[&outbox_ids],
+        )
+        .await?;
+    Ok(())
+}
+
+pub async fn mark_failed(
+    client: &impl GenericClient,
+    outbox_id: i64,
+    error: &str,
+) -> Result<(), StorageError> {
+    client
+        .execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE outbox_id = $1",
+            &[&outbox_id, &error],
+        )
+        .await?;
+    Ok(())
+}
+
+/// How many messages wait to be published (for health and tests).
+pub async fn pending_count(client: &impl GenericClient) -> Result<i64, StorageError> {
+    let row = client
+        .query_one(
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL",
+            &[],
+        )
+        .await?;
+    Ok(row.get(0))
+}

@@ -1,0 +1,116 @@
+//! Package metadata: the bytes live in object storage, their identity and checksum here.
+
+use chrono::{DateTime, Utc};
+use ferry_domain::{PackageId, PackageVersion};
+
+use crate::{GenericClient, StorageError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Package {
+    pub package_id: String,
+    pub version: String,
+    pub format: String,
+    pub sha256: String,
+    pub size_bytes: i64,
+    pub object_key: String,
+    pub uploaded_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "package_id, version, format, sha256, size_bytes, object_key, uploaded_at";
+
+fn from_row(row: &tokio_postgres::Row) -> Package {
+    Package {
+        package_id: row.get(0),
+        version: row.get(1),
+        format: row.get(2),
+        sha256: row.get(3),
+        size_bytes: row.get(4),
+        object_key: row.get(5),
+        uploaded_at: row.get(6),
+    }
+}
+
+/// Records a package version. With `overwrite`, an existing record is replaced; without, an
+/// existing version is a [`StorageError::Conflict`].
+pub async fn upsert(
+    client: &impl GenericClient,
+    package: &Package,
+    overwrite: bool,
+) -> Result<Package, StorageError> {
+    let sql = if overwrite {
+        format!(
+            "INSERT INTO packages ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, now())
+             ON CONFLICT (package_id, version) DO UPDATE SET format = $3, sha256 = $4,
+                 size_bytes = $5, object_key = $6, uploaded_at = now()
+             RETURNING {COLUMNS}"
+        )
+    } else {
+        format!(
+            "INSERT INTO packages ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, now())
+             RETURNING {COLUMNS}"
+        )
+    };
+    let row = client
+        .query_one(
+            &sql,
+            &[
+                &package.package_id,
+                &package.version,
+                &package.format,
+                &package.sha256,
+                &package.size_bytes,
+                &package.object_key,
+            ],
+        )
+        .await
+        .map_err(|error| {
+            StorageError::conflict_or(error, || {
+                format!("package {} version {}", package.package_id, package.version)
+            })
+        })?;
+    Ok(from_row(&row))
+}
+
+pub async fn find(
+    client: &impl GenericClient,
+    package_id: &PackageId,
+    version: &PackageVersion,
+) -> Result<Option<Package>, StorageError> {
+    let row = client
+        .query_opt(
+            &format!("SELECT {COLUMNS} FROM packages WHERE package_id = $1 AND version = $2"),
+            &[&package_id.as_str(), &version.to_string()],
+        )
+        .await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+/// Every version of a package, newest (by semantic version) first.
+pub async fn versions(
+    client: &impl GenericClient,
+    package_id: &PackageId,
+) -> Result<Vec<Package>, StorageError> {
+    let rows = client
+        .query(
+            &format!("SELECT {COLUMNS} FROM packages WHERE package_id = $1"),
+            &[&package_id.as_str()],
+        )
+        .await?;
+    let mut packages: Vec<(Option<semver::Version>, Package)> = rows
+        .iter()
+        .map(from_row)
+        .map(|package| (semver::Version::parse(&package.version).ok(), package))
+        .collect();
+    packages.sort_by(|a, b| b.0.cmp(&a.0));
+    Ok(packages.into_iter().map(|(_, package)| package).collect())
+}
+
+pub async fn list(client: &impl GenericClient) -> Result<Vec<Package>, StorageError> {
+    let rows = client
+        .query(
+            &format!("SELECT {COLUMNS} FROM packages ORDER BY package_id, uploaded_at DESC"),
+            &[],
+        )
+        .await?;
+    Ok(rows.iter().map(from_row).collect())
+}

@@ -1,0 +1,156 @@
+//! Projects: a name, a deployment process, variables and where status emails go.
+
+use std::collections::BTreeMap;
+
+use ferry_domain::{EmailAddress, Process, ProjectName, WorkerPool};
+use uuid::Uuid;
+
+use crate::{GenericClient, StorageError, json_column};
+
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub project_id: Uuid,
+    pub name: String,
+    pub process: Process,
+    pub variables: BTreeMap<String, String>,
+    pub notification_email: Option<String>,
+    pub worker_pool: String,
+}
+
+/// A validated project, ready to insert.
+#[derive(Debug, Clone)]
+pub struct NewProject {
+    pub name: ProjectName,
+    pub process: Process,
+    pub variables: BTreeMap<String, String>,
+    pub notification_email: Option<EmailAddress>,
+    pub worker_pool: WorkerPool,
+}
+
+pub async fn insert(
+    client: &impl GenericClient,
+    project: &NewProject,
+) -> Result<Project, StorageError> {
+    let project_id = Uuid::now_v7();
+    let process = serde_json::to_value(&project.process)
+        .map_err(|error| StorageError::Corrupt(error.to_string()))?;
+    let variables = serde_json::to_value(&project.variables)
+        .map_err(|error| StorageError::Corrupt(error.to_string()))?;
+    let email = project
+        .notification_email
+        .as_ref()
+        .map(EmailAddress::as_str);
+    client
+        .execute(
+            "INSERT INTO projects (project_id, name, process, variables, notification_email, worker_pool)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &project_id,
+                &project.name.as_str(),
+                &process,
+                &variables,
+                &email,
+                &project.worker_pool.as_str(),
+            ],
+        )
+        .await
+        .map_err(|error| StorageError::conflict_or(error, || format!("project `{}`", project.name)))?;
+    Ok(Project {
+        project_id,
+        name: project.name.as_str().to_owned(),
+        process: project.process.clone(),
+        variables: project.variables.clone(),
+        notification_email: email.map(str::to_owned),
+        worker_pool: project.worker_pool.as_str().to_owned(),
+    })
+}
+
+/// Replaces a project's process, variables and settings. Existing releases keep their
+/// snapshots.
+pub async fn update(
+    client: &impl GenericClient,
+    project_id: Uuid,
+    project: &NewProject,
+) -> Result<(), StorageError> {
+    let process = serde_json::to_value(&project.process)
+        .map_err(|error| StorageError::Corrupt(error.to_string()))?;
+    let variables = serde_json::to_value(&project.variables)
+        .map_err(|error| StorageError::Corrupt(error.to_string()))?;
+    let email = project
+        .notification_email
+        .as_ref()
+        .map(EmailAddress::as_str);
+    let updated = client
+        .execute(
+            "UPDATE projects SET name = $2, process = $3, variables = $4, notification_email = $5,
+                 worker_pool = $6, updated_at = now()
+             WHERE project_id = $1",
+            &[
+                &project_id,
+                &project.name.as_str(),
+                &process,
+                &variables,
+                &email,
+                &project.worker_pool.as_str(),
+            ],
+        )
+        .await
+        .map_err(|error| {
+            StorageError::conflict_or(error, || format!("project `{}`", project.name))
+        })?;
+    if updated == 0 {
+        return Err(StorageError::Missing(format!("project {project_id}")));
+    }
+    Ok(())
+}
+
+const COLUMNS: &str = "project_id, name, process, variables, notification_email, worker_pool";
+
+fn from_row(row: &tokio_postgres::Row) -> Result<Project, StorageError> {
+    Ok(Project {
+        project_id: row.get(0),
+        name: row.get(1),
+        process: json_column(row.get(2), "project process")?,
+        variables: json_column(row.get(3), "project variables")?,
+        notification_email: row.get(4),
+        worker_pool: row.get(5),
+    })
+}
+
+/// Finds a project by id or by name (case-insensitive).
+pub async fn find(
+    client: &impl GenericClient,
+    id_or_name: &str,
+) -> Result<Option<Project>, StorageError> {
+    let row = match Uuid::parse_str(id_or_name) {
+        Ok(id) => {
+            client
+                .query_opt(
+                    &format!("SELECT {COLUMNS} FROM projects WHERE project_id = $1"),
+                    &[&id],
+                )
+                .await?
+        }
+        Err(_) => {
+            client
+                .query_opt(
+                    &format!("SELECT {COLUMNS} FROM projects WHERE lower(name) = lower($1)"),
+                    &[&id_or_name],
+                )
+                .await?
+        }
+    };
+    row.as_ref().map(from_row).transpose()
+}
+
+pub async fn list(client: &impl GenericClient) -> Result<Vec<Project>, StorageError> {
+    client
+        .query(
+            &format!("SELECT {COLUMNS} FROM projects ORDER BY name"),
+            &[],
+        )
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
+}

@@ -1,0 +1,136 @@
+//! Releases: immutable snapshots of a project's process, variables and package versions.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use ferry_domain::Process;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{GenericClient, StorageError, json_column};
+
+/// The package version a release pinned for one package id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleasePackage {
+    pub version: String,
+    pub format: String,
+    pub sha256: String,
+    pub size_bytes: i64,
+    pub object_key: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Release {
+    pub release_id: Uuid,
+    pub project_id: Uuid,
+    pub release_number: String,
+    pub notes: Option<String>,
+    pub process: Process,
+    pub variables: BTreeMap<String, String>,
+    /// package id -> pinned version.
+    pub packages: BTreeMap<String, ReleasePackage>,
+    pub created_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str =
+    "release_id, project_id, release_number, notes, process, variables, packages, created_at";
+
+fn from_row(row: &tokio_postgres::Row) -> Result<Release, StorageError> {
+    Ok(Release {
+        release_id: row.get(0),
+        project_id: row.get(1),
+        release_number: row.get(2),
+        notes: row.get(3),
+        process: json_column(row.get(4), "release process")?,
+        variables: json_column(row.get(5), "release variables")?,
+        packages: json_column(row.get(6), "release packages")?,
+        created_at: row.get(7),
+    })
+}
+
+pub async fn insert(
+    client: &impl GenericClient,
+    release: &Release,
+    project_name: &str,
+) -> Result<(), StorageError> {
+    let to_json = |value: serde_json::Result<serde_json::Value>| {
+        value.map_err(|error| StorageError::Corrupt(error.to_string()))
+    };
+    let process = to_json(serde_json::to_value(&release.process))?;
+    let variables = to_json(serde_json::to_value(&release.variables))?;
+    let packages = to_json(serde_json::to_value(&release.packages))?;
+    client
+        .execute(
+            &format!("INSERT INTO releases ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
+            &[
+                &release.release_id,
+                &release.project_id,
+                &release.release_number,
+                &release.notes,
+                &process,
+                &variables,
+                &packages,
+                &release.created_at,
+            ],
+        )
+        .await
+        .map_err(|error| {
+            StorageError::conflict_or(error, || {
+                format!(
+                    "release {} of project `{project_name}`",
+                    release.release_number
+                )
+            })
+        })?;
+    Ok(())
+}
+
+pub async fn find(
+    client: &impl GenericClient,
+    project_id: Uuid,
+    release_number: &str,
+) -> Result<Option<Release>, StorageError> {
+    client
+        .query_opt(
+            &format!(
+                "SELECT {COLUMNS} FROM releases WHERE project_id = $1 AND release_number = $2"
+            ),
+            &[&project_id, &release_number],
+        )
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+pub async fn find_by_id(
+    client: &impl GenericClient,
+    release_id: Uuid,
+) -> Result<Option<Release>, StorageError> {
+    client
+        .query_opt(
+            &format!("SELECT {COLUMNS} FROM releases WHERE release_id = $1"),
+            &[&release_id],
+        )
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+pub async fn list(
+    client: &impl GenericClient,
+    project_id: Uuid,
+) -> Result<Vec<Release>, StorageError> {
+    client
+        .query(
+            &format!(
+                "SELECT {COLUMNS} FROM releases WHERE project_id = $1 ORDER BY created_at DESC"
+            ),
+            &[&project_id],
+        )
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
+}
