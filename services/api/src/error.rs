@@ -1,0 +1,109 @@
+//! The API's one error type. HTTP status codes appear here and nowhere else.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use ferry_domain::ValidationError;
+use ferry_storage::StorageError;
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request cannot be read (malformed JSON, wrong content type).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request was read but a value breaks a rule.
+    #[error("{0}")]
+    Invalid(ValidationError),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: u64 },
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error(
+        "missing or wrong API key: send it as `Authorization: Bearer <key>` or `X-Ferry-ApiKey: <key>`"
+    )]
+    Unauthorized,
+    /// A server Ferry depends on is down; the request changed nothing and may be retried.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn invalid(field: &str, problem: impl Into<String>) -> Self {
+        ApiError::Invalid(ValidationError::new(field, problem))
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(error: ValidationError) -> Self {
+        ApiError::Invalid(error)
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::Conflict(what) => ApiError::Conflict(format!("{what} already exists")),
+            StorageError::Missing(what) => ApiError::NotFound(format!("{what} does not exist")),
+            StorageError::Pool(_) => {
+                tracing::error!(error = %error, "database unavailable");
+                ApiError::Unavailable("the database is unavailable; nothing was changed".into())
+            }
+            StorageError::Postgres(ref inner)
+                if inner.is_closed() || inner.as_db_error().is_none() =>
+            {
+                tracing::error!(error = %error, "database unavailable");
+                ApiError::Unavailable("the database is unavailable; nothing was changed".into())
+            }
+            other => ApiError::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, kind) = match &self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::PayloadTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+            }
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Internal(error) => {
+                tracing::error!(error = format!("{error:#}"), "internal error");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
+        };
+        let field = match &self {
+            ApiError::Invalid(error) => Some(error.field.clone()),
+            _ => None,
+        };
+        let body = json!({
+            "error": {
+                "kind": kind,
+                "message": self.to_string(),
+                "field": field,
+            }
+        });
+        let mut response = (status, Json(body)).into_response();
+        if matches!(self, ApiError::Unauthorized) {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Basic realm=\"Ferry\""),
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,153 @@
+//! The consumer of step events: applies each event in one transaction (log lines, the step's
+//! result, the next orchestration move and its outbox messages), then acknowledges it.
+//!
+//! Idempotency: an event whose id was already applied changes nothing; log lines are keyed by
+//! step run, attempt and sequence; a result for a step that is no longer running, or for an
+//! earlier attempt, is stale and ignored.
+
+use std::sync::Arc;
+
+use ferry_broker::{ConsumerOptions, Delivery, Handled, run_consumer};
+use ferry_contracts::{StepEvent, StepEventBody, StepOutcome};
+use ferry_domain::StepStatus;
+use ferry_storage::StorageError;
+use ferry_storage::deployments::{self, StepResult};
+use tokio_util::sync::CancellationToken;
+
+use crate::AppState;
+use crate::orchestrator::{advance, load_context};
+
+/// The name under which applied events are recorded in `processed_messages`.
+const CONSUMER: &str = "api.step-events";
+
+pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let topology = state.topology().clone();
+    let spec = topology.step_events();
+    let options = ConsumerOptions::new("ferry-api", state.config().event_concurrency);
+    let handler_state = state.clone();
+    run_consumer(
+        state.broker(),
+        &topology,
+        &spec,
+        options,
+        move |delivery: Arc<Delivery>| {
+            let state = handler_state.clone();
+            async move { handle(&state, &delivery).await }
+        },
+        shutdown,
+    )
+    .await?;
+    Ok(())
+}
+
+async fn handle(state: &AppState, delivery: &Delivery) -> Handled {
+    let event: StepEvent = match serde_json::from_slice(&delivery.data) {
+        Ok(event) => event,
+        Err(error) => {
+            return Handled::Reject {
+                reason: format!("not a step event: {error}"),
+            };
+        }
+    };
+    match apply(state, &event).await {
+        Ok(wrote_outbox) => {
+            if wrote_outbox {
+                state.outbox_written();
+            }
+            Handled::Done
+        }
+        Err(StorageError::Missing(what)) => Handled::Reject {
+            reason: format!(
+                "event {} refers to {what}, which does not exist",
+                event.event_id
+            ),
+        },
+        Err(error) => Handled::RetryLater {
+            reason: error.to_string(),
+        },
+    }
+}
+
+/// Applies one event; returns whether it wrote to the outbox.
+pub async fn apply(state: &AppState, event: &StepEvent) -> Result<bool, StorageError> {
+    let mut client = state.pool().get().await?;
+    let transaction = client.transaction().await?;
+    if !ferry_storage::processed::first_time(&transaction, CONSUMER, event.event_id).await? {
+        tracing::debug!(event_id = %event.event_id, "duplicate step event ignored");
+        transaction.commit().await?;
+        return Ok(false);
+    }
+    let deployment = deployments::lock(&transaction, event.deployment_id)
+        .await?
+        .ok_or_else(|| StorageError::Missing(format!("deployment {}", event.deployment_id)))?;
+    let mut step_runs = deployments::step_runs(&transaction, event.deployment_id).await?;
+    let index = step_runs
+        .iter()
+        .position(|run| run.step_run_id == event.step_run_id)
+        .ok_or_else(|| StorageError::Missing(format!("step run {}", event.step_run_id)))?;
+
+    let lines = match &event.body {
+        StepEventBody::Log { lines } | StepEventBody::Finished { lines, .. } => lines,
+    };
+    deployments::append_step_log(
+        &transaction,
+        event.deployment_id,
+        event.step_run_id,
+        event.attempt,
+        lines,
+    )
+    .await?;
+
+    let mut wrote_outbox = false;
+    if let StepEventBody::Finished {
+        outcome,
+        started_at,
+        finished_at,
+        ..
+    } = &event.body
+    {
+        let run = &step_runs[index];
+        let current = run.status == StepStatus::Running && run.attempt == event.attempt;
+        if current && !deployment.status.is_terminal() {
+            let (status, exit_code, error) = match outcome {
+                StepOutcome::Succeeded => (StepStatus::Succeeded, None, None),
+                StepOutcome::Failed { exit_code, reason } => {
+                    (StepStatus::Failed, *exit_code, Some(reason.as_str()))
+                }
+            };
+            deployments::finish_step(
+                &transaction,
+                event.step_run_id,
+                &StepResult {
+                    status,
+                    exit_code,
+                    error,
+                    started_at: *started_at,
+                    finished_at: *finished_at,
+                },
+            )
+            .await?;
+            let summary = match (status, error) {
+                (StepStatus::Failed, Some(reason)) => {
+                    format!("Step \"{}\" failed: {reason}", run.name)
+                }
+                _ => format!("Step \"{}\" {}", run.name, status),
+            };
+            deployments::append_system_log(&transaction, event.deployment_id, &summary).await?;
+            step_runs[index].status = status;
+            step_runs[index].exit_code = exit_code;
+            step_runs[index].error = error.map(str::to_owned);
+            let context = load_context(&transaction, deployment).await?;
+            wrote_outbox = advance(state, &transaction, &context, &mut step_runs).await?;
+        } else {
+            tracing::info!(
+                event_id = %event.event_id,
+                step_run_id = %event.step_run_id,
+                attempt = event.attempt,
+                "stale step result ignored"
+            );
+        }
+    }
+    transaction.commit().await?;
+    Ok(wrote_outbox)
+}

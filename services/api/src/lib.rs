@@ -1,0 +1,173 @@
+//! Ferry's API: the HTTP endpoints and status pages, the orchestration of deployments, the
+//! consumer of step events and the outbox relay. It owns PostgreSQL.
+
+pub mod config;
+mod error;
+mod events;
+mod extract;
+mod orchestrator;
+mod relay;
+mod routes;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use ferry_broker::{Connection, Topology};
+use ferry_packages::store::PackageStore;
+use ferry_storage::Pool;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{Config, Secret};
+pub use routes::router;
+
+/// What every request handler and background task shares.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<StateInner>,
+}
+
+struct StateInner {
+    config: Config,
+    pool: Pool,
+    store: PackageStore,
+    topology: Topology,
+    broker: Connection,
+    /// Woken after every commit that wrote to the outbox, so the relay publishes at once
+    /// instead of at its next poll.
+    outbox_written: Notify,
+}
+
+impl AppState {
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
+    /// A pooled database connection.
+    pub async fn db(&self) -> Result<ferry_storage::Client, ferry_storage::StorageError> {
+        Ok(self.inner.pool.get().await?)
+    }
+
+    pub fn store(&self) -> &PackageStore {
+        &self.inner.store
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.inner.topology
+    }
+
+    pub fn broker(&self) -> &Connection {
+        &self.inner.broker
+    }
+
+    /// Tells the relay that new outbox rows are committed.
+    pub fn outbox_written(&self) {
+        self.inner.outbox_written.notify_one();
+    }
+}
+
+/// Connects to PostgreSQL (applying migrations), RabbitMQ and the object store, then serves
+/// HTTP on `listener`, consumes step events and relays the outbox until `shutdown` is
+/// cancelled. Returns an error when a dependency is unreachable at start or the broker
+/// connection is lost later (the process should then be restarted by its supervisor;
+/// nothing is lost, unacknowledged events are redelivered).
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let pool = ferry_storage::connect(&config.database_url, config.database_max_connections)
+        .context("configuring the database pool")?;
+    ferry_storage::migrations::migrate(&pool)
+        .await
+        .with_context(|| {
+            format!(
+                "migrating the database at {}",
+                redact_url(&config.database_url)
+            )
+        })?;
+    let broker = ferry_broker::connect(&config.amqp_url, "ferry-api")
+        .await
+        .with_context(|| format!("connecting to RabbitMQ at {}", redact_url(&config.amqp_url)))?;
+    let topology = Topology::new(&config.queue_prefix);
+    {
+        let channel = broker
+            .create_channel()
+            .await
+            .context("opening a RabbitMQ channel")?;
+        topology
+            .declare_queue(&channel, &topology.step_events())
+            .await?;
+        topology
+            .declare_queue(&channel, &topology.deployment_finished())
+            .await?;
+        topology
+            .declare_queue(&channel, &topology.step_jobs("default"))
+            .await?;
+        let _ = channel.close(200, "declared".into()).await;
+    }
+    let store = PackageStore::new(&config.store);
+    if let Err(error) = store.ensure_bucket().await {
+        tracing::warn!(%error, bucket = store.bucket(), "object store not reachable at start; package uploads will fail until it is");
+    }
+    let state = AppState {
+        inner: Arc::new(StateInner {
+            config,
+            pool,
+            store,
+            topology,
+            broker,
+            outbox_written: Notify::new(),
+        }),
+    };
+
+    let relay_task = tokio::spawn(relay::run(state.clone(), shutdown.clone()));
+    let events_task = tokio::spawn(events::run(state.clone(), shutdown.clone()));
+    tracing::info!(address = %listener.local_addr()?, "Ferry API listening");
+    let server = axum::serve(listener, router(state.clone()))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let server_result = server.await.context("serving HTTP");
+    shutdown.cancel();
+    let relay_result = relay_task.await.context("relay task panicked")?;
+    let events_result = events_task.await.context("event consumer panicked")?;
+    server_result?;
+    relay_result?;
+    events_result?;
+    Ok(())
+}
+
+/// A URL with its password replaced, for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:*****{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(
+            redact_url("amqp://guest:secret@127.0.0.1:5672/%2f"),
+            "amqp://guest:*****@127.0.0.1:5672/%2f"
+        );
+        assert_eq!(
+            redact_url("postgres://postgres@127.0.0.1/ferry"),
+            "postgres://postgres@127.0.0.1/ferry"
+        );
+    }
+}

@@ -1,0 +1,88 @@
+//! The outbox relay: publishes committed outbox rows with publisher confirms and stamps them
+//! published. Rows are locked with `SKIP LOCKED`, so several API instances can relay at once.
+
+use std::time::Duration;
+
+use ferry_broker::FieldTable;
+use ferry_broker::{OutgoingMessage, Publisher};
+use tokio_util::sync::CancellationToken;
+
+use crate::AppState;
+
+/// How often the relay looks for rows even when nobody woke it (rows written by another API
+/// instance, or left by a failed publish).
+const POLL_INTERVAL: Duration = Duration::from_millis(500);
+const BATCH_SIZE: i64 = 200;
+
+pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let publisher = Publisher::open(state.broker()).await?;
+    loop {
+        match relay_batch(&state, &publisher).await {
+            Ok(published) if published as i64 == BATCH_SIZE => continue,
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "outbox relay failed; will retry"
+                );
+                if !state.broker().status().connected() {
+                    return Err(error.context("lost the RabbitMQ connection"));
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            () = state.inner.outbox_written.notified() => {}
+            () = tokio::time::sleep(POLL_INTERVAL) => {}
+        }
+    }
+}
+
+/// Publishes one batch; returns how many rows it published.
+async fn relay_batch(state: &AppState, publisher: &Publisher) -> anyhow::Result<usize> {
+    let mut client = state.pool().get().await?;
+    let transaction = client.transaction().await?;
+    let pending = ferry_storage::outbox::lock_pending(&transaction, BATCH_SIZE).await?;
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<String> = pending.iter().map(|m| m.message_id.to_string()).collect();
+    let payloads: Vec<Vec<u8>> = pending
+        .iter()
+        .map(|m| serde_json::to_vec(&m.payload))
+        .collect::<Result<_, _>>()?;
+    let messages: Vec<OutgoingMessage<'_>> = pending
+        .iter()
+        .zip(&ids)
+        .zip(&payloads)
+        .map(|((message, id), payload)| OutgoingMessage {
+            exchange: &message.exchange,
+            routing_key: &message.routing_key,
+            message_id: id,
+            kind: &message.kind,
+            payload,
+            headers: FieldTable::default(),
+            expiration_ms: None,
+        })
+        .collect();
+    let results = publisher.publish_all(&messages).await;
+    let mut published = Vec::with_capacity(pending.len());
+    for (message, result) in pending.iter().zip(results) {
+        match result {
+            Ok(()) => published.push(message.outbox_id),
+            Err(error) => {
+                tracing::warn!(%error, message_id = %message.message_id, "could not publish outbox message; will retry");
+                ferry_storage::outbox::mark_failed(
+                    &transaction,
+                    message.outbox_id,
+                    &error.to_string(),
+                )
+                .await?;
+            }
+        }
+    }
+    ferry_storage::outbox::mark_published(&transaction, &published).await?;
+    transaction.commit().await?;
+    Ok(published.len())
+}

@@ -1,0 +1,155 @@
+//! `/api/packages`: push a package version (the raw archive as the body), read its metadata,
+//! list packages. The archive is checked completely before anything is stored, so a refused
+//! upload leaves no object and no row behind.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use bytes::{Bytes, BytesMut};
+use ferry_domain::{PackageId, PackageVersion};
+use ferry_packages::archive::{self, ArchiveFormat};
+use ferry_packages::store::{StoreError, object_key};
+use ferry_storage::packages::{self, Package};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadQuery {
+    /// Replace an existing version instead of answering 409.
+    #[serde(default)]
+    overwrite: bool,
+}
+
+pub fn package_json(package: &Package) -> Value {
+    json!({
+        "package_id": package.package_id,
+        "version": package.version,
+        "format": package.format,
+        "sha256": package.sha256,
+        "size_bytes": package.size_bytes,
+        "uploaded_at": package.uploaded_at,
+    })
+}
+
+pub async fn upload(
+    State(state): State<AppState>,
+    Path((package_id, version)): Path<(String, String)>,
+    Query(query): Query<UploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let package_id = PackageId::parse(&package_id)?;
+    let version = PackageVersion::parse(&version)?;
+    let limit = state.config().max_package_bytes;
+    let declared_length = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared_length.is_some_and(|length| length > limit) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    let bytes = read_limited(body, limit).await?;
+    if bytes.is_empty() {
+        return Err(ApiError::invalid("body", "the package is empty"));
+    }
+    let format = ArchiveFormat::detect(&bytes)
+        .ok_or_else(|| ApiError::invalid("body", "the package is not a zip or tar.gz archive"))?;
+    let checked = bytes.clone();
+    tokio::task::spawn_blocking(move || archive::verify(&checked, format))
+        .await
+        .map_err(|error| ApiError::Internal(error.into()))?
+        .map_err(|error| ApiError::invalid("body", error.to_string()))?;
+
+    let client = state.db().await?;
+    if !query.overwrite
+        && packages::find(&client, &package_id, &version)
+            .await?
+            .is_some()
+    {
+        return Err(ApiError::Conflict(format!(
+            "package {package_id} version {version} already exists; push with ?overwrite=true to replace it"
+        )));
+    }
+    let sha256 = archive::sha256_hex(&bytes);
+    let key = object_key(&sha256);
+    let size_bytes = bytes.len() as i64;
+    let exists = state
+        .store()
+        .exists(&key)
+        .await
+        .map_err(store_unavailable)?;
+    if !exists {
+        state
+            .store()
+            .put(&key, bytes)
+            .await
+            .map_err(store_unavailable)?;
+    }
+    let package = packages::upsert(
+        &client,
+        &Package {
+            package_id: package_id.to_string(),
+            version: version.to_string(),
+            format: format.extension().to_owned(),
+            sha256,
+            size_bytes,
+            object_key: key,
+            uploaded_at: chrono::Utc::now(),
+        },
+        query.overwrite,
+    )
+    .await?;
+    tracing::info!(package_id = %package_id, version = %version, size_bytes, "package pushed");
+    Ok((StatusCode::CREATED, Json(package_json(&package))))
+}
+
+fn store_unavailable(error: StoreError) -> ApiError {
+    tracing::error!(%error, "object store failed");
+    ApiError::Unavailable("the package store is unavailable; nothing was stored".into())
+}
+
+/// Reads the body, refusing it as soon as it passes `limit` bytes.
+async fn read_limited(body: Body, limit: u64) -> Result<Bytes, ApiError> {
+    let mut stream = body.into_data_stream();
+    let mut buffer = BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk
+            .map_err(|error| ApiError::BadRequest(format!("reading the request body: {error}")))?;
+        if (buffer.len() + chunk.len()) as u64 > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        buffer.extend_from_slice(&chunk);
+    }
+    Ok(buffer.freeze())
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    Path((package_id, version)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let package_id = PackageId::parse(&package_id)?;
+    let version = PackageVersion::parse(&version)?;
+    let client = state.db().await?;
+    let package = packages::find(&client, &package_id, &version)
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "package {package_id} version {version} does not exist"
+            ))
+        })?;
+    Ok(Json(package_json(&package)))
+}
+
+pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let client = state.db().await?;
+    let packages = packages::list(&client).await?;
+    Ok(Json(
+        json!({ "packages": packages.iter().map(package_json).collect::<Vec<_>>() }),
+    ))
+}

@@ -1,0 +1,144 @@
+//! `/api/projects/{project}/releases`: create a release (an immutable snapshot of the
+//! project's process, variables and package versions) and read releases.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::Utc;
+use ferry_domain::{PackageId, PackageVersion, ReleaseNumber};
+use ferry_storage::packages;
+use ferry_storage::releases::{self, Release, ReleasePackage};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::JsonBody;
+use crate::routes::projects::find_project;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRelease {
+    release_number: String,
+    notes: Option<String>,
+    /// Package id -> version; packages not named here get their latest version.
+    #[serde(default)]
+    packages: BTreeMap<String, String>,
+}
+
+pub fn release_json(release: &Release) -> Value {
+    json!({
+        "release_id": release.release_id,
+        "project_id": release.project_id,
+        "release_number": release.release_number,
+        "notes": release.notes,
+        "steps": release.process,
+        "packages": release.packages.iter().map(|(id, pinned)| json!({
+            "package_id": id,
+            "version": pinned.version,
+            "sha256": pinned.sha256,
+        })).collect::<Vec<_>>(),
+        "created_at": release.created_at,
+    })
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+    JsonBody(body): JsonBody<CreateRelease>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let release_number = ReleaseNumber::parse(&body.release_number)?;
+    let mut requested = BTreeMap::new();
+    for (raw_id, raw_version) in &body.packages {
+        let id = PackageId::parse(raw_id).map_err(|e| e.within("packages"))?;
+        let version = PackageVersion::parse(raw_version)
+            .map_err(|e| e.within(&format!("packages.{raw_id}")))?;
+        requested.insert(id, version);
+    }
+    let client = state.db().await?;
+    let project = find_project(&client, &project).await?;
+    let needed = project.process.package_ids();
+    if let Some(extra) = requested.keys().find(|id| !needed.contains(id)) {
+        return Err(ApiError::invalid(
+            "packages",
+            format!("no step of project `{}` uses package {extra}", project.name),
+        ));
+    }
+    let mut pinned = BTreeMap::new();
+    for package_id in needed {
+        let package = match requested.get(package_id) {
+            Some(version) => packages::find(&client, package_id, version)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        &format!("packages.{package_id}"),
+                        format!("package {package_id} version {version} has not been pushed"),
+                    )
+                })?,
+            None => packages::versions(&client, package_id)
+                .await?
+                .into_iter()
+                .next()
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        &format!("packages.{package_id}"),
+                        format!("no version of package {package_id} has been pushed"),
+                    )
+                })?,
+        };
+        pinned.insert(
+            package_id.to_string(),
+            ReleasePackage {
+                version: package.version,
+                format: package.format,
+                sha256: package.sha256,
+                size_bytes: package.size_bytes,
+                object_key: package.object_key,
+            },
+        );
+    }
+    let release = Release {
+        release_id: Uuid::now_v7(),
+        project_id: project.project_id,
+        release_number: release_number.to_string(),
+        notes: body.notes,
+        process: project.process.clone(),
+        variables: project.variables.clone(),
+        packages: pinned,
+        created_at: Utc::now(),
+    };
+    releases::insert(&client, &release, &project.name).await?;
+    Ok((StatusCode::CREATED, Json(release_json(&release))))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    Path((project, release_number)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let client = state.db().await?;
+    let project = find_project(&client, &project).await?;
+    let release = releases::find(&client, project.project_id, &release_number)
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "release {release_number} of project `{}` does not exist",
+                project.name
+            ))
+        })?;
+    Ok(Json(release_json(&release)))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let client = state.db().await?;
+    let project = find_project(&client, &project).await?;
+    let releases = releases::list(&client, project.project_id).await?;
+    Ok(Json(
+        json!({ "releases": releases.iter().map(release_json).collect::<Vec<_>>() }),
+    ))
+}

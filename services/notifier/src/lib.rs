@@ -1,0 +1,190 @@
+//! Ferry's notifier: consumes finished-deployment events and sends the status email.
+//!
+//! Architecture invariant: like the worker, the notifier has no database credentials; the
+//! event carries everything the email shows. A failure to send is never a dropped event: a
+//! transient SMTP failure is retried with backoff through the retry queue, a permanent one
+//! (or too many transient ones) parks the event in the dead-letter queue for an operator.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use ferry_broker::{ConsumerOptions, Delivery, Handled, Topology, run_consumer};
+use ferry_contracts::DeploymentFinished;
+use lettre::message::Body;
+use lettre::message::Mailbox;
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use minijinja::Environment;
+use tokio_util::sync::CancellationToken;
+
+/// The notifier's configuration. `std::env` is read only in [`Config::from_env`].
+#[derive(Clone)]
+pub struct Config {
+    pub amqp_url: String,
+    pub queue_prefix: String,
+    /// `smtp://[user:password@]host:port` (STARTTLS with `?tls=required`) or `smtps://…`.
+    pub smtp_url: String,
+    pub from: String,
+    /// How many emails are sent at once.
+    pub concurrency: u16,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("amqp_url", &redact(&self.amqp_url))
+            .field("queue_prefix", &self.queue_prefix)
+            .field("smtp_url", &redact(&self.smtp_url))
+            .field("from", &self.from)
+            .finish()
+    }
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(start), Some(at)) if at > start => {
+            format!("{}*****{}", &url[..start + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn variable(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
+}
+
+impl Config {
+    pub fn from_env() -> anyhow::Result<Self> {
+        Ok(Config {
+            amqp_url: variable("FERRY_AMQP_URL")
+                .unwrap_or_else(|| "amqp://guest:guest@127.0.0.1:55672/%2f".into()),
+            queue_prefix: variable("FERRY_QUEUE_PREFIX").unwrap_or_else(|| "ferry".into()),
+            smtp_url: variable("FERRY_SMTP_URL").unwrap_or_else(|| "smtp://127.0.0.1:55025".into()),
+            from: variable("FERRY_SMTP_FROM").unwrap_or_else(|| "Ferry <ferry@example.org>".into()),
+            concurrency: match variable("FERRY_NOTIFIER_CONCURRENCY") {
+                None => 4,
+                Some(raw) => raw
+                    .parse()
+                    .with_context(|| format!("FERRY_NOTIFIER_CONCURRENCY=`{raw}`"))?,
+            },
+        })
+    }
+}
+
+const SUBJECT_TEMPLATE: &str = include_str!("../templates/subject.txt");
+const BODY_TEMPLATE: &str = include_str!("../templates/body.txt");
+
+struct Notifier {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    templates: Environment<'static>,
+}
+
+/// Consumes finished-deployment events until `shutdown` is cancelled or the broker
+/// connection is lost.
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&config.smtp_url)
+        .with_context(|| {
+            format!(
+                "FERRY_SMTP_URL `{}` is not a valid SMTP URL",
+                redact(&config.smtp_url)
+            )
+        })?
+        .build();
+    let from: Mailbox = config
+        .from
+        .parse()
+        .with_context(|| format!("FERRY_SMTP_FROM `{}` is not an email address", config.from))?;
+    let mut templates = Environment::new();
+    templates.add_template("subject", SUBJECT_TEMPLATE)?;
+    templates.add_template("body", BODY_TEMPLATE)?;
+    let notifier = Arc::new(Notifier {
+        transport,
+        from,
+        templates,
+    });
+    let connection = ferry_broker::connect(&config.amqp_url, "ferry-notifier")
+        .await
+        .context("connecting to RabbitMQ")?;
+    let topology = Topology::new(&config.queue_prefix);
+    let spec = topology.deployment_finished();
+    let options = ConsumerOptions::new("ferry-notifier", config.concurrency);
+    let result = run_consumer(
+        &connection,
+        &topology,
+        &spec,
+        options,
+        move |delivery: Arc<Delivery>| {
+            let notifier = Arc::clone(&notifier);
+            async move { handle(&notifier, &delivery).await }
+        },
+        shutdown,
+    )
+    .await;
+    let _ = connection.close(200, "notifier stopping".into()).await;
+    Ok(result?)
+}
+
+async fn handle(notifier: &Notifier, delivery: &Delivery) -> Handled {
+    let event: DeploymentFinished = match serde_json::from_slice(&delivery.data) {
+        Ok(event) => event,
+        Err(error) => {
+            return Handled::Reject {
+                reason: format!("not a deployment-finished event: {error}"),
+            };
+        }
+    };
+    if event.recipients.is_empty() {
+        tracing::info!(deployment_id = %event.deployment_id, "project has no notification address; no email sent");
+        return Handled::Done;
+    }
+    let message = match compose(notifier, &event) {
+        Ok(message) => message,
+        Err(reason) => return Handled::Reject { reason },
+    };
+    match notifier.transport.send(message).await {
+        Ok(_) => {
+            tracing::info!(deployment_id = %event.deployment_id, recipients = ?event.recipients, "status email sent");
+            Handled::Done
+        }
+        Err(error) if error.is_permanent() => Handled::Reject {
+            reason: format!("the SMTP server refused the status email: {error}"),
+        },
+        Err(error) => Handled::RetryLater {
+            reason: format!("sending the status email failed: {error}"),
+        },
+    }
+}
+
+/// Renders and addresses the status email. An error here can never succeed later.
+fn compose(notifier: &Notifier, event: &DeploymentFinished) -> Result<Message, String> {
+    let context = minijinja::value::Serde(event);
+    let render = |name: &str| {
+        notifier
+            .templates
+            .get_template(name)
+            .and_then(|template| template.render(context))
+            .map_err(|error| format!("rendering the {name} template: {error}"))
+    };
+    let subject = render("subject")?;
+    let body = render("body")?;
+    let mut builder = Message::builder()
+        .from(notifier.from.clone())
+        .subject(subject.trim())
+        .message_id(Some(format!("<deployment-{}@ferry>", event.deployment_id)))
+        .header(ContentType::TEXT_PLAIN);
+    for recipient in &event.recipients {
+        let mailbox: Mailbox = recipient
+            .parse()
+            .map_err(|error| format!("recipient `{recipient}` is not an email address: {error}"))?;
+        builder = builder.to(mailbox);
+    }
+    // 8bit keeps the status URL whole for people reading the raw message; quoted-printable
+    // would fold it. Lines longer than SMTP allows fall back to lettre's choice.
+    let body = body.replace("\r\n", "\n").replace('\n', "\r\n");
+    let body =
+        Body::new_with_encoding(body, ContentTransferEncoding::EightBit).unwrap_or_else(Body::new);
+    builder
+        .body(body)
+        .map_err(|error| format!("building the email: {error}"))
+}

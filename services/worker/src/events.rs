@@ -1,0 +1,140 @@
+//! Collects a step's log lines and sends them to the API as batched events, then the result.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use ferry_broker::{BrokerError, FieldTable, OutgoingMessage, Publisher, Topology};
+use ferry_contracts::{
+    LogLine, LogStream, MessageKind, StepEvent, StepEventBody, StepJob, StepOutcome,
+};
+use uuid::Uuid;
+
+/// Lines are sent at least this often while a step runs…
+const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
+/// …or as soon as this many are waiting.
+const FLUSH_LINES: usize = 500;
+/// Longer lines are cut, so one runaway line cannot make a message too large.
+const MAX_LINE_BYTES: usize = 16 * 1024;
+/// How often publishing one event is tried before giving up.
+const PUBLISH_ATTEMPTS: u32 = 5;
+
+pub struct EventSink<'a> {
+    publisher: &'a Publisher,
+    exchange: String,
+    routing_key: String,
+    deployment_id: Uuid,
+    step_run_id: Uuid,
+    attempt: i32,
+    next_sequence: i64,
+    pending: Vec<LogLine>,
+    last_flush: Instant,
+}
+
+impl<'a> EventSink<'a> {
+    pub fn new(publisher: &'a Publisher, topology: &Topology, job: &StepJob) -> Self {
+        let spec = topology.step_events();
+        EventSink {
+            publisher,
+            exchange: spec.exchange,
+            routing_key: spec.routing_key,
+            deployment_id: job.deployment_id,
+            step_run_id: job.step_run_id,
+            attempt: job.attempt,
+            next_sequence: 0,
+            pending: Vec::new(),
+            last_flush: Instant::now(),
+        }
+    }
+
+    /// Adds a line to the next batch.
+    pub fn line(&mut self, stream: LogStream, mut text: String) {
+        if text.len() > MAX_LINE_BYTES {
+            let mut cut = MAX_LINE_BYTES;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+            text.push_str(" …[line truncated]");
+        }
+        self.pending.push(LogLine {
+            sequence: self.next_sequence,
+            stream,
+            logged_at: Utc::now(),
+            text,
+        });
+        self.next_sequence += 1;
+    }
+
+    /// Sends the waiting lines if the batch is old or large enough. A failure to send is
+    /// logged and the lines are kept for the next try; the step goes on.
+    pub async fn flush_if_due(&mut self) {
+        let due = self.pending.len() >= FLUSH_LINES
+            || (!self.pending.is_empty() && self.last_flush.elapsed() >= FLUSH_INTERVAL);
+        if !due {
+            return;
+        }
+        let lines = std::mem::take(&mut self.pending);
+        let body = StepEventBody::Log { lines };
+        if let Err(error) = self.send(&body).await {
+            tracing::warn!(%error, "could not send log lines; keeping them for the next batch");
+            if let StepEventBody::Log { lines } = body {
+                self.pending = lines;
+            }
+        }
+        self.last_flush = Instant::now();
+    }
+
+    /// Sends the remaining lines with the step's outcome.
+    pub async fn finish(
+        &mut self,
+        outcome: StepOutcome,
+        started_at: DateTime<Utc>,
+    ) -> Result<(), BrokerError> {
+        let body = StepEventBody::Finished {
+            lines: std::mem::take(&mut self.pending),
+            outcome,
+            started_at,
+            finished_at: Utc::now(),
+        };
+        self.send(&body).await
+    }
+
+    async fn send(&self, body: &StepEventBody) -> Result<(), BrokerError> {
+        let event = StepEvent {
+            event_id: Uuid::now_v7(),
+            deployment_id: self.deployment_id,
+            step_run_id: self.step_run_id,
+            attempt: self.attempt,
+            body: body.clone(),
+        };
+        let payload = serde_json::to_vec(&event)?;
+        let message_id = event.event_id.to_string();
+        let mut attempt = 1;
+        loop {
+            let result = self
+                .publisher
+                .publish(OutgoingMessage {
+                    exchange: &self.exchange,
+                    routing_key: &self.routing_key,
+                    message_id: &message_id,
+                    kind: MessageKind::StepEvent.as_str(),
+                    payload: &payload,
+                    headers: FieldTable::default(),
+                    expiration_ms: None,
+                })
+                .await;
+            match result {
+                Ok(()) => return Ok(()),
+                Err(error)
+                    if attempt < PUBLISH_ATTEMPTS
+                        && self.publisher.channel().status().connected() =>
+                {
+                    tracing::warn!(%error, attempt, "publishing a step event failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(100 * 2u64.pow(attempt))).await;
+                    attempt += 1;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+}

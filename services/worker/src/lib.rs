@@ -1,0 +1,167 @@
+//! Ferry's worker: takes step jobs from RabbitMQ, fetches and verifies packages from object
+//! storage, runs the step's script, and streams its log and result back as events.
+//!
+//! Architecture invariant: a worker holds no database credentials. Everything it needs is in
+//! the job message; everything it learns goes back as an event.
+//!
+//! The rule for a worker that dies mid-step: its unacknowledged job is redelivered by
+//! RabbitMQ with the `redelivered` flag. A worker that receives a redelivered job does not
+//! run the script again (scripts need not be idempotent, and the first run may have half
+//! happened); it reports the step Failed with a reason saying the worker was lost, and the
+//! deployment goes on by its normal rules (steps with run condition `failure` or `always`
+//! still run). The script of the dead worker dies with it (`PR_SET_PDEATHSIG`).
+
+pub mod config;
+mod events;
+mod package;
+mod script;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::Utc;
+use ferry_broker::{ConsumerOptions, Delivery, Handled, Publisher, Topology, run_consumer};
+use ferry_contracts::{LogStream, StepJob, StepOutcome};
+use ferry_packages::store::PackageStore;
+use tokio_util::sync::CancellationToken;
+
+pub use config::Config;
+
+use crate::events::EventSink;
+
+/// What every job handler shares.
+struct WorkerContext {
+    config: Config,
+    store: PackageStore,
+    publisher: Publisher,
+    topology: Topology,
+}
+
+/// Consumes step jobs for the configured pool until `shutdown` is cancelled (finishing the
+/// steps in progress) or the broker connection is lost.
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    tokio::fs::create_dir_all(&config.work_root)
+        .await
+        .with_context(|| format!("creating the work folder {}", config.work_root.display()))?;
+    let connection = ferry_broker::connect(
+        &config.amqp_url,
+        &format!("ferry-worker {}", config.worker_name),
+    )
+    .await
+    .context("connecting to RabbitMQ")?;
+    let topology = Topology::new(&config.queue_prefix);
+    {
+        let channel = connection.create_channel().await?;
+        topology
+            .declare_queue(&channel, &topology.step_events())
+            .await?;
+        let _ = channel.close(200, "declared".into()).await;
+    }
+    let publisher = Publisher::open(&connection).await?;
+    let spec = topology.step_jobs(&config.worker_pool);
+    let options = ConsumerOptions::new(&config.worker_name, config.concurrency);
+    let context = Arc::new(WorkerContext {
+        store: PackageStore::new(&config.store),
+        config,
+        publisher,
+        topology: topology.clone(),
+    });
+    tracing::info!(queue = %spec.queue, "worker waiting for step jobs");
+    let result = run_consumer(
+        &connection,
+        &topology,
+        &spec,
+        options,
+        move |delivery: Arc<Delivery>| {
+            let context = Arc::clone(&context);
+            async move { handle(&context, &delivery).await }
+        },
+        shutdown,
+    )
+    .await;
+    let _ = connection.close(200, "worker stopping".into()).await;
+    Ok(result?)
+}
+
+async fn handle(context: &WorkerContext, delivery: &Delivery) -> Handled {
+    let job: StepJob = match serde_json::from_slice(&delivery.data) {
+        Ok(job) => job,
+        Err(error) => {
+            return Handled::Reject {
+                reason: format!("not a step job: {error}"),
+            };
+        }
+    };
+    let span = tracing::info_span!("step", deployment_id = %job.deployment_id, step = %job.step_name, attempt = job.attempt);
+    let _entered = span.enter();
+    let mut sink = EventSink::new(&context.publisher, &context.topology, &job);
+    let started_at = Utc::now();
+    let outcome = if delivery.redelivered {
+        let reason = "the worker running this step stopped before it reported a result; \
+                      the script is not run again because it may have partly run";
+        sink.line(LogStream::System, reason.to_owned());
+        StepOutcome::Failed {
+            exit_code: None,
+            reason: reason.to_owned(),
+        }
+    } else {
+        run_step(context, &job, &mut sink).await
+    };
+    drop(_entered);
+    match sink.finish(outcome, started_at).await {
+        Ok(()) => Handled::Done,
+        Err(error) => {
+            // The result could not be reported. The job goes back to RabbitMQ unacknowledged,
+            // so it comes back as a redelivery, which reports the step as lost: the
+            // deployment still ends, and the script is not run twice.
+            tracing::error!(%error, "could not report the step's result");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Handled::Requeue {
+                reason: format!("reporting the result failed: {error}"),
+            }
+        }
+    }
+}
+
+/// Fetches the package (if any), then runs the script. Never returns an error: every failure
+/// becomes a failed step with a reason.
+async fn run_step(context: &WorkerContext, job: &StepJob, sink: &mut EventSink<'_>) -> StepOutcome {
+    let step_folder = context
+        .config
+        .work_root
+        .join("deployments")
+        .join(job.deployment_id.to_string())
+        .join(format!("{:03}-attempt-{}", job.step_index, job.attempt));
+    let working_directory = match &job.package {
+        None => {
+            if let Err(error) = tokio::fs::create_dir_all(&step_folder).await {
+                return failed(sink, format!("creating the step folder: {error}"));
+            }
+            step_folder.clone()
+        }
+        Some(package) => {
+            match package::fetch_and_extract(
+                &context.store,
+                &context.config.work_root,
+                package,
+                &step_folder,
+                sink,
+            )
+            .await
+            {
+                Ok(folder) => folder,
+                Err(error) => return failed(sink, error.to_string()),
+            }
+        }
+    };
+    script::run(job, &working_directory, &step_folder, sink).await
+}
+
+fn failed(sink: &mut EventSink<'_>, reason: String) -> StepOutcome {
+    sink.line(LogStream::System, reason.clone());
+    StepOutcome::Failed {
+        exit_code: None,
+        reason,
+    }
+}

@@ -1,0 +1,215 @@
+//! Running a step's bash script on this host: a clean environment holding only the step's
+//! variables, output streamed line by line, a timeout, and a process group so that a timeout
+//! kills everything the script started.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use ferry_contracts::{LogStream, StepJob, StepOutcome};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::Command;
+use tokio::sync::mpsc;
+
+use crate::events::EventSink;
+
+/// Environment variables passed through from the worker's own environment. Nothing else is:
+/// the worker's settings (object-store keys among them) never reach a script.
+const INHERITED: &[&str] = &[
+    "PATH", "HOME", "LANG", "LC_ALL", "USER", "LOGNAME", "TMPDIR", "TZ",
+];
+
+/// The environment-variable spelling of a Ferry variable name: letters and digits kept and
+/// uppercased, everything else `_` (`Nginx Port` → `NGINX_PORT`,
+/// `Octopus.Environment.Name` → `OCTOPUS_ENVIRONMENT_NAME`).
+pub fn environment_name(variable: &str) -> String {
+    variable
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+pub async fn run(
+    job: &StepJob,
+    working_directory: &Path,
+    step_folder: &Path,
+    sink: &mut EventSink<'_>,
+) -> StepOutcome {
+    let script_path = step_folder.join("script.sh");
+    if let Err(error) = tokio::fs::write(&script_path, &job.script).await {
+        return failed(sink, None, format!("writing the script: {error}"));
+    }
+    let mut command = Command::new("bash");
+    command
+        .arg("--noprofile")
+        .arg("--norc")
+        .arg(&script_path)
+        .current_dir(working_directory)
+        .env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    for name in INHERITED {
+        if let Ok(value) = std::env::var(name) {
+            command.env(name, value);
+        }
+    }
+    for (name, value) in &job.variables {
+        if !name.contains('=') && !name.contains('\0') && !value.contains('\0') {
+            command.env(name, value);
+            command.env(environment_name(name), value);
+        }
+    }
+    die_with_worker(&mut command);
+    sink.line(
+        LogStream::System,
+        format!("Running script of step \"{}\"", job.step_name),
+    );
+    sink.flush_if_due().await;
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(error) => return failed(sink, None, format!("starting bash: {error}")),
+    };
+    let process_group = child.id();
+    let (sender, mut receiver) = mpsc::channel::<(LogStream, String)>(1024);
+    if let Some(stdout) = child.stdout.take() {
+        tokio::spawn(forward_lines(stdout, LogStream::Stdout, sender.clone()));
+    }
+    if let Some(stderr) = child.stderr.take() {
+        tokio::spawn(forward_lines(stderr, LogStream::Stderr, sender.clone()));
+    }
+    drop(sender);
+
+    let deadline = tokio::time::sleep(Duration::from_secs(job.timeout_seconds.max(1)));
+    tokio::pin!(deadline);
+    let mut ticker = tokio::time::interval(Duration::from_millis(100));
+    let mut timed_out = false;
+    let mut output_open = true;
+    let status = loop {
+        tokio::select! {
+            received = receiver.recv(), if output_open => match received {
+                Some((stream, text)) => {
+                    sink.line(stream, text);
+                    sink.flush_if_due().await;
+                }
+                None => output_open = false,
+            },
+            status = child.wait() => break status,
+            _ = ticker.tick() => sink.flush_if_due().await,
+            () = &mut deadline, if !timed_out => {
+                timed_out = true;
+                kill_group(process_group);
+            }
+        }
+    };
+    // Output written just before exit may still be in the pipe. A process the script left
+    // running in the background may hold the pipe open forever, so wait only briefly.
+    let drain_until = tokio::time::Instant::now() + Duration::from_millis(500);
+    while output_open {
+        match tokio::time::timeout_at(drain_until, receiver.recv()).await {
+            Ok(Some((stream, text))) => sink.line(stream, text),
+            Ok(None) | Err(_) => output_open = false,
+        }
+    }
+    match status {
+        Err(error) => failed(sink, None, format!("waiting for the script: {error}")),
+        Ok(_) if timed_out => failed(
+            sink,
+            None,
+            format!(
+                "the script ran longer than {} seconds and was killed",
+                job.timeout_seconds
+            ),
+        ),
+        Ok(status) => match status.code() {
+            Some(0) => {
+                sink.line(LogStream::System, "Script exited with code 0".to_owned());
+                StepOutcome::Succeeded
+            }
+            Some(code) => failed(
+                sink,
+                Some(code),
+                format!("the script exited with code {code}"),
+            ),
+            None => failed(sink, None, "the script was killed by a signal".to_owned()),
+        },
+    }
+}
+
+fn failed(sink: &mut EventSink<'_>, exit_code: Option<i32>, reason: String) -> StepOutcome {
+    sink.line(LogStream::System, reason.clone());
+    StepOutcome::Failed { exit_code, reason }
+}
+
+/// Reads lines (lossily decoded) and forwards them until the stream closes.
+async fn forward_lines(
+    stream: impl AsyncRead + Unpin,
+    kind: LogStream,
+    sender: mpsc::Sender<(LogStream, String)>,
+) {
+    let mut reader = BufReader::new(stream);
+    let mut buffer = Vec::new();
+    loop {
+        buffer.clear();
+        match reader.read_until(b'\n', &mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                while buffer.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                    buffer.pop();
+                }
+                let text = String::from_utf8_lossy(&buffer).into_owned();
+                if sender.send((kind, text)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn kill_group(process_group: Option<u32>) {
+    if let Some(id) = process_group.and_then(|id| i32::try_from(id).ok()) {
+        // SAFETY: killpg only sends a signal; a stale id at worst signals nothing.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::killpg(id, libc::SIGKILL);
+        }
+    }
+}
+
+/// Asks the kernel to kill the script when the worker process dies, so that a killed worker
+/// never leaves a step running behind the back of the step's redelivery.
+fn die_with_worker(command: &mut Command) {
+    // SAFETY: the closure runs in the child between fork and exec and calls only prctl, which
+    // is async-signal-safe.
+    #[allow(unsafe_code)]
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::environment_name;
+
+    #[test]
+    fn variable_names_become_shell_friendly() {
+        assert_eq!(environment_name("Nginx Port"), "NGINX_PORT");
+        assert_eq!(
+            environment_name("Octopus.Environment.Name"),
+            "OCTOPUS_ENVIRONMENT_NAME"
+        );
+    }
+}
