@@ -1,0 +1,157 @@
+//! End-to-end deployments through the real stack: a successful one and a failing one, each
+//! checked where a user would look: the package in S3, the state in PostgreSQL, the task log
+//! and the status email.
+
+#![allow(clippy::unwrap_used)] // A failed unwrap is a failed test, with its location.
+
+use std::time::Duration;
+
+use ferry_tests::{TestStack, log_text, sha256_hex, zip_of};
+use serde_json::json;
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_package_is_deployed_and_everyone_can_see_it_succeeded() {
+    let stack = TestStack::start().await;
+    stack.create_environment("Dev").await;
+    stack
+        .create_project(&json!({
+            "name": "Random Quotes",
+            "notification_email": stack.recipient,
+            "variables": { "Nginx Port": "8081" },
+            "steps": [{
+                "name": "Deploy web app",
+                "package_id": "RandomQuotes",
+                "script": "set -e\ncat quotes.txt\necho \"port=$NGINX_PORT env=$OCTOPUS_ENVIRONMENT_NAME\"\necho to-stderr >&2",
+            }],
+        }))
+        .await;
+    let package = zip_of(&[(
+        "quotes.txt",
+        "The only way to do great work is to love what you do.\n",
+    )]);
+    let expected_sha256 = sha256_hex(&package);
+    let pushed = stack
+        .push_package("RandomQuotes", "1.0.1", package.clone())
+        .await;
+    assert_eq!(pushed["sha256"], expected_sha256);
+    assert_eq!(pushed["size_bytes"], package.len());
+    stack.create_release("Random Quotes", "0.0.1").await;
+
+    let deployment_id = stack.deploy("Random Quotes", "0.0.1", "Dev").await;
+    let deployment = stack.wait_for_deployment(&deployment_id, TIMEOUT).await;
+
+    assert_eq!(deployment["status"], "Success", "{deployment:#}");
+    assert_eq!(deployment["steps"][0]["status"], "Succeeded");
+    let log = log_text(&deployment);
+    assert!(
+        log.contains("The only way to do great work"),
+        "script output in the task log:\n{log}"
+    );
+    assert!(
+        log.contains("port=8081 env=Dev"),
+        "variables reach the script:\n{log}"
+    );
+    assert!(log.contains("to-stderr"), "stderr is logged too:\n{log}");
+
+    // The package object in S3 is byte-for-byte what was pushed, under the recorded checksum.
+    let db = stack.db().await;
+    let row = db
+        .query_one(
+            "SELECT sha256, object_key FROM packages WHERE package_id = 'RandomQuotes' AND version = '1.0.1'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (recorded_sha256, object_key): (String, String) = (row.get(0), row.get(1));
+    assert_eq!(recorded_sha256, expected_sha256);
+    let stored = stack.store().get(&object_key).await.unwrap();
+    assert_eq!(sha256_hex(&stored), expected_sha256);
+
+    // PostgreSQL says Success, with a finish time.
+    let row = db
+        .query_one(
+            "SELECT status, finished_at IS NOT NULL FROM deployments WHERE deployment_id = $1",
+            &[&uuid::Uuid::parse_str(&deployment_id).unwrap()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "Success");
+    assert!(row.get::<_, bool>(1));
+
+    // The status email names the release, the environment and the outcome.
+    let emails = stack.wait_for_emails(1, TIMEOUT).await;
+    let email = &emails[0];
+    assert!(email.contains("Success"), "{email}");
+    assert!(email.contains("0.0.1"), "{email}");
+    assert!(email.contains("Dev"), "{email}");
+    assert!(
+        email.contains(&format!("/deployments/{deployment_id}")),
+        "{email}"
+    );
+
+    // The status page renders the same story.
+    let page = stack
+        .http
+        .get(format!("{}/deployments/{deployment_id}", stack.base_url))
+        .basic_auth("anyone", Some(ferry_tests::API_KEY))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Success") && html.contains("Deploy web app"),
+        "{html}"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_script_fails_the_deployment_with_its_exit_code() {
+    let stack = TestStack::start().await;
+    stack.create_environment("Dev").await;
+    stack
+        .create_project(&json!({
+            "name": "Flaky",
+            "notification_email": stack.recipient,
+            "steps": [
+                { "name": "Migrate database", "script": "echo migrating\nexit 3" },
+                { "name": "Never runs", "script": "echo should not run" },
+                { "name": "Clean up", "script": "echo cleaning up", "run_condition": "always" }
+            ],
+        }))
+        .await;
+    stack.create_release("Flaky", "1.0.0").await;
+    let deployment_id = stack.deploy("Flaky", "1.0.0", "Dev").await;
+    let deployment = stack.wait_for_deployment(&deployment_id, TIMEOUT).await;
+
+    assert_eq!(deployment["status"], "Failed", "{deployment:#}");
+    let error = deployment["error"].as_str().unwrap();
+    assert!(
+        error.contains("Migrate database") && error.contains("code 3"),
+        "{error}"
+    );
+    assert_eq!(deployment["steps"][0]["status"], "Failed");
+    assert_eq!(deployment["steps"][0]["exit_code"], 3);
+    assert_eq!(deployment["steps"][1]["status"], "Skipped");
+    assert_eq!(
+        deployment["steps"][2]["status"], "Succeeded",
+        "an always-run step runs after a failure"
+    );
+    let log = log_text(&deployment);
+    assert!(
+        log.contains("migrating") && log.contains("exited with code 3"),
+        "{log}"
+    );
+    assert!(!log.contains("should not run"), "{log}");
+    assert!(log.contains("cleaning up"), "{log}");
+
+    let emails = stack.wait_for_emails(1, TIMEOUT).await;
+    let email = &emails[0];
+    assert!(email.contains("Failed"), "{email}");
+    assert!(email.contains("Migrate database"), "{email}");
+    assert!(email.contains("exit code 3"), "{email}");
+    stack.stop().await;
+}

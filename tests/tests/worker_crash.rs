@@ -1,0 +1,81 @@
+//! A worker killed in the middle of a step does not leave the deployment running forever:
+//! the job is redelivered to another worker, which reports the step failed because its worker
+//! was lost (it does not run the script a second time), and the deployment ends.
+
+#![allow(clippy::unwrap_used)] // A failed unwrap is a failed test, with its location.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use ferry_tests::{StackOptions, TestStack, log_text};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_worker_fails_its_step_instead_of_hanging() {
+    let mut stack = TestStack::start_with(StackOptions {
+        worker: false,
+        ..StackOptions::default()
+    })
+    .await;
+    stack.create_environment("Dev").await;
+    let marker = stack.work_root.path().join("finished-marker");
+    stack
+        .create_project(&json!({
+            "name": "Long Step",
+            "notification_email": stack.recipient,
+            "steps": [
+                { "name": "Slow migration", "script": format!("echo started slow step\nsleep 3\ntouch {}\necho finished slow step", marker.display()) },
+                { "name": "Report", "script": "echo reporting", "run_condition": "always" }
+            ],
+        }))
+        .await;
+    stack.create_release("Long Step", "1.0.0").await;
+
+    let first_work_root = tempfile::tempdir().unwrap();
+    let mut worker = tokio::process::Command::new(env!("CARGO_BIN_EXE_ferry-test-worker"))
+        .envs(stack.worker_environment(first_work_root.path()))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starting the worker process");
+
+    let deployment_id = stack.deploy("Long Step", "1.0.0", "Dev").await;
+    stack
+        .wait_for_log_line(&deployment_id, "started slow step", Duration::from_secs(30))
+        .await;
+    worker.start_kill().expect("killing the worker");
+    worker.wait().await.unwrap();
+
+    let second_work_root = tempfile::tempdir().unwrap();
+    stack.start_worker(second_work_root.path());
+    let deployment = stack
+        .wait_for_deployment(&deployment_id, Duration::from_secs(30))
+        .await;
+
+    assert_eq!(deployment["status"], "Failed", "{deployment:#}");
+    assert_eq!(deployment["steps"][0]["status"], "Failed");
+    let reason = deployment["steps"][0]["error"].as_str().unwrap();
+    assert!(
+        reason.contains("worker running this step stopped"),
+        "{reason}"
+    );
+    assert_eq!(
+        deployment["steps"][1]["status"], "Succeeded",
+        "the always-run step still runs"
+    );
+    let log = log_text(&deployment);
+    assert!(
+        !log.contains("finished slow step"),
+        "the script was not run to the end:\n{log}"
+    );
+
+    // The killed worker's script died with it: it never reaches its `touch`.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(
+        !marker.exists(),
+        "the orphaned script kept running after its worker was killed"
+    );
+    stack.stop().await;
+}
