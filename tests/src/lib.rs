@@ -127,6 +127,10 @@ pub struct StackOptions {
     pub worker: bool,
     pub notifier: bool,
     pub max_package_bytes: u64,
+    /// Steps the in-process worker runs at once.
+    pub worker_concurrency: u16,
+    /// Connections in the API's database pool.
+    pub database_max_connections: usize,
 }
 
 impl Default for StackOptions {
@@ -135,6 +139,8 @@ impl Default for StackOptions {
             worker: true,
             notifier: true,
             max_package_bytes: 64 * 1024 * 1024,
+            worker_concurrency: 8,
+            database_max_connections: 8,
         }
     }
 }
@@ -171,8 +177,13 @@ impl TestStack {
     }
 
     pub async fn start_with(options: StackOptions) -> Self {
+        Self::start_with_servers(Servers::from_env(), options).await
+    }
+
+    /// Starts a stack against explicitly given servers (for tests that point a service at a
+    /// server of their own).
+    pub async fn start_with_servers(servers: Servers, options: StackOptions) -> Self {
         init_tracing();
-        let servers = Servers::from_env();
         let (database_url, database_name) = create_test_database(&servers)
             .await
             .expect("creating the test database");
@@ -193,7 +204,7 @@ impl TestStack {
             listen: address,
             public_url: base_url.clone(),
             database_url: database_url.clone(),
-            database_max_connections: 8,
+            database_max_connections: options.database_max_connections,
             amqp_url: servers.amqp_url.clone(),
             queue_prefix: queue_prefix.clone(),
             store: s3.clone(),
@@ -208,7 +219,8 @@ impl TestStack {
             shutdown.clone(),
         ))];
         if options.worker {
-            let worker_config = worker_config(&servers, &queue_prefix, &s3, work_root.path());
+            let mut worker_config = worker_config(&servers, &queue_prefix, &s3, work_root.path());
+            worker_config.concurrency = options.worker_concurrency;
             tasks.push(tokio::spawn(ferry_worker::run(
                 worker_config,
                 shutdown.clone(),

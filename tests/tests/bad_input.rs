@@ -29,6 +29,7 @@ async fn bad_packages_are_refused_and_store_nothing() {
         worker: false,
         notifier: false,
         max_package_bytes: 4096,
+        ..StackOptions::default()
     })
     .await;
 

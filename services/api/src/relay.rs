@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use ferry_broker::FieldTable;
-use ferry_broker::{OutgoingMessage, Publisher};
+use ferry_broker::{BrokerError, OutgoingMessage, Publisher};
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
@@ -71,6 +71,26 @@ async fn relay_batch(state: &AppState, publisher: &Publisher) -> anyhow::Result<
     for (message, result) in pending.iter().zip(results) {
         match result {
             Ok(()) => published.push(message.outbox_id),
+            Err(BrokerError::Unroutable {
+                exchange,
+                routing_key,
+                ..
+            }) if exchange == state.topology().jobs_exchange() => {
+                // The first job for a worker pool no worker has started yet: declare the
+                // pool's queue so the job waits there durably, and publish it next round.
+                tracing::info!(worker_pool = %routing_key, "declaring the queue of a new worker pool");
+                let spec = state.topology().step_jobs(&routing_key);
+                state
+                    .topology()
+                    .declare_queue(publisher.channel(), &spec)
+                    .await?;
+                ferry_storage::outbox::mark_failed(
+                    &transaction,
+                    message.outbox_id,
+                    &format!("no queue for worker pool `{routing_key}` yet; declared it"),
+                )
+                .await?;
+            }
             Err(error) => {
                 tracing::warn!(%error, message_id = %message.message_id, "could not publish outbox message; will retry");
                 ferry_storage::outbox::mark_failed(
