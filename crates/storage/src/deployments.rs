@@ -1,5 +1,6 @@
 //! Deployments, their step runs, and their task logs.
 
+use crate::CachedQueries;
 use chrono::{DateTime, Utc};
 use ferry_contracts::LogLine;
 use ferry_domain::{DeploymentStatus, StepStatus};
@@ -103,7 +104,7 @@ pub async fn insert(
     step_names: &[&str],
 ) -> Result<Vec<StepRun>, StorageError> {
     client
-        .execute(
+        .execute_cached(
             "INSERT INTO deployments (deployment_id, release_id, project_id, environment_id, status, created_at)
              VALUES ($1, $2, $3, $4, $5, $6)",
             &[
@@ -119,7 +120,7 @@ pub async fn insert(
     let ids: Vec<Uuid> = step_names.iter().map(|_| Uuid::now_v7()).collect();
     let indexes: Vec<i32> = (0..step_names.len() as i32).collect();
     client
-        .execute(
+        .execute_cached(
             "INSERT INTO step_runs (step_run_id, deployment_id, step_index, name, status)
              SELECT id, $2, step_index, name, 'Pending'
              FROM unnest($1::uuid[], $3::int4[], $4::text[]) AS s(id, step_index, name)",
@@ -153,7 +154,7 @@ pub async fn lock(
     deployment_id: Uuid,
 ) -> Result<Option<Deployment>, StorageError> {
     client
-        .query_opt(
+        .query_opt_cached(
             &format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments d WHERE d.deployment_id = $1 FOR UPDATE"),
             &[&deployment_id],
         )
@@ -168,7 +169,7 @@ pub async fn summary(
     deployment_id: Uuid,
 ) -> Result<Option<DeploymentSummary>, StorageError> {
     let row = client
-        .query_opt(
+        .query_opt_cached(
             &format!(
                 "SELECT {DEPLOYMENT_COLUMNS}, p.name, r.release_number, e.name
                  FROM deployments d
@@ -196,7 +197,7 @@ pub async fn step_runs(
     deployment_id: Uuid,
 ) -> Result<Vec<StepRun>, StorageError> {
     client
-        .query(
+        .query_cached(
             &format!(
                 "SELECT {STEP_COLUMNS} FROM step_runs WHERE deployment_id = $1 ORDER BY step_index"
             ),
@@ -214,7 +215,7 @@ pub async fn mark_running(
     deployment_id: Uuid,
 ) -> Result<(), StorageError> {
     client
-        .execute(
+        .execute_cached(
             "UPDATE deployments SET status = 'Running', started_at = coalesce(started_at, now())
              WHERE deployment_id = $1",
             &[&deployment_id],
@@ -230,7 +231,7 @@ pub async fn finish(
     error: Option<&str>,
 ) -> Result<(), StorageError> {
     client
-        .execute(
+        .execute_cached(
             "UPDATE deployments SET status = $2, error = $3, finished_at = now() WHERE deployment_id = $1",
             &[&deployment_id, &status.as_str(), &error],
         )
@@ -245,7 +246,7 @@ pub async fn dispatch_step(
     step_run_id: Uuid,
 ) -> Result<i32, StorageError> {
     let row = client
-        .query_one(
+        .query_one_cached(
             "UPDATE step_runs SET status = 'Running', attempt = attempt + 1, dispatched_at = now(),
                  exit_code = NULL, error = NULL
              WHERE step_run_id = $1 RETURNING attempt",
@@ -263,7 +264,7 @@ pub async fn skip_steps(
         return Ok(());
     }
     client
-        .execute(
+        .execute_cached(
             "UPDATE step_runs SET status = 'Skipped' WHERE step_run_id = ANY($1)",
             &[&step_run_ids],
         )
@@ -287,7 +288,7 @@ pub async fn finish_step(
     result: &StepResult<'_>,
 ) -> Result<(), StorageError> {
     client
-        .execute(
+        .execute_cached(
             "UPDATE step_runs SET status = $2, exit_code = $3, error = $4, started_at = $5, finished_at = $6
              WHERE step_run_id = $1",
             &[
@@ -320,7 +321,7 @@ pub async fn append_step_log(
     let times: Vec<DateTime<Utc>> = lines.iter().map(|line| line.logged_at).collect();
     let texts: Vec<&str> = lines.iter().map(|line| line.text.as_str()).collect();
     client
-        .execute(
+        .execute_cached(
             "INSERT INTO log_lines (deployment_id, step_run_id, attempt, sequence, stream, logged_at, text)
              SELECT $1, $2, $3, sequence, stream, logged_at, text
              FROM unnest($4::int8[], $5::text[], $6::timestamptz[], $7::text[])
@@ -340,7 +341,7 @@ pub async fn append_system_log(
     text: &str,
 ) -> Result<(), StorageError> {
     client
-        .execute(
+        .execute_cached(
             "INSERT INTO log_lines (deployment_id, stream, logged_at, text) VALUES ($1, 'system', now(), $2)",
             &[&deployment_id, &text],
         )
@@ -354,7 +355,7 @@ pub async fn task_log(
     deployment_id: Uuid,
 ) -> Result<Vec<StoredLogLine>, StorageError> {
     let rows = client
-        .query(
+        .query_cached(
             "SELECT step_run_id, attempt, stream, logged_at, text FROM log_lines
              WHERE deployment_id = $1 ORDER BY log_line_id",
             &[&deployment_id],

@@ -1,5 +1,6 @@
 //! Environments (Dev, Test, Prod), in the order they were created.
 
+use crate::CachedQueries;
 use ferry_domain::EnvironmentName;
 use uuid::Uuid;
 
@@ -17,7 +18,7 @@ pub async fn insert(
 ) -> Result<Environment, StorageError> {
     let environment_id = Uuid::now_v7();
     client
-        .execute(
+        .execute_cached(
             "INSERT INTO environments (environment_id, name) VALUES ($1, $2)",
             &[&environment_id, &name.as_str()],
         )
@@ -31,7 +32,7 @@ pub async fn insert(
 
 pub async fn list(client: &impl GenericClient) -> Result<Vec<Environment>, StorageError> {
     let rows = client
-        .query(
+        .query_cached(
             "SELECT environment_id, name FROM environments ORDER BY sort_order",
             &[],
         )
@@ -54,14 +55,14 @@ pub async fn find(
         match Uuid::parse_str(id_or_name) {
             Ok(id) => {
                 client
-                    .query_opt(
+                    .query_opt_cached(
                         "SELECT environment_id, name FROM environments WHERE environment_id = $1",
                         &[&id],
                     )
                     .await?
             }
             Err(_) => client
-                .query_opt(
+                .query_opt_cached(
                     "SELECT environment_id, name FROM environments WHERE lower(name) = lower($1)",
                     &[&id_or_name],
                 )

@@ -18,8 +18,9 @@ pub mod releases;
 pub use deadpool_postgres::{Client, GenericClient, Pool, Transaction};
 
 use deadpool_postgres::{ManagerConfig, PoolConfig, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
 
 /// Storage failures, classified so callers can answer 409 for conflicts and retry the rest.
 #[derive(Debug, thiserror::Error)]
@@ -75,3 +76,54 @@ pub(crate) fn json_column<T: serde::de::DeserializeOwned>(
 ) -> Result<T, StorageError> {
     serde_json::from_value(value).map_err(|error| StorageError::Corrupt(format!("{what}: {error}")))
 }
+
+/// Queries through the connection's prepared-statement cache: after a connection's first
+/// use of a statement, running it again costs one round trip and no parsing or planning.
+/// Every hot-path query in this crate goes through these.
+pub(crate) trait CachedQueries: GenericClient + Sync {
+    fn query_cached<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Vec<Row>, tokio_postgres::Error>> + Send + 'a {
+        async move {
+            let statement = self.prepare_cached(sql).await?;
+            self.query(&statement, params).await
+        }
+    }
+
+    fn query_one_cached<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Row, tokio_postgres::Error>> + Send + 'a {
+        async move {
+            let statement = self.prepare_cached(sql).await?;
+            self.query_one(&statement, params).await
+        }
+    }
+
+    fn query_opt_cached<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Option<Row>, tokio_postgres::Error>> + Send + 'a {
+        async move {
+            let statement = self.prepare_cached(sql).await?;
+            self.query_opt(&statement, params).await
+        }
+    }
+
+    fn execute_cached<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a {
+        async move {
+            let statement = self.prepare_cached(sql).await?;
+            self.execute(&statement, params).await
+        }
+    }
+}
+
+impl<T: GenericClient + Sync> CachedQueries for T {}

@@ -1,5 +1,6 @@
 //! The transactional outbox: messages written with the state change that implies them.
 
+use crate::CachedQueries;
 use uuid::Uuid;
 
 use crate::{GenericClient, StorageError};
@@ -30,7 +31,7 @@ pub async fn enqueue(
     message: &NewMessage,
 ) -> Result<(), StorageError> {
     client
-        .execute(
+        .execute_cached(
             "INSERT INTO outbox (message_id, exchange, routing_key, kind, payload)
              VALUES ($1, $2, $3, $4, $5)",
             &[
@@ -51,7 +52,7 @@ pub async fn lock_pending(
     limit: i64,
 ) -> Result<Vec<PendingMessage>, StorageError> {
     let rows = client
-        .query(
+        .query_cached(
             "SELECT outbox_id, message_id, exchange, routing_key, kind, payload
              FROM outbox WHERE published_at IS NULL
              ORDER BY outbox_id LIMIT $1 FOR UPDATE SKIP LOCKED",
@@ -79,7 +80,7 @@ pub async fn mark_published(
         return Ok(());
     }
     client
-        .execute(
+        .execute_cached(
             "UPDATE outbox SET published_at = now(), attempts = attempts + 1
              WHERE outbox_id = ANY($1)",
             &[&outbox_ids],
@@ -94,7 +95,7 @@ pub async fn mark_failed(
     error: &str,
 ) -> Result<(), StorageError> {
     client
-        .execute(
+        .execute_cached(
             "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE outbox_id = $1",
             &[&outbox_id, &error],
         )
@@ -105,7 +106,7 @@ pub async fn mark_failed(
 /// How many messages wait to be published (for health and tests).
 pub async fn pending_count(client: &impl GenericClient) -> Result<i64, StorageError> {
     let row = client
-        .query_one(
+        .query_one_cached(
             "SELECT count(*) FROM outbox WHERE published_at IS NULL",
             &[],
         )

@@ -1,5 +1,6 @@
 //! Package metadata: the bytes live in object storage, their identity and checksum here.
 
+use crate::CachedQueries;
 use chrono::{DateTime, Utc};
 use ferry_domain::{PackageId, PackageVersion};
 
@@ -51,7 +52,7 @@ pub async fn upsert(
         )
     };
     let row = client
-        .query_one(
+        .query_one_cached(
             &sql,
             &[
                 &package.package_id,
@@ -77,7 +78,7 @@ pub async fn find(
     version: &PackageVersion,
 ) -> Result<Option<Package>, StorageError> {
     let row = client
-        .query_opt(
+        .query_opt_cached(
             &format!("SELECT {COLUMNS} FROM packages WHERE package_id = $1 AND version = $2"),
             &[&package_id.as_str(), &version.to_string()],
         )
@@ -91,7 +92,7 @@ pub async fn versions(
     package_id: &PackageId,
 ) -> Result<Vec<Package>, StorageError> {
     let rows = client
-        .query(
+        .query_cached(
             &format!("SELECT {COLUMNS} FROM packages WHERE package_id = $1"),
             &[&package_id.as_str()],
         )
@@ -107,7 +108,7 @@ pub async fn versions(
 
 pub async fn list(client: &impl GenericClient) -> Result<Vec<Package>, StorageError> {
     let rows = client
-        .query(
+        .query_cached(
             &format!("SELECT {COLUMNS} FROM packages ORDER BY package_id, uploaded_at DESC"),
             &[],
         )

@@ -1,5 +1,6 @@
 //! The record of consumed messages that makes consumers idempotent.
 
+use crate::CachedQueries;
 use uuid::Uuid;
 
 use crate::{GenericClient, StorageError};
@@ -12,7 +13,7 @@ pub async fn first_time(
     message_id: Uuid,
 ) -> Result<bool, StorageError> {
     let inserted = client
-        .execute(
+        .execute_cached(
             "INSERT INTO processed_messages (consumer, message_id) VALUES ($1, $2)
              ON CONFLICT DO NOTHING",
             &[&consumer, &message_id],

@@ -1,5 +1,6 @@
 //! Projects: a name, a deployment process, variables and where status emails go.
 
+use crate::CachedQueries;
 use std::collections::BTreeMap;
 
 use ferry_domain::{EmailAddress, Process, ProjectName, WorkerPool};
@@ -41,7 +42,7 @@ pub async fn insert(
         .as_ref()
         .map(EmailAddress::as_str);
     client
-        .execute(
+        .execute_cached(
             "INSERT INTO projects (project_id, name, process, variables, notification_email, worker_pool)
              VALUES ($1, $2, $3, $4, $5, $6)",
             &[
@@ -81,7 +82,7 @@ pub async fn update(
         .as_ref()
         .map(EmailAddress::as_str);
     let updated = client
-        .execute(
+        .execute_cached(
             "UPDATE projects SET name = $2, process = $3, variables = $4, notification_email = $5,
                  worker_pool = $6, updated_at = now()
              WHERE project_id = $1",
@@ -125,7 +126,7 @@ pub async fn find(
     let row = match Uuid::parse_str(id_or_name) {
         Ok(id) => {
             client
-                .query_opt(
+                .query_opt_cached(
                     &format!("SELECT {COLUMNS} FROM projects WHERE project_id = $1"),
                     &[&id],
                 )
@@ -133,7 +134,7 @@ pub async fn find(
         }
         Err(_) => {
             client
-                .query_opt(
+                .query_opt_cached(
                     &format!("SELECT {COLUMNS} FROM projects WHERE lower(name) = lower($1)"),
                     &[&id_or_name],
                 )
@@ -145,7 +146,7 @@ pub async fn find(
 
 pub async fn list(client: &impl GenericClient) -> Result<Vec<Project>, StorageError> {
     client
-        .query(
+        .query_cached(
             &format!("SELECT {COLUMNS} FROM projects ORDER BY name"),
             &[],
         )

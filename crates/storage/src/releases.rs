@@ -1,5 +1,6 @@
 //! Releases: immutable snapshots of a project's process, variables and package versions.
 
+use crate::CachedQueries;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -60,7 +61,7 @@ pub async fn insert(
     let variables = to_json(serde_json::to_value(&release.variables))?;
     let packages = to_json(serde_json::to_value(&release.packages))?;
     client
-        .execute(
+        .execute_cached(
             &format!("INSERT INTO releases ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
             &[
                 &release.release_id,
@@ -91,7 +92,7 @@ pub async fn find(
     release_number: &str,
 ) -> Result<Option<Release>, StorageError> {
     client
-        .query_opt(
+        .query_opt_cached(
             &format!(
                 "SELECT {COLUMNS} FROM releases WHERE project_id = $1 AND release_number = $2"
             ),
@@ -108,7 +109,7 @@ pub async fn find_by_id(
     release_id: Uuid,
 ) -> Result<Option<Release>, StorageError> {
     client
-        .query_opt(
+        .query_opt_cached(
             &format!("SELECT {COLUMNS} FROM releases WHERE release_id = $1"),
             &[&release_id],
         )
@@ -123,7 +124,7 @@ pub async fn list(
     project_id: Uuid,
 ) -> Result<Vec<Release>, StorageError> {
     client
-        .query(
+        .query_cached(
             &format!(
                 "SELECT {COLUMNS} FROM releases WHERE project_id = $1 ORDER BY created_at DESC"
             ),

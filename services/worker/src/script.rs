@@ -19,6 +19,10 @@ const INHERITED: &[&str] = &[
     "PATH", "HOME", "LANG", "LC_ALL", "USER", "LOGNAME", "TMPDIR", "TZ",
 ];
 
+/// util-linux's `setpriv` (Essential on Debian), by absolute path so a script's `PATH`
+/// cannot replace it.
+const SETPRIV: &str = "/usr/bin/setpriv";
+
 /// The environment-variable spelling of a Ferry variable name: letters and digits kept and
 /// uppercased, everything else `_` (`Nginx Port` → `NGINX_PORT`,
 /// `Octopus.Environment.Name` → `OCTOPUS_ENVIRONMENT_NAME`).
@@ -45,8 +49,13 @@ pub async fn run(
     if let Err(error) = tokio::fs::write(&script_path, &job.script).await {
         return failed(sink, None, format!("writing the script: {error}"));
     }
-    let mut command = Command::new("bash");
+    // `setpriv --pdeathsig KILL` asks the kernel to kill the script when the worker process
+    // dies, so a killed worker never leaves a step running behind the back of the step's
+    // redelivery. It replaces a `pre_exec` hook, which would force a full fork() of the
+    // worker for every step instead of the much cheaper posix_spawn().
+    let mut command = Command::new(SETPRIV);
     command
+        .args(["--pdeathsig", "KILL", "--", "bash"])
         .arg("--noprofile")
         .arg("--norc")
         .arg(&script_path)
@@ -68,7 +77,6 @@ pub async fn run(
             command.env(environment_name(name), value);
         }
     }
-    die_with_worker(&mut command);
     sink.line(
         LogStream::System,
         format!("Running script of step \"{}\"", job.step_name),
@@ -181,22 +189,6 @@ fn kill_group(process_group: Option<u32>) {
         unsafe {
             libc::killpg(id, libc::SIGKILL);
         }
-    }
-}
-
-/// Asks the kernel to kill the script when the worker process dies, so that a killed worker
-/// never leaves a step running behind the back of the step's redelivery.
-fn die_with_worker(command: &mut Command) {
-    // SAFETY: the closure runs in the child between fork and exec and calls only prctl, which
-    // is async-signal-safe.
-    #[allow(unsafe_code)]
-    unsafe {
-        command.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
     }
 }
 
