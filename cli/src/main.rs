@@ -1,6 +1,9 @@
 //! `ferry`: the command line for CI servers and people. Packs a folder into a versioned
 //! package, pushes it, manages environments and projects, creates releases, and deploys them
-//! while following progress, with an exit code that reflects the outcome.
+//! while following progress, with an exit code that reflects the outcome. `ferry template
+//! render` renders an Octostache template locally, without a server.
+
+mod template;
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
@@ -97,6 +100,26 @@ enum Command {
         #[command(flatten)]
         server: Server,
     },
+    /// Work with Octostache templates locally (no server or API key needed).
+    Template {
+        #[command(subcommand)]
+        command: TemplateCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TemplateCommand {
+    /// Render a template file, printing the result exactly; exit 1 on a template error.
+    Render {
+        /// A flat JSON object of variable names to string values.
+        #[arg(long = "variables", value_name = "VARS.json")]
+        variables_file: PathBuf,
+        /// Leave unknown variables as written (Octopus's behaviour) instead of failing.
+        #[arg(long)]
+        lenient: bool,
+        /// The template to render.
+        template_file: PathBuf,
+    },
 }
 
 #[tokio::main]
@@ -113,6 +136,18 @@ async fn main() {
 
 async fn run(command: Command) -> anyhow::Result<i32> {
     match command {
+        Command::Template {
+            command:
+                TemplateCommand::Render {
+                    variables_file,
+                    lenient,
+                    template_file,
+                },
+        } => template::render_file(&template::RenderRequest {
+            template_file,
+            variables_file,
+            lenient,
+        }),
         Command::Pack {
             id,
             version,

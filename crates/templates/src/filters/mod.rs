@@ -1,0 +1,143 @@
+//! The Octostache filters (`#{Name | ToUpper}`), implemented in Rust and registered on the
+//! minijinja environment as `octo_<name>` filters.
+//!
+//! A filter returns `Err(reason)` when it cannot be applied (Octostache's "null" result):
+//! strict rendering reports the reason as a `FilterArgument` error, lenient rendering leaves
+//! the whole `#{…}` as written, as Octopus does.
+
+mod dates;
+mod escape;
+mod numbers;
+mod text;
+
+use chrono::{DateTime, Utc};
+
+/// What a filter gets: the value (Octostache's "argument"), its options, and the render's clock.
+pub(crate) struct FilterInput<'a> {
+    pub value: &'a str,
+    pub arguments: &'a [String],
+    pub now: DateTime<Utc>,
+}
+
+pub(crate) type FilterResult = Result<String, String>;
+
+pub(crate) struct FilterDefinition {
+    /// The canonical spelling, used in messages and (lower-cased) as the minijinja name.
+    pub name: &'static str,
+    /// Other accepted spellings (Octostache's, or Ferry's short forms).
+    pub aliases: &'static [&'static str],
+    /// Filters that make a value from nothing (`#{ | NowDate}`) run even without an input.
+    pub needs_value: bool,
+    pub apply: fn(&FilterInput<'_>) -> FilterResult,
+}
+
+const fn filter(
+    name: &'static str,
+    aliases: &'static [&'static str],
+    apply: fn(&FilterInput<'_>) -> FilterResult,
+) -> FilterDefinition {
+    FilterDefinition {
+        name,
+        aliases,
+        needs_value: true,
+        apply,
+    }
+}
+
+static FILTERS: &[FilterDefinition] = &[
+    filter("ToLower", &[], text::to_lower),
+    filter("ToUpper", &[], text::to_upper),
+    filter("Trim", &[], text::trim),
+    filter("Truncate", &[], text::truncate),
+    filter("Substring", &[], text::substring),
+    filter("Replace", &[], text::replace),
+    filter("Match", &[], text::matches),
+    filter("StartsWith", &[], text::starts_with),
+    filter("EndsWith", &[], text::ends_with),
+    filter("Contains", &[], text::contains),
+    filter("Append", &[], text::append),
+    filter("Prepend", &[], text::prepend),
+    filter("Indent", &[], text::indent),
+    filter("HtmlEscape", &["Html"], escape::html),
+    filter("XmlEscape", &["Xml"], escape::xml),
+    filter("JsonEscape", &["Json"], escape::json),
+    filter("YamlSingleQuoteEscape", &[], escape::yaml_single_quote),
+    filter("YamlDoubleQuoteEscape", &[], escape::yaml_double_quote),
+    filter("PropertiesKeyEscape", &[], escape::properties_key),
+    filter("PropertiesValueEscape", &[], escape::properties_value),
+    filter("UriEscape", &["Uri"], escape::uri),
+    filter("UriDataEscape", &[], escape::uri_data),
+    filter("ToBase64", &["Base64"], escape::to_base64),
+    filter("FromBase64", &[], escape::from_base64),
+    filter("Markdown", &["MarkdownToHtml"], escape::markdown),
+    filter("Sha256", &[], escape::sha256),
+    filter("Sha384", &[], escape::sha384),
+    filter("Sha512", &[], escape::sha512),
+    filter("Format", &[], numbers::format),
+    FilterDefinition {
+        name: "NowDate",
+        aliases: &[],
+        needs_value: false,
+        apply: dates::now_date,
+    },
+    FilterDefinition {
+        name: "NowDateUtc",
+        aliases: &[],
+        needs_value: false,
+        apply: dates::now_date_utc,
+    },
+];
+
+/// Finds a filter by any of its spellings, ignoring case.
+pub(crate) fn find(name: &str) -> Option<&'static FilterDefinition> {
+    FILTERS.iter().find(|definition| {
+        definition.name.eq_ignore_ascii_case(name)
+            || definition
+                .aliases
+                .iter()
+                .any(|alias| alias.eq_ignore_ascii_case(name))
+    })
+}
+
+pub(crate) fn all() -> &'static [FilterDefinition] {
+    FILTERS
+}
+
+/// The minijinja filter name of a definition.
+pub(crate) fn registered_name(definition: &FilterDefinition) -> String {
+    format!("octo_{}", definition.name.to_ascii_lowercase())
+}
+
+/// Fails unless the filter was given no options.
+fn no_arguments(input: &FilterInput<'_>) -> Result<(), String> {
+    if input.arguments.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "takes no arguments, but was given {}",
+            describe_arguments(input.arguments)
+        ))
+    }
+}
+
+/// Fails unless the filter was given exactly one option, and returns it.
+fn one_argument<'a>(input: &'a FilterInput<'_>) -> Result<&'a str, String> {
+    match input.arguments {
+        [only] => Ok(only),
+        [] => Err("needs one argument".to_owned()),
+        many => Err(format!(
+            "takes one argument, but was given {}",
+            describe_arguments(many)
+        )),
+    }
+}
+
+fn describe_arguments(arguments: &[String]) -> String {
+    let quoted: Vec<String> = arguments.iter().map(|a| format!("`{a}`")).collect();
+    format!("{} ({})", arguments.len(), quoted.join(", "))
+}
+
+/// Octostache's "true"/"false" results, which `#{if}` treats as truthy and falsy.
+fn boolean(value: bool) -> FilterResult {
+    Ok(if value { "true" } else { "false" }.to_owned())
+}

@@ -1,0 +1,140 @@
+//! `ferry-templates`: Octostache-compatible variable substitution (`#{Name}`, filters,
+//! `#{if}`, `#{each}`, `#{calc}`) for Ferry's scripts, step settings, conditions and emails.
+//!
+//! # Design
+//!
+//! Octostache's syntax is not Jinja's, so the crate has its own parser (`syntax`). It reads
+//! `#{…}` exactly as Octopus does (names with spaces and dots, `[indexes]`, `##{` escapes,
+//! bare and quoted filter arguments) and keeps the line and column of every `#{`, so an
+//! error can say `line 3, column 9: unknown variable `Nginx Port``, and [`check`] can reject
+//! a broken template when it is saved.
+//!
+//! The parsed template is then compiled (`compile`) into a minijinja template, which
+//! minijinja renders: `#{if}` becomes `{% if %}`, `#{each}` becomes `{% for %}` (its `loop`
+//! answers `Octopus.Template.Each.Index`, `.First` and `.Last`), each Octostache filter is a
+//! minijinja filter written in Rust (`filters`), `#{calc}` is minijinja arithmetic, and
+//! variables are looked up by Rust functions (`runtime`) that know Octostache's rules:
+//! case-insensitive paths, indexed families, loop variables, and values that are templates
+//! themselves (rendered recursively by the same environment, with cycles reported).
+//! Auto-escaping is off; all text, line breaks included, is kept as written.
+//!
+//! # Octostache rules kept
+//!
+//! Names ignore case; `#{each}` over `Octopus.Step` visits each distinct index of
+//! `Octopus.Step[…]` in first-insertion order and `#{step}` prints the index; a comma list
+//! is split without trimming (an empty value is one empty item); a missing collection is
+//! empty; `Octopus.Template.Each.Index` counts from 0; an unknown variable in an `#{if}`
+//! condition is empty (false); `==` compares exactly; a variable's value that is not a valid
+//! template is used as written; values are rendered where the variable is defined, so loop
+//! variables are not visible inside them.
+//!
+//! # Where Ferry differs from Octostache
+//!
+//! - Strict mode (the default) reports unknown variables, filters that cannot be applied,
+//!   and calculations that fail, where Octostache would leave the `#{…}` in the output.
+//!   `Options::lenient(now)` restores Octopus's pass-through of the tag as written.
+//! - An unknown filter is an error even in lenient mode (Octostache echoes the tag).
+//! - Strict mode also fails when the value of a variable used in an `#{if}` refers to an
+//!   unknown variable; only the condition's own variable may be missing.
+//! - `#{if`, `#{unless`, `#{each` and `#{calc` followed by a space always open that
+//!   construct; Octostache falls back to reading them as a variable name when the rest does
+//!   not parse. An unclosed block is therefore an error, not text.
+//! - `#{else}` outside a block is an error (Octostache reads a variable named `else`).
+//! - Filter arguments may be `'single-quoted'`, and a bare argument may contain any
+//!   character except whitespace, quotes, `|` and `}` (Octostache allows name characters).
+//!   Quoted arguments may contain `#`.
+//! - `StartsWith`, `EndsWith`, `Contains` and `Match` return `true`/`false` in lower case,
+//!   as Octostache does; `Octopus.Template.Each.First`/`.Last` are `True`/`False`.
+//! - `NowDate` and `NowDateUtc` read `Options::now` (UTC) and ignore an input value.
+//! - Extra filter spellings: `Html`, `Xml`, `Json`, `Uri`, `Base64`. Not provided: `Md5`,
+//!   `Sha1`, `UriPart`, the `Version*` filters, and JSON-valued variables (`#{Obj.Key}` into
+//!   a JSON value).
+//! - `Markdown` uses pulldown-cmark (tables, strikethrough; no bare-URL autolinks), so its
+//!   HTML whitespace differs from Markdig's.
+//! - `Replace` and `Match` use the `regex` crate: no look-around or back-references.
+//! - `Format` supports a documented subset of .NET number and date formats, in the
+//!   invariant culture, and reports any other format as an error.
+//! - `#{calc}` prints results with `.` as the decimal point; division by zero is an error.
+//!   Names in `#{calc}` cannot contain spaces, `-`, `/`, `(` or `)` (those are operators),
+//!   and unary minus is accepted.
+//! - Line breaks around block tags are kept exactly, as Octostache keeps them: a
+//!   `#{each}` on its own line adds that line break to every iteration.
+//! - `##{` prints `#{` and what follows is ordinary text, so a `#{…}` after it is still
+//!   rendered, as in Octostache.
+//! - Limits keep hostile templates from exhausting the stack: tags, blocks and parentheses
+//!   nest at most 50 deep, a `#{calc}` has at most 100 operators, and values refer to values
+//!   at most 32 levels deep.
+
+mod compile;
+mod error;
+mod filters;
+mod runtime;
+mod syntax;
+mod variables;
+
+use chrono::{DateTime, Utc};
+
+pub use error::{TemplateError, TemplateErrorKind};
+pub use variables::Variables;
+
+/// How a render treats missing variables, and the clock `NowDate` reads.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// `true`: an unknown variable (or a filter or calculation that cannot be applied) leaves
+    /// its `#{…}` in the output as written, as Octopus does. `false`: it is an error.
+    pub lenient: bool,
+    /// The time `NowDate` and `NowDateUtc` print; passed in so rendering stays pure.
+    pub now: DateTime<Utc>,
+}
+
+impl Options {
+    pub fn strict(now: DateTime<Utc>) -> Self {
+        Options {
+            lenient: false,
+            now,
+        }
+    }
+
+    pub fn lenient(now: DateTime<Utc>) -> Self {
+        Options { lenient: true, now }
+    }
+}
+
+/// Renders a template against variables.
+pub fn render(
+    template: &str,
+    variables: &Variables,
+    options: &Options,
+) -> Result<String, TemplateError> {
+    let nodes = syntax::parse(template)?;
+    let program = compile::compile(&nodes);
+    runtime::render(program, variables.store(), options.lenient, options.now)
+}
+
+/// Syntax-only check for save time: parse errors and unknown filters, with line and column.
+/// Unknown variables are NOT errors here.
+pub fn check(template: &str) -> Result<(), TemplateError> {
+    let nodes = syntax::parse(template)?;
+    runtime::validate(&compile::compile(&nodes))
+}
+
+/// A variable run condition (Octopus "variable expression" step condition): render, then
+/// truthiness.
+pub fn evaluate_condition(
+    expression: &str,
+    variables: &Variables,
+    options: &Options,
+) -> Result<bool, TemplateError> {
+    render(expression, variables, options).map(|rendered| is_truthy(&rendered))
+}
+
+/// Octostache truthiness of a rendered value (used by `#{if}` and conditions): everything is
+/// true except `""`, `"0"`, and `"no"` or `"false"` in any case and with any surrounding
+/// whitespace.
+pub fn is_truthy(value: &str) -> bool {
+    let trimmed = value.trim();
+    !(value.is_empty()
+        || value == "0"
+        || trimmed.eq_ignore_ascii_case("no")
+        || trimmed.eq_ignore_ascii_case("false"))
+}

@@ -1,0 +1,232 @@
+//! Rendering a compiled template with minijinja: the shared environment with Ferry's
+//! functions and filters, and the per-render state those functions reach through the context.
+
+mod calc;
+mod lookup;
+
+use std::sync::{Arc, LazyLock, Mutex};
+
+use chrono::{DateTime, Utc};
+use minijinja::value::{Object, Rest, Value};
+use minijinja::{AutoEscape, Environment, State};
+
+use crate::compile::{Program, TagInfo};
+use crate::error::{Failure, TemplateError, TemplateErrorKind};
+use crate::filters::{self, FilterDefinition, FilterInput};
+use crate::variables::{Key, Store};
+
+/// The context name of the per-render state.
+const RENDER: &str = "__render";
+/// The context name of the program being rendered (a variable's value has its own).
+const PROGRAM: &str = "__program";
+
+/// One environment for every render: auto-escaping off, text kept exactly (including a
+/// final line break), and the `octo_*` functions and filters registered.
+static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut environment = Environment::new();
+    environment.set_auto_escape_callback(|_| AutoEscape::None);
+    // Building a syntax with the default delimiters cannot fail.
+    let syntax = minijinja::syntax::SyntaxConfig::builder()
+        .keep_trailing_newline(true)
+        .build();
+    if let Ok(syntax) = syntax {
+        environment.set_syntax(syntax);
+    }
+    environment.add_function("octo_lookup", lookup::lookup);
+    environment.add_function("octo_items", lookup::items);
+    environment.add_function("octo_emit", emit);
+    environment.add_function("octo_echo", echo);
+    environment.add_function("octo_truthy", |value: Value| {
+        crate::is_truthy(value.as_str().unwrap_or_default())
+    });
+    environment.add_function("octo_calc_operands", calc::operands);
+    environment.add_function("octo_calc_result", calc::result);
+    environment.add_function("octo_divide", calc::divide);
+    environment.add_function("octo_modulo", calc::modulo);
+    for definition in filters::all() {
+        environment.add_filter(
+            filters::registered_name(definition),
+            move |state: &State, value: Value, tag: usize, arguments: Rest<Value>| {
+                apply_filter(state, definition, value, tag, &arguments)
+            },
+        );
+    }
+    environment
+});
+
+/// What every `octo_*` call of one render shares.
+#[derive(Debug)]
+pub(crate) struct RenderState {
+    pub store: Arc<Store>,
+    pub lenient: bool,
+    pub now: DateTime<Utc>,
+    /// The variables whose values are being expanded, outermost first, to catch cycles.
+    pub expanding: Mutex<Vec<(Key, String)>>,
+}
+
+impl Object for RenderState {}
+impl Object for Program {}
+
+/// The render state and the current program, found through the minijinja context.
+pub(crate) struct Scope {
+    /// The state as a minijinja value, to hand on to the render of a variable's value.
+    render_value: Value,
+    render: Arc<RenderState>,
+    program: Arc<Program>,
+}
+
+impl Scope {
+    fn of(state: &State) -> Result<Scope, minijinja::Error> {
+        let missing = || {
+            minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                "render state is missing",
+            )
+        };
+        let render_value = state.lookup(RENDER).ok_or_else(missing)?;
+        let render = render_value
+            .downcast_object::<RenderState>()
+            .ok_or_else(missing)?;
+        let program = state
+            .lookup(PROGRAM)
+            .and_then(|program| program.downcast_object::<Program>())
+            .ok_or_else(missing)?;
+        Ok(Scope {
+            render_value,
+            render,
+            program,
+        })
+    }
+
+    fn render(&self) -> &RenderState {
+        &self.render
+    }
+
+    fn program(&self) -> &Program {
+        &self.program
+    }
+
+    fn tag(&self, tag: usize) -> Result<&TagInfo, minijinja::Error> {
+        self.program().tags.get(tag).ok_or_else(|| {
+            minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, "unknown tag")
+        })
+    }
+
+    /// A failure at a tag's position, ready to return from a minijinja call.
+    fn fail(&self, tag: usize, kind: TemplateErrorKind, message: String) -> minijinja::Error {
+        let position = self
+            .tag(tag)
+            .map(|info| (info.position.line, info.position.column))
+            .unwrap_or((1, 1));
+        Failure::new(kind, message, position).into_minijinja()
+    }
+}
+
+/// Renders a program against a render state; used for templates and for variable values.
+pub(crate) fn render_program(program: Program, render: Value) -> Result<String, Failure> {
+    let source = program.source.clone();
+    let context = minijinja::context! {
+        __render => render,
+        __program => Value::from_object(program),
+    };
+    ENVIRONMENT.render_str(&source, context).map_err(|error| {
+        Failure::from_minijinja(&error).unwrap_or_else(|| {
+            Failure::new(
+                TemplateErrorKind::Syntax,
+                format!("the template could not be rendered: {error}"),
+                (1, 1),
+            )
+        })
+    })
+}
+
+/// Renders a top-level template.
+pub(crate) fn render(
+    program: Program,
+    store: Arc<Store>,
+    lenient: bool,
+    now: DateTime<Utc>,
+) -> Result<String, TemplateError> {
+    let render = Value::from_object(RenderState {
+        store,
+        lenient,
+        now,
+        expanding: Mutex::new(Vec::new()),
+    });
+    render_program(program, render).map_err(Failure::into_template_error)
+}
+
+/// Checks that the compiled source is valid minijinja, without rendering it.
+pub(crate) fn validate(program: &Program) -> Result<(), TemplateError> {
+    let environment = Environment::new();
+    environment
+        .template_from_str(&program.source)
+        .map(|_| ())
+        .map_err(|error| TemplateError {
+            kind: TemplateErrorKind::Syntax,
+            message: format!("the template could not be compiled: {error}"),
+            line: 1,
+            column: 1,
+        })
+}
+
+/// `{{ octo_emit(tag, value) }}`: the value, or (lenient) the tag as written when it has none.
+fn emit(state: &State, tag: usize, value: Value) -> Result<Value, minijinja::Error> {
+    if value.is_none() || value.is_undefined() {
+        return echo(state, tag);
+    }
+    Ok(value)
+}
+
+/// The tag as written, for lenient pass-through.
+fn echo(state: &State, tag: usize) -> Result<Value, minijinja::Error> {
+    let scope = Scope::of(state)?;
+    Ok(Value::from(scope.tag(tag)?.source.clone()))
+}
+
+fn apply_filter(
+    state: &State,
+    definition: &FilterDefinition,
+    value: Value,
+    tag: usize,
+    arguments: &[Value],
+) -> Result<Value, minijinja::Error> {
+    let scope = Scope::of(state)?;
+    let render = scope.render();
+    if (value.is_none() || value.is_undefined()) && definition.needs_value {
+        // Strict rendering fails before a value goes missing, so here there was no variable
+        // at all, as in `#{ | ToUpper}`.
+        if render.lenient {
+            return Ok(Value::from(()));
+        }
+        return Err(scope.fail(
+            tag,
+            TemplateErrorKind::FilterArgument,
+            format!("filter `{}` has no value to work on", definition.name),
+        ));
+    }
+    let text = value.as_str().map(str::to_owned).unwrap_or_default();
+    let arguments: Vec<String> = arguments.iter().map(text_of).collect();
+    let input = FilterInput {
+        value: &text,
+        arguments: &arguments,
+        now: render.now,
+    };
+    match (definition.apply)(&input) {
+        Ok(result) => Ok(Value::from(result)),
+        Err(_) if render.lenient => Ok(Value::from(())),
+        Err(reason) => Err(scope.fail(
+            tag,
+            TemplateErrorKind::FilterArgument,
+            format!("filter `{}` {reason}", definition.name),
+        )),
+    }
+}
+
+/// A value as text: strings as they are, anything else as minijinja prints it.
+pub(crate) fn text_of(value: &Value) -> String {
+    match value.as_str() {
+        Some(text) => text.to_owned(),
+        None => value.to_string(),
+    }
+}
