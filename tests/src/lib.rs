@@ -157,6 +157,8 @@ pub struct TestStack {
     pub recipient: String,
     pub work_root: tempfile::TempDir,
     pub http: reqwest::Client,
+    /// This stack's key for sensitive variables (base64), as API and workers are given it.
+    pub variables_key: String,
     shutdown: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -191,6 +193,8 @@ impl TestStack {
         let queue_prefix = format!("test-{short}");
         let bucket = format!("ferry-test-{short}");
         let recipient = format!("team-{short}@example.org");
+        let variables_key =
+            ferry_secrets::SecretKey::generate_base64().expect("random bytes for a key");
         let work_root = tempfile::tempdir().expect("a temporary folder");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -212,6 +216,8 @@ impl TestStack {
             api_key: ferry_api::Secret::new(API_KEY),
             step_timeout_seconds: 120,
             event_concurrency: 16,
+            variables_key: ferry_secrets::SecretKey::from_base64(&variables_key)
+                .expect("a generated key is valid"),
         };
         let mut tasks = vec![tokio::spawn(ferry_api::run(
             api_config,
@@ -219,7 +225,13 @@ impl TestStack {
             shutdown.clone(),
         ))];
         if options.worker {
-            let mut worker_config = worker_config(&servers, &queue_prefix, &s3, work_root.path());
+            let mut worker_config = worker_config(
+                &servers,
+                &queue_prefix,
+                &s3,
+                work_root.path(),
+                &variables_key,
+            );
             worker_config.concurrency = options.worker_concurrency;
             tasks.push(tokio::spawn(ferry_worker::run(
                 worker_config,
@@ -249,6 +261,7 @@ impl TestStack {
             recipient,
             work_root,
             http: reqwest::Client::new(),
+            variables_key,
             shutdown,
             tasks,
         };
@@ -298,6 +311,7 @@ impl TestStack {
             ),
             ("FERRY_S3_BUCKET".into(), self.bucket.clone()),
             ("FERRY_WORK_ROOT".into(), work_root.display().to_string()),
+            ("FERRY_VARIABLES_KEY".into(), self.variables_key.clone()),
         ]
     }
 
@@ -305,7 +319,13 @@ impl TestStack {
     pub fn start_worker(&mut self, work_root: &Path) {
         let mut s3 = self.servers.s3.clone();
         s3.bucket = self.bucket.clone();
-        let config = worker_config(&self.servers, &self.queue_prefix, &s3, work_root);
+        let config = worker_config(
+            &self.servers,
+            &self.queue_prefix,
+            &s3,
+            work_root,
+            &self.variables_key,
+        );
         self.tasks.push(tokio::spawn(ferry_worker::run(
             config,
             self.shutdown.clone(),
@@ -376,6 +396,74 @@ impl TestStack {
             .await
             .expect("calling the API");
         read(response).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .put(format!("{}{path}", self.base_url))
+            .header("x-ferry-apikey", API_KEY)
+            .json(body)
+            .send()
+            .await
+            .expect("calling the API");
+        read(response).await
+    }
+
+    /// Calls the API as a named person (HTTP Basic: the user name is the actor).
+    pub async fn post_as(&self, user: &str, path: &str, body: &Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .basic_auth(user, Some(API_KEY))
+            .json(body)
+            .send()
+            .await
+            .expect("calling the API");
+        read(response).await
+    }
+
+    /// Polls a deployment until its status is `wanted`; fails on a different final state.
+    pub async fn wait_for_status(
+        &self,
+        deployment_id: &str,
+        wanted: &str,
+        timeout: Duration,
+    ) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (status, body) = self.get(&format!("/api/deployments/{deployment_id}")).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            if body["status"] == wanted {
+                return body;
+            }
+            assert!(
+                !matches!(
+                    body["status"].as_str(),
+                    Some("Success" | "Failed" | "Canceled")
+                ),
+                "deployment ended {} while waiting for {wanted}: {body:#}",
+                body["status"]
+            );
+            assert!(
+                Instant::now() < deadline,
+                "deployment did not reach {wanted} within {timeout:?}: {body:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The open interruption of a deployment, from the list of pending ones.
+    pub async fn pending_interruption(&self, deployment_id: &str) -> Value {
+        let (status, body) = self.get("/api/interruptions").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["interruptions"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .find(|i| i["deployment_id"] == deployment_id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no pending interruption for {deployment_id}: {body:#}"))
     }
 
     /// Creates an environment, asserting success.
@@ -548,6 +636,7 @@ fn worker_config(
     queue_prefix: &str,
     s3: &StoreConfig,
     work_root: &Path,
+    variables_key: &str,
 ) -> ferry_worker::Config {
     ferry_worker::Config {
         amqp_url: servers.amqp_url.clone(),
@@ -557,6 +646,8 @@ fn worker_config(
         work_root: work_root.to_path_buf(),
         concurrency: 8,
         worker_name: "test-worker".into(),
+        variables_key: ferry_secrets::SecretKey::from_base64(variables_key)
+            .expect("a generated key is valid"),
     }
 }
 

@@ -113,6 +113,7 @@ async fn a_duplicated_or_stale_event_changes_nothing() {
             outcome: StepOutcome::Succeeded,
             started_at: Utc::now(),
             finished_at: Utc::now(),
+            outputs: Default::default(),
         },
     };
     publish_twice(&publisher, &topology, &finished_event).await;
@@ -136,6 +137,7 @@ async fn a_duplicated_or_stale_event_changes_nothing() {
             },
             started_at: Utc::now(),
             finished_at: Utc::now(),
+            outputs: Default::default(),
         },
     };
     publish_twice(&publisher, &topology, &stale_event).await;

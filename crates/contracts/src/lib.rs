@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -17,6 +18,7 @@ pub enum MessageKind {
     StepJob,
     StepEvent,
     DeploymentFinished,
+    StopStep,
 }
 
 impl MessageKind {
@@ -25,6 +27,7 @@ impl MessageKind {
             MessageKind::StepJob => "step_job",
             MessageKind::StepEvent => "step_event",
             MessageKind::DeploymentFinished => "deployment_finished",
+            MessageKind::StopStep => "stop_step",
         }
     }
 }
@@ -54,9 +57,21 @@ pub struct StepJob {
     pub attempt: i32,
     pub step_index: i32,
     pub step_name: String,
+    /// The script as written in the process: a template the worker renders with the
+    /// variables (and the machine's own) before running it.
     pub script: String,
-    /// Variables given to the script as environment variables.
-    pub variables: BTreeMap<String, String>,
+    /// The step's variables, resolved for its environment and step: given to the template,
+    /// to the script as environment variables and through `get_octopusvariable`. Ordered:
+    /// indexed families (`Octopus.Step[<name>]`) iterate in process order.
+    pub variables: IndexMap<String, String>,
+    /// Sensitive variables, still encrypted (see `ferry-secrets`; the context is the name).
+    /// The worker decrypts them just before the step and masks them in every line it sends.
+    #[serde(default)]
+    pub sensitive_variables: BTreeMap<String, String>,
+    /// Octopus's pass-through mode: an unknown variable in the script is left as written
+    /// instead of failing the step.
+    #[serde(default)]
+    pub lenient_templates: bool,
     pub package: Option<PackageReference>,
     /// How long the script may run before it is killed and the step fails.
     pub timeout_seconds: u64,
@@ -128,7 +143,21 @@ pub enum StepEventBody {
         outcome: StepOutcome,
         started_at: DateTime<Utc>,
         finished_at: DateTime<Utc>,
+        /// Output variables for later steps (`Package.InstallationDirectoryPath`), without
+        /// the `Octopus.Action[<step>].Output.` prefix.
+        #[serde(default)]
+        outputs: BTreeMap<String, String>,
     },
+}
+
+/// "Stop this step": sent by the API when a deployment is cancelled, to every worker (a
+/// fanout exchange); the worker running that attempt kills its script.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StopStep {
+    pub message_id: Uuid,
+    pub deployment_id: Uuid,
+    pub step_run_id: Uuid,
+    pub attempt: i32,
 }
 
 /// "A deployment ended": sent by the API, consumed by the notifier. It carries everything the

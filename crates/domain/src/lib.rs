@@ -4,15 +4,22 @@
 //! PostgreSQL or RabbitMQ. Everything here is plain data and pure functions, so the rules
 //! that decide what a deployment does next can be tested exhaustively without a server.
 
+pub mod lifecycle;
 pub mod names;
 pub mod orchestration;
 pub mod process;
 pub mod status;
+pub mod variables;
 
 pub use names::{
     EmailAddress, EnvironmentName, PackageId, PackageVersion, ProjectName, ReleaseNumber, StepName,
     ValidationError, VariableName, WorkerPool,
 };
-pub use orchestration::{Decision, Next, Outcome, decide};
-pub use process::{Process, RunCondition, Step, StepKind};
+pub use names::{LifecycleName, PhaseName, RoleName, TargetName, TeamName};
+pub use orchestration::{
+    Condition, Decision, FailureAction, Guidance, InterventionResult, Next, Outcome, Planned, Skip,
+    SkipReason, StepPlan, after_failure, apply_guidance, apply_intervention, cancel, decide,
+    preview,
+};
+pub use process::{EnvironmentCondition, Process, RunCondition, Step, StepKind};
 pub use status::{DeploymentStatus, StepStatus};

@@ -124,6 +124,37 @@ display_name!(
     200
 );
 
+display_name!(
+    /// The name of a lifecycle (`Dev, Test, and Prod`); unique case-insensitively.
+    LifecycleName,
+    "name",
+    200
+);
+display_name!(
+    /// The name of a phase within a lifecycle; unique within it.
+    PhaseName,
+    "name",
+    200
+);
+display_name!(
+    /// A deployment-target role (`web`), as variables are scoped to it.
+    RoleName,
+    "role",
+    100
+);
+display_name!(
+    /// A deployment target (machine) name, as variables are scoped to it.
+    TargetName,
+    "target",
+    200
+);
+display_name!(
+    /// The team responsible for a manual intervention (`Release Managers`).
+    TeamName,
+    "responsible_team",
+    200
+);
+
 /// A package id as CI names it (`RandomQuotes`): letters, digits, `.`, `-` and `_`, starting
 /// with a letter or digit. The id is part of file names and object keys, so it is strict.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

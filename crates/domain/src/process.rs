@@ -4,10 +4,10 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::names::{PackageId, StepName, ValidationError};
+use crate::names::{EnvironmentName, PackageId, StepName, TeamName, ValidationError};
 
 /// When a step runs, given what happened before it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunCondition {
     /// Only if every step before it succeeded (or was skipped). Octopus's default.
@@ -17,6 +17,48 @@ pub enum RunCondition {
     Failure,
     /// Whatever happened before it.
     Always,
+    /// Only if this template evaluates to a true value when the step is reached
+    /// (`#{if Octopus.Deployment.Error}true#{/if}`, `#{Run Smoke Tests}`).
+    Variable(String),
+}
+
+/// In which environments a step runs at all.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnvironmentCondition {
+    #[default]
+    All,
+    /// Only in these environments.
+    OnlyIn(Vec<EnvironmentName>),
+    /// Everywhere except these environments.
+    SkipIn(Vec<EnvironmentName>),
+}
+
+impl EnvironmentCondition {
+    pub fn is_all(&self) -> bool {
+        matches!(self, EnvironmentCondition::All)
+    }
+
+    /// Whether a step with this condition runs in `environment`.
+    pub fn allows(&self, environment: &str) -> bool {
+        let listed = |names: &[EnvironmentName]| {
+            names
+                .iter()
+                .any(|name| name.as_str().eq_ignore_ascii_case(environment))
+        };
+        match self {
+            EnvironmentCondition::All => true,
+            EnvironmentCondition::OnlyIn(names) => listed(names),
+            EnvironmentCondition::SkipIn(names) => !listed(names),
+        }
+    }
+
+    pub fn environments(&self) -> &[EnvironmentName] {
+        match self {
+            EnvironmentCondition::All => &[],
+            EnvironmentCondition::OnlyIn(names) | EnvironmentCondition::SkipIn(names) => names,
+        }
+    }
 }
 
 /// What a step does.
@@ -30,6 +72,16 @@ pub enum StepKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         package_id: Option<PackageId>,
     },
+    /// Pauses the deployment until a person takes responsibility and proceeds or aborts.
+    /// Runs on no worker.
+    ManualIntervention {
+        /// What the person should check, as a template rendered with the deployment's
+        /// variables.
+        instructions: String,
+        /// The team whose members may act on it; anyone permitted to deploy when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        responsible_team: Option<TeamName>,
+    },
 }
 
 /// One step of a process.
@@ -40,14 +92,39 @@ pub struct Step {
     pub kind: StepKind,
     #[serde(default)]
     pub run_condition: RunCondition,
+    #[serde(default, skip_serializing_if = "EnvironmentCondition::is_all")]
+    pub environments: EnvironmentCondition,
+    /// A required step cannot be excluded when a deployment is created.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub required: bool,
+    /// How many times a failed attempt is retried before the step counts as failed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retries: u8,
+    /// Octopus's pass-through template mode for this step's script, instructions and
+    /// condition: an unknown variable is left as written instead of failing the step.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lenient_templates: bool,
 }
+
+fn is_zero(value: &u8) -> bool {
+    *value == 0
+}
+
+/// The most retries a step may ask for.
+pub const MAX_RETRIES: u8 = 10;
 
 impl Step {
     /// The package this step needs, if any.
     pub fn package_id(&self) -> Option<&PackageId> {
         match &self.kind {
             StepKind::RunScript { package_id, .. } => package_id.as_ref(),
+            StepKind::ManualIntervention { .. } => None,
         }
+    }
+
+    /// Whether a worker runs this step (a manual intervention waits for a person instead).
+    pub fn runs_on_worker(&self) -> bool {
+        matches!(self.kind, StepKind::RunScript { .. })
     }
 }
 
@@ -105,6 +182,43 @@ impl Process {
                         ));
                     }
                 }
+                StepKind::ManualIntervention { instructions, .. } => {
+                    if instructions.trim().is_empty() {
+                        return Err(ValidationError::new(
+                            format!("steps[{index}].instructions"),
+                            "must not be empty",
+                        ));
+                    }
+                    if instructions.len() > MAX_SCRIPT_BYTES {
+                        return Err(ValidationError::new(
+                            format!("steps[{index}].instructions"),
+                            format!("must be at most {MAX_SCRIPT_BYTES} bytes"),
+                        ));
+                    }
+                }
+            }
+            if step.retries > MAX_RETRIES {
+                return Err(ValidationError::new(
+                    format!("steps[{index}].retries"),
+                    format!("must be at most {MAX_RETRIES}"),
+                ));
+            }
+            if let RunCondition::Variable(expression) = &step.run_condition
+                && expression.trim().is_empty()
+            {
+                return Err(ValidationError::new(
+                    format!("steps[{index}].run_condition"),
+                    "a variable condition needs an expression",
+                ));
+            }
+            if let EnvironmentCondition::OnlyIn(names) | EnvironmentCondition::SkipIn(names) =
+                &step.environments
+                && names.is_empty()
+            {
+                return Err(ValidationError::new(
+                    format!("steps[{index}].environments"),
+                    "list at least one environment",
+                ));
             }
         }
         Ok(Process { steps })
@@ -151,6 +265,10 @@ mod tests {
                 package_id: None,
             },
             run_condition: RunCondition::Success,
+            environments: EnvironmentCondition::All,
+            required: false,
+            retries: 0,
+            lenient_templates: false,
         }
     }
 
@@ -179,5 +297,70 @@ mod tests {
         assert_eq!(json[0]["script"], "echo hi");
         let back: Process = serde_json::from_value(json).unwrap();
         assert_eq!(back, process);
+    }
+
+    #[test]
+    fn conditions_read_like_the_api_documents_them() {
+        let step: Step = serde_json::from_str(
+            r##"{"name": "Deployment Sign Off", "kind": "manual_intervention",
+                "instructions": "Check #{Octopus.Environment.Name}",
+                "responsible_team": "Release Managers",
+                "environments": {"skip_in": ["Dev"]}, "required": true}"##,
+        )
+        .unwrap();
+        assert!(!step.environments.allows("dev"));
+        assert!(step.environments.allows("Test"));
+        assert!(step.required);
+        assert!(!step.runs_on_worker());
+        let step: Step = serde_json::from_str(
+            r##"{"name": "Smoke", "script": "true", "kind": "run_script",
+                "run_condition": {"variable": "#{Run Smoke}"}, "retries": 2}"##,
+        )
+        .unwrap();
+        assert_eq!(
+            step.run_condition,
+            RunCondition::Variable("#{Run Smoke}".into())
+        );
+        assert_eq!(step.retries, 2);
+        let step: Step = serde_json::from_str(
+            r#"{"name": "Email", "script": "true", "kind": "run_script", "run_condition": "always",
+                "environments": {"only_in": ["Test", "Prod"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(step.run_condition, RunCondition::Always);
+        assert!(!step.environments.allows("Dev"));
+    }
+
+    #[test]
+    fn bad_step_settings_name_their_field() {
+        let mut step = script_step("Deploy", "true");
+        step.retries = MAX_RETRIES + 1;
+        assert_eq!(
+            Process::new(vec![step]).unwrap_err().field,
+            "steps[0].retries"
+        );
+        let mut step = script_step("Deploy", "true");
+        step.environments = EnvironmentCondition::OnlyIn(vec![]);
+        assert_eq!(
+            Process::new(vec![step]).unwrap_err().field,
+            "steps[0].environments"
+        );
+        let mut step = script_step("Deploy", "true");
+        step.run_condition = RunCondition::Variable(" ".into());
+        assert_eq!(
+            Process::new(vec![step]).unwrap_err().field,
+            "steps[0].run_condition"
+        );
+        let step = Step {
+            kind: StepKind::ManualIntervention {
+                instructions: String::new(),
+                responsible_team: None,
+            },
+            ..script_step("Sign off", "x")
+        };
+        assert_eq!(
+            Process::new(vec![step]).unwrap_err().field,
+            "steps[0].instructions"
+        );
     }
 }

@@ -55,18 +55,23 @@ impl StepStatus {
 /// The state of a deployment as a whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum DeploymentStatus {
-    /// Accepted, not started.
+    /// Accepted, not started: waiting for its turn (one deployment at a time per project
+    /// and environment) or for its first job to be dispatched.
     Queued,
     Running,
+    /// Paused until a person acts on a manual intervention or a guided failure. No worker is
+    /// held and no job waits in a queue meanwhile.
+    WaitingForIntervention,
     Success,
     Failed,
     Canceled,
 }
 
 impl DeploymentStatus {
-    pub const ALL: [DeploymentStatus; 5] = [
+    pub const ALL: [DeploymentStatus; 6] = [
         DeploymentStatus::Queued,
         DeploymentStatus::Running,
+        DeploymentStatus::WaitingForIntervention,
         DeploymentStatus::Success,
         DeploymentStatus::Failed,
         DeploymentStatus::Canceled,
@@ -76,6 +81,7 @@ impl DeploymentStatus {
         match self {
             DeploymentStatus::Queued => "Queued",
             DeploymentStatus::Running => "Running",
+            DeploymentStatus::WaitingForIntervention => "WaitingForIntervention",
             DeploymentStatus::Success => "Success",
             DeploymentStatus::Failed => "Failed",
             DeploymentStatus::Canceled => "Canceled",

@@ -1,5 +1,7 @@
 //! Deployments, their step runs, and their task logs.
 
+use std::collections::BTreeMap;
+
 use crate::CachedQueries;
 use chrono::{DateTime, Utc};
 use ferry_contracts::LogLine;
@@ -19,6 +21,12 @@ pub struct Deployment {
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Whether a failed step pauses for a person's decision (fixed at creation).
+    pub guided_failure: bool,
+    /// Names of the steps the creator excluded.
+    pub excluded_steps: Vec<String>,
+    /// The deployment this one rolls back from, if it is a rollback.
+    pub rollback_of: Option<Uuid>,
 }
 
 /// A deployment with the names a person reads.
@@ -43,6 +51,10 @@ pub struct StepRun {
     pub dispatched_at: Option<DateTime<Utc>>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// A failure a person chose to ignore: the step counts as succeeded.
+    pub failure_ignored: bool,
+    /// Output variables the worker reported.
+    pub outputs: BTreeMap<String, String>,
 }
 
 /// One line of a deployment's task log as stored.
@@ -56,7 +68,8 @@ pub struct StoredLogLine {
 }
 
 const DEPLOYMENT_COLUMNS: &str = "d.deployment_id, d.release_id, d.project_id, d.environment_id, \
-     d.status, d.error, d.created_at, d.started_at, d.finished_at";
+     d.status, d.error, d.created_at, d.started_at, d.finished_at, d.guided_failure, \
+     d.excluded_steps, d.rollback_of";
 
 fn deployment_from_row(row: &tokio_postgres::Row) -> Result<Deployment, StorageError> {
     let status: String = row.get(4);
@@ -72,11 +85,14 @@ fn deployment_from_row(row: &tokio_postgres::Row) -> Result<Deployment, StorageE
         created_at: row.get(6),
         started_at: row.get(7),
         finished_at: row.get(8),
+        guided_failure: row.get(9),
+        excluded_steps: row.get(10),
+        rollback_of: row.get(11),
     })
 }
 
 const STEP_COLUMNS: &str = "step_run_id, deployment_id, step_index, name, status, attempt, \
-     exit_code, error, dispatched_at, started_at, finished_at";
+     exit_code, error, dispatched_at, started_at, finished_at, failure_ignored, outputs";
 
 fn step_from_row(row: &tokio_postgres::Row) -> Result<StepRun, StorageError> {
     let status: String = row.get(4);
@@ -94,6 +110,8 @@ fn step_from_row(row: &tokio_postgres::Row) -> Result<StepRun, StorageError> {
         dispatched_at: row.get(8),
         started_at: row.get(9),
         finished_at: row.get(10),
+        failure_ignored: row.get(11),
+        outputs: crate::json_column(row.get(12), "step outputs")?,
     })
 }
 
@@ -105,8 +123,9 @@ pub async fn insert(
 ) -> Result<Vec<StepRun>, StorageError> {
     client
         .execute_cached(
-            "INSERT INTO deployments (deployment_id, release_id, project_id, environment_id, status, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO deployments (deployment_id, release_id, project_id, environment_id, status,
+                 created_at, guided_failure, excluded_steps, rollback_of)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             &[
                 &deployment.deployment_id,
                 &deployment.release_id,
@@ -114,6 +133,9 @@ pub async fn insert(
                 &deployment.environment_id,
                 &deployment.status.as_str(),
                 &deployment.created_at,
+                &deployment.guided_failure,
+                &deployment.excluded_steps,
+                &deployment.rollback_of,
             ],
         )
         .await?;
@@ -143,6 +165,8 @@ pub async fn insert(
             dispatched_at: None,
             started_at: None,
             finished_at: None,
+            failure_ignored: false,
+            outputs: BTreeMap::new(),
         })
         .collect())
 }
@@ -184,9 +208,9 @@ pub async fn summary(
     row.map(|row| {
         Ok(DeploymentSummary {
             deployment: deployment_from_row(&row)?,
-            project_name: row.get(9),
-            release_number: row.get(10),
-            environment_name: row.get(11),
+            project_name: row.get(12),
+            release_number: row.get(13),
+            environment_name: row.get(14),
         })
     })
     .transpose()
@@ -370,5 +394,168 @@ pub async fn task_log(
             logged_at: row.get(3),
             text: row.get(4),
         })
+        .collect())
+}
+
+/// Records a worker's output variables for a step run.
+pub async fn record_outputs(
+    client: &impl GenericClient,
+    step_run_id: Uuid,
+    outputs: &BTreeMap<String, String>,
+) -> Result<(), StorageError> {
+    if outputs.is_empty() {
+        return Ok(());
+    }
+    let outputs =
+        serde_json::to_value(outputs).map_err(|error| StorageError::Corrupt(error.to_string()))?;
+    client
+        .execute_cached(
+            "UPDATE step_runs SET outputs = outputs || $2 WHERE step_run_id = $1",
+            &[&step_run_id, &outputs],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Sets a step run's status (and error), for decisions made by people or by cancelling.
+pub async fn set_step_status(
+    client: &impl GenericClient,
+    step_run_id: Uuid,
+    status: StepStatus,
+    error: Option<&str>,
+) -> Result<(), StorageError> {
+    client
+        .execute_cached(
+            "UPDATE step_runs SET status = $2, error = coalesce($3, error),
+                 finished_at = CASE WHEN $2 IN ('Running', 'Pending') THEN finished_at ELSE coalesce(finished_at, now()) END
+             WHERE step_run_id = $1",
+            &[&step_run_id, &status.as_str(), &error],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Marks a failed step as ignored under guided failure: it counts as succeeded.
+pub async fn ignore_failure(
+    client: &impl GenericClient,
+    step_run_id: Uuid,
+) -> Result<(), StorageError> {
+    client
+        .execute_cached(
+            "UPDATE step_runs SET status = 'Succeeded', failure_ignored = true WHERE step_run_id = $1",
+            &[&step_run_id],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Sets the status of a deployment that has not finished.
+pub async fn set_status(
+    client: &impl GenericClient,
+    deployment_id: Uuid,
+    status: DeploymentStatus,
+) -> Result<(), StorageError> {
+    client
+        .execute_cached(
+            "UPDATE deployments SET status = $2, started_at = CASE WHEN $2 = 'Queued' THEN started_at ELSE coalesce(started_at, now()) END
+             WHERE deployment_id = $1",
+            &[&deployment_id, &status.as_str()],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Serialises everything that decides which deployment of a project and environment runs:
+/// creating one, finishing one and starting the next take this transaction-scoped lock.
+pub async fn lock_project_environment(
+    client: &impl GenericClient,
+    project_id: Uuid,
+    environment_id: Uuid,
+) -> Result<(), StorageError> {
+    client
+        .execute_cached(
+            "SELECT pg_advisory_xact_lock(hashtextextended(($1::uuid)::text || '/' || ($2::uuid)::text, 0))",
+            &[&project_id, &environment_id],
+        )
+        .await?;
+    Ok(())
+}
+
+/// The deployment of this project and environment that has started and not finished, if any
+/// (at most one exists).
+pub async fn active(
+    client: &impl GenericClient,
+    project_id: Uuid,
+    environment_id: Uuid,
+) -> Result<Option<Uuid>, StorageError> {
+    Ok(client
+        .query_opt_cached(
+            "SELECT deployment_id FROM deployments
+             WHERE project_id = $1 AND environment_id = $2
+               AND status IN ('Running', 'WaitingForIntervention')
+             LIMIT 1",
+            &[&project_id, &environment_id],
+        )
+        .await?
+        .map(|row| row.get(0)))
+}
+
+/// The oldest queued deployment of this project and environment, locked.
+pub async fn next_queued(
+    client: &impl GenericClient,
+    project_id: Uuid,
+    environment_id: Uuid,
+) -> Result<Option<Deployment>, StorageError> {
+    client
+        .query_opt_cached(
+            &format!(
+                "SELECT {DEPLOYMENT_COLUMNS} FROM deployments d
+                 WHERE d.project_id = $1 AND d.environment_id = $2 AND d.status = 'Queued'
+                 ORDER BY d.created_at, d.deployment_id LIMIT 1 FOR UPDATE"
+            ),
+            &[&project_id, &environment_id],
+        )
+        .await?
+        .as_ref()
+        .map(deployment_from_row)
+        .transpose()
+}
+
+/// Names of the environments where this release has a successful deployment.
+pub async fn succeeded_environments(
+    client: &impl GenericClient,
+    release_id: Uuid,
+) -> Result<Vec<String>, StorageError> {
+    Ok(client
+        .query_cached(
+            "SELECT DISTINCT e.name FROM deployments d
+             JOIN environments e ON e.environment_id = d.environment_id
+             WHERE d.release_id = $1 AND d.status = 'Success'",
+            &[&release_id],
+        )
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect())
+}
+
+/// Successful deployments of a project to an environment, newest first: (deployment id,
+/// release id, release number).
+pub async fn successful_history(
+    client: &impl GenericClient,
+    project_id: Uuid,
+    environment_id: Uuid,
+) -> Result<Vec<(Uuid, Uuid, String)>, StorageError> {
+    Ok(client
+        .query_cached(
+            "SELECT d.deployment_id, d.release_id, r.release_number FROM deployments d
+             JOIN releases r ON r.release_id = d.release_id
+             WHERE d.project_id = $1 AND d.environment_id = $2 AND d.status = 'Success'
+             ORDER BY d.finished_at DESC, d.created_at DESC LIMIT 200",
+            &[&project_id, &environment_id],
+        )
+        .await?
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
         .collect())
 }

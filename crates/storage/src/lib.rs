@@ -6,8 +6,11 @@
 //! RabbitMQ. The outbox table is here because it is written in the same transaction as the
 //! state; publishing it is the broker crate's job.
 
+pub mod audit;
 pub mod deployments;
 pub mod environments;
+pub mod interruptions;
+pub mod lifecycles;
 pub mod migrations;
 pub mod outbox;
 pub mod packages;

@@ -3,8 +3,14 @@
 use crate::{Pool, StorageError};
 
 /// Every migration, in order. Never edit one that has shipped: add a new one.
-const MIGRATIONS: &[(i32, &str, &str)] =
-    &[(1, "spine", include_str!("../migrations/0001_spine.sql"))];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "spine", include_str!("../migrations/0001_spine.sql")),
+    (
+        2,
+        "deployment model",
+        include_str!("../migrations/0002_deployment_model.sql"),
+    ),
+];
 
 /// An arbitrary constant: the advisory lock that serialises concurrent migrators.
 const MIGRATION_LOCK: i64 = 0x4645_5252_5900;

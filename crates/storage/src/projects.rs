@@ -1,8 +1,8 @@
 //! Projects: a name, a deployment process, variables and where status emails go.
 
 use crate::CachedQueries;
-use std::collections::BTreeMap;
 
+use ferry_domain::variables::VariableSet;
 use ferry_domain::{EmailAddress, Process, ProjectName, WorkerPool};
 use uuid::Uuid;
 
@@ -13,9 +13,14 @@ pub struct Project {
     pub project_id: Uuid,
     pub name: String,
     pub process: Process,
-    pub variables: BTreeMap<String, String>,
+    /// Scoped values; sensitive ones hold ciphertext.
+    pub variables: VariableSet<String>,
     pub notification_email: Option<String>,
     pub worker_pool: String,
+    /// `None`: the default lifecycle.
+    pub lifecycle_id: Option<Uuid>,
+    /// `None`: follow the environment's guided-failure setting.
+    pub guided_failure: Option<bool>,
 }
 
 /// A validated project, ready to insert.
@@ -23,9 +28,12 @@ pub struct Project {
 pub struct NewProject {
     pub name: ProjectName,
     pub process: Process,
-    pub variables: BTreeMap<String, String>,
+    /// Scoped values; sensitive ones already encrypted.
+    pub variables: VariableSet<String>,
     pub notification_email: Option<EmailAddress>,
     pub worker_pool: WorkerPool,
+    pub lifecycle_id: Option<Uuid>,
+    pub guided_failure: Option<bool>,
 }
 
 pub async fn insert(
@@ -43,8 +51,9 @@ pub async fn insert(
         .map(EmailAddress::as_str);
     client
         .execute_cached(
-            "INSERT INTO projects (project_id, name, process, variables, notification_email, worker_pool)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO projects (project_id, name, process, variables, notification_email, worker_pool,
+                 lifecycle_id, guided_failure)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             &[
                 &project_id,
                 &project.name.as_str(),
@@ -52,6 +61,8 @@ pub async fn insert(
                 &variables,
                 &email,
                 &project.worker_pool.as_str(),
+                &project.lifecycle_id,
+                &project.guided_failure,
             ],
         )
         .await
@@ -63,6 +74,8 @@ pub async fn insert(
         variables: project.variables.clone(),
         notification_email: email.map(str::to_owned),
         worker_pool: project.worker_pool.as_str().to_owned(),
+        lifecycle_id: project.lifecycle_id,
+        guided_failure: project.guided_failure,
     })
 }
 
@@ -84,7 +97,7 @@ pub async fn update(
     let updated = client
         .execute_cached(
             "UPDATE projects SET name = $2, process = $3, variables = $4, notification_email = $5,
-                 worker_pool = $6, updated_at = now()
+                 worker_pool = $6, lifecycle_id = $7, guided_failure = $8, updated_at = now()
              WHERE project_id = $1",
             &[
                 &project_id,
@@ -93,6 +106,8 @@ pub async fn update(
                 &variables,
                 &email,
                 &project.worker_pool.as_str(),
+                &project.lifecycle_id,
+                &project.guided_failure,
             ],
         )
         .await
@@ -105,7 +120,8 @@ pub async fn update(
     Ok(())
 }
 
-const COLUMNS: &str = "project_id, name, process, variables, notification_email, worker_pool";
+const COLUMNS: &str = "project_id, name, process, variables, notification_email, worker_pool, \
+     lifecycle_id, guided_failure";
 
 fn from_row(row: &tokio_postgres::Row) -> Result<Project, StorageError> {
     Ok(Project {
@@ -115,6 +131,8 @@ fn from_row(row: &tokio_postgres::Row) -> Result<Project, StorageError> {
         variables: json_column(row.get(3), "project variables")?,
         notification_email: row.get(4),
         worker_pool: row.get(5),
+        lifecycle_id: row.get(6),
+        guided_failure: row.get(7),
     })
 }
 

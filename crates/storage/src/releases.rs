@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use ferry_domain::Process;
+use ferry_domain::variables::VariableSet;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -27,7 +28,9 @@ pub struct Release {
     pub release_number: String,
     pub notes: Option<String>,
     pub process: Process,
-    pub variables: BTreeMap<String, String>,
+    /// The project's scoped variables when the release was created (or last re-snapshotted);
+    /// sensitive values hold ciphertext.
+    pub variables: VariableSet<String>,
     /// package id -> pinned version.
     pub packages: BTreeMap<String, ReleasePackage>,
     pub created_at: DateTime<Utc>,
@@ -134,4 +137,22 @@ pub async fn list(
         .iter()
         .map(from_row)
         .collect()
+}
+
+/// Replaces a release's variable snapshot with the project's current variables (Octopus's
+/// *update variables*). The process and packages stay as they were.
+pub async fn update_variables(
+    client: &impl GenericClient,
+    release_id: Uuid,
+    variables: &VariableSet<String>,
+) -> Result<(), StorageError> {
+    let variables = serde_json::to_value(variables)
+        .map_err(|error| StorageError::Corrupt(error.to_string()))?;
+    client
+        .execute_cached(
+            "UPDATE releases SET variables = $2, variables_updated_at = now() WHERE release_id = $1",
+            &[&release_id, &variables],
+        )
+        .await?;
+    Ok(())
 }

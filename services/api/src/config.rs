@@ -49,6 +49,19 @@ pub struct Config {
     pub step_timeout_seconds: u64,
     /// How many step events are applied at once (`FERRY_EVENT_CONCURRENCY`).
     pub event_concurrency: u16,
+    /// Encrypts sensitive variables at rest and in step jobs (`FERRY_VARIABLES_KEY`, base64
+    /// of 32 random bytes: `openssl rand -base64 32`). Workers need the same key. There is
+    /// no default.
+    pub variables_key: ferry_secrets::SecretKey,
+}
+
+/// Reads `FERRY_VARIABLES_KEY`, shared with the worker's configuration.
+pub fn variables_key_from_env() -> anyhow::Result<ferry_secrets::SecretKey> {
+    let raw = variable("FERRY_VARIABLES_KEY").context(
+        "FERRY_VARIABLES_KEY is not set: it encrypts sensitive variables; create one with `openssl rand -base64 32` and give the API and every worker the same key",
+    )?;
+    ferry_secrets::SecretKey::from_base64(&raw)
+        .map_err(|error| anyhow::anyhow!("FERRY_VARIABLES_KEY: {error}"))
 }
 
 pub(crate) fn variable(name: &str) -> Option<String> {
@@ -104,6 +117,7 @@ impl Config {
             api_key: Secret::new(api_key),
             step_timeout_seconds: parsed("FERRY_STEP_TIMEOUT_SECONDS", 3600)?,
             event_concurrency: parsed("FERRY_EVENT_CONCURRENCY", 32)?,
+            variables_key: variables_key_from_env()?,
         })
     }
 }

@@ -56,7 +56,9 @@ impl From<StorageError> for ApiError {
                 ApiError::Unavailable("the database is unavailable; nothing was changed".into())
             }
             StorageError::Postgres(ref inner)
-                if inner.is_closed() || inner.as_db_error().is_none() =>
+                if inner.is_closed()
+                    || std::error::Error::source(inner)
+                        .is_some_and(|source| source.is::<std::io::Error>()) =>
             {
                 tracing::error!(error = %error, "database unavailable");
                 ApiError::Unavailable("the database is unavailable; nothing was changed".into())

@@ -9,13 +9,14 @@ use std::sync::Arc;
 
 use ferry_broker::{ConsumerOptions, Delivery, Handled, run_consumer};
 use ferry_contracts::{StepEvent, StepEventBody, StepOutcome};
-use ferry_domain::StepStatus;
+use ferry_domain::{DeploymentStatus, FailureAction, StepStatus, after_failure};
 use ferry_storage::StorageError;
 use ferry_storage::deployments::{self, StepResult};
+use ferry_storage::interruptions::{self, InterruptionKind};
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
-use crate::orchestrator::{advance, load_context};
+use crate::orchestrator::{advance, dispatch, load_context};
 
 /// The name under which applied events are recorded in `processed_messages`.
 const CONSUMER: &str = "api.step-events";
@@ -100,45 +101,106 @@ pub async fn apply(state: &AppState, event: &StepEvent) -> Result<bool, StorageE
 
     let mut wrote_outbox = false;
     if let StepEventBody::Finished {
-        outcome,
-        started_at,
-        finished_at,
-        ..
+        outcome, outputs, ..
     } = &event.body
     {
         let run = &step_runs[index];
         let current = run.status == StepStatus::Running && run.attempt == event.attempt;
         if current && !deployment.status.is_terminal() {
-            let (status, exit_code, error) = match outcome {
-                StepOutcome::Succeeded => (StepStatus::Succeeded, None, None),
+            deployments::record_outputs(&transaction, event.step_run_id, outputs).await?;
+            let mut context = load_context(&transaction, deployment).await?;
+            step_runs[index].outputs.extend(outputs.clone());
+            let step = context.release.process.steps()[index].clone();
+            match outcome {
+                StepOutcome::Succeeded => {
+                    record_result(
+                        &transaction,
+                        event,
+                        &mut step_runs[index],
+                        StepStatus::Succeeded,
+                        None,
+                        None,
+                    )
+                    .await?;
+                }
                 StepOutcome::Failed { exit_code, reason } => {
-                    (StepStatus::Failed, *exit_code, Some(reason.as_str()))
+                    let action = after_failure(
+                        step.retries,
+                        u32::try_from(event.attempt).unwrap_or(u32::MAX),
+                        context.deployment.guided_failure,
+                    );
+                    match action {
+                        FailureAction::Fail => {
+                            record_result(
+                                &transaction,
+                                event,
+                                &mut step_runs[index],
+                                StepStatus::Failed,
+                                *exit_code,
+                                Some(reason),
+                            )
+                            .await?;
+                        }
+                        FailureAction::Retry => {
+                            deployments::append_system_log(
+                                &transaction,
+                                event.deployment_id,
+                                &format!(
+                                    "Step \"{}\" attempt {} failed: {reason}; retrying ({} of {} retries)",
+                                    step.name, event.attempt, event.attempt, step.retries
+                                ),
+                            )
+                            .await?;
+                            dispatch(state, &transaction, &context, &mut step_runs, index).await?;
+                            transaction.commit().await?;
+                            return Ok(true);
+                        }
+                        FailureAction::AskForGuidance => {
+                            // The failure is recorded, the step stays Running (paused), and a
+                            // person decides: retry, ignore or abort.
+                            record_result(
+                                &transaction,
+                                event,
+                                &mut step_runs[index],
+                                StepStatus::Running,
+                                *exit_code,
+                                Some(reason),
+                            )
+                            .await?;
+                            let question = format!(
+                                "Step \"{}\" failed: {reason}. Guided failure is on: retry the step, ignore the failure and carry on, or abort.",
+                                step.name
+                            );
+                            interruptions::open(
+                                &transaction,
+                                event.deployment_id,
+                                event.step_run_id,
+                                InterruptionKind::GuidedFailure,
+                                &question,
+                                None,
+                            )
+                            .await?;
+                            deployments::set_status(
+                                &transaction,
+                                event.deployment_id,
+                                DeploymentStatus::WaitingForIntervention,
+                            )
+                            .await?;
+                            deployments::append_system_log(
+                                &transaction,
+                                event.deployment_id,
+                                &question,
+                            )
+                            .await?;
+                            transaction.commit().await?;
+                            return Ok(false);
+                        }
+                    }
                 }
-            };
-            deployments::finish_step(
-                &transaction,
-                event.step_run_id,
-                &StepResult {
-                    status,
-                    exit_code,
-                    error,
-                    started_at: *started_at,
-                    finished_at: *finished_at,
-                },
-            )
-            .await?;
-            let summary = match (status, error) {
-                (StepStatus::Failed, Some(reason)) => {
-                    format!("Step \"{}\" failed: {reason}", run.name)
-                }
-                _ => format!("Step \"{}\" {}", run.name, status),
-            };
-            deployments::append_system_log(&transaction, event.deployment_id, &summary).await?;
-            step_runs[index].status = status;
-            step_runs[index].exit_code = exit_code;
-            step_runs[index].error = error.map(str::to_owned);
-            let context = load_context(&transaction, deployment).await?;
-            wrote_outbox = advance(state, &transaction, &context, &mut step_runs).await?;
+            }
+            wrote_outbox = advance(state, &transaction, &mut context, &mut step_runs)
+                .await?
+                .wrote_outbox;
         } else {
             tracing::info!(
                 event_id = %event.event_id,
@@ -150,4 +212,46 @@ pub async fn apply(state: &AppState, event: &StepEvent) -> Result<bool, StorageE
     }
     transaction.commit().await?;
     Ok(wrote_outbox)
+}
+
+/// Stores a worker's result for a step run and writes the summary line.
+async fn record_result(
+    client: &impl ferry_storage::GenericClient,
+    event: &StepEvent,
+    run: &mut ferry_storage::deployments::StepRun,
+    status: StepStatus,
+    exit_code: Option<i32>,
+    error: Option<&str>,
+) -> Result<(), StorageError> {
+    let StepEventBody::Finished {
+        started_at,
+        finished_at,
+        ..
+    } = &event.body
+    else {
+        return Ok(());
+    };
+    deployments::finish_step(
+        client,
+        event.step_run_id,
+        &StepResult {
+            status,
+            exit_code,
+            error,
+            started_at: *started_at,
+            finished_at: *finished_at,
+        },
+    )
+    .await?;
+    if status != StepStatus::Running {
+        let summary = match error {
+            Some(reason) => format!("Step \"{}\" failed: {reason}", run.name),
+            None => format!("Step \"{}\" {}", run.name, status),
+        };
+        deployments::append_system_log(client, event.deployment_id, &summary).await?;
+    }
+    run.status = status;
+    run.exit_code = exit_code;
+    run.error = error.map(str::to_owned);
+    Ok(())
 }

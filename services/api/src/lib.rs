@@ -1,6 +1,8 @@
 //! Ferry's API: the HTTP endpoints and status pages, the orchestration of deployments, the
 //! consumer of step events and the outbox relay. It owns PostgreSQL.
 
+mod actor;
+mod audit;
 pub mod config;
 mod error;
 mod events;
@@ -8,6 +10,7 @@ mod extract;
 mod orchestrator;
 mod relay;
 mod routes;
+mod variables;
 
 use std::sync::Arc;
 
@@ -109,6 +112,7 @@ pub async fn run(
         topology
             .declare_queue(&channel, &topology.step_jobs("default"))
             .await?;
+        topology.declare_control_exchange(&channel).await?;
         let _ = channel.close(200, "declared".into()).await;
     }
     let store = PackageStore::new(&config.store);

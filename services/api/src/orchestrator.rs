@@ -1,21 +1,28 @@
-//! Applies the domain's orchestration decision to a deployment inside the caller's
-//! transaction: skipped steps are recorded, the next step's job and the finished event go to
-//! the outbox. The rules themselves live in `ferry_domain::decide`.
-
-use std::collections::BTreeMap;
+//! Applies the domain's orchestration decisions to a deployment inside the caller's
+//! transaction: skips are recorded with their reason, the next step's job goes to the
+//! outbox or its manual intervention is opened, a finished deployment emits its event and
+//! lets the next queued deployment of its project and environment start. The rules
+//! themselves live in `ferry_domain::orchestration`.
 
 use chrono::Utc;
-use ferry_contracts::{DeploymentFinished, MessageKind, PackageReference, StepJob, StepSummary};
-use ferry_domain::{DeploymentStatus, Next, Outcome, StepKind, StepStatus, decide};
+use ferry_contracts::{
+    DeploymentFinished, MessageKind, PackageReference, StepJob, StepSummary, StopStep,
+};
+use ferry_domain::{
+    Condition, DeploymentStatus, Next, Outcome, RunCondition, Skip, SkipReason, Step, StepKind,
+    StepPlan, StepStatus, decide,
+};
 use ferry_storage::deployments::{self, Deployment, StepRun};
+use ferry_storage::interruptions::{self, InterruptionKind};
 use ferry_storage::outbox::{self, NewMessage};
 use ferry_storage::releases::Release;
 use ferry_storage::{GenericClient, StorageError, environments, projects};
 use uuid::Uuid;
 
 use crate::AppState;
+use crate::variables::{self, StepVariables};
 
-/// Everything [`advance`] needs about a deployment, loaded once.
+/// Everything the orchestration needs about a deployment, loaded once.
 pub struct DeploymentContext {
     pub deployment: Deployment,
     pub release: Release,
@@ -50,15 +57,156 @@ pub async fn load_context(
     })
 }
 
-/// Takes the deployment one move forward: records skips, then dispatches the next step or
-/// finishes the deployment. Returns whether anything was written to the outbox.
+/// The variables of a deployment (or one of its steps), as the API renders templates with
+/// them.
+pub fn deployment_variables(
+    state: &AppState,
+    context: &DeploymentContext,
+    step_runs: &[StepRun],
+    step_index: Option<usize>,
+) -> StepVariables {
+    variables::for_deployment(
+        context,
+        step_runs,
+        step_index,
+        &status_url(state, context.deployment.deployment_id),
+        &state.config().public_url,
+    )
+}
+
+/// Renders a template with a deployment's variables; sensitive values in the result are
+/// masked. An error is the template's error, ready for a log line.
+fn render_for_people(
+    state: &AppState,
+    context: &DeploymentContext,
+    step_runs: &[StepRun],
+    step_index: usize,
+    template: &str,
+    lenient: bool,
+) -> Result<String, String> {
+    let resolved = deployment_variables(state, context, step_runs, Some(step_index));
+    let (variables, masker) = resolved
+        .for_templates(&state.config().variables_key)
+        .map_err(|error| error.to_string())?;
+    let options = template_options(lenient);
+    ferry_templates::render(template, &variables, &options)
+        .map(|text| masker.mask(&text))
+        .map_err(|error| masker.mask(&error.to_string()))
+}
+
+pub fn template_options(lenient: bool) -> ferry_templates::Options {
+    if lenient {
+        ferry_templates::Options::lenient(Utc::now())
+    } else {
+        ferry_templates::Options::strict(Utc::now())
+    }
+}
+
+/// Evaluates a step's variable condition at the moment it is reached.
+fn variable_condition(
+    state: &AppState,
+    context: &DeploymentContext,
+    step_runs: &[StepRun],
+    step_index: usize,
+    expression: &str,
+    lenient: bool,
+) -> Result<bool, String> {
+    let resolved = deployment_variables(state, context, step_runs, Some(step_index));
+    let (variables, masker) = resolved
+        .for_templates(&state.config().variables_key)
+        .map_err(|error| error.to_string())?;
+    ferry_templates::evaluate_condition(expression, &variables, &template_options(lenient))
+        .map_err(|error| masker.mask(&error.to_string()))
+}
+
+/// The plan of one step for [`decide`]. A variable condition that cannot be evaluated
+/// counts as false here and its error is returned beside the plan: the step fails with it if
+/// the deployment reaches the step.
+fn step_plan(
+    state: &AppState,
+    context: &DeploymentContext,
+    step_runs: &[StepRun],
+    index: usize,
+    step: &Step,
+) -> (StepPlan, Option<String>) {
+    let mut error = None;
+    let condition = match &step.run_condition {
+        RunCondition::Success => Condition::Success,
+        RunCondition::Failure => Condition::Failure,
+        RunCondition::Always => Condition::Always,
+        RunCondition::Variable(_) if step_runs[index].status != StepStatus::Pending => {
+            Condition::Variable(true)
+        }
+        RunCondition::Variable(expression) => match variable_condition(
+            state,
+            context,
+            step_runs,
+            index,
+            expression,
+            step.lenient_templates,
+        ) {
+            Ok(holds) => Condition::Variable(holds),
+            Err(message) => {
+                error = Some(message);
+                Condition::Variable(false)
+            }
+        },
+    };
+    let plan = StepPlan {
+        condition,
+        environment_allows: step.environments.allows(&context.environment_name),
+        excluded: context
+            .deployment
+            .excluded_steps
+            .iter()
+            .any(|name| name.eq_ignore_ascii_case(step.name.as_str())),
+    };
+    (plan, error)
+}
+
+/// What [`advance`] did.
+#[derive(Debug, Default)]
+pub struct Advanced {
+    /// Messages were written to the outbox; wake the relay after commit.
+    pub wrote_outbox: bool,
+}
+
+/// Takes a deployment forward until it waits (a running step, a person) or finishes. When it
+/// finishes, the next queued deployment of the same project and environment starts in the
+/// same transaction.
 pub async fn advance(
     state: &AppState,
     client: &impl GenericClient,
-    context: &DeploymentContext,
+    context: &mut DeploymentContext,
     step_runs: &mut [StepRun],
-) -> Result<bool, StorageError> {
-    let steps = context.release.process.steps();
+) -> Result<Advanced, StorageError> {
+    let mut advanced = Advanced::default();
+    let next_queued = advance_one(state, client, context, step_runs, &mut advanced).await?;
+    let mut next = next_queued;
+    while let Some(deployment) = next {
+        let mut context = load_context(client, deployment).await?;
+        let mut runs = deployments::step_runs(client, context.deployment.deployment_id).await?;
+        deployments::append_system_log(
+            client,
+            context.deployment.deployment_id,
+            "The previous deployment of this project to this environment finished; starting",
+        )
+        .await?;
+        next = advance_one(state, client, &mut context, &mut runs, &mut advanced).await?;
+    }
+    Ok(advanced)
+}
+
+/// One deployment's moves. Returns the queued deployment to start next when this one
+/// finished.
+async fn advance_one(
+    state: &AppState,
+    client: &impl GenericClient,
+    context: &mut DeploymentContext,
+    step_runs: &mut [StepRun],
+    advanced: &mut Advanced,
+) -> Result<Option<Deployment>, StorageError> {
+    let steps = context.release.process.steps().to_vec();
     if steps.len() != step_runs.len() {
         return Err(StorageError::Corrupt(format!(
             "deployment {} has {} step runs for {} steps",
@@ -67,127 +215,329 @@ pub async fn advance(
             steps.len()
         )));
     }
-    let conditions: Vec<_> = steps.iter().map(|step| step.run_condition).collect();
-    let statuses: Vec<_> = step_runs.iter().map(|run| run.status).collect();
-    let decision = decide(&conditions, &statuses);
     let deployment_id = context.deployment.deployment_id;
+    loop {
+        let mut plan = Vec::with_capacity(steps.len());
+        let mut condition_errors = Vec::new();
+        for (index, step) in steps.iter().enumerate() {
+            let (step_plan, error) = step_plan(state, context, step_runs, index, step);
+            plan.push(step_plan);
+            if let Some(error) = error {
+                condition_errors.push((index, error));
+            }
+        }
+        let statuses: Vec<_> = step_runs.iter().map(|run| run.status).collect();
+        let mut decision = decide(&plan, &statuses);
+        // A step reached whose condition could not be evaluated fails, loudly, instead of
+        // being skipped: skips before it stand, and the decision is taken again after it.
+        let broken = decision.skip.iter().position(|skip| {
+            skip.reason == SkipReason::VariableCondition
+                && condition_errors
+                    .iter()
+                    .any(|(index, _)| *index == skip.index)
+        });
+        if let Some(position) = broken {
+            let index = decision.skip[position].index;
+            decision.skip.truncate(position);
+            record_skips(client, deployment_id, step_runs, &decision.skip).await?;
+            let error = condition_errors
+                .iter()
+                .find(|(i, _)| *i == index)
+                .map(|(_, error)| error.clone())
+                .unwrap_or_default();
+            let message = format!("its run condition could not be evaluated: {error}");
+            fail_step_here(client, deployment_id, &mut step_runs[index], &message).await?;
+            continue;
+        }
+        record_skips(client, deployment_id, step_runs, &decision.skip).await?;
+        match decision.next {
+            Next::Wait => return Ok(None),
+            Next::Start(index) => {
+                if context.deployment.status == DeploymentStatus::Queued {
+                    deployments::mark_running(client, deployment_id).await?;
+                    context.deployment.status = DeploymentStatus::Running;
+                }
+                match &steps[index].kind {
+                    StepKind::ManualIntervention {
+                        instructions,
+                        responsible_team,
+                    } => {
+                        let rendered = match render_for_people(
+                            state,
+                            context,
+                            step_runs,
+                            index,
+                            instructions,
+                            steps[index].lenient_templates,
+                        ) {
+                            Ok(rendered) => rendered,
+                            Err(error) => {
+                                let message =
+                                    format!("its instructions could not be rendered: {error}");
+                                fail_step_here(
+                                    client,
+                                    deployment_id,
+                                    &mut step_runs[index],
+                                    &message,
+                                )
+                                .await?;
+                                continue;
+                            }
+                        };
+                        let run = &mut step_runs[index];
+                        run.attempt = deployments::dispatch_step(client, run.step_run_id).await?;
+                        run.status = StepStatus::Running;
+                        interruptions::open(
+                            client,
+                            deployment_id,
+                            run.step_run_id,
+                            InterruptionKind::ManualIntervention,
+                            &rendered,
+                            responsible_team.as_ref().map(|team| team.as_str()),
+                        )
+                        .await?;
+                        deployments::set_status(
+                            client,
+                            deployment_id,
+                            DeploymentStatus::WaitingForIntervention,
+                        )
+                        .await?;
+                        context.deployment.status = DeploymentStatus::WaitingForIntervention;
+                        let team = responsible_team
+                            .as_ref()
+                            .map(|team| format!(" ({team} is responsible)"))
+                            .unwrap_or_default();
+                        deployments::append_system_log(
+                            client,
+                            deployment_id,
+                            &format!(
+                                "Step \"{}\" waits for manual intervention{team}: {rendered}",
+                                run.name
+                            ),
+                        )
+                        .await?;
+                        return Ok(None);
+                    }
+                    StepKind::RunScript { .. } => {
+                        dispatch(state, client, context, step_runs, index).await?;
+                        advanced.wrote_outbox = true;
+                        return Ok(None);
+                    }
+                }
+            }
+            Next::Finish(outcome) => {
+                finish(
+                    state,
+                    client,
+                    context,
+                    step_runs,
+                    outcome_status(outcome),
+                    outcome,
+                )
+                .await?;
+                advanced.wrote_outbox = true;
+                return deployments::next_queued(
+                    client,
+                    context.deployment.project_id,
+                    context.deployment.environment_id,
+                )
+                .await;
+            }
+        }
+    }
+}
 
-    let skipped: Vec<Uuid> = decision
-        .skip
+/// Marks steps skipped, each with its reason in the task log.
+async fn record_skips(
+    client: &impl GenericClient,
+    deployment_id: Uuid,
+    step_runs: &mut [StepRun],
+    skips: &[Skip],
+) -> Result<(), StorageError> {
+    let skipped: Vec<Uuid> = skips
         .iter()
-        .map(|&i| step_runs[i].step_run_id)
+        .map(|skip| step_runs[skip.index].step_run_id)
         .collect();
     deployments::skip_steps(client, &skipped).await?;
-    for &index in &decision.skip {
-        step_runs[index].status = StepStatus::Skipped;
+    for skip in skips {
+        step_runs[skip.index].status = StepStatus::Skipped;
         deployments::append_system_log(
             client,
             deployment_id,
             &format!(
-                "Step \"{}\" skipped: its run condition does not hold",
-                step_runs[index].name
+                "Step \"{}\" skipped: {}",
+                step_runs[skip.index].name,
+                skip.reason.describe()
             ),
         )
         .await?;
     }
+    Ok(())
+}
 
-    match decision.next {
-        Next::Wait => Ok(false),
-        Next::Start(index) => {
-            if context.deployment.status == DeploymentStatus::Queued {
-                deployments::mark_running(client, deployment_id).await?;
-            }
-            let run = &mut step_runs[index];
-            let attempt = deployments::dispatch_step(client, run.step_run_id).await?;
-            run.status = StepStatus::Running;
-            run.attempt = attempt;
-            let job = step_job(state, context, index, run.step_run_id, attempt)?;
-            deployments::append_system_log(
-                client,
-                deployment_id,
-                &format!(
-                    "Step \"{}\" dispatched to worker pool `{}`",
-                    run.name, context.worker_pool
-                ),
-            )
-            .await?;
-            let payload =
-                serde_json::to_value(&job).map_err(|e| StorageError::Corrupt(e.to_string()))?;
-            let spec = state.topology().step_jobs(&context.worker_pool);
-            outbox::enqueue(
-                client,
-                &NewMessage {
-                    message_id: job.job_id,
-                    exchange: spec.exchange,
-                    routing_key: spec.routing_key,
-                    kind: MessageKind::StepJob.as_str().to_owned(),
-                    payload,
-                },
-            )
-            .await?;
-            Ok(true)
-        }
-        Next::Finish(outcome) => {
-            let (status, failed_step, error) = match outcome {
-                Outcome::Success => (DeploymentStatus::Success, None, None),
-                Outcome::Failed { step } => {
-                    let run = &step_runs[step];
-                    let reason = run.error.clone().unwrap_or_else(|| "failed".to_owned());
-                    let error = format!("Step \"{}\" failed: {reason}", run.name);
-                    (DeploymentStatus::Failed, Some(run), Some(error))
-                }
-            };
-            deployments::finish(client, deployment_id, status, error.as_deref()).await?;
-            deployments::append_system_log(
-                client,
-                deployment_id,
-                &format!(
-                    "Deployment of {} release {} to {} finished: {}",
-                    context.project_name,
-                    context.release.release_number,
-                    context.environment_name,
-                    status
-                ),
-            )
-            .await?;
-            let event = DeploymentFinished {
-                event_id: Uuid::now_v7(),
-                deployment_id,
-                project_name: context.project_name.clone(),
-                release_number: context.release.release_number.clone(),
-                environment_name: context.environment_name.clone(),
-                status: status.as_str().to_owned(),
-                failed_step: failed_step.map(|run| run.name.clone()),
-                exit_code: failed_step.and_then(|run| run.exit_code),
-                error,
-                status_url: status_url(state, deployment_id),
-                recipients: context.notification_email.iter().cloned().collect(),
-                steps: step_runs
-                    .iter()
-                    .map(|run| StepSummary {
-                        name: run.name.clone(),
-                        status: run.status.as_str().to_owned(),
-                    })
-                    .collect(),
-                finished_at: Utc::now(),
-            };
-            let payload =
-                serde_json::to_value(&event).map_err(|e| StorageError::Corrupt(e.to_string()))?;
-            let spec = state.topology().deployment_finished();
-            outbox::enqueue(
-                client,
-                &NewMessage {
-                    message_id: event.event_id,
-                    exchange: spec.exchange,
-                    routing_key: spec.routing_key,
-                    kind: MessageKind::DeploymentFinished.as_str().to_owned(),
-                    payload,
-                },
-            )
-            .await?;
-            Ok(true)
-        }
+fn outcome_status(outcome: Outcome) -> DeploymentStatus {
+    match outcome {
+        Outcome::Success => DeploymentStatus::Success,
+        Outcome::Failed { .. } => DeploymentStatus::Failed,
     }
+}
+
+/// Fails a step without running it (a template in its settings is broken).
+async fn fail_step_here(
+    client: &impl GenericClient,
+    deployment_id: Uuid,
+    run: &mut StepRun,
+    message: &str,
+) -> Result<(), StorageError> {
+    deployments::set_step_status(client, run.step_run_id, StepStatus::Failed, Some(message))
+        .await?;
+    run.status = StepStatus::Failed;
+    run.error = Some(message.to_owned());
+    deployments::append_system_log(
+        client,
+        deployment_id,
+        &format!("Step \"{}\" failed: {message}", run.name),
+    )
+    .await
+}
+
+/// Dispatches (or re-dispatches) a script step: a new attempt, its job in the outbox.
+pub async fn dispatch(
+    state: &AppState,
+    client: &impl GenericClient,
+    context: &DeploymentContext,
+    step_runs: &mut [StepRun],
+    index: usize,
+) -> Result<(), StorageError> {
+    let deployment_id = context.deployment.deployment_id;
+    let attempt = deployments::dispatch_step(client, step_runs[index].step_run_id).await?;
+    step_runs[index].status = StepStatus::Running;
+    step_runs[index].attempt = attempt;
+    let job = step_job(state, context, step_runs, index, attempt)?;
+    let retry_note = if attempt > 1 {
+        format!(" (attempt {attempt})")
+    } else {
+        String::new()
+    };
+    deployments::append_system_log(
+        client,
+        deployment_id,
+        &format!(
+            "Step \"{}\" dispatched to worker pool `{}`{retry_note}",
+            step_runs[index].name, context.worker_pool
+        ),
+    )
+    .await?;
+    let payload = serde_json::to_value(&job).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+    let spec = state.topology().step_jobs(&context.worker_pool);
+    outbox::enqueue(
+        client,
+        &NewMessage {
+            message_id: job.job_id,
+            exchange: spec.exchange,
+            routing_key: spec.routing_key,
+            kind: MessageKind::StepJob.as_str().to_owned(),
+            payload,
+        },
+    )
+    .await
+}
+
+/// Ends a deployment: its status and error, a closing log line, and the finished event.
+pub async fn finish(
+    state: &AppState,
+    client: &impl GenericClient,
+    context: &mut DeploymentContext,
+    step_runs: &[StepRun],
+    status: DeploymentStatus,
+    outcome: Outcome,
+) -> Result<(), StorageError> {
+    let deployment_id = context.deployment.deployment_id;
+    let failed_step = match outcome {
+        Outcome::Failed { step } => Some(&step_runs[step]),
+        Outcome::Success => None,
+    };
+    let error = match (status, failed_step) {
+        (DeploymentStatus::Canceled, _) => Some("the deployment was cancelled".to_owned()),
+        (_, Some(run)) => Some(format!(
+            "Step \"{}\" failed: {}",
+            run.name,
+            run.error.as_deref().unwrap_or("failed")
+        )),
+        _ => None,
+    };
+    deployments::finish(client, deployment_id, status, error.as_deref()).await?;
+    context.deployment.status = status;
+    deployments::append_system_log(
+        client,
+        deployment_id,
+        &format!(
+            "Deployment of {} release {} to {} finished: {}",
+            context.project_name, context.release.release_number, context.environment_name, status
+        ),
+    )
+    .await?;
+    let event = DeploymentFinished {
+        event_id: Uuid::now_v7(),
+        deployment_id,
+        project_name: context.project_name.clone(),
+        release_number: context.release.release_number.clone(),
+        environment_name: context.environment_name.clone(),
+        status: status.as_str().to_owned(),
+        failed_step: failed_step.map(|run| run.name.clone()),
+        exit_code: failed_step.and_then(|run| run.exit_code),
+        error,
+        status_url: status_url(state, deployment_id),
+        recipients: context.notification_email.iter().cloned().collect(),
+        steps: step_runs
+            .iter()
+            .map(|run| StepSummary {
+                name: run.name.clone(),
+                status: run.status.as_str().to_owned(),
+            })
+            .collect(),
+        finished_at: Utc::now(),
+    };
+    let payload = serde_json::to_value(&event).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+    let spec = state.topology().deployment_finished();
+    outbox::enqueue(
+        client,
+        &NewMessage {
+            message_id: event.event_id,
+            exchange: spec.exchange,
+            routing_key: spec.routing_key,
+            kind: MessageKind::DeploymentFinished.as_str().to_owned(),
+            payload,
+        },
+    )
+    .await
+}
+
+/// Tells every worker to stop one attempt of a step (cancelling).
+pub async fn stop_step(
+    state: &AppState,
+    client: &impl GenericClient,
+    run: &StepRun,
+) -> Result<(), StorageError> {
+    let message = StopStep {
+        message_id: Uuid::now_v7(),
+        deployment_id: run.deployment_id,
+        step_run_id: run.step_run_id,
+        attempt: run.attempt,
+    };
+    let payload =
+        serde_json::to_value(&message).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+    outbox::enqueue(
+        client,
+        &NewMessage {
+            message_id: message.message_id,
+            exchange: state.topology().control_exchange(),
+            routing_key: String::new(),
+            kind: MessageKind::StopStep.as_str().to_owned(),
+            payload,
+        },
+    )
+    .await
 }
 
 /// The page where people follow a deployment.
@@ -201,12 +551,17 @@ pub fn status_url(state: &AppState, deployment_id: Uuid) -> String {
 fn step_job(
     state: &AppState,
     context: &DeploymentContext,
+    step_runs: &[StepRun],
     index: usize,
-    step_run_id: Uuid,
     attempt: i32,
 ) -> Result<StepJob, StorageError> {
     let step = &context.release.process.steps()[index];
-    let StepKind::RunScript { script, package_id } = &step.kind;
+    let StepKind::RunScript { script, package_id } = &step.kind else {
+        return Err(StorageError::Corrupt(format!(
+            "step \"{}\" does not run on a worker",
+            step.name
+        )));
+    };
     let package = match package_id {
         None => None,
         Some(package_id) => {
@@ -230,50 +585,18 @@ fn step_job(
             })
         }
     };
-    let mut variables: BTreeMap<String, String> = context.release.variables.clone();
-    let deployment_id = context.deployment.deployment_id.to_string();
-    let system = [
-        ("Environment.Name", context.environment_name.clone()),
-        (
-            "Environment.Id",
-            context.deployment.environment_id.to_string(),
-        ),
-        ("Project.Name", context.project_name.clone()),
-        ("Project.Id", context.deployment.project_id.to_string()),
-        ("Release.Number", context.release.release_number.clone()),
-        (
-            "Release.Notes",
-            context.release.notes.clone().unwrap_or_default(),
-        ),
-        ("Deployment.Id", deployment_id),
-        ("Step.Name", step.name.as_str().to_owned()),
-        ("Action.Name", step.name.as_str().to_owned()),
-        ("Web.ServerUri", state.config().public_url.clone()),
-    ];
-    for prefix in ["Ferry", "Octopus"] {
-        for (name, value) in &system {
-            variables.insert(format!("{prefix}.{name}"), value.clone());
-        }
-        if let Some(package) = &package {
-            variables.insert(
-                format!("{prefix}.Action.Package.PackageId"),
-                package.package_id.clone(),
-            );
-            variables.insert(
-                format!("{prefix}.Action.Package.PackageVersion"),
-                package.version.clone(),
-            );
-        }
-    }
+    let variables = deployment_variables(state, context, step_runs, Some(index));
     Ok(StepJob {
         job_id: Uuid::now_v7(),
         deployment_id: context.deployment.deployment_id,
-        step_run_id,
+        step_run_id: step_runs[index].step_run_id,
         attempt,
         step_index: index as i32,
         step_name: step.name.as_str().to_owned(),
         script: script.clone(),
-        variables,
+        variables: variables.plain,
+        sensitive_variables: variables.sensitive,
+        lenient_templates: step.lenient_templates,
         package,
         timeout_seconds: state.config().step_timeout_seconds,
     })

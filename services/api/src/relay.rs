@@ -71,6 +71,12 @@ async fn relay_batch(state: &AppState, publisher: &Publisher) -> anyhow::Result<
     for (message, result) in pending.iter().zip(results) {
         match result {
             Ok(()) => published.push(message.outbox_id),
+            Err(BrokerError::Unroutable { exchange, .. })
+                if exchange == state.topology().control_exchange() =>
+            {
+                // No worker is listening for control messages: none runs a step to stop.
+                published.push(message.outbox_id);
+            }
             Err(BrokerError::Unroutable {
                 exchange,
                 routing_key,

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::anyhow;
 use ferry_packages::store::StoreConfig;
+use ferry_secrets::SecretKey;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -18,8 +19,11 @@ pub struct Config {
     pub work_root: PathBuf,
     /// How many steps this worker runs at once (`FERRY_WORKER_CONCURRENCY`).
     pub concurrency: u16,
-    /// Name shown in logs and RabbitMQ (`FERRY_WORKER_NAME`, default the host name).
+    /// Name shown in logs and RabbitMQ (`FERRY_WORKER_NAME`, default the host name); also
+    /// the `Octopus.Machine.Name` scripts see.
     pub worker_name: String,
+    /// Decrypts the sensitive variables in step jobs (`FERRY_VARIABLES_KEY`, the API's key).
+    pub variables_key: SecretKey,
 }
 
 fn variable(name: &str) -> Option<String> {
@@ -58,7 +62,17 @@ impl Config {
             concurrency,
             worker_name: variable("FERRY_WORKER_NAME")
                 .or_else(|| variable("HOSTNAME"))
+                .or_else(|| {
+                    std::fs::read_to_string("/etc/hostname")
+                        .ok()
+                        .map(|name| name.trim().to_owned())
+                        .filter(|name| !name.is_empty())
+                })
                 .unwrap_or_else(|| "worker".into()),
+            variables_key: SecretKey::from_base64(&variable("FERRY_VARIABLES_KEY").ok_or_else(|| {
+                anyhow!("FERRY_VARIABLES_KEY is not set: give the worker the API's key for sensitive variables")
+            })?)
+            .map_err(|error| anyhow!("FERRY_VARIABLES_KEY: {error}"))?,
         })
     }
 }

@@ -1,5 +1,6 @@
 //! Collects a step's log lines and sends them to the API as batched events, then the result.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -7,6 +8,7 @@ use ferry_broker::{BrokerError, FieldTable, OutgoingMessage, Publisher, Topology
 use ferry_contracts::{
     LogLine, LogStream, MessageKind, StepEvent, StepEventBody, StepJob, StepOutcome,
 };
+use ferry_secrets::Masker;
 use uuid::Uuid;
 
 /// Lines are sent at least this often while a step runs…
@@ -28,6 +30,10 @@ pub struct EventSink<'a> {
     next_sequence: i64,
     pending: Vec<LogLine>,
     last_flush: Instant,
+    /// Hides sensitive values in every line before it leaves the worker.
+    masker: Masker,
+    /// Output variables to report with the result.
+    outputs: BTreeMap<String, String>,
 }
 
 impl<'a> EventSink<'a> {
@@ -43,11 +49,27 @@ impl<'a> EventSink<'a> {
             next_sequence: 0,
             pending: Vec::new(),
             last_flush: Instant::now(),
+            masker: Masker::default(),
+            outputs: BTreeMap::new(),
         }
     }
 
+    /// From now on, every line is masked with `masker`.
+    pub fn set_masker(&mut self, masker: Masker) {
+        self.masker = masker;
+    }
+
+    pub fn add_outputs(&mut self, outputs: BTreeMap<String, String>) {
+        self.outputs.extend(outputs);
+    }
+
     /// Adds a line to the next batch.
-    pub fn line(&mut self, stream: LogStream, mut text: String) {
+    pub fn line(&mut self, stream: LogStream, text: String) {
+        let mut text = if self.masker.is_empty() {
+            text
+        } else {
+            self.masker.mask(&text)
+        };
         if text.len() > MAX_LINE_BYTES {
             let mut cut = MAX_LINE_BYTES;
             while !text.is_char_boundary(cut) {
@@ -92,9 +114,19 @@ impl<'a> EventSink<'a> {
     ) -> Result<(), BrokerError> {
         let body = StepEventBody::Finished {
             lines: std::mem::take(&mut self.pending),
-            outcome,
+            outcome: match outcome {
+                StepOutcome::Failed { exit_code, reason } => StepOutcome::Failed {
+                    exit_code,
+                    reason: self.masker.mask(&reason),
+                },
+                other => other,
+            },
             started_at,
             finished_at: Utc::now(),
+            outputs: std::mem::take(&mut self.outputs)
+                .into_iter()
+                .map(|(name, value)| (name, self.masker.mask(&value)))
+                .collect(),
         };
         self.send(&body).await
     }

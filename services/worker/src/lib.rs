@@ -10,21 +10,28 @@
 //! happened); it reports the step Failed with a reason saying the worker was lost, and the
 //! deployment goes on by its normal rules (steps with run condition `failure` or `always`
 //! still run). The script of the dead worker dies with it (`PR_SET_PDEATHSIG`).
+//!
+//! Sensitive variables arrive encrypted and are decrypted with `FERRY_VARIABLES_KEY` only
+//! for the step that uses them; every line the worker sends is masked first.
 
 pub mod config;
 mod events;
 mod package;
 mod script;
+mod variables;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
 use chrono::Utc;
 use ferry_broker::{ConsumerOptions, Delivery, Handled, Publisher, Topology, run_consumer};
-use ferry_contracts::{LogStream, StepJob, StepOutcome};
+use ferry_contracts::{LogStream, StepJob, StepOutcome, StopStep};
 use ferry_packages::store::PackageStore;
+use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 pub use config::Config;
 
@@ -36,6 +43,22 @@ struct WorkerContext {
     store: PackageStore,
     publisher: Publisher,
     topology: Topology,
+    /// The attempts running now, so a stop message can reach them.
+    running: Mutex<HashMap<(Uuid, i32), CancellationToken>>,
+}
+
+/// Removes a running attempt from the registry when its handler ends, however it ends.
+struct RunningGuard<'a> {
+    context: &'a WorkerContext,
+    key: (Uuid, i32),
+}
+
+impl Drop for RunningGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut running) = self.context.running.lock() {
+            running.remove(&self.key);
+        }
+    }
 }
 
 /// Consumes step jobs for the configured pool until `shutdown` is cancelled (finishing the
@@ -66,7 +89,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         config,
         publisher,
         topology: topology.clone(),
+        running: Mutex::new(HashMap::new()),
     });
+    let control_channel = connection.create_channel().await?;
+    let control_queue = topology.declare_control_queue(&control_channel).await?;
+    let control_task = tokio::spawn(listen_for_stops(
+        control_channel,
+        control_queue,
+        Arc::clone(&context),
+        shutdown.clone(),
+    ));
     tracing::info!(queue = %spec.queue, "worker waiting for step jobs");
     let result = run_consumer(
         &connection,
@@ -80,8 +112,60 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         shutdown,
     )
     .await;
+    control_task.abort();
     let _ = connection.close(200, "worker stopping".into()).await;
     Ok(result?)
+}
+
+/// Hears stop messages (cancelled deployments) and stops the matching running attempt.
+/// Control messages are not acknowledged one by one: a lost one only means a cancelled
+/// script runs on until it ends, and its result is ignored as stale.
+async fn listen_for_stops(
+    channel: lapin::Channel,
+    queue: String,
+    context: Arc<WorkerContext>,
+    shutdown: CancellationToken,
+) {
+    let consumer = channel
+        .basic_consume(
+            queue.into(),
+            "ferry-worker-control".into(),
+            lapin::options::BasicConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            ferry_broker::FieldTable::default(),
+        )
+        .await;
+    let mut consumer = match consumer {
+        Ok(consumer) => consumer,
+        Err(error) => {
+            tracing::error!(%error, "cannot listen for stop messages; cancelled steps will run to their end");
+            return;
+        }
+    };
+    loop {
+        let delivery = tokio::select! {
+            () = shutdown.cancelled() => return,
+            delivery = consumer.next() => delivery,
+        };
+        let Some(Ok(delivery)) = delivery else {
+            return;
+        };
+        let Ok(stop) = serde_json::from_slice::<StopStep>(&delivery.data) else {
+            tracing::warn!("ignoring a control message that is not a stop message");
+            continue;
+        };
+        let token = context
+            .running
+            .lock()
+            .ok()
+            .and_then(|running| running.get(&(stop.step_run_id, stop.attempt)).cloned());
+        if let Some(token) = token {
+            tracing::info!(step_run_id = %stop.step_run_id, attempt = stop.attempt, "stopping a cancelled step");
+            token.cancel();
+        }
+    }
 }
 
 async fn handle(context: &WorkerContext, delivery: &Delivery) -> Handled {
@@ -106,7 +190,15 @@ async fn handle(context: &WorkerContext, delivery: &Delivery) -> Handled {
             reason: reason.to_owned(),
         }
     } else {
-        run_step(context, &job, &mut sink).await
+        let stop = CancellationToken::new();
+        if let Ok(mut running) = context.running.lock() {
+            running.insert((job.step_run_id, job.attempt), stop.clone());
+        }
+        let _guard = RunningGuard {
+            context,
+            key: (job.step_run_id, job.attempt),
+        };
+        run_step(context, &job, &mut sink, stop).await
     };
     drop(_entered);
     match sink.finish(outcome, started_at).await {
@@ -126,7 +218,21 @@ async fn handle(context: &WorkerContext, delivery: &Delivery) -> Handled {
 
 /// Fetches the package (if any), then runs the script. Never returns an error: every failure
 /// becomes a failed step with a reason.
-async fn run_step(context: &WorkerContext, job: &StepJob, sink: &mut EventSink<'_>) -> StepOutcome {
+async fn run_step(
+    context: &WorkerContext,
+    job: &StepJob,
+    sink: &mut EventSink<'_>,
+    stop: CancellationToken,
+) -> StepOutcome {
+    let mut variables = match variables::StepVariables::prepare(
+        job,
+        &context.config.variables_key,
+        &context.config.worker_name,
+    ) {
+        Ok(variables) => variables,
+        Err(reason) => return failed(sink, reason),
+    };
+    sink.set_masker(variables.masker.clone());
     let step_folder = context
         .config
         .work_root
@@ -155,7 +261,38 @@ async fn run_step(context: &WorkerContext, job: &StepJob, sink: &mut EventSink<'
             }
         }
     };
-    script::run(job, &working_directory, &step_folder, sink).await
+    if job.package.is_some() {
+        let path = working_directory.to_string_lossy().into_owned();
+        variables.add_system("Action.Package.InstallationDirectoryPath", &path);
+        variables.add_system(
+            &format!(
+                "Action[{}].Output.Package.InstallationDirectoryPath",
+                job.step_name
+            ),
+            &path,
+        );
+        sink.add_outputs(
+            [("Package.InstallationDirectoryPath".to_owned(), path)]
+                .into_iter()
+                .collect(),
+        );
+    }
+    let script = match variables.render_script(job) {
+        Ok(script) => script,
+        Err(reason) => return failed(sink, reason),
+    };
+    script::run(
+        script::ScriptRun {
+            job,
+            script: &script,
+            variables: &variables,
+            working_directory: &working_directory,
+            step_folder: &step_folder,
+            stop,
+        },
+        sink,
+    )
+    .await
 }
 
 fn failed(sink: &mut EventSink<'_>, reason: String) -> StepOutcome {

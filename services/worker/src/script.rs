@@ -10,8 +10,10 @@ use ferry_contracts::{LogStream, StepJob, StepOutcome};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::events::EventSink;
+use crate::variables::{StepVariables, read_outputs};
 
 /// Environment variables passed through from the worker's own environment. Nothing else is:
 /// the worker's settings (object-store keys among them) never reach a script.
@@ -39,15 +41,40 @@ pub fn environment_name(variable: &str) -> String {
         .collect()
 }
 
-pub async fn run(
-    job: &StepJob,
-    working_directory: &Path,
-    step_folder: &Path,
-    sink: &mut EventSink<'_>,
-) -> StepOutcome {
+/// What one script run needs.
+pub struct ScriptRun<'a> {
+    pub job: &'a StepJob,
+    /// The script after template rendering.
+    pub script: &'a str,
+    pub variables: &'a StepVariables,
+    pub working_directory: &'a Path,
+    pub step_folder: &'a Path,
+    /// Cancelled when the API asks this attempt to stop (the deployment was cancelled).
+    pub stop: CancellationToken,
+}
+
+pub async fn run(run: ScriptRun<'_>, sink: &mut EventSink<'_>) -> StepOutcome {
+    let ScriptRun {
+        job,
+        script,
+        variables,
+        working_directory,
+        step_folder,
+        stop,
+    } = run;
     let script_path = step_folder.join("script.sh");
-    if let Err(error) = tokio::fs::write(&script_path, &job.script).await {
+    let prelude_path = step_folder.join("ferry-variables.sh");
+    let output_path = step_folder.join("ferry-outputs");
+    if let Err(error) = write_private(&script_path, script).await {
         return failed(sink, None, format!("writing the script: {error}"));
+    }
+    let prelude = variables.bash_prelude(&output_path.to_string_lossy());
+    if let Err(error) = write_private(&prelude_path, &prelude).await {
+        return failed(
+            sink,
+            None,
+            format!("writing the script's variables: {error}"),
+        );
     }
     // `setpriv --pdeathsig KILL` asks the kernel to kill the script when the worker process
     // dies, so a killed worker never leaves a step running behind the back of the step's
@@ -71,12 +98,15 @@ pub async fn run(
             command.env(name, value);
         }
     }
-    for (name, value) in &job.variables {
+    for (name, value) in variables.iter() {
         if !name.contains('=') && !name.contains('\0') && !value.contains('\0') {
             command.env(name, value);
             command.env(environment_name(name), value);
         }
     }
+    // Bash sources this file before a non-interactive script: the variables and functions
+    // are defined without shifting the script's line numbers.
+    command.env("BASH_ENV", &prelude_path);
     sink.line(
         LogStream::System,
         format!("Running script of step \"{}\"", job.step_name),
@@ -100,6 +130,7 @@ pub async fn run(
     tokio::pin!(deadline);
     let mut ticker = tokio::time::interval(Duration::from_millis(100));
     let mut timed_out = false;
+    let mut stopped = false;
     let mut output_open = true;
     let status = loop {
         tokio::select! {
@@ -116,6 +147,11 @@ pub async fn run(
                 timed_out = true;
                 kill_group(process_group);
             }
+            () = stop.cancelled(), if !stopped => {
+                stopped = true;
+                sink.line(LogStream::System, "Stopping the script: the deployment was cancelled".to_owned());
+                kill_group(process_group);
+            }
         }
     };
     // Output written just before exit may still be in the pipe. A process the script left
@@ -127,8 +163,18 @@ pub async fn run(
             Ok(None) | Err(_) => output_open = false,
         }
     }
+    if let Ok(contents) = tokio::fs::read_to_string(&output_path).await {
+        sink.add_outputs(read_outputs(&contents));
+    }
+    // The prelude holds sensitive values in clear text: it does not outlive the step.
+    let _ = tokio::fs::remove_file(&prelude_path).await;
     match status {
         Err(error) => failed(sink, None, format!("waiting for the script: {error}")),
+        Ok(_) if stopped => failed(
+            sink,
+            None,
+            "the script was stopped because the deployment was cancelled".to_owned(),
+        ),
         Ok(_) if timed_out => failed(
             sink,
             None,
@@ -190,6 +236,15 @@ fn kill_group(process_group: Option<u32>) {
             libc::killpg(id, libc::SIGKILL);
         }
     }
+}
+
+/// Writes a file only the worker's user can read (scripts and variables may hold secrets).
+async fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true).mode(0o600);
+    let mut file = options.open(path).await?;
+    tokio::io::AsyncWriteExt::write_all(&mut file, contents.as_bytes()).await?;
+    tokio::io::AsyncWriteExt::flush(&mut file).await
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@
 //! - a raw PostgreSQL commit (one-row insert) latency, p50 and p99;
 //! - a raw RabbitMQ publish → confirm → deliver round trip on a quorum queue, p50 and p99;
 //! - one-step no-op deployments per second, created through the HTTP API as fast as it takes
-//!   them and finished by the worker;
+//!   them (32 requests in flight, spread over 64 projects because one project deploys to one
+//!   environment one deployment at a time) and finished by the worker;
 //! - the overhead between one step finishing and the next starting in a 10-step process,
 //!   p50 and p99 (the worker's finish stamp of step n to its start stamp of step n+1).
 
@@ -189,20 +190,30 @@ async fn step_overhead(stack: &TestStack, runs: usize) -> anyhow::Result<(f64, f
     ))
 }
 
+/// Deployments of one project to one environment run one at a time (a rule, not a limit of
+/// the machinery), so throughput is measured across this many projects, deployed round-robin.
+const THROUGHPUT_PROJECTS: usize = 64;
+
 async fn throughput(stack: &TestStack, count: usize) -> anyhow::Result<(f64, Duration)> {
-    stack
-        .create_project(
-            &json!({ "name": "Noop", "steps": [{ "name": "Nothing", "script": "true" }] }),
-        )
-        .await;
-    stack.create_release("Noop", "1.0.0").await;
+    for project in 0..THROUGHPUT_PROJECTS {
+        let name = format!("Noop {project}");
+        stack
+            .create_project(
+                &json!({ "name": name, "steps": [{ "name": "Nothing", "script": "true" }] }),
+            )
+            .await;
+        stack.create_release(&name, "1.0.0").await;
+    }
+    let names: Vec<String> = (0..THROUGHPUT_PROJECTS)
+        .map(|project| format!("Noop {project}"))
+        .collect();
     let db = stack.db().await;
     let started = Instant::now();
     let mut in_flight = FuturesUnordered::new();
     let mut created = 0;
     while created < count || !in_flight.is_empty() {
         while created < count && in_flight.len() < 32 {
-            in_flight.push(stack.deploy("Noop", "1.0.0", "Dev"));
+            in_flight.push(stack.deploy(&names[created % THROUGHPUT_PROJECTS], "1.0.0", "Dev"));
             created += 1;
         }
         in_flight.next().await;
@@ -212,7 +223,7 @@ async fn throughput(stack: &TestStack, count: usize) -> anyhow::Result<(f64, Dur
         let row = db
             .query_one(
                 "SELECT count(*) FILTER (WHERE d.status = 'Success'), count(*) FILTER (WHERE d.status = 'Failed')
-                 FROM deployments d JOIN projects p ON p.project_id = d.project_id WHERE p.name = 'Noop'",
+                 FROM deployments d JOIN projects p ON p.project_id = d.project_id WHERE p.name LIKE 'Noop %'",
                 &[],
             )
             .await?;

@@ -1,9 +1,12 @@
 //! The HTTP surface: one module per route group, the router, and the API-key check every
 //! route except `/health` and the OpenAPI document goes through.
 
+mod audit_log;
 mod deployments;
 mod environments;
 mod health;
+mod interruptions;
+mod lifecycles;
 mod openapi;
 mod packages;
 mod pages;
@@ -19,6 +22,7 @@ use axum::routing::{get, post};
 use base64::Engine;
 
 use crate::AppState;
+use crate::actor::Actor;
 use crate::error::ApiError;
 
 /// The whole application. Tests call it directly or serve it on port 0.
@@ -28,6 +32,45 @@ pub fn router(state: AppState) -> Router {
             "/api/environments",
             post(environments::create).get(environments::list),
         )
+        .route(
+            "/api/environments/{environment}",
+            axum::routing::put(environments::update),
+        )
+        .route(
+            "/api/lifecycles",
+            post(lifecycles::create).get(lifecycles::list),
+        )
+        .route(
+            "/api/lifecycles/{lifecycle}",
+            get(lifecycles::show).put(lifecycles::update),
+        )
+        .route(
+            "/api/projects/{project}/variables/preview",
+            get(projects::variable_preview),
+        )
+        .route(
+            "/api/projects/{project}/releases/{release_number}/update-variables",
+            post(releases::update_variables),
+        )
+        .route(
+            "/api/projects/{project}/releases/{release_number}/preview",
+            get(deployments::preview),
+        )
+        .route("/api/deployments/rollback", post(deployments::rollback))
+        .route(
+            "/api/deployments/{deployment_id}/cancel",
+            post(deployments::cancel),
+        )
+        .route("/api/interruptions", get(interruptions::list))
+        .route(
+            "/api/interruptions/{interruption_id}/take",
+            post(interruptions::take),
+        )
+        .route(
+            "/api/interruptions/{interruption_id}/submit",
+            post(interruptions::submit),
+        )
+        .route("/api/audit", get(audit_log::list))
         .route("/api/projects", post(projects::create).get(projects::list))
         .route(
             "/api/projects/{project}",
@@ -72,35 +115,39 @@ async fn not_found() -> ApiError {
 /// opening status pages).
 async fn require_api_key(
     State(state): State<AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
     let expected = state.config().api_key.expose();
     match presented_key(request.headers()) {
-        Some(key) if constant_time_eq(key.as_bytes(), expected.as_bytes()) => {
+        Some((key, user)) if constant_time_eq(key.as_bytes(), expected.as_bytes()) => {
+            request
+                .extensions_mut()
+                .insert(Actor::from_user_name(user.as_deref()));
             Ok(next.run(request).await)
         }
         _ => Err(ApiError::Unauthorized),
     }
 }
 
-fn presented_key(headers: &HeaderMap) -> Option<String> {
+/// The key presented, and the Basic user name when there is one.
+fn presented_key(headers: &HeaderMap) -> Option<(String, Option<String>)> {
     for name in ["x-ferry-apikey", "x-octopus-apikey"] {
         if let Some(value) = headers.get(name).and_then(|v| v.to_str().ok()) {
-            return Some(value.trim().to_owned());
+            return Some((value.trim().to_owned(), None));
         }
     }
     let authorization = headers.get("authorization")?.to_str().ok()?;
     if let Some(token) = authorization.strip_prefix("Bearer ") {
-        return Some(token.trim().to_owned());
+        return Some((token.trim().to_owned(), None));
     }
     let encoded = authorization.strip_prefix("Basic ")?;
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
         .ok()?;
     let credentials = String::from_utf8(decoded).ok()?;
-    let (_, password) = credentials.split_once(':')?;
-    Some(password.to_owned())
+    let (user, password) = credentials.split_once(':')?;
+    Some((password.to_owned(), Some(user.to_owned())))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use chrono::Utc;
 use ferry_domain::{PackageId, PackageVersion, ReleaseNumber};
 use ferry_storage::packages;
@@ -15,9 +15,11 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::AppState;
+use crate::actor::Actor;
+use crate::audit;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
-use crate::routes::projects::find_project;
+use crate::routes::projects::{find_project, variables_json};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,6 +38,7 @@ pub fn release_json(release: &Release) -> Value {
         "release_number": release.release_number,
         "notes": release.notes,
         "steps": release.process,
+        "variables": variables_json(&release.variables),
         "packages": release.packages.iter().map(|(id, pinned)| json!({
             "package_id": id,
             "version": pinned.version,
@@ -47,6 +50,7 @@ pub fn release_json(release: &Release) -> Value {
 
 pub async fn create(
     State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
     Path(project): Path<String>,
     JsonBody(body): JsonBody<CreateRelease>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -58,7 +62,8 @@ pub async fn create(
             .map_err(|e| e.within(&format!("packages.{raw_id}")))?;
         requested.insert(id, version);
     }
-    let client = state.db().await?;
+    let mut client = state.db().await?;
+    let client = audit::begin(&mut client).await?;
     let project = find_project(&client, &project).await?;
     let needed = project.process.package_ids();
     if let Some(extra) = requested.keys().find(|id| !needed.contains(id)) {
@@ -111,7 +116,19 @@ pub async fn create(
         created_at: Utc::now(),
     };
     releases::insert(&client, &release, &project.name).await?;
-    Ok((StatusCode::CREATED, Json(release_json(&release))))
+    let shown = release_json(&release);
+    audit::record(
+        &client,
+        &actor,
+        "release.created",
+        Some(project.project_id),
+        None,
+        &format!("{} release {}", project.name, release.release_number),
+        shown.clone(),
+    )
+    .await?;
+    audit::commit(client).await?;
+    Ok((StatusCode::CREATED, Json(shown)))
 }
 
 pub async fn show(
@@ -141,4 +158,40 @@ pub async fn list(
     Ok(Json(
         json!({ "releases": releases.iter().map(release_json).collect::<Vec<_>>() }),
     ))
+}
+
+/// Octopus's *update variables*: the release takes the project's current variables; its
+/// process and packages stay as they were. Audited.
+pub async fn update_variables(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path((project, release_number)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let mut client = state.db().await?;
+    let transaction = audit::begin(&mut client).await?;
+    let project = find_project(&transaction, &project).await?;
+    let mut release = releases::find(&transaction, project.project_id, &release_number)
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "release {release_number} of project `{}` does not exist",
+                project.name
+            ))
+        })?;
+    releases::update_variables(&transaction, release.release_id, &project.variables).await?;
+    let before = variables_json(&release.variables);
+    release.variables = project.variables.clone();
+    let shown = release_json(&release);
+    audit::record(
+        &transaction,
+        &actor,
+        "release.variables_updated",
+        Some(project.project_id),
+        None,
+        &format!("{} release {}", project.name, release.release_number),
+        json!({ "before": before, "after": variables_json(&release.variables) }),
+    )
+    .await?;
+    audit::commit(transaction).await?;
+    Ok(Json(shown))
 }

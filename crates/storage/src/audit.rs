@@ -1,0 +1,78 @@
+//! The audit log: an append-only record of every change and action, with its actor and time.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::{CachedQueries, GenericClient, StorageError};
+
+/// One thing that happened.
+#[derive(Debug, Clone)]
+pub struct AuditEvent<'a> {
+    pub actor: &'a str,
+    /// A dotted verb (`release.variables_updated`, `interruption.proceed`).
+    pub action: &'a str,
+    pub project_id: Option<Uuid>,
+    pub environment_id: Option<Uuid>,
+    /// What it happened to, as a person reads it (`Random Quotes release 1.0.3`).
+    pub subject: &'a str,
+    pub details: serde_json::Value,
+}
+
+pub async fn record(
+    client: &impl GenericClient,
+    event: &AuditEvent<'_>,
+) -> Result<(), StorageError> {
+    client
+        .execute_cached(
+            "INSERT INTO audit_events (actor, action, project_id, environment_id, subject, details)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &event.actor,
+                &event.action,
+                &event.project_id,
+                &event.environment_id,
+                &event.subject,
+                &event.details,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredAuditEvent {
+    pub occurred_at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub project_id: Option<Uuid>,
+    pub environment_id: Option<Uuid>,
+    pub subject: String,
+    pub details: serde_json::Value,
+}
+
+/// The newest events first, optionally only those about one project.
+pub async fn list(
+    client: &impl GenericClient,
+    project_id: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<StoredAuditEvent>, StorageError> {
+    Ok(client
+        .query_cached(
+            "SELECT occurred_at, actor, action, project_id, environment_id, subject, details
+             FROM audit_events WHERE $1::uuid IS NULL OR project_id = $1
+             ORDER BY audit_event_id DESC LIMIT $2",
+            &[&project_id, &limit],
+        )
+        .await?
+        .iter()
+        .map(|row| StoredAuditEvent {
+            occurred_at: row.get(0),
+            actor: row.get(1),
+            action: row.get(2),
+            project_id: row.get(3),
+            environment_id: row.get(4),
+            subject: row.get(5),
+            details: row.get(6),
+        })
+        .collect())
+}

@@ -1,0 +1,194 @@
+//! Interruptions: the questions a paused deployment waits on (a manual intervention, or what
+//! to do about a failed step under guided failure), who took them and how they were answered.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::{CachedQueries, GenericClient, StorageError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InterruptionKind {
+    ManualIntervention,
+    GuidedFailure,
+}
+
+impl InterruptionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InterruptionKind::ManualIntervention => "manual_intervention",
+            InterruptionKind::GuidedFailure => "guided_failure",
+        }
+    }
+
+    fn parse(raw: &str) -> Result<Self, StorageError> {
+        match raw {
+            "manual_intervention" => Ok(InterruptionKind::ManualIntervention),
+            "guided_failure" => Ok(InterruptionKind::GuidedFailure),
+            other => Err(StorageError::Corrupt(format!(
+                "interruption kind `{other}`"
+            ))),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Interruption {
+    pub interruption_id: Uuid,
+    pub deployment_id: Uuid,
+    pub step_run_id: Uuid,
+    pub kind: InterruptionKind,
+    pub instructions: String,
+    pub responsible_team: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub taken_by: Option<String>,
+    pub taken_at: Option<DateTime<Utc>>,
+    pub resolution: Option<String>,
+    pub note: Option<String>,
+    pub resolved_by: Option<String>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str = "interruption_id, deployment_id, step_run_id, kind, instructions, \
+     responsible_team, created_at, taken_by, taken_at, resolution, note, resolved_by, resolved_at";
+
+fn from_row(row: &tokio_postgres::Row) -> Result<Interruption, StorageError> {
+    let kind: String = row.get(3);
+    Ok(Interruption {
+        interruption_id: row.get(0),
+        deployment_id: row.get(1),
+        step_run_id: row.get(2),
+        kind: InterruptionKind::parse(&kind)?,
+        instructions: row.get(4),
+        responsible_team: row.get(5),
+        created_at: row.get(6),
+        taken_by: row.get(7),
+        taken_at: row.get(8),
+        resolution: row.get(9),
+        note: row.get(10),
+        resolved_by: row.get(11),
+        resolved_at: row.get(12),
+    })
+}
+
+pub async fn open(
+    client: &impl GenericClient,
+    deployment_id: Uuid,
+    step_run_id: Uuid,
+    kind: InterruptionKind,
+    instructions: &str,
+    responsible_team: Option<&str>,
+) -> Result<Uuid, StorageError> {
+    let interruption_id = Uuid::now_v7();
+    client
+        .execute_cached(
+            "INSERT INTO interruptions (interruption_id, deployment_id, step_run_id, kind, instructions, responsible_team)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &interruption_id,
+                &deployment_id,
+                &step_run_id,
+                &kind.as_str(),
+                &instructions,
+                &responsible_team,
+            ],
+        )
+        .await?;
+    Ok(interruption_id)
+}
+
+/// Loads one interruption and locks it until the transaction ends.
+pub async fn lock(
+    client: &impl GenericClient,
+    interruption_id: Uuid,
+) -> Result<Option<Interruption>, StorageError> {
+    client
+        .query_opt_cached(
+            &format!("SELECT {COLUMNS} FROM interruptions WHERE interruption_id = $1 FOR UPDATE"),
+            &[&interruption_id],
+        )
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+/// Interruptions nobody has answered yet, oldest first.
+pub async fn pending(client: &impl GenericClient) -> Result<Vec<Interruption>, StorageError> {
+    client
+        .query_cached(
+            &format!(
+                "SELECT {COLUMNS} FROM interruptions WHERE resolved_at IS NULL ORDER BY created_at"
+            ),
+            &[],
+        )
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
+}
+
+/// Every interruption of a deployment, in order.
+pub async fn of_deployment(
+    client: &impl GenericClient,
+    deployment_id: Uuid,
+) -> Result<Vec<Interruption>, StorageError> {
+    client
+        .query_cached(
+            &format!(
+                "SELECT {COLUMNS} FROM interruptions WHERE deployment_id = $1 ORDER BY created_at"
+            ),
+            &[&deployment_id],
+        )
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
+}
+
+pub async fn take(
+    client: &impl GenericClient,
+    interruption_id: Uuid,
+    actor: &str,
+) -> Result<(), StorageError> {
+    client
+        .execute_cached(
+            "UPDATE interruptions SET taken_by = $2, taken_at = now() WHERE interruption_id = $1",
+            &[&interruption_id, &actor],
+        )
+        .await?;
+    Ok(())
+}
+
+pub async fn resolve(
+    client: &impl GenericClient,
+    interruption_id: Uuid,
+    resolution: &str,
+    note: Option<&str>,
+    actor: &str,
+) -> Result<(), StorageError> {
+    client
+        .execute_cached(
+            "UPDATE interruptions SET resolution = $2, note = $3, resolved_by = $4, resolved_at = now()
+             WHERE interruption_id = $1",
+            &[&interruption_id, &resolution, &note, &actor],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Closes the open interruptions of a deployment that ended another way (cancelled).
+pub async fn close_all(
+    client: &impl GenericClient,
+    deployment_id: Uuid,
+    actor: &str,
+) -> Result<(), StorageError> {
+    client
+        .execute_cached(
+            "UPDATE interruptions SET resolution = 'abort', note = 'the deployment was cancelled',
+                 resolved_by = $2, resolved_at = now()
+             WHERE deployment_id = $1 AND resolved_at IS NULL",
+            &[&deployment_id, &actor],
+        )
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,102 @@
+//! Lifecycles: named, ordered phases of environments that releases move through.
+
+use ferry_domain::lifecycle::{Lifecycle, Phase};
+use uuid::Uuid;
+
+use crate::{CachedQueries, GenericClient, StorageError, json_column};
+
+#[derive(Debug, Clone)]
+pub struct StoredLifecycle {
+    pub lifecycle_id: Uuid,
+    pub lifecycle: Lifecycle,
+}
+
+fn from_row(row: &tokio_postgres::Row) -> Result<StoredLifecycle, StorageError> {
+    let name: String = row.get(1);
+    let phases: Vec<Phase> = json_column(row.get(2), "lifecycle phases")?;
+    let name = ferry_domain::LifecycleName::parse(&name)
+        .map_err(|error| StorageError::Corrupt(format!("lifecycle name: {error}")))?;
+    let lifecycle = Lifecycle::new(name, phases)
+        .map_err(|error| StorageError::Corrupt(format!("lifecycle: {error}")))?;
+    Ok(StoredLifecycle {
+        lifecycle_id: row.get(0),
+        lifecycle,
+    })
+}
+
+pub async fn insert(
+    client: &impl GenericClient,
+    lifecycle: &Lifecycle,
+) -> Result<StoredLifecycle, StorageError> {
+    let lifecycle_id = Uuid::now_v7();
+    let phases = serde_json::to_value(lifecycle.phases())
+        .map_err(|error| StorageError::Corrupt(error.to_string()))?;
+    client
+        .execute_cached(
+            "INSERT INTO lifecycles (lifecycle_id, name, phases) VALUES ($1, $2, $3)",
+            &[&lifecycle_id, &lifecycle.name.as_str(), &phases],
+        )
+        .await
+        .map_err(|error| {
+            StorageError::conflict_or(error, || format!("lifecycle `{}`", lifecycle.name))
+        })?;
+    Ok(StoredLifecycle {
+        lifecycle_id,
+        lifecycle: lifecycle.clone(),
+    })
+}
+
+pub async fn update(
+    client: &impl GenericClient,
+    lifecycle_id: Uuid,
+    lifecycle: &Lifecycle,
+) -> Result<(), StorageError> {
+    let phases = serde_json::to_value(lifecycle.phases())
+        .map_err(|error| StorageError::Corrupt(error.to_string()))?;
+    client
+        .execute_cached(
+            "UPDATE lifecycles SET name = $2, phases = $3, updated_at = now() WHERE lifecycle_id = $1",
+            &[&lifecycle_id, &lifecycle.name.as_str(), &phases],
+        )
+        .await
+        .map_err(|error| {
+            StorageError::conflict_or(error, || format!("lifecycle `{}`", lifecycle.name))
+        })?;
+    Ok(())
+}
+
+/// Finds a lifecycle by id or by name (case-insensitive).
+pub async fn find(
+    client: &impl GenericClient,
+    id_or_name: &str,
+) -> Result<Option<StoredLifecycle>, StorageError> {
+    let row = match Uuid::parse_str(id_or_name) {
+        Ok(id) => {
+            client
+                .query_opt_cached(
+                    "SELECT lifecycle_id, name, phases FROM lifecycles WHERE lifecycle_id = $1",
+                    &[&id],
+                )
+                .await?
+        }
+        Err(_) => client
+            .query_opt_cached(
+                "SELECT lifecycle_id, name, phases FROM lifecycles WHERE lower(name) = lower($1)",
+                &[&id_or_name],
+            )
+            .await?,
+    };
+    row.as_ref().map(from_row).transpose()
+}
+
+pub async fn list(client: &impl GenericClient) -> Result<Vec<StoredLifecycle>, StorageError> {
+    client
+        .query_cached(
+            "SELECT lifecycle_id, name, phases FROM lifecycles ORDER BY name",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
+}

@@ -1,0 +1,155 @@
+//! `/api/lifecycles`: create, read, replace and list lifecycles.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use ferry_domain::lifecycle::{Lifecycle, Phase};
+use ferry_domain::{LifecycleName, ValidationError};
+use ferry_storage::lifecycles::{self, StoredLifecycle};
+use ferry_storage::{GenericClient, environments};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::actor::Actor;
+use crate::audit;
+use crate::error::ApiError;
+use crate::extract::JsonBody;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LifecycleBody {
+    name: String,
+    phases: Vec<Phase>,
+}
+
+/// Validates a lifecycle, including that every environment it names exists (spelled as
+/// stored).
+async fn parse_lifecycle(
+    client: &impl GenericClient,
+    body: LifecycleBody,
+) -> Result<Lifecycle, ApiError> {
+    let name = LifecycleName::parse(&body.name)?;
+    let known = environments::list(client).await?;
+    let mut phases = body.phases;
+    for (index, phase) in phases.iter_mut().enumerate() {
+        for environment in &mut phase.environments {
+            let stored = known
+                .iter()
+                .find(|e| e.name.eq_ignore_ascii_case(environment.as_str()))
+                .ok_or_else(|| {
+                    ValidationError::new(
+                        format!("phases[{index}].environments"),
+                        format!("there is no environment named `{environment}`"),
+                    )
+                })?;
+            *environment = ferry_domain::EnvironmentName::parse(&stored.name)?;
+        }
+    }
+    Ok(Lifecycle::new(name, phases)?)
+}
+
+pub fn lifecycle_json(stored: &StoredLifecycle) -> Value {
+    json!({
+        "lifecycle_id": stored.lifecycle_id,
+        "name": stored.lifecycle.name,
+        "phases": stored.lifecycle.phases(),
+    })
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    JsonBody(body): JsonBody<LifecycleBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let mut client = state.db().await?;
+    let transaction = audit::begin(&mut client).await?;
+    let lifecycle = parse_lifecycle(&transaction, body).await?;
+    let stored = lifecycles::insert(&transaction, &lifecycle).await?;
+    audit::record(
+        &transaction,
+        &actor,
+        "lifecycle.created",
+        None,
+        None,
+        &format!("lifecycle {}", lifecycle.name),
+        lifecycle_json(&stored),
+    )
+    .await?;
+    audit::commit(transaction).await?;
+    Ok((StatusCode::CREATED, Json(lifecycle_json(&stored))))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(lifecycle): Path<String>,
+    JsonBody(body): JsonBody<LifecycleBody>,
+) -> Result<Json<Value>, ApiError> {
+    let mut client = state.db().await?;
+    let transaction = audit::begin(&mut client).await?;
+    let existing = find_lifecycle(&transaction, &lifecycle).await?;
+    let lifecycle = parse_lifecycle(&transaction, body).await?;
+    lifecycles::update(&transaction, existing.lifecycle_id, &lifecycle).await?;
+    let stored = StoredLifecycle {
+        lifecycle_id: existing.lifecycle_id,
+        lifecycle,
+    };
+    audit::record(
+        &transaction,
+        &actor,
+        "lifecycle.updated",
+        None,
+        None,
+        &format!("lifecycle {}", stored.lifecycle.name),
+        lifecycle_json(&stored),
+    )
+    .await?;
+    audit::commit(transaction).await?;
+    Ok(Json(lifecycle_json(&stored)))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    Path(lifecycle): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let client = state.db().await?;
+    Ok(Json(lifecycle_json(
+        &find_lifecycle(&client, &lifecycle).await?,
+    )))
+}
+
+pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let client = state.db().await?;
+    let all = lifecycles::list(&client).await?;
+    Ok(Json(
+        json!({ "lifecycles": all.iter().map(lifecycle_json).collect::<Vec<_>>() }),
+    ))
+}
+
+pub async fn find_lifecycle(
+    client: &impl GenericClient,
+    id_or_name: &str,
+) -> Result<StoredLifecycle, ApiError> {
+    lifecycles::find(client, id_or_name)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("lifecycle `{id_or_name}` does not exist")))
+}
+
+/// The lifecycle a project follows: its own, or the default one over every environment.
+pub async fn effective_lifecycle(
+    client: &impl GenericClient,
+    lifecycle_id: Option<uuid::Uuid>,
+) -> Result<Lifecycle, ApiError> {
+    match lifecycle_id {
+        Some(id) => Ok(find_lifecycle(client, &id.to_string()).await?.lifecycle),
+        None => {
+            let names = environments::list(client)
+                .await?
+                .into_iter()
+                .map(|environment| ferry_domain::EnvironmentName::parse(&environment.name))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Lifecycle::default_for(&names))
+        }
+    }
+}

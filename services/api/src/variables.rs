@@ -1,0 +1,182 @@
+//! The variables a deployment sees: the release's snapshot resolved for the environment (and
+//! step), plus the system variables under `Ferry.*` and `Octopus.*`, plus what earlier steps
+//! reported. Sensitive values stay encrypted until the moment they are needed.
+
+use std::collections::BTreeMap;
+
+use indexmap::IndexMap;
+
+use ferry_domain::StepStatus;
+use ferry_domain::variables::{ScopeContext, VariableSet};
+use ferry_secrets::{Masker, SecretError, SecretKey};
+use ferry_storage::deployments::StepRun;
+
+use crate::orchestrator::DeploymentContext;
+
+/// Variables for one step (or for the deployment as a whole when no step is given).
+#[derive(Debug, Clone, Default)]
+pub struct StepVariables {
+    /// Values anyone may read, by name, in a stable order (indexed families such as
+    /// `Octopus.Step[<name>]` follow the process).
+    pub plain: IndexMap<String, String>,
+    /// Sensitive values, encrypted with the variables key (the context is the name).
+    pub sensitive: BTreeMap<String, String>,
+}
+
+/// Both spellings of a system variable.
+const PREFIXES: [&str; 2] = ["Ferry", "Octopus"];
+
+/// Resolves a variable set for an environment and optional step into plain and encrypted
+/// values.
+pub fn resolve_set(
+    variables: &VariableSet<String>,
+    environment: &str,
+    step: Option<&str>,
+) -> StepVariables {
+    let context = ScopeContext {
+        environment: Some(environment),
+        step,
+        ..ScopeContext::default()
+    };
+    let mut resolved = StepVariables::default();
+    for winner in variables.resolve(&context).values() {
+        let variable = winner.variable;
+        let name = variable.name.as_str().to_owned();
+        if variable.sensitive {
+            resolved.sensitive.insert(name, variable.value.clone());
+        } else {
+            resolved.plain.insert(name, variable.value.clone());
+        }
+    }
+    resolved
+}
+
+/// Everything a step (or, with `step_index` `None`, the deployment) sees.
+pub fn for_deployment(
+    context: &DeploymentContext,
+    step_runs: &[StepRun],
+    step_index: Option<usize>,
+    status_url: &str,
+    server_url: &str,
+) -> StepVariables {
+    let steps = context.release.process.steps();
+    let step = step_index.map(|index| &steps[index]);
+    let mut variables = resolve_set(
+        &context.release.variables,
+        &context.environment_name,
+        step.map(|step| step.name.as_str()),
+    );
+    let deployment_error = step_runs
+        .iter()
+        .find(|run| {
+            matches!(
+                run.status,
+                StepStatus::Failed | StepStatus::Canceled | StepStatus::Abandoned
+            )
+        })
+        .map(|run| {
+            format!(
+                "Step \"{}\" {}: {}",
+                run.name,
+                run.status.as_str().to_lowercase(),
+                run.error.as_deref().unwrap_or("no reason given")
+            )
+        });
+    let mut system: Vec<(String, String)> = vec![
+        ("Environment.Name".into(), context.environment_name.clone()),
+        (
+            "Environment.Id".into(),
+            context.deployment.environment_id.to_string(),
+        ),
+        ("Project.Name".into(), context.project_name.clone()),
+        (
+            "Project.Id".into(),
+            context.deployment.project_id.to_string(),
+        ),
+        (
+            "Release.Number".into(),
+            context.release.release_number.clone(),
+        ),
+        (
+            "Release.Notes".into(),
+            context.release.notes.clone().unwrap_or_default(),
+        ),
+        (
+            "Deployment.Id".into(),
+            context.deployment.deployment_id.to_string(),
+        ),
+        (
+            "Deployment.Error".into(),
+            deployment_error.unwrap_or_default(),
+        ),
+        ("Web.DeploymentLink".into(), status_url.to_owned()),
+        ("Web.ServerUri".into(), server_url.to_owned()),
+    ];
+    for (index, definition) in steps.iter().enumerate() {
+        let name = definition.name.as_str();
+        if let Some(package_id) = definition.package_id()
+            && let Some(pinned) = context.release.packages.get(package_id.as_str())
+        {
+            system.push((
+                format!("Action[{name}].Package.PackageId"),
+                package_id.to_string(),
+            ));
+            system.push((
+                format!("Action[{name}].Package.PackageVersion"),
+                pinned.version.clone(),
+            ));
+            if Some(index) == step_index {
+                system.push(("Action.Package.PackageId".into(), package_id.to_string()));
+                system.push((
+                    "Action.Package.PackageVersion".into(),
+                    pinned.version.clone(),
+                ));
+            }
+        }
+        if let Some(run) = step_runs.get(index) {
+            system.push((
+                format!("Step[{name}].Status.Code"),
+                run.status.as_str().to_owned(),
+            ));
+            system.push((
+                format!("Step[{name}].Status.Error"),
+                run.error.clone().unwrap_or_default(),
+            ));
+            for (output, value) in &run.outputs {
+                system.push((format!("Action[{name}].Output.{output}"), value.clone()));
+            }
+        }
+    }
+    if let Some(step) = step {
+        system.push(("Action.Name".into(), step.name.as_str().to_owned()));
+    }
+    for prefix in PREFIXES {
+        for (name, value) in &system {
+            variables
+                .plain
+                .insert(format!("{prefix}.{name}"), value.clone());
+        }
+    }
+    variables
+}
+
+impl StepVariables {
+    /// Decrypts the sensitive values for rendering a template in the API, with the masker
+    /// that hides them again in whatever text results.
+    pub fn for_templates(
+        &self,
+        key: &SecretKey,
+    ) -> Result<(ferry_templates::Variables, Masker), SecretError> {
+        let mut variables = ferry_templates::Variables::new();
+        for (name, value) in &self.plain {
+            variables.insert(name.clone(), value.clone());
+        }
+        let mut secrets = Vec::new();
+        for (name, ciphertext) in &self.sensitive {
+            let value = key.decrypt(ciphertext, name)?;
+            variables.insert(name.clone(), value.clone());
+            secrets.push(value);
+        }
+        Ok((variables, Masker::new(secrets)))
+    }
+}

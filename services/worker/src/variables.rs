@@ -1,0 +1,148 @@
+//! A step's variables on the worker: the job's values with the sensitive ones decrypted, the
+//! machine's own variables, the script rendered as a template, and the bash prelude that
+//! gives scripts `get_octopusvariable` and `set_octopusvariable`.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use ferry_contracts::StepJob;
+use ferry_secrets::{Masker, SecretKey};
+use indexmap::IndexMap;
+
+/// Both spellings of a system variable.
+const PREFIXES: [&str; 2] = ["Ferry", "Octopus"];
+
+pub struct StepVariables {
+    /// Every variable by name, sensitive ones in clear text, in the job's order.
+    values: IndexMap<String, String>,
+    /// Hides the sensitive values in every line the worker sends.
+    pub masker: Masker,
+}
+
+impl StepVariables {
+    /// Decrypts the job's sensitive values and adds the machine's variables.
+    pub fn prepare(job: &StepJob, key: &SecretKey, machine_name: &str) -> Result<Self, String> {
+        let mut values = job.variables.clone();
+        let mut secrets = Vec::new();
+        for (name, ciphertext) in &job.sensitive_variables {
+            let value = key.decrypt(ciphertext, name).map_err(|error| {
+                format!(
+                    "the sensitive variable `{name}` could not be decrypted ({error}); does this worker have the API's FERRY_VARIABLES_KEY?"
+                )
+            })?;
+            secrets.push(value.clone());
+            values.insert(name.clone(), value);
+        }
+        let mut variables = StepVariables {
+            values,
+            masker: Masker::new(secrets),
+        };
+        variables.add_system("Machine.Name", machine_name);
+        Ok(variables)
+    }
+
+    /// Adds a variable under `Ferry.<name>` and `Octopus.<name>`.
+    pub fn add_system(&mut self, name: &str, value: &str) {
+        for prefix in PREFIXES {
+            self.values
+                .insert(format!("{prefix}.{name}"), value.to_owned());
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.values.iter()
+    }
+
+    /// Renders the step's script. An error names the line and column in the script.
+    pub fn render_script(&self, job: &StepJob) -> Result<String, String> {
+        let variables: ferry_templates::Variables = self
+            .values
+            .iter()
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        let now = chrono::Utc::now();
+        let options = if job.lenient_templates {
+            ferry_templates::Options::lenient(now)
+        } else {
+            ferry_templates::Options::strict(now)
+        };
+        ferry_templates::render(&job.script, &variables, &options).map_err(|error| {
+            self.masker.mask(&format!(
+                "the script of step \"{}\" is not a valid template: script.sh {error}",
+                job.step_name
+            ))
+        })
+    }
+
+    /// A bash file sourced before the script (through `BASH_ENV`): the variables in an
+    /// associative array keyed by lowercased name, `get_octopusvariable NAME` (Octopus's
+    /// function; prints the value, empty when unknown), and `set_octopusvariable NAME VALUE`
+    /// (an output variable later steps read as `Octopus.Action[<step>].Output.NAME`).
+    pub fn bash_prelude(&self, output_file: &str) -> String {
+        let mut prelude = String::from(
+            "# Written by the Ferry worker for one step; deleted when the step ends.\n\
+             declare -A __ferry_variables=(\n",
+        );
+        for (name, value) in &self.values {
+            if name.contains('\0') || value.contains('\0') {
+                continue;
+            }
+            prelude.push_str(&format!(
+                "  [{}]={}\n",
+                single_quoted(&name.to_lowercase()),
+                single_quoted(value)
+            ));
+        }
+        prelude.push_str(")\n");
+        prelude.push_str(
+            "get_octopusvariable() { printf '%s' \"${__ferry_variables[${1,,}]-}\"; }\n\
+             get_ferryvariable() { get_octopusvariable \"$@\"; }\n",
+        );
+        prelude.push_str(&format!(
+            "set_octopusvariable() {{ printf '%s %s\\n' \"$(printf '%s' \"$1\" | base64 -w0)\" \"$(printf '%s' \"$2\" | base64 -w0)\" >> {}; }}\n\
+             set_ferryvariable() {{ set_octopusvariable \"$@\"; }}\n",
+            single_quoted(output_file)
+        ));
+        prelude
+    }
+}
+
+/// `value` as one bash word in single quotes.
+fn single_quoted(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "'\\''"))
+}
+
+/// Reads the output variables a script set with `set_octopusvariable`.
+pub fn read_outputs(contents: &str) -> BTreeMap<String, String> {
+    contents
+        .lines()
+        .filter_map(|line| {
+            let (name, value) = line.split_once(' ')?;
+            let name = String::from_utf8(STANDARD.decode(name).ok()?).ok()?;
+            let value = String::from_utf8(STANDARD.decode(value).ok()?).ok()?;
+            (!name.trim().is_empty()).then_some((name, value))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_quoted_for_bash() {
+        assert_eq!(single_quoted("it's"), "'it'\\''s'");
+        assert_eq!(single_quoted("$HOME `x`"), "'$HOME `x`'");
+    }
+
+    #[test]
+    fn outputs_are_read_back_and_junk_is_ignored() {
+        let name = STANDARD.encode("Greeting");
+        let value = STANDARD.encode("hello world\nsecond line");
+        let contents = format!("{name} {value}\nnot base64 at all\n");
+        let outputs = read_outputs(&contents);
+        assert_eq!(outputs.len(), 1);
+        assert_eq!(outputs["Greeting"], "hello world\nsecond line");
+    }
+}

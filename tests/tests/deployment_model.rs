@@ -1,0 +1,501 @@
+//! The rest of the deployment model on the real stack: immutable releases and *update
+//! variables*, sensitive variables, one deployment at a time per project and environment,
+//! cancel, rollback, previews, and the bad input each part refuses.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use ferry_tests::{TestStack, log_text};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn project(name: &str, script: &str, variables: Value) -> Value {
+    json!({ "name": name, "variables": variables, "steps": [{ "name": "Run", "script": script }] })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn releases_keep_their_snapshot_until_variables_are_updated() {
+    let stack = TestStack::start().await;
+    stack.create_environment("Dev").await;
+    stack
+        .create_project(&project(
+            "Snap",
+            "echo colour=#{Colour}",
+            json!({ "Colour": "red" }),
+        ))
+        .await;
+    stack.create_release("Snap", "1.0.0").await;
+    let (status, body) = stack
+        .put(
+            "/api/projects/Snap",
+            &project(
+                "Snap",
+                "echo changed #{Colour}",
+                json!({ "Colour": "blue" }),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // The old release still has the old process and variables.
+    let old = stack.deploy("Snap", "1.0.0", "Dev").await;
+    let old = stack.wait_for_deployment(&old, WAIT).await;
+    assert!(log_text(&old).contains("colour=red"), "{}", log_text(&old));
+    // A new release takes the new ones.
+    stack.create_release("Snap", "1.0.1").await;
+    let new = stack.deploy("Snap", "1.0.1", "Dev").await;
+    let new = stack.wait_for_deployment(&new, WAIT).await;
+    assert!(log_text(&new).contains("changed blue"));
+
+    // Update variables re-snapshots the variables only, and is audited.
+    let (status, body) = stack
+        .post_as(
+            "erin",
+            "/api/projects/Snap/releases/1.0.0/update-variables",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let again = stack.deploy("Snap", "1.0.0", "Dev").await;
+    let again = stack.wait_for_deployment(&again, WAIT).await;
+    assert!(
+        log_text(&again).contains("colour=blue"),
+        "{}",
+        log_text(&again)
+    );
+    let (_, audit) = stack.get("/api/audit?project=Snap").await;
+    let update = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "release.variables_updated")
+        .expect("an audit record of the update");
+    assert_eq!(update["actor"], "erin");
+    assert_eq!(update["details"]["before"][0]["value"], "red");
+
+    // A release number that exists is a 409 naming it.
+    let (status, body) = stack
+        .post(
+            "/api/projects/Snap/releases",
+            &json!({ "release_number": "1.0.0" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("release 1.0.0"),
+        "{body}"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sensitive_values_are_encrypted_hidden_and_masked() {
+    let stack = TestStack::start().await;
+    stack.create_environment("Dev").await;
+    let secret = "hunter2-very-secret";
+    let body = json!({
+        "name": "Vault",
+        "notification_email": stack.recipient,
+        "variables": [
+            { "name": "Db Password", "value": secret, "sensitive": true },
+            { "name": "Db User", "value": "app" }
+        ],
+        "steps": [{
+            "name": "Connect",
+            "script": "echo \"template: #{Db Password}\"\necho \"env: $DB_PASSWORD\"\necho \"function: $(get_octopusvariable 'Db Password')\"\necho \"user #{Db User}\"\nexit 4"
+        }]
+    });
+    let created = stack.create_project(&body).await;
+    assert!(!created.to_string().contains(secret), "{created}");
+    assert_eq!(created["variables"][0]["value"], Value::Null);
+    let (_, shown) = stack.get("/api/projects/Vault").await;
+    assert!(!shown.to_string().contains(secret));
+    let stored: String = stack
+        .db()
+        .await
+        .query_one("SELECT variables::text FROM projects", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!stored.contains(secret), "stored in clear: {stored}");
+    assert!(stored.contains("v1:"), "{stored}");
+
+    stack.create_release("Vault", "1.0.0").await;
+    let id = stack.deploy("Vault", "1.0.0", "Dev").await;
+    let done = stack.wait_for_deployment(&id, WAIT).await;
+    assert_eq!(done["status"], "Failed");
+    let log = log_text(&done);
+    assert!(log.contains("template: *****"), "{log}");
+    assert!(log.contains("env: *****"), "{log}");
+    assert!(log.contains("function: *****"), "{log}");
+    assert!(log.contains("user app"), "{log}");
+    assert!(!done.to_string().contains(secret));
+    let emails = stack.wait_for_emails(1, WAIT).await;
+    assert!(!emails[0].contains(secret));
+    let outbox: String = stack
+        .db()
+        .await
+        .query_one("SELECT string_agg(payload::text, ' ') FROM outbox", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        !outbox.contains(secret),
+        "the job carried the secret in clear"
+    );
+
+    // Updating with `null` keeps the stored value; the variable preview masks it.
+    let mut update = body.clone();
+    update["variables"][0]["value"] = Value::Null;
+    let (status, response) = stack.put("/api/projects/Vault", &update).await;
+    assert_eq!(status, StatusCode::OK, "{response}");
+    let (status, preview) = stack
+        .get("/api/projects/Vault/variables/preview?environment=Dev")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    let password = preview["variables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "Db Password")
+        .unwrap();
+    assert_eq!(password["value"], "*****");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_deployment_at_a_time_cancel_and_rollback() {
+    let stack = TestStack::start().await;
+    stack.create_environment("Dev").await;
+    let gate = stack.work_root.path().join("gate");
+    stack
+        .create_project(&project(
+            "Serial",
+            &format!(
+                "echo start #{{Octopus.Release.Number}}\nfor i in $(seq 1 600); do [ -f '{}' ] && break; sleep 0.05; done\necho end #{{Octopus.Release.Number}}",
+                gate.display()
+            ),
+            json!({}),
+        ))
+        .await;
+    stack.create_release("Serial", "1.0.0").await;
+    stack.create_release("Serial", "2.0.0").await;
+
+    let first = stack.deploy("Serial", "1.0.0", "Dev").await;
+    stack.wait_for_log_line(&first, "start 1.0.0", WAIT).await;
+    let second = stack.deploy("Serial", "2.0.0", "Dev").await;
+    let (_, queued) = stack.get(&format!("/api/deployments/{second}")).await;
+    assert_eq!(queued["status"], "Queued");
+    assert!(log_text(&queued).contains(&format!("Queued behind deployment {first}")));
+
+    // Cancel the running one: its script is stopped, and the queued one starts.
+    let (status, body) = stack
+        .post_as(
+            "frank",
+            &format!("/api/deployments/{first}/cancel"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "Canceled");
+    assert_eq!(body["steps"][0]["status"], "Canceled");
+    stack.wait_for_log_line(&second, "start 2.0.0", WAIT).await;
+    let (status, _) = stack
+        .post(&format!("/api/deployments/{first}/cancel"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "already finished");
+    std::fs::write(&gate, "").unwrap();
+    let second_done = stack.wait_for_deployment(&second, WAIT).await;
+    assert_eq!(second_done["status"], "Success", "{second_done:#}");
+    let first_done = stack.wait_for_deployment(&first, WAIT).await;
+    assert!(
+        !log_text(&first_done).contains("end 1.0.0"),
+        "the cancelled script ran on"
+    );
+
+    // 2.0.0 is current in Dev; 1.0.0 never succeeded there, so there is nothing to roll back to.
+    let (status, body) = stack
+        .post(
+            "/api/deployments/rollback",
+            &json!({ "project": "Serial", "environment": "Dev" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    // Deploy 1.0.0 (succeeds), then 2.0.0 again: a rollback now goes back to 1.0.0.
+    let id = stack.deploy("Serial", "1.0.0", "Dev").await;
+    stack.wait_for_deployment(&id, WAIT).await;
+    let id = stack.deploy("Serial", "2.0.0", "Dev").await;
+    stack.wait_for_deployment(&id, WAIT).await;
+    let (status, body) = stack
+        .post(
+            "/api/deployments/rollback",
+            &json!({ "project": "Serial", "environment": "Dev" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["release_number"], "1.0.0");
+    assert_eq!(body["rolled_back_from_release"], "2.0.0");
+    let rolled = stack
+        .wait_for_deployment(body["deployment_id"].as_str().unwrap(), WAIT)
+        .await;
+    assert_eq!(rolled["status"], "Success");
+    assert!(log_text(&rolled).contains("Rolling back to release 1.0.0"));
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn previews_explain_without_deploying() {
+    let stack = TestStack::start().await;
+    for environment in ["Dev", "Test"] {
+        stack.create_environment(environment).await;
+    }
+    stack
+        .create_project(&json!({
+            "name": "Planned",
+            "variables": [
+                { "name": "Port", "value": "1", "scope": { "environments": ["Dev"] } },
+                { "name": "Port", "value": "2" },
+                { "name": "Port", "value": "3", "scope": { "steps": ["Smoke"] } },
+                { "name": "Run Smoke", "value": "False" }
+            ],
+            "steps": [
+                { "name": "Deploy", "script": "true" },
+                { "name": "Sign off", "kind": "manual_intervention", "instructions": "ok?", "environments": { "only_in": ["Test"] } },
+                { "name": "Smoke", "script": "true", "run_condition": { "variable": "#{Run Smoke}" } },
+                { "name": "Cleanup", "script": "true", "run_condition": "failure" }
+            ]
+        }))
+        .await;
+    stack.create_release("Planned", "1.0.0").await;
+    let (status, preview) = stack
+        .get("/api/projects/Planned/releases/1.0.0/preview?environment=Test")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    // The default lifecycle: Test needs Dev first.
+    assert_eq!(preview["lifecycle"]["allowed"], false);
+    assert!(
+        preview["lifecycle"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("phase `Dev`")
+    );
+    let steps: Vec<_> = preview["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_owned(),
+                s["runs"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("Deploy".into(), true),
+            ("Sign off".into(), true),
+            ("Smoke".into(), false),
+            ("Cleanup".into(), false)
+        ]
+    );
+    assert_eq!(
+        preview["steps"][2]["reason"],
+        "its variable condition evaluated to false"
+    );
+    assert_eq!(
+        preview["steps"][3]["reason"],
+        "its run condition does not hold"
+    );
+    let (_, dev) = stack
+        .get("/api/projects/Planned/releases/1.0.0/preview?environment=Dev")
+        .await;
+    assert_eq!(dev["lifecycle"]["allowed"], true);
+    assert_eq!(
+        dev["steps"][1]["reason"],
+        "its environment condition excludes this environment"
+    );
+    assert_eq!(
+        stack.count("deployments").await,
+        0,
+        "a preview deploys nothing"
+    );
+
+    // The variable preview shows which scoped value won.
+    let port = |body: &Value| {
+        body["variables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == "Port")
+            .cloned()
+            .unwrap()
+    };
+    let (_, dev_vars) = stack
+        .get("/api/projects/Planned/variables/preview?environment=Dev")
+        .await;
+    assert_eq!(port(&dev_vars)["value"], "1");
+    assert_eq!(port(&dev_vars)["scope"], "environment Dev");
+    let (_, smoke_vars) = stack
+        .get("/api/projects/Planned/variables/preview?environment=Dev&step=Smoke")
+        .await;
+    assert_eq!(port(&smoke_vars)["value"], "3");
+    assert_eq!(port(&smoke_vars)["values_that_applied"], 3);
+    let (_, test_vars) = stack
+        .get("/api/projects/Planned/variables/preview?environment=Test")
+        .await;
+    assert_eq!(port(&test_vars)["value"], "2");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_deployment_model_input_is_refused_and_writes_nothing() {
+    let stack = TestStack::start().await;
+    stack.create_environment("Dev").await;
+    let projects_before = stack.count("projects").await;
+    let cases = [
+        (
+            "/api/lifecycles",
+            json!({ "name": "L", "phases": [{ "name": "P", "environments": ["Staging"], "rule": "optional" }] }),
+            "phases[0].environments",
+            "Staging",
+        ),
+        (
+            "/api/projects",
+            json!({ "name": "A", "steps": [{ "name": "Run", "script": "true" }],
+                    "variables": [{ "name": "X", "value": "1", "scope": { "steps": ["Missing"] } }] }),
+            "variables[0].scope.steps",
+            "Missing",
+        ),
+        (
+            "/api/projects",
+            json!({ "name": "A", "steps": [{ "name": "Run", "script": "true" }],
+                    "variables": [
+                        { "name": "X", "value": "1", "scope": { "environments": ["Dev"] } },
+                        { "name": "x", "value": "2", "scope": { "environments": ["Dev"] } }
+                    ] }),
+            "variables[1].scope",
+            "environment `Dev`",
+        ),
+        (
+            "/api/projects",
+            json!({ "name": "A", "steps": [{ "name": "Run", "script": "echo ok\necho #{if Broken}never closed" }] }),
+            "steps[0].script",
+            "line 2",
+        ),
+        (
+            "/api/projects",
+            json!({ "name": "A", "steps": [{ "name": "Run", "script": "echo #{Name | NoSuchFilter}" }] }),
+            "steps[0].script",
+            "NoSuchFilter",
+        ),
+        (
+            "/api/projects",
+            json!({ "name": "A", "steps": [{ "name": "Run", "script": "true", "environments": { "only_in": ["Nowhere"] } }] }),
+            "steps[0].environments",
+            "Nowhere",
+        ),
+        (
+            "/api/projects",
+            json!({ "name": "A", "lifecycle": "No such lifecycle", "steps": [{ "name": "Run", "script": "true" }] }),
+            "lifecycle",
+            "No such lifecycle",
+        ),
+        (
+            "/api/projects",
+            json!({ "name": "A", "steps": [{ "name": "Ask", "kind": "manual_intervention" }] }),
+            "steps[0].instructions",
+            "instructions",
+        ),
+    ];
+    for (path, body, field, named) in cases {
+        let (status, response) = stack.post(path, &body).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path} {body}: {response}"
+        );
+        assert_eq!(response["error"]["field"], field, "{response}");
+        let message = response["error"]["message"].as_str().unwrap();
+        assert!(message.contains(named), "{message} should name {named}");
+    }
+    assert_eq!(stack.count("projects").await, projects_before);
+    assert_eq!(stack.count("lifecycles").await, 0);
+
+    // A required step cannot be excluded; an unknown one is named.
+    stack
+        .create_project(&json!({ "name": "Req", "steps": [
+            { "name": "Must", "script": "true", "required": true },
+            { "name": "May", "script": "true" }
+        ] }))
+        .await;
+    stack.create_release("Req", "1.0.0").await;
+    for (excluded, named) in [("Must", "required"), ("Nope", "Nope")] {
+        let (status, response) = stack
+            .post(
+                "/api/deployments",
+                &json!({ "project": "Req", "release_number": "1.0.0", "environment": "Dev", "excluded_steps": [excluded] }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{response}");
+        assert!(
+            response["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(named)
+        );
+    }
+    assert_eq!(stack.count("deployments").await, 0);
+    let (status, body) = stack
+        .post(
+            "/api/deployments",
+            &json!({ "project": "Req", "release_number": "1.0.0", "environment": "Dev", "excluded_steps": ["May"] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let done = stack
+        .wait_for_deployment(body["deployment_id"].as_str().unwrap(), WAIT)
+        .await;
+    assert_eq!(done["steps"][1]["status"], "Skipped");
+    assert!(log_text(&done).contains("it was excluded from this deployment"));
+
+    // A template that only fails at run time fails its step with line and column.
+    stack
+        .create_project(&json!({ "name": "Loud", "steps": [
+            { "name": "Typo", "script": "echo fine\necho #{Nginx Prot}" }
+        ] }))
+        .await;
+    stack.create_release("Loud", "1.0.0").await;
+    let id = stack.deploy("Loud", "1.0.0", "Dev").await;
+    let failed = stack.wait_for_deployment(&id, WAIT).await;
+    assert_eq!(failed["status"], "Failed");
+    let error = failed["steps"][0]["error"].as_str().unwrap();
+    assert!(error.contains("line 2, column 6"), "{error}");
+    assert!(error.contains("Nginx Prot"), "{error}");
+
+    // So does a variable condition that names an unknown variable, when the step is reached.
+    stack
+        .create_project(&json!({ "name": "Loud condition", "steps": [
+            { "name": "First", "script": "echo first" },
+            { "name": "Maybe", "script": "echo maybe", "run_condition": { "variable": "#{Run Maybee}" } }
+        ] }))
+        .await;
+    stack.create_release("Loud condition", "1.0.0").await;
+    let id = stack.deploy("Loud condition", "1.0.0", "Dev").await;
+    let failed = stack.wait_for_deployment(&id, WAIT).await;
+    assert_eq!(failed["status"], "Failed", "{failed:#}");
+    assert_eq!(failed["steps"][0]["status"], "Succeeded");
+    let error = failed["steps"][1]["error"].as_str().unwrap();
+    assert!(
+        error.contains("its run condition could not be evaluated"),
+        "{error}"
+    );
+    assert!(error.contains("Run Maybee"), "{error}");
+    stack.stop().await;
+}
