@@ -246,6 +246,14 @@ async fn one_deployment_at_a_time_cancel_and_rollback() {
         .await;
     assert_eq!(rolled["status"], "Success");
     assert!(log_text(&rolled).contains("Rolling back to release 1.0.0"));
+    // Rolling back again goes further back, never forward to 2.0.0 again: nothing is older.
+    let (status, body) = stack
+        .post(
+            "/api/deployments/rollback",
+            &json!({ "project": "Serial", "environment": "Dev" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
     stack.stop().await;
 }
 
@@ -497,5 +505,69 @@ async fn bad_deployment_model_input_is_refused_and_writes_nothing() {
         "{error}"
     );
     assert!(error.contains("Run Maybee"), "{error}");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_and_paused_deployments_can_be_cancelled() {
+    let stack = TestStack::start().await;
+    stack.create_environment("Dev").await;
+    stack
+        .create_project(&json!({ "name": "Paused", "steps": [
+            { "name": "Ask", "kind": "manual_intervention", "instructions": "ok?" },
+            { "name": "After", "script": "echo after" },
+            { "name": "Always", "script": "echo always", "run_condition": "always" }
+        ] }))
+        .await;
+    stack.create_release("Paused", "1.0.0").await;
+    let waiting = stack.deploy("Paused", "1.0.0", "Dev").await;
+    stack
+        .wait_for_status(&waiting, "WaitingForIntervention", WAIT)
+        .await;
+    let queued = stack.deploy("Paused", "1.0.0", "Dev").await;
+    let third = stack.deploy("Paused", "1.0.0", "Dev").await;
+
+    // Cancelling a queued deployment abandons its steps and leaves the line as it was.
+    let (status, body) = stack
+        .post(&format!("/api/deployments/{queued}/cancel"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "Canceled");
+    assert!(
+        body["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["status"] == "Abandoned")
+    );
+    let (_, still) = stack.get(&format!("/api/deployments/{waiting}")).await;
+    assert_eq!(still["status"], "WaitingForIntervention");
+    let (_, third_now) = stack.get(&format!("/api/deployments/{third}")).await;
+    assert_eq!(third_now["status"], "Queued");
+
+    // Cancelling the paused one closes its question, runs nothing more, and lets the next
+    // queued deployment start.
+    let (status, body) = stack
+        .post(&format!("/api/deployments/{waiting}/cancel"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "Canceled");
+    assert_eq!(body["steps"][0]["status"], "Canceled");
+    assert_eq!(
+        body["steps"][2]["status"], "Abandoned",
+        "always steps do not run after a cancel"
+    );
+    assert_eq!(body["interruptions"][0]["resolution"], "abort");
+    let (_, pending) = stack.get("/api/interruptions").await;
+    assert!(
+        pending["interruptions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["deployment_id"] != waiting.as_str())
+    );
+    stack
+        .wait_for_status(&third, "WaitingForIntervention", WAIT)
+        .await;
     stack.stop().await;
 }

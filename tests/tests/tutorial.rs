@@ -272,7 +272,7 @@ async fn guided_failure_retries_and_ignores() {
                     "name": "Needs marker",
                     "script": format!("if [ -f '{}' ]; then echo marker found; else echo no marker yet; exit 3; fi", marker.display())
                 },
-                { "name": "Afterwards", "script": "echo afterwards ran" }
+                { "name": "Afterwards", "script": "echo \"afterwards ran after #{each step in Octopus.Step}#{step};#{/each}\"" }
             ]
         }))
         .await;
@@ -305,7 +305,12 @@ async fn guided_failure_retries_and_ignores() {
     assert_eq!(retried["steps"][0]["attempt"], 2);
     assert_eq!(retried["steps"][0]["failure_ignored"], false);
     assert!(step_log(&retried, "Needs marker").contains("marker found"));
-    assert!(step_log(&retried, "Afterwards").contains("afterwards ran"));
+    // Steps iterate in process order, not by name.
+    assert!(
+        step_log(&retried, "Afterwards").contains("afterwards ran after Needs marker;Afterwards;"),
+        "{}",
+        step_log(&retried, "Afterwards")
+    );
 
     // Ignore: the failure is ignored, the deployment carries on, the step says so.
     std::fs::remove_file(&marker).unwrap();

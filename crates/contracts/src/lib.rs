@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -61,9 +60,11 @@ pub struct StepJob {
     /// variables (and the machine's own) before running it.
     pub script: String,
     /// The step's variables, resolved for its environment and step: given to the template,
-    /// to the script as environment variables and through `get_octopusvariable`. Ordered:
-    /// indexed families (`Octopus.Step[<name>]`) iterate in process order.
-    pub variables: IndexMap<String, String>,
+    /// to the script as environment variables and through `get_octopusvariable`. A list of
+    /// `[name, value]` pairs, not a JSON object, because the order matters (indexed families
+    /// such as `Octopus.Step[<name>]` iterate in process order) and the outbox stores jobs
+    /// as `jsonb`, which reorders object keys.
+    pub variables: Vec<(String, String)>,
     /// Sensitive variables, still encrypted (see `ferry-secrets`; the context is the name).
     /// The worker decrypts them just before the step and masks them in every line it sends.
     #[serde(default)]

@@ -248,10 +248,8 @@ impl<V> VariableSet<V> {
     fn check_ties(variables: &[Variable<V>]) -> Result<(), ValidationError> {
         for (later, variable) in variables.iter().enumerate() {
             for (earlier, other) in variables[..later].iter().enumerate() {
-                if !other
-                    .name
-                    .as_str()
-                    .eq_ignore_ascii_case(variable.name.as_str())
+                // The same folding as `resolve` uses for its keys.
+                if other.name.as_str().to_lowercase() != variable.name.as_str().to_lowercase()
                     || other.scope.specificity() != variable.scope.specificity()
                 {
                     continue;

@@ -13,6 +13,9 @@ use base64::engine::general_purpose::STANDARD;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 
+/// The shortest line of a multi-line sensitive value that is masked on its own.
+pub const MIN_LINE_CHARS: usize = 4;
+
 /// What replaces a sensitive value wherever people read text.
 pub const MASK: &str = "*****";
 
@@ -106,7 +109,9 @@ impl SecretKey {
 
 /// Replaces every occurrence of each sensitive value in `text` with [`MASK`]. Longer values
 /// are replaced first, so a value that contains another is masked whole. Empty values are
-/// ignored (they would match everywhere).
+/// ignored (they would match everywhere). Output is masked line by line, so each line of a
+/// multi-line value (a private key) is masked on its own too, when it has at least
+/// [`MIN_LINE_CHARS`] characters.
 #[derive(Debug, Clone, Default)]
 pub struct Masker {
     values: Vec<String>,
@@ -118,14 +123,24 @@ impl Masker {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let mut values: Vec<String> = values
-            .into_iter()
-            .map(Into::into)
-            .filter(|value| !value.is_empty())
-            .collect();
-        values.sort_by_key(|value| std::cmp::Reverse(value.len()));
-        values.dedup();
-        Masker { values }
+        let mut masked: Vec<String> = Vec::new();
+        for value in values.into_iter().map(Into::into) {
+            if value.contains('\n') {
+                masked.extend(
+                    value
+                        .lines()
+                        .map(|line| line.trim_end_matches('\r'))
+                        .filter(|line| line.trim().chars().count() >= MIN_LINE_CHARS)
+                        .map(str::to_owned),
+                );
+            }
+            if !value.is_empty() {
+                masked.push(value);
+            }
+        }
+        masked.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        masked.dedup();
+        Masker { values: masked }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -200,5 +215,15 @@ mod tests {
         );
         assert_eq!(masker.mask("nothing secret"), "nothing secret");
         assert!(Masker::new([""]).is_empty());
+    }
+
+    #[test]
+    fn each_line_of_a_multi_line_value_is_masked() {
+        let key = "-----BEGIN KEY-----\nMIIEabcdef\nok\n-----END KEY-----";
+        let masker = Masker::new([key]);
+        assert_eq!(masker.mask("MIIEabcdef"), "*****");
+        assert_eq!(masker.mask("-----END KEY-----"), "*****");
+        assert_eq!(masker.mask("ok"), "ok", "short lines are left alone");
+        assert_eq!(masker.mask(key), "*****");
     }
 }

@@ -124,8 +124,8 @@ pub async fn insert(
     client
         .execute_cached(
             "INSERT INTO deployments (deployment_id, release_id, project_id, environment_id, status,
-                 created_at, guided_failure, excluded_steps, rollback_of)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 created_at, guided_failure, excluded_steps, rollback_of, variables)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, r.variables FROM releases r WHERE r.release_id = $2",
             &[
                 &deployment.deployment_id,
                 &deployment.release_id,
@@ -481,6 +481,22 @@ pub async fn lock_project_environment(
     Ok(())
 }
 
+/// The project and environment of a deployment (they never change), read without a lock so
+/// the caller can take the project+environment lock before locking the deployment's row.
+/// Lock order everywhere: project+environment lock, deployment row, then its interruptions.
+pub async fn pair(
+    client: &impl GenericClient,
+    deployment_id: Uuid,
+) -> Result<Option<(Uuid, Uuid)>, StorageError> {
+    Ok(client
+        .query_opt_cached(
+            "SELECT project_id, environment_id FROM deployments WHERE deployment_id = $1",
+            &[&deployment_id],
+        )
+        .await?
+        .map(|row| (row.get(0), row.get(1))))
+}
+
 /// The deployment of this project and environment that has started and not finished, if any
 /// (at most one exists).
 pub async fn active(
@@ -539,16 +555,24 @@ pub async fn succeeded_environments(
         .collect())
 }
 
-/// Successful deployments of a project to an environment, newest first: (deployment id,
-/// release id, release number).
+/// One successful deployment, for rollbacks.
+#[derive(Debug, Clone)]
+pub struct SuccessfulDeployment {
+    pub deployment_id: Uuid,
+    pub release_id: Uuid,
+    pub release_number: String,
+    pub release_created_at: DateTime<Utc>,
+}
+
+/// Successful deployments of a project to an environment, newest first.
 pub async fn successful_history(
     client: &impl GenericClient,
     project_id: Uuid,
     environment_id: Uuid,
-) -> Result<Vec<(Uuid, Uuid, String)>, StorageError> {
+) -> Result<Vec<SuccessfulDeployment>, StorageError> {
     Ok(client
         .query_cached(
-            "SELECT d.deployment_id, d.release_id, r.release_number FROM deployments d
+            "SELECT d.deployment_id, d.release_id, r.release_number, r.created_at FROM deployments d
              JOIN releases r ON r.release_id = d.release_id
              WHERE d.project_id = $1 AND d.environment_id = $2 AND d.status = 'Success'
              ORDER BY d.finished_at DESC, d.created_at DESC LIMIT 200",
@@ -556,6 +580,27 @@ pub async fn successful_history(
         )
         .await?
         .iter()
-        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .map(|row| SuccessfulDeployment {
+            deployment_id: row.get(0),
+            release_id: row.get(1),
+            release_number: row.get(2),
+            release_created_at: row.get(3),
+        })
         .collect())
+}
+
+/// The variables a deployment took from its release when it was created (a later *update
+/// variables* on the release does not change a deployment already made).
+pub async fn variables(
+    client: &impl GenericClient,
+    deployment_id: Uuid,
+) -> Result<Option<ferry_domain::variables::VariableSet<String>>, StorageError> {
+    client
+        .query_opt_cached(
+            "SELECT variables FROM deployments WHERE deployment_id = $1",
+            &[&deployment_id],
+        )
+        .await?
+        .map(|row| crate::json_column(row.get(0), "deployment variables"))
+        .transpose()
 }

@@ -96,6 +96,22 @@ pub async fn open(
     Ok(interruption_id)
 }
 
+/// Loads one interruption without locking it.
+pub async fn find(
+    client: &impl GenericClient,
+    interruption_id: Uuid,
+) -> Result<Option<Interruption>, StorageError> {
+    client
+        .query_opt_cached(
+            &format!("SELECT {COLUMNS} FROM interruptions WHERE interruption_id = $1"),
+            &[&interruption_id],
+        )
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
 /// Loads one interruption and locks it until the transaction ends.
 pub async fn lock(
     client: &impl GenericClient,

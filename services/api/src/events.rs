@@ -78,6 +78,14 @@ pub async fn apply(state: &AppState, event: &StepEvent) -> Result<bool, StorageE
         transaction.commit().await?;
         return Ok(false);
     }
+    if matches!(event.body, StepEventBody::Finished { .. }) {
+        // A result may finish the deployment and start the next queued one: take the
+        // project+environment lock first (the lock order is in `deployments::pair`).
+        let (project_id, environment_id) = deployments::pair(&transaction, event.deployment_id)
+            .await?
+            .ok_or_else(|| StorageError::Missing(format!("deployment {}", event.deployment_id)))?;
+        deployments::lock_project_environment(&transaction, project_id, environment_id).await?;
+    }
     let deployment = deployments::lock(&transaction, event.deployment_id)
         .await?
         .ok_or_else(|| StorageError::Missing(format!("deployment {}", event.deployment_id)))?;
@@ -105,7 +113,11 @@ pub async fn apply(state: &AppState, event: &StepEvent) -> Result<bool, StorageE
     } = &event.body
     {
         let run = &step_runs[index];
-        let current = run.status == StepStatus::Running && run.attempt == event.attempt;
+        // While a person decides about a failure (guided failure), no worker runs the step:
+        // a late or duplicated result for it is stale too.
+        let current = run.status == StepStatus::Running
+            && run.attempt == event.attempt
+            && deployment.status != DeploymentStatus::WaitingForIntervention;
         if current && !deployment.status.is_terminal() {
             deployments::record_outputs(&transaction, event.step_run_id, outputs).await?;
             let mut context = load_context(&transaction, deployment).await?;

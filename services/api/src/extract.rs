@@ -1,5 +1,6 @@
 //! A JSON body extractor whose failures are [`ApiError`]s: malformed JSON is a 400 naming the
-//! line and column, an unknown or missing field a 422 naming the field.
+//! line and column, an unknown or missing field a 422 naming the field, and a NUL character
+//! anywhere (which PostgreSQL cannot store) a 422 naming where it is.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
@@ -17,8 +18,18 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(JsonBody(value)),
+        match axum::Json::<serde_json::Value>::from_request(request, state).await {
+            Ok(axum::Json(value)) => {
+                if let Some(path) = nul_in(&value, String::new()) {
+                    return Err(ApiError::invalid(
+                        if path.is_empty() { "body" } else { &path },
+                        "must not contain NUL characters (\\u0000)",
+                    ));
+                }
+                serde_json::from_value(value)
+                    .map(JsonBody)
+                    .map_err(|error| ApiError::invalid("body", error.to_string()))
+            }
             Err(rejection) => Err(match rejection {
                 JsonRejection::JsonDataError(error) => ApiError::invalid(
                     "body",
@@ -39,5 +50,30 @@ where
                 other => ApiError::BadRequest(other.body_text()),
             }),
         }
+    }
+}
+
+/// The path of the first string (or key) holding a NUL character, which PostgreSQL cannot
+/// store in text or jsonb.
+fn nul_in(value: &serde_json::Value, path: String) -> Option<String> {
+    match value {
+        serde_json::Value::String(text) => text.contains('\0').then_some(path),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(index, item)| nul_in(item, format!("{path}[{index}]"))),
+        serde_json::Value::Object(map) => map.iter().find_map(|(key, item)| {
+            let field = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            if key.contains('\0') {
+                Some(field)
+            } else {
+                nul_in(item, field)
+            }
+        }),
+        _ => None,
     }
 }

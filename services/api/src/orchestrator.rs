@@ -36,9 +36,12 @@ pub async fn load_context(
     client: &impl GenericClient,
     deployment: Deployment,
 ) -> Result<DeploymentContext, StorageError> {
-    let release = ferry_storage::releases::find_by_id(client, deployment.release_id)
+    let mut release = ferry_storage::releases::find_by_id(client, deployment.release_id)
         .await?
         .ok_or_else(|| StorageError::Missing(format!("release {}", deployment.release_id)))?;
+    if let Some(variables) = deployments::variables(client, deployment.deployment_id).await? {
+        release.variables = variables;
+    }
     let project = projects::find(client, &deployment.project_id.to_string())
         .await?
         .ok_or_else(|| StorageError::Missing(format!("project {}", deployment.project_id)))?;
@@ -173,7 +176,9 @@ pub struct Advanced {
 
 /// Takes a deployment forward until it waits (a running step, a person) or finishes. When it
 /// finishes, the next queued deployment of the same project and environment starts in the
-/// same transaction.
+/// same transaction. The caller holds the project+environment lock
+/// (`deployments::lock_project_environment`), so that no deployment is queued behind one
+/// that is finishing without being seen.
 pub async fn advance(
     state: &AppState,
     client: &impl GenericClient,
@@ -326,13 +331,17 @@ async fn advance_one(
                 }
             }
             Next::Finish(outcome) => {
+                let failed_step = match outcome {
+                    Outcome::Failed { step } => Some(step),
+                    Outcome::Success => None,
+                };
                 finish(
                     state,
                     client,
                     context,
                     step_runs,
                     outcome_status(outcome),
-                    outcome,
+                    failed_step,
                 )
                 .await?;
                 advanced.wrote_outbox = true;
@@ -444,19 +453,17 @@ pub async fn dispatch(
 }
 
 /// Ends a deployment: its status and error, a closing log line, and the finished event.
+/// `failed_step` is the step that failed (or was cancelled while running), if any.
 pub async fn finish(
     state: &AppState,
     client: &impl GenericClient,
     context: &mut DeploymentContext,
     step_runs: &[StepRun],
     status: DeploymentStatus,
-    outcome: Outcome,
+    failed_step: Option<usize>,
 ) -> Result<(), StorageError> {
     let deployment_id = context.deployment.deployment_id;
-    let failed_step = match outcome {
-        Outcome::Failed { step } => Some(&step_runs[step]),
-        Outcome::Success => None,
-    };
+    let failed_step = failed_step.map(|index| &step_runs[index]);
     let error = match (status, failed_step) {
         (DeploymentStatus::Canceled, _) => Some("the deployment was cancelled".to_owned()),
         (_, Some(run)) => Some(format!(
@@ -594,7 +601,7 @@ fn step_job(
         step_index: index as i32,
         step_name: step.name.as_str().to_owned(),
         script: script.clone(),
-        variables: variables.plain,
+        variables: variables.plain.into_iter().collect(),
         sensitive_variables: variables.sensitive,
         lenient_templates: step.lenient_templates,
         package,

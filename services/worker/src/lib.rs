@@ -45,7 +45,13 @@ struct WorkerContext {
     topology: Topology,
     /// The attempts running now, so a stop message can reach them.
     running: Mutex<HashMap<(Uuid, i32), CancellationToken>>,
+    /// Stop messages for attempts this worker was not running yet (their job may still be in
+    /// its prefetch buffer or the queue), with when they came; such a job is not run.
+    stopped: Mutex<HashMap<(Uuid, i32), std::time::Instant>>,
 }
+
+/// How long a stop message for an attempt not seen yet is remembered.
+const REMEMBER_STOPS: Duration = Duration::from_secs(3600);
 
 /// Removes a running attempt from the registry when its handler ends, however it ends.
 struct RunningGuard<'a> {
@@ -67,6 +73,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     tokio::fs::create_dir_all(&config.work_root)
         .await
         .with_context(|| format!("creating the work folder {}", config.work_root.display()))?;
+    script::sweep_scratch_files(&config.work_root.join("deployments"));
     let connection = ferry_broker::connect(
         &config.amqp_url,
         &format!("ferry-worker {}", config.worker_name),
@@ -90,6 +97,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         publisher,
         topology: topology.clone(),
         running: Mutex::new(HashMap::new()),
+        stopped: Mutex::new(HashMap::new()),
     });
     let control_channel = connection.create_channel().await?;
     let control_queue = topology.declare_control_queue(&control_channel).await?;
@@ -161,9 +169,17 @@ async fn listen_for_stops(
             .lock()
             .ok()
             .and_then(|running| running.get(&(stop.step_run_id, stop.attempt)).cloned());
-        if let Some(token) = token {
-            tracing::info!(step_run_id = %stop.step_run_id, attempt = stop.attempt, "stopping a cancelled step");
-            token.cancel();
+        match token {
+            Some(token) => {
+                tracing::info!(step_run_id = %stop.step_run_id, attempt = stop.attempt, "stopping a cancelled step");
+                token.cancel();
+            }
+            None => {
+                if let Ok(mut stopped) = context.stopped.lock() {
+                    stopped.retain(|_, heard| heard.elapsed() < REMEMBER_STOPS);
+                    stopped.insert((stop.step_run_id, stop.attempt), std::time::Instant::now());
+                }
+            }
         }
     }
 }
@@ -184,6 +200,17 @@ async fn handle(context: &WorkerContext, delivery: &Delivery) -> Handled {
     let outcome = if delivery.redelivered {
         let reason = "the worker running this step stopped before it reported a result; \
                       the script is not run again because it may have partly run";
+        sink.line(LogStream::System, reason.to_owned());
+        StepOutcome::Failed {
+            exit_code: None,
+            reason: reason.to_owned(),
+        }
+    } else if context
+        .stopped
+        .lock()
+        .is_ok_and(|mut stopped| stopped.remove(&(job.step_run_id, job.attempt)).is_some())
+    {
+        let reason = "the deployment was cancelled before this step started; it was not run";
         sink.line(LogStream::System, reason.to_owned());
         StepOutcome::Failed {
             exit_code: None,
@@ -277,6 +304,7 @@ async fn run_step(
                 .collect(),
         );
     }
+    variables.expand_values();
     let script = match variables.render_script(job) {
         Ok(script) => script,
         Err(reason) => return failed(sink, reason),

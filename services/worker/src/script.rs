@@ -65,6 +65,13 @@ pub async fn run(run: ScriptRun<'_>, sink: &mut EventSink<'_>) -> StepOutcome {
     let script_path = step_folder.join("script.sh");
     let prelude_path = step_folder.join("ferry-variables.sh");
     let output_path = step_folder.join("ferry-outputs");
+    // The rendered script and the prelude may hold sensitive values in clear text: they are
+    // deleted however this function returns.
+    let _scratch = ScratchFiles(vec![
+        script_path.clone(),
+        prelude_path.clone(),
+        output_path.clone(),
+    ]);
     if let Err(error) = write_private(&script_path, script).await {
         return failed(sink, None, format!("writing the script: {error}"));
     }
@@ -99,9 +106,15 @@ pub async fn run(run: ScriptRun<'_>, sink: &mut EventSink<'_>) -> StepOutcome {
         }
     }
     for (name, value) in variables.iter() {
-        if !name.contains('=') && !name.contains('\0') && !value.contains('\0') {
-            command.env(name, value);
-            command.env(environment_name(name), value);
+        if name.contains('=') || name.contains('\0') || value.contains('\0') {
+            continue;
+        }
+        // A project variable never replaces what the shell itself depends on (`Path` would
+        // become `PATH`); it stays available to templates and `get_octopusvariable`.
+        for spelling in [name.clone(), environment_name(name)] {
+            if !is_protected(&spelling) {
+                command.env(spelling, value);
+            }
         }
     }
     // Bash sources this file before a non-interactive script: the variables and functions
@@ -166,8 +179,6 @@ pub async fn run(run: ScriptRun<'_>, sink: &mut EventSink<'_>) -> StepOutcome {
     if let Ok(contents) = tokio::fs::read_to_string(&output_path).await {
         sink.add_outputs(read_outputs(&contents));
     }
-    // The prelude holds sensitive values in clear text: it does not outlive the step.
-    let _ = tokio::fs::remove_file(&prelude_path).await;
     match status {
         Err(error) => failed(sink, None, format!("waiting for the script: {error}")),
         Ok(_) if stopped => failed(
@@ -238,6 +249,50 @@ fn kill_group(process_group: Option<u32>) {
     }
 }
 
+/// Environment variables a project variable may not set.
+fn is_protected(name: &str) -> bool {
+    INHERITED.contains(&name)
+        || name.starts_with("BASH")
+        || [
+            "SHELLOPTS",
+            "IFS",
+            "ENV",
+            "PS4",
+            "LD_PRELOAD",
+            "LD_LIBRARY_PATH",
+        ]
+        .contains(&name)
+}
+
+/// Files removed when dropped.
+struct ScratchFiles(Vec<std::path::PathBuf>);
+
+impl Drop for ScratchFiles {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Removes scratch files that may hold secrets, left by a worker that died mid-step, from the
+/// step folders under `deployments`.
+pub fn sweep_scratch_files(deployments: &Path) {
+    let Ok(deployment_folders) = std::fs::read_dir(deployments) else {
+        return;
+    };
+    for deployment in deployment_folders.flatten() {
+        let Ok(step_folders) = std::fs::read_dir(deployment.path()) else {
+            continue;
+        };
+        for step in step_folders.flatten() {
+            for name in ["script.sh", "ferry-variables.sh", "ferry-outputs"] {
+                let _ = std::fs::remove_file(step.path().join(name));
+            }
+        }
+    }
+}
+
 /// Writes a file only the worker's user can read (scripts and variables may hold secrets).
 async fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     let mut options = tokio::fs::OpenOptions::new();
@@ -250,6 +305,14 @@ async fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::environment_name;
+
+    #[test]
+    fn the_shell_environment_is_protected() {
+        assert!(super::is_protected("PATH"));
+        assert!(super::is_protected("BASH_ENV"));
+        assert!(super::is_protected("HOME"));
+        assert!(!super::is_protected("NGINX_PORT"));
+    }
 
     #[test]
     fn variable_names_become_shell_friendly() {

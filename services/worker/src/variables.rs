@@ -23,7 +23,7 @@ pub struct StepVariables {
 impl StepVariables {
     /// Decrypts the job's sensitive values and adds the machine's variables.
     pub fn prepare(job: &StepJob, key: &SecretKey, machine_name: &str) -> Result<Self, String> {
-        let mut values = job.variables.clone();
+        let mut values: IndexMap<String, String> = job.variables.iter().cloned().collect();
         let mut secrets = Vec::new();
         for (name, ciphertext) in &job.sensitive_variables {
             let value = key.decrypt(ciphertext, name).map_err(|error| {
@@ -47,6 +47,25 @@ impl StepVariables {
         for prefix in PREFIXES {
             self.values
                 .insert(format!("{prefix}.{name}"), value.to_owned());
+        }
+    }
+
+    /// Expands values that are themselves templates (`Server=db;Password=#{Db Password}`), as
+    /// Octopus does before a script sees them. Octopus's lenient rules apply here: a value
+    /// that cannot be rendered is kept as written (the script template is strict).
+    pub fn expand_values(&mut self) {
+        let lookup: ferry_templates::Variables = self
+            .values
+            .iter()
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        let options = ferry_templates::Options::lenient(chrono::Utc::now());
+        for value in self.values.values_mut() {
+            if value.contains("#{")
+                && let Ok(expanded) = ferry_templates::render(value, &lookup, &options)
+            {
+                *value = expanded;
+            }
         }
     }
 

@@ -9,8 +9,8 @@ use axum::{Extension, Json};
 use chrono::Utc;
 use ferry_domain::lifecycle::may_deploy;
 use ferry_domain::{
-    Condition, DeploymentStatus, EnvironmentName, Outcome, Planned, RunCondition, StepKind,
-    StepPlan, StepStatus, preview as preview_plan,
+    Condition, DeploymentStatus, EnvironmentName, Planned, RunCondition, StepKind, StepPlan,
+    StepStatus, preview as preview_plan,
 };
 use ferry_storage::deployments::{self, Deployment};
 use ferry_storage::environments::Environment;
@@ -151,13 +151,14 @@ async fn start(
     check_lifecycle(client, project, release, environment).await?;
     deployments::lock_project_environment(client, project.project_id, environment.environment_id)
         .await?;
-    let ahead = deployments::active(client, project.project_id, environment.environment_id)
+    let ahead = match deployments::active(client, project.project_id, environment.environment_id)
         .await?
-        .or(
-            deployments::next_queued(client, project.project_id, environment.environment_id)
-                .await?
-                .map(|queued| queued.deployment_id),
-        );
+    {
+        Some(active) => Some(active),
+        None => deployments::next_queued(client, project.project_id, environment.environment_id)
+            .await?
+            .map(|queued| queued.deployment_id),
+    };
     let deployment = Deployment {
         deployment_id: Uuid::now_v7(),
         release_id: release.release_id,
@@ -321,23 +322,26 @@ pub async fn rollback(
         environment.environment_id,
     )
     .await?;
-    let Some((current_deployment, current_release, current_number)) = history.first().cloned()
-    else {
+    let Some(current) = history.first().cloned() else {
         return Err(ApiError::Conflict(format!(
             "`{}` has never been deployed successfully to {}; there is nothing to roll back to",
             project.name, environment.name
         )));
     };
-    let (_, target_release, _) = history
+    // The newest success of a release older than the current one: rolling back twice goes
+    // back twice, never forward again.
+    let target_release = history
         .iter()
-        .find(|(_, release_id, _)| *release_id != current_release)
-        .cloned()
+        .find(|earlier| earlier.release_created_at < current.release_created_at)
+        .map(|earlier| earlier.release_id)
         .ok_or_else(|| {
             ApiError::Conflict(format!(
-                "no release of `{}` succeeded in {} before release {current_number}; there is nothing to roll back to",
-                project.name, environment.name
+                "no release of `{}` older than {} succeeded in {}; there is nothing to roll back to",
+                project.name, current.release_number, environment.name
             ))
         })?;
+    let current_deployment = current.deployment_id;
+    let current_number = current.release_number.clone();
     let release = releases::find_by_id(&transaction, target_release)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("release {target_release} does not exist")))?;
@@ -391,7 +395,6 @@ pub async fn cancel(
             deployment.status
         )));
     }
-    let was_active = deployment.status != DeploymentStatus::Queued;
     let mut step_runs = deployments::step_runs(&transaction, deployment_id).await?;
     let statuses: Vec<_> = step_runs.iter().map(|run| run.status).collect();
     for (index, status) in ferry_domain::cancel(&statuses) {
@@ -416,17 +419,16 @@ pub async fn cancel(
     )
     .await?;
     let mut context = load_context(&transaction, deployment).await?;
-    let failed_step = step_runs
+    let canceled_step = step_runs
         .iter()
-        .position(|run| run.status == StepStatus::Canceled)
-        .unwrap_or(0);
+        .position(|run| run.status == StepStatus::Canceled);
     orchestrator::finish(
         &state,
         &transaction,
         &mut context,
         &step_runs,
         DeploymentStatus::Canceled,
-        Outcome::Failed { step: failed_step },
+        canceled_step,
     )
     .await?;
     audit::record(
@@ -442,7 +444,11 @@ pub async fn cancel(
         json!({ "deployment_id": deployment_id }),
     )
     .await?;
-    if was_active
+    // Whatever was cancelled, if nothing of this project and environment is active now, the
+    // oldest queued deployment starts.
+    if deployments::active(&transaction, project_id, environment_id)
+        .await?
+        .is_none()
         && let Some(next) =
             deployments::next_queued(&transaction, project_id, environment_id).await?
     {

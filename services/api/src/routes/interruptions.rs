@@ -8,7 +8,7 @@ use axum::{Extension, Json};
 use ferry_domain::{
     DeploymentStatus, Guidance, InterventionResult, StepStatus, apply_guidance, apply_intervention,
 };
-use ferry_storage::deployments;
+use ferry_storage::deployments::{self, Deployment};
 use ferry_storage::interruptions::{self, Interruption, InterruptionKind};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -60,20 +60,36 @@ fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
         .map_err(|_| ApiError::NotFound(format!("interruption `{raw}` does not exist")))
 }
 
-/// Loads an unanswered interruption, locked, or explains why it cannot be acted on.
+/// Loads an unanswered interruption and its deployment, both locked (after the
+/// project+environment lock, in the order every writer uses), or explains why it cannot be
+/// acted on.
 async fn open_interruption(
     client: &impl ferry_storage::GenericClient,
     raw_id: &str,
-) -> Result<Interruption, ApiError> {
-    let interruption = interruptions::lock(client, parse_id(raw_id)?)
+) -> Result<(Interruption, Deployment), ApiError> {
+    let not_found = || ApiError::NotFound(format!("interruption `{raw_id}` does not exist"));
+    let interruption_id = parse_id(raw_id)?;
+    let unlocked = interruptions::find(client, interruption_id)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("interruption `{raw_id}` does not exist")))?;
+        .ok_or_else(not_found)?;
+    let deployment_id = unlocked.deployment_id;
+    let missing = || ApiError::NotFound(format!("deployment {deployment_id} does not exist"));
+    let (project_id, environment_id) = deployments::pair(client, deployment_id)
+        .await?
+        .ok_or_else(missing)?;
+    deployments::lock_project_environment(client, project_id, environment_id).await?;
+    let deployment = deployments::lock(client, deployment_id)
+        .await?
+        .ok_or_else(missing)?;
+    let interruption = interruptions::lock(client, interruption_id)
+        .await?
+        .ok_or_else(not_found)?;
     if let (Some(resolution), Some(by)) = (&interruption.resolution, &interruption.resolved_by) {
         return Err(ApiError::Conflict(format!(
             "interruption {raw_id} was already answered: {resolution} by {by}"
         )));
     }
-    Ok(interruption)
+    Ok((interruption, deployment))
 }
 
 pub async fn take(
@@ -83,7 +99,7 @@ pub async fn take(
 ) -> Result<Json<Value>, ApiError> {
     let mut client = state.db().await?;
     let transaction = audit::begin(&mut client).await?;
-    let mut interruption = open_interruption(&transaction, &raw_id).await?;
+    let (mut interruption, _) = open_interruption(&transaction, &raw_id).await?;
     interruptions::take(&transaction, interruption.interruption_id, actor.name()).await?;
     deployments::append_system_log(
         &transaction,
@@ -160,7 +176,7 @@ pub async fn submit(
     }
     let mut client = state.db().await?;
     let transaction = audit::begin(&mut client).await?;
-    let interruption = open_interruption(&transaction, &raw_id).await?;
+    let (interruption, deployment) = open_interruption(&transaction, &raw_id).await?;
     let answer = parse_answer(interruption.kind, &body.result)?;
     match &interruption.taken_by {
         None => {
@@ -175,14 +191,6 @@ pub async fn submit(
         }
         Some(_) => {}
     }
-    let deployment = deployments::lock(&transaction, interruption.deployment_id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "deployment {} does not exist",
-                interruption.deployment_id
-            ))
-        })?;
     if deployment.status != DeploymentStatus::WaitingForIntervention {
         return Err(ApiError::Conflict(format!(
             "deployment {} is {}, not waiting for an intervention",

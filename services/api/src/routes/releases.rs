@@ -21,6 +21,9 @@ use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::routes::projects::{find_project, variables_json};
 
+/// The longest release notes accepted.
+const MAX_NOTES_CHARS: usize = 20_000;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRelease {
@@ -55,6 +58,16 @@ pub async fn create(
     JsonBody(body): JsonBody<CreateRelease>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let release_number = ReleaseNumber::parse(&body.release_number)?;
+    if body
+        .notes
+        .as_ref()
+        .is_some_and(|notes| notes.chars().count() > MAX_NOTES_CHARS)
+    {
+        return Err(ApiError::invalid(
+            "notes",
+            format!("must be at most {MAX_NOTES_CHARS} characters"),
+        ));
+    }
     let mut requested = BTreeMap::new();
     for (raw_id, raw_version) in &body.packages {
         let id = PackageId::parse(raw_id).map_err(|e| e.within("packages"))?;
