@@ -588,19 +588,3 @@ pub async fn successful_history(
         })
         .collect())
 }
-
-/// The variables a deployment took from its release when it was created (a later *update
-/// variables* on the release does not change a deployment already made).
-pub async fn variables(
-    client: &impl GenericClient,
-    deployment_id: Uuid,
-) -> Result<Option<ferry_domain::variables::VariableSet<String>>, StorageError> {
-    client
-        .query_opt_cached(
-            "SELECT variables FROM deployments WHERE deployment_id = $1",
-            &[&deployment_id],
-        )
-        .await?
-        .map(|row| crate::json_column(row.get(0), "deployment variables"))
-        .transpose()
-}

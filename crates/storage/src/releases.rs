@@ -122,6 +122,46 @@ pub async fn find_by_id(
         .transpose()
 }
 
+/// What the orchestration needs about a deployment besides its own row, in one query: its
+/// release (with the variables the deployment took at creation), and the names of its
+/// project and environment.
+#[derive(Debug, Clone)]
+pub struct DeploymentRelease {
+    pub release: Release,
+    pub project_name: String,
+    pub notification_email: Option<String>,
+    pub worker_pool: String,
+    pub environment_name: String,
+}
+
+pub async fn of_deployment(
+    client: &impl GenericClient,
+    deployment_id: Uuid,
+) -> Result<Option<DeploymentRelease>, StorageError> {
+    let row = client
+        .query_opt_cached(
+            "SELECT r.release_id, r.project_id, r.release_number, r.notes, r.process, d.variables,
+                    r.packages, r.created_at, p.name, p.notification_email, p.worker_pool, e.name
+             FROM deployments d
+             JOIN releases r ON r.release_id = d.release_id
+             JOIN projects p ON p.project_id = d.project_id
+             JOIN environments e ON e.environment_id = d.environment_id
+             WHERE d.deployment_id = $1",
+            &[&deployment_id],
+        )
+        .await?;
+    row.map(|row| {
+        Ok(DeploymentRelease {
+            release: from_row(&row)?,
+            project_name: row.get(8),
+            notification_email: row.get(9),
+            worker_pool: row.get(10),
+            environment_name: row.get(11),
+        })
+    })
+    .transpose()
+}
+
 pub async fn list(
     client: &impl GenericClient,
     project_id: Uuid,

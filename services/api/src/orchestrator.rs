@@ -36,12 +36,22 @@ pub async fn load_context(
     client: &impl GenericClient,
     deployment: Deployment,
 ) -> Result<DeploymentContext, StorageError> {
-    let mut release = ferry_storage::releases::find_by_id(client, deployment.release_id)
+    if let Some(found) =
+        ferry_storage::releases::of_deployment(client, deployment.deployment_id).await?
+    {
+        return Ok(DeploymentContext {
+            deployment,
+            release: found.release,
+            project_name: found.project_name,
+            notification_email: found.notification_email,
+            worker_pool: found.worker_pool,
+            environment_name: found.environment_name,
+        });
+    }
+    // A deployment not stored (a preview): the release's own variables.
+    let release = ferry_storage::releases::find_by_id(client, deployment.release_id)
         .await?
         .ok_or_else(|| StorageError::Missing(format!("release {}", deployment.release_id)))?;
-    if let Some(variables) = deployments::variables(client, deployment.deployment_id).await? {
-        release.variables = variables;
-    }
     let project = projects::find(client, &deployment.project_id.to_string())
         .await?
         .ok_or_else(|| StorageError::Missing(format!("project {}", deployment.project_id)))?;

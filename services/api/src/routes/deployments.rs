@@ -27,7 +27,8 @@ use crate::audit;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::orchestrator::{
-    self, advance, deployment_variables, load_context, status_url, template_options,
+    self, DeploymentContext, advance, deployment_variables, load_context, status_url,
+    template_options,
 };
 use crate::routes::lifecycles::effective_lifecycle;
 
@@ -220,7 +221,16 @@ async fn start(
         .await?;
         return Ok((deployment_id, false));
     }
-    let mut context = load_context(client, deployment).await?;
+    // Everything the orchestration needs is loaded already: the release's variables are
+    // what the deployment just took.
+    let mut context = DeploymentContext {
+        deployment,
+        release: release.clone(),
+        project_name: project.name.clone(),
+        notification_email: project.notification_email.clone(),
+        worker_pool: project.worker_pool.clone(),
+        environment_name: environment.name.clone(),
+    };
     let advanced = advance(state, client, &mut context, &mut step_runs).await?;
     Ok((deployment_id, advanced.wrote_outbox))
 }
