@@ -23,7 +23,10 @@ async fn a_package_is_deployed_and_everyone_can_see_it_succeeded() {
             "steps": [{
                 "name": "Deploy web app",
                 "package_id": "RandomQuotes",
-                "script": "set -e\ncat quotes.txt\necho \"port=$NGINX_PORT env=$OCTOPUS_ENVIRONMENT_NAME\"\necho to-stderr >&2",
+                "script": "set -e\ncat quotes.txt\necho \"port=$NGINX_PORT env=$OCTOPUS_ENVIRONMENT_NAME\"\necho to-stderr >&2\necho \"here=$(pwd) installed=#{Octopus.Action.Package.InstallationDirectoryPath} on #{Octopus.Machine.Name}\"\nset_octopusvariable Greeting 'hello from step one'",
+            }, {
+                "name": "Use outputs",
+                "script": "echo \"previous=#{Octopus.Action[Deploy web app].Output.Package.InstallationDirectoryPath}\"\necho \"greeting=#{Octopus.Action[Deploy web app].Output.Greeting}\"\necho \"package=#{Octopus.Action[Deploy web app].Package.PackageId} #{Octopus.Action[Deploy web app].Package.PackageVersion}\"",
             }],
         }))
         .await;
@@ -54,6 +57,17 @@ async fn a_package_is_deployed_and_everyone_can_see_it_succeeded() {
         "variables reach the script:\n{log}"
     );
     assert!(log.contains("to-stderr"), "stderr is logged too:\n{log}");
+    // The package's folder and the machine are system variables, and outputs reach later steps.
+    let here = log
+        .lines()
+        .find_map(|line| line.split("here=").nth(1))
+        .expect("the first step printed its folder");
+    let (folder, installed) = here.split_once(" installed=").unwrap();
+    assert!(installed.starts_with(folder), "{here}");
+    assert!(installed.ends_with("on test-worker"), "{here}");
+    assert!(log.contains(&format!("previous={folder}")), "{log}");
+    assert!(log.contains("greeting=hello from step one"), "{log}");
+    assert!(log.contains("package=RandomQuotes 1.0.1"), "{log}");
 
     // The package object in S3 is byte-for-byte what was pushed, under the recorded checksum.
     let db = stack.db().await;
