@@ -1,8 +1,11 @@
 //! `ferry`: the command line for CI servers and people. Packs a folder into a versioned
-//! package, pushes it, manages environments and projects, creates releases, and deploys them
-//! while following progress, with an exit code that reflects the outcome. `ferry template
-//! render` renders an Octostache template locally, without a server.
+//! package, pushes it, manages environments, lifecycles and projects, creates releases, and
+//! deploys them while following progress, with an exit code that reflects the outcome;
+//! previews, answers manual interventions and guided failures, cancels and rolls back.
+//! `ferry template render` renders an Octostache template locally, without a server.
 
+mod api;
+mod model;
 mod template;
 
 use std::io::Cursor;
@@ -10,7 +13,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::{Args, Parser, Subcommand};
+use api::{Server, follow, post, urlencode};
+use clap::{Parser, Subcommand};
 use ferry_domain::{PackageId, PackageVersion};
 use ferry_packages::PackageFileName;
 use ferry_packages::archive::{ArchiveFormat, pack_zip};
@@ -21,16 +25,6 @@ use serde_json::{Value, json};
 struct Cli {
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Args, Clone)]
-struct Server {
-    /// The Ferry API's address.
-    #[arg(long, env = "FERRY_SERVER", default_value = "http://127.0.0.1:58080")]
-    server: String,
-    /// The API key (better given as FERRY_API_KEY than on the command line).
-    #[arg(long, env = "FERRY_API_KEY", hide_env_values = true)]
-    api_key: String,
 }
 
 #[derive(Subcommand)]
@@ -97,6 +91,68 @@ enum Command {
         /// Give up following after this many seconds.
         #[arg(long, default_value_t = 3600)]
         timeout_seconds: u64,
+        /// Pause on a failed step for a person's decision (overrides project and environment).
+        #[arg(long, overrides_with = "no_guided_failure")]
+        guided_failure: bool,
+        /// Fail at once on a failed step (overrides project and environment).
+        #[arg(long)]
+        no_guided_failure: bool,
+        /// Leave a (non-required) step out of this deployment; repeatable.
+        #[arg(long = "exclude-step", value_name = "STEP")]
+        excluded_steps: Vec<String>,
+        #[command(flatten)]
+        server: Server,
+    },
+    /// Create a lifecycle from a JSON file shaped like the API's lifecycle body.
+    CreateLifecycle {
+        file: PathBuf,
+        #[command(flatten)]
+        server: Server,
+    },
+    /// What deploying a release to an environment would do, per step, without deploying.
+    Preview {
+        #[arg(long)]
+        project: String,
+        #[arg(long = "release")]
+        release_number: String,
+        #[arg(long)]
+        environment: String,
+        #[command(flatten)]
+        server: Server,
+    },
+    /// List the manual interventions and guided failures waiting for a person.
+    Interruptions {
+        #[command(flatten)]
+        server: Server,
+    },
+    /// Take responsibility for an interruption and answer it.
+    Intervene {
+        interruption_id: String,
+        /// `proceed` or `abort` (manual intervention); `retry`, `ignore` or `abort`
+        /// (guided failure).
+        result: String,
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        server: Server,
+    },
+    /// Cancel a queued or running deployment.
+    Cancel {
+        deployment_id: String,
+        #[command(flatten)]
+        server: Server,
+    },
+    /// Redeploy the release that succeeded in an environment before the current one.
+    Rollback {
+        #[arg(long)]
+        project: String,
+        #[arg(long)]
+        environment: String,
+        /// Follow the task log until the deployment ends; exit non-zero unless it succeeded.
+        #[arg(long)]
+        progress: bool,
+        #[arg(long, default_value_t = 3600)]
+        timeout_seconds: u64,
         #[command(flatten)]
         server: Server,
     },
@@ -136,6 +192,42 @@ async fn main() {
 
 async fn run(command: Command) -> anyhow::Result<i32> {
     match command {
+        Command::CreateLifecycle { file, server } => model::create_lifecycle(&server, &file).await,
+        Command::Preview {
+            project,
+            release_number,
+            environment,
+            server,
+        } => model::preview(&server, &project, &release_number, &environment).await,
+        Command::Interruptions { server } => model::interruptions(&server).await,
+        Command::Intervene {
+            interruption_id,
+            result,
+            note,
+            server,
+        } => model::intervene(&server, &interruption_id, &result, note.as_deref()).await,
+        Command::Cancel {
+            deployment_id,
+            server,
+        } => model::cancel(&server, &deployment_id).await,
+        Command::Rollback {
+            project,
+            environment,
+            progress,
+            timeout_seconds,
+            server,
+        } => {
+            let deployment_id = model::rollback(&server, &project, &environment).await?;
+            if !progress {
+                return Ok(0);
+            }
+            follow(
+                &server,
+                &deployment_id,
+                Duration::from_secs(timeout_seconds),
+            )
+            .await
+        }
         Command::Template {
             command:
                 TemplateCommand::Render {
@@ -176,21 +268,18 @@ async fn run(command: Command) -> anyhow::Result<i32> {
             let name = PackageFileName::parse(file_name)?;
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let url = format!(
-                "{}/api/packages/{}/{}?overwrite={overwrite}",
-                server.server.trim_end_matches('/'),
-                name.package_id,
-                name.version
+            let path = format!(
+                "/api/packages/{}/{}?overwrite={overwrite}",
+                name.package_id, name.version
             );
-            let response = client()
-                .post(url)
-                .header("x-ferry-apikey", &server.api_key)
+            let response = server
+                .request(reqwest::Method::POST, &path)
                 .header("content-type", "application/octet-stream")
                 .body(bytes)
                 .send()
                 .await
                 .context("reaching the Ferry API")?;
-            let body = answer(response).await?;
+            let body = api::answer(response).await?;
             println!(
                 "Pushed {} {} (sha256 {}, {} bytes)",
                 body["package_id"].as_str().unwrap_or_default(),
@@ -252,14 +341,21 @@ async fn run(command: Command) -> anyhow::Result<i32> {
             environment,
             progress,
             timeout_seconds,
+            guided_failure,
+            no_guided_failure,
+            excluded_steps,
             server,
         } => {
-            let body = post(
-                &server,
-                "/api/deployments",
-                &json!({ "project": project, "release_number": release_number, "environment": environment }),
-            )
-            .await?;
+            let mut request = json!({
+                "project": project,
+                "release_number": release_number,
+                "environment": environment,
+                "excluded_steps": excluded_steps,
+            });
+            if guided_failure || no_guided_failure {
+                request["guided_failure"] = Value::Bool(guided_failure);
+            }
+            let body = post(&server, "/api/deployments", &request).await?;
             let deployment_id = body["deployment_id"]
                 .as_str()
                 .unwrap_or_default()
@@ -288,95 +384,4 @@ fn pack(base_path: &Path, output: &Path) -> anyhow::Result<()> {
     }
     let bytes = pack_zip(base_path, Cursor::new(Vec::new()))?.into_inner();
     std::fs::write(output, bytes).with_context(|| format!("writing {}", output.display()))
-}
-
-/// Prints new task-log lines until the deployment ends; the exit code is 0 only on success.
-async fn follow(server: &Server, deployment_id: &str, timeout: Duration) -> anyhow::Result<i32> {
-    let started = std::time::Instant::now();
-    let mut printed = 0;
-    loop {
-        let deployment = get(server, &format!("/api/deployments/{deployment_id}")).await?;
-        if let Some(lines) = deployment["log"].as_array() {
-            for line in lines.iter().skip(printed) {
-                let step = line["step"]
-                    .as_str()
-                    .map(|s| format!("[{s}] "))
-                    .unwrap_or_default();
-                println!("{step}{}", line["text"].as_str().unwrap_or_default());
-            }
-            printed = printed.max(lines.len());
-        }
-        let status = deployment["status"].as_str().unwrap_or_default();
-        match status {
-            "Success" => {
-                println!("Deployment succeeded");
-                return Ok(0);
-            }
-            "Failed" | "Canceled" => {
-                println!(
-                    "Deployment {}: {}",
-                    status.to_lowercase(),
-                    deployment["error"].as_str().unwrap_or("no reason recorded")
-                );
-                return Ok(1);
-            }
-            _ => {}
-        }
-        if started.elapsed() > timeout {
-            bail!(
-                "deployment {deployment_id} still {status} after {} seconds",
-                timeout.as_secs()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::new()
-}
-
-fn urlencode(segment: &str) -> String {
-    segment
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-async fn post(server: &Server, path: &str, body: &Value) -> anyhow::Result<Value> {
-    let response = client()
-        .post(format!("{}{path}", server.server.trim_end_matches('/')))
-        .header("x-ferry-apikey", &server.api_key)
-        .json(body)
-        .send()
-        .await
-        .context("reaching the Ferry API")?;
-    answer(response).await
-}
-
-async fn get(server: &Server, path: &str) -> anyhow::Result<Value> {
-    let response = client()
-        .get(format!("{}{path}", server.server.trim_end_matches('/')))
-        .header("x-ferry-apikey", &server.api_key)
-        .send()
-        .await
-        .context("reaching the Ferry API")?;
-    answer(response).await
-}
-
-/// The JSON body of a successful response, or the API's error message as an error.
-async fn answer(response: reqwest::Response) -> anyhow::Result<Value> {
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    if status.is_success() {
-        return Ok(body);
-    }
-    let message = body["error"]["message"].as_str().unwrap_or("no details");
-    bail!("the API answered {status}: {message}")
 }
