@@ -161,6 +161,8 @@ pub struct TestStack {
     pub variables_key: String,
     shutdown: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    /// Taken by `stop` (or by `Drop` when a test panicked before it).
+    cleanup: Option<Cleanup>,
 }
 
 pub fn init_tracing() {
@@ -251,6 +253,11 @@ impl TestStack {
                 shutdown.clone(),
             )));
         }
+        let cleanup = Cleanup {
+            servers: servers.clone(),
+            database_name: database_name.clone(),
+            queue_prefix: queue_prefix.clone(),
+        };
         let stack = TestStack {
             servers,
             base_url,
@@ -262,6 +269,7 @@ impl TestStack {
             work_root,
             http: reqwest::Client::new(),
             variables_key,
+            cleanup: Some(cleanup),
             shutdown,
             tasks,
         };
@@ -581,11 +589,45 @@ impl TestStack {
     }
 
     /// Stops the services and removes the database and queues.
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
         self.shutdown.cancel();
-        for task in self.tasks {
+        for task in std::mem::take(&mut self.tasks) {
             let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
         }
+        if let Some(cleanup) = self.cleanup.take() {
+            cleanup.run().await;
+        }
+    }
+}
+
+/// A test that panics never reaches `stop`: its database and queues are removed anyway, from
+/// a thread of its own (the test's runtime may be unwinding).
+impl Drop for TestStack {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(cleanup) = self.cleanup.take() {
+            let _ = std::thread::spawn(move || {
+                if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    runtime.block_on(cleanup.run());
+                }
+            })
+            .join();
+        }
+    }
+}
+
+/// What a stack leaves on the shared servers: its database, exchanges and queues.
+struct Cleanup {
+    servers: Servers,
+    database_name: String,
+    queue_prefix: String,
+}
+
+impl Cleanup {
+    async fn run(self) {
         if let Ok(admin) = admin_client(&self.servers).await {
             let _ = admin
                 .batch_execute(&format!(
@@ -617,7 +659,11 @@ impl TestStack {
                             .await;
                     }
                 }
-                for exchange in [topology.jobs_exchange(), topology.events_exchange()] {
+                for exchange in [
+                    topology.jobs_exchange(),
+                    topology.events_exchange(),
+                    topology.control_exchange(),
+                ] {
                     let _ = channel
                         .exchange_delete(
                             exchange.into(),
