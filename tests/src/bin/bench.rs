@@ -40,6 +40,14 @@ async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let deployments: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(2000);
     let chain_runs: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(30);
+    // lapin logs channels that close while the stack shuts down as errors; they say nothing
+    // about the figures, so the benchmark's default filter leaves lapin out.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,lapin=off".into()),
+        )
+        .try_init();
     let stack = TestStack::start_with(StackOptions {
         notifier: false,
         worker_concurrency: 64,
