@@ -7,6 +7,7 @@
 //! state; publishing it is the broker crate's job.
 
 pub mod audit;
+mod deployment_queue;
 pub mod deployments;
 pub mod environments;
 pub mod interruptions;

@@ -1,17 +1,14 @@
 //! `/api/deployments`: deploy a release to an environment (checked against the project's
-//! lifecycle, queued behind a running deployment of the same project and environment),
-//! read a deployment with its steps, interruptions and task log, cancel one, roll back an
-//! environment, and preview what a deployment would do.
+//! lifecycle, queued behind a running deployment of the same project and environment), and
+//! read a deployment with its steps, interruptions and task log. Cancelling and rolling back
+//! are in `deployment_actions`, the preview in `preview`.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use chrono::Utc;
 use ferry_domain::lifecycle::may_deploy;
-use ferry_domain::{
-    Condition, DeploymentStatus, EnvironmentName, Planned, RunCondition, StepKind, StepPlan,
-    StepStatus, preview as preview_plan,
-};
+use ferry_domain::{DeploymentStatus, EnvironmentName};
 use ferry_storage::deployments::{self, Deployment};
 use ferry_storage::environments::Environment;
 use ferry_storage::projects::Project;
@@ -26,10 +23,7 @@ use crate::actor::Actor;
 use crate::audit;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
-use crate::orchestrator::{
-    self, DeploymentContext, advance, deployment_variables, load_context, status_url,
-    template_options,
-};
+use crate::orchestrator::{DeploymentContext, advance, status_url};
 use crate::routes::lifecycles::effective_lifecycle;
 
 #[derive(Deserialize)]
@@ -48,7 +42,7 @@ pub struct CreateDeployment {
 }
 
 /// Loads what a deployment request names, answering 422 for what does not exist.
-async fn load_target(
+pub(crate) async fn load_target(
     client: &impl GenericClient,
     project: &str,
     release_number: &str,
@@ -80,7 +74,7 @@ async fn load_target(
 }
 
 /// Refuses a deployment the project's lifecycle does not allow yet, naming the phase.
-async fn check_lifecycle(
+pub(crate) async fn check_lifecycle(
     client: &impl GenericClient,
     project: &Project,
     release: &Release,
@@ -100,19 +94,19 @@ async fn check_lifecycle(
     })
 }
 
-struct NewDeployment<'a> {
-    project: &'a Project,
-    release: &'a Release,
-    environment: &'a Environment,
-    excluded_steps: Vec<String>,
-    guided_failure: Option<bool>,
-    rollback_of: Option<Uuid>,
+pub(crate) struct NewDeployment<'a> {
+    pub(crate) project: &'a Project,
+    pub(crate) release: &'a Release,
+    pub(crate) environment: &'a Environment,
+    pub(crate) excluded_steps: Vec<String>,
+    pub(crate) guided_failure: Option<bool>,
+    pub(crate) rollback_of: Option<Uuid>,
 }
 
 /// Records a deployment and starts it, or queues it behind the deployment of the same
 /// project and environment that is still going. Returns its id and whether the outbox was
 /// written.
-async fn start(
+pub(crate) async fn start(
     state: &AppState,
     client: &impl GenericClient,
     actor: &Actor,
@@ -235,7 +229,7 @@ async fn start(
     Ok((deployment_id, advanced.wrote_outbox))
 }
 
-fn created_json(
+pub(crate) fn created_json(
     state: &AppState,
     deployment_id: Uuid,
     project: &Project,
@@ -293,296 +287,6 @@ pub async fn create(
             &environment,
         )),
     ))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RollbackBody {
-    project: String,
-    environment: String,
-}
-
-/// Redeploys the last release that succeeded in the environment before the current one.
-pub async fn rollback(
-    State(state): State<AppState>,
-    Extension(actor): Extension<Actor>,
-    JsonBody(body): JsonBody<RollbackBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let mut client = state.db().await?;
-    let transaction = audit::begin(&mut client).await?;
-    let project = projects::find(&transaction, &body.project)
-        .await?
-        .ok_or_else(|| {
-            ApiError::invalid(
-                "project",
-                format!("project `{}` does not exist", body.project),
-            )
-        })?;
-    let environment = environments::find(&transaction, &body.environment)
-        .await?
-        .ok_or_else(|| {
-            ApiError::invalid(
-                "environment",
-                format!("environment `{}` does not exist", body.environment),
-            )
-        })?;
-    let history = deployments::successful_history(
-        &transaction,
-        project.project_id,
-        environment.environment_id,
-    )
-    .await?;
-    let Some(current) = history.first().cloned() else {
-        return Err(ApiError::Conflict(format!(
-            "`{}` has never been deployed successfully to {}; there is nothing to roll back to",
-            project.name, environment.name
-        )));
-    };
-    // The newest success of a release older than the current one: rolling back twice goes
-    // back twice, never forward again.
-    let target_release = history
-        .iter()
-        .find(|earlier| earlier.release_created_at < current.release_created_at)
-        .map(|earlier| earlier.release_id)
-        .ok_or_else(|| {
-            ApiError::Conflict(format!(
-                "no release of `{}` older than {} succeeded in {}; there is nothing to roll back to",
-                project.name, current.release_number, environment.name
-            ))
-        })?;
-    let current_deployment = current.deployment_id;
-    let current_number = current.release_number.clone();
-    let release = releases::find_by_id(&transaction, target_release)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("release {target_release} does not exist")))?;
-    let (deployment_id, wrote_outbox) = start(
-        &state,
-        &transaction,
-        &actor,
-        NewDeployment {
-            project: &project,
-            release: &release,
-            environment: &environment,
-            excluded_steps: Vec::new(),
-            guided_failure: None,
-            rollback_of: Some(current_deployment),
-        },
-    )
-    .await?;
-    audit::commit(transaction).await?;
-    if wrote_outbox {
-        state.outbox_written();
-    }
-    let mut created = created_json(&state, deployment_id, &project, &release, &environment);
-    created["rollback_of"] = json!(current_deployment);
-    created["rolled_back_from_release"] = json!(current_number);
-    Ok((StatusCode::CREATED, Json(created)))
-}
-
-/// Cancels a queued or running deployment: the running step is told to stop, the rest is
-/// abandoned, and the deployment ends `Canceled`.
-pub async fn cancel(
-    State(state): State<AppState>,
-    Extension(actor): Extension<Actor>,
-    Path(raw_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let not_found = || ApiError::NotFound(format!("deployment `{raw_id}` does not exist"));
-    let deployment_id = Uuid::parse_str(&raw_id).map_err(|_| not_found())?;
-    let mut client = state.db().await?;
-    let transaction = audit::begin(&mut client).await?;
-    let existing = deployments::summary(&transaction, deployment_id)
-        .await?
-        .ok_or_else(not_found)?;
-    let project_id = existing.deployment.project_id;
-    let environment_id = existing.deployment.environment_id;
-    deployments::lock_project_environment(&transaction, project_id, environment_id).await?;
-    let deployment = deployments::lock(&transaction, deployment_id)
-        .await?
-        .ok_or_else(not_found)?;
-    if deployment.status.is_terminal() {
-        return Err(ApiError::Conflict(format!(
-            "deployment {deployment_id} already finished: {}",
-            deployment.status
-        )));
-    }
-    let mut step_runs = deployments::step_runs(&transaction, deployment_id).await?;
-    let statuses: Vec<_> = step_runs.iter().map(|run| run.status).collect();
-    for (index, status) in ferry_domain::cancel(&statuses) {
-        let run = &mut step_runs[index];
-        if status == StepStatus::Canceled {
-            orchestrator::stop_step(&state, &transaction, run).await?;
-        }
-        deployments::set_step_status(
-            &transaction,
-            run.step_run_id,
-            status,
-            Some(&format!("cancelled by {}", actor.name())),
-        )
-        .await?;
-        run.status = status;
-    }
-    interruptions::close_all(&transaction, deployment_id, actor.name()).await?;
-    deployments::append_system_log(
-        &transaction,
-        deployment_id,
-        &format!("Cancelled by {}", actor.name()),
-    )
-    .await?;
-    let mut context = load_context(&transaction, deployment).await?;
-    let canceled_step = step_runs
-        .iter()
-        .position(|run| run.status == StepStatus::Canceled);
-    orchestrator::finish(
-        &state,
-        &transaction,
-        &mut context,
-        &step_runs,
-        DeploymentStatus::Canceled,
-        canceled_step,
-    )
-    .await?;
-    audit::record(
-        &transaction,
-        &actor,
-        "deployment.canceled",
-        Some(project_id),
-        Some(environment_id),
-        &format!(
-            "{} release {} to {}",
-            existing.project_name, existing.release_number, existing.environment_name
-        ),
-        json!({ "deployment_id": deployment_id }),
-    )
-    .await?;
-    // Whatever was cancelled, if nothing of this project and environment is active now, the
-    // oldest queued deployment starts.
-    if deployments::active(&transaction, project_id, environment_id)
-        .await?
-        .is_none()
-        && let Some(next) =
-            deployments::next_queued(&transaction, project_id, environment_id).await?
-    {
-        let mut next_context = load_context(&transaction, next).await?;
-        let mut runs =
-            deployments::step_runs(&transaction, next_context.deployment.deployment_id).await?;
-        advance(&state, &transaction, &mut next_context, &mut runs).await?;
-    }
-    audit::commit(transaction).await?;
-    state.outbox_written();
-    let client = state.db().await?;
-    Ok(Json(load_view(&state, &client, &raw_id).await?))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PreviewQuery {
-    environment: String,
-}
-
-/// What deploying a release to an environment would do, without deploying: whether the
-/// lifecycle allows it, and per step where it would run and whether it runs or is skipped,
-/// and why.
-pub async fn preview(
-    State(state): State<AppState>,
-    Path((project, release_number)): Path<(String, String)>,
-    Query(query): Query<PreviewQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let client = state.db().await?;
-    let (project, release, environment) =
-        load_target(&client, &project, &release_number, &query.environment).await?;
-    let lifecycle = match check_lifecycle(&client, &project, &release, &environment).await {
-        Ok(()) => json!({ "allowed": true }),
-        Err(ApiError::Conflict(reason)) => json!({ "allowed": false, "reason": reason }),
-        Err(other) => return Err(other),
-    };
-    // Variables as they would be when the deployment starts (no step has run yet).
-    let placeholder = Deployment {
-        deployment_id: Uuid::nil(),
-        release_id: release.release_id,
-        project_id: project.project_id,
-        environment_id: environment.environment_id,
-        status: DeploymentStatus::Queued,
-        error: None,
-        created_at: Utc::now(),
-        started_at: None,
-        finished_at: None,
-        guided_failure: false,
-        excluded_steps: Vec::new(),
-        rollback_of: None,
-    };
-    let context = load_context(&client, placeholder).await?;
-    let steps = release.process.steps();
-    let mut plan = Vec::with_capacity(steps.len());
-    let mut condition_errors = Vec::new();
-    for (index, step) in steps.iter().enumerate() {
-        let condition = match &step.run_condition {
-            RunCondition::Success => Condition::Success,
-            RunCondition::Failure => Condition::Failure,
-            RunCondition::Always => Condition::Always,
-            RunCondition::Variable(expression) => {
-                let resolved = deployment_variables(&state, &context, &[], Some(index));
-                let (variables, masker) = resolved
-                    .for_templates(&state.config().variables_key)
-                    .map_err(|error| ApiError::Internal(error.into()))?;
-                match ferry_templates::evaluate_condition(
-                    expression,
-                    &variables,
-                    &template_options(step.lenient_templates),
-                ) {
-                    Ok(holds) => Condition::Variable(holds),
-                    Err(error) => {
-                        condition_errors.push((index, masker.mask(&error.to_string())));
-                        Condition::Variable(false)
-                    }
-                }
-            }
-        };
-        plan.push(StepPlan {
-            condition,
-            environment_allows: step.environments.allows(&environment.name),
-            excluded: false,
-        });
-    }
-    let planned = preview_plan(&plan);
-    let steps_json: Vec<Value> = steps
-        .iter()
-        .zip(&planned)
-        .enumerate()
-        .map(|(index, (step, planned))| {
-            let target = match &step.kind {
-                StepKind::RunScript { .. } => {
-                    format!("a worker of pool `{}` (its local host)", project.worker_pool)
-                }
-                StepKind::ManualIntervention { .. } => {
-                    "no target: the deployment waits for a person".to_owned()
-                }
-            };
-            let (runs, reason) = match planned {
-                Planned::Runs => (true, None),
-                Planned::Skipped(reason) => (false, Some(reason.describe())),
-            };
-            let error = condition_errors
-                .iter()
-                .find(|(i, _)| *i == index)
-                .map(|(_, error)| error.clone());
-            json!({
-                "name": step.name,
-                "kind": match step.kind { StepKind::RunScript { .. } => "run_script", StepKind::ManualIntervention { .. } => "manual_intervention" },
-                "target": target,
-                "runs": runs,
-                "reason": reason,
-                "condition_error": error,
-            })
-        })
-        .collect();
-    Ok(Json(json!({
-        "project": project.name,
-        "release_number": release.release_number,
-        "environment": environment.name,
-        "lifecycle": lifecycle,
-        "assumes": "every step that runs succeeds and every manual intervention proceeds",
-        "steps": steps_json,
-    })))
 }
 
 pub async fn show(

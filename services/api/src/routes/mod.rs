@@ -2,6 +2,7 @@
 //! route except `/health` and the OpenAPI document goes through.
 
 mod audit_log;
+mod deployment_actions;
 mod deployments;
 mod environments;
 mod health;
@@ -10,6 +11,8 @@ mod lifecycles;
 mod openapi;
 mod packages;
 mod pages;
+mod preview;
+mod project_body;
 mod projects;
 mod releases;
 
@@ -54,12 +57,15 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/api/projects/{project}/releases/{release_number}/preview",
-            get(deployments::preview),
+            get(preview::preview),
         )
-        .route("/api/deployments/rollback", post(deployments::rollback))
+        .route(
+            "/api/deployments/rollback",
+            post(deployment_actions::rollback),
+        )
         .route(
             "/api/deployments/{deployment_id}/cancel",
-            post(deployments::cancel),
+            post(deployment_actions::cancel),
         )
         .route("/api/interruptions", get(interruptions::list))
         .route(

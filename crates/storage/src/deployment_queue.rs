@@ -1,0 +1,133 @@
+//! The queue of deployments per project and environment (one runs at a time, the rest wait
+//! in order), and the history lifecycles and rollbacks read: where a release succeeded, and
+//! what succeeded in an environment before.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::deployments::{DEPLOYMENT_COLUMNS, Deployment, deployment_from_row};
+use crate::{CachedQueries, GenericClient, StorageError};
+
+/// Serialises everything that decides which deployment of a project and environment runs:
+/// creating one, finishing one and starting the next take this transaction-scoped lock.
+pub async fn lock_project_environment(
+    client: &impl GenericClient,
+    project_id: Uuid,
+    environment_id: Uuid,
+) -> Result<(), StorageError> {
+    client
+        .execute_cached(
+            "SELECT pg_advisory_xact_lock(hashtextextended(($1::uuid)::text || '/' || ($2::uuid)::text, 0))",
+            &[&project_id, &environment_id],
+        )
+        .await?;
+    Ok(())
+}
+
+/// The project and environment of a deployment (they never change), read without a lock so
+/// the caller can take the project+environment lock before locking the deployment's row.
+/// Lock order everywhere: project+environment lock, deployment row, then its interruptions.
+pub async fn pair(
+    client: &impl GenericClient,
+    deployment_id: Uuid,
+) -> Result<Option<(Uuid, Uuid)>, StorageError> {
+    Ok(client
+        .query_opt_cached(
+            "SELECT project_id, environment_id FROM deployments WHERE deployment_id = $1",
+            &[&deployment_id],
+        )
+        .await?
+        .map(|row| (row.get(0), row.get(1))))
+}
+
+/// The deployment of this project and environment that has started and not finished, if any
+/// (at most one exists).
+pub async fn active(
+    client: &impl GenericClient,
+    project_id: Uuid,
+    environment_id: Uuid,
+) -> Result<Option<Uuid>, StorageError> {
+    Ok(client
+        .query_opt_cached(
+            "SELECT deployment_id FROM deployments
+             WHERE project_id = $1 AND environment_id = $2
+               AND status IN ('Running', 'WaitingForIntervention')
+             LIMIT 1",
+            &[&project_id, &environment_id],
+        )
+        .await?
+        .map(|row| row.get(0)))
+}
+
+/// The oldest queued deployment of this project and environment, locked.
+pub async fn next_queued(
+    client: &impl GenericClient,
+    project_id: Uuid,
+    environment_id: Uuid,
+) -> Result<Option<Deployment>, StorageError> {
+    client
+        .query_opt_cached(
+            &format!(
+                "SELECT {DEPLOYMENT_COLUMNS} FROM deployments d
+                 WHERE d.project_id = $1 AND d.environment_id = $2 AND d.status = 'Queued'
+                 ORDER BY d.created_at, d.deployment_id LIMIT 1 FOR UPDATE"
+            ),
+            &[&project_id, &environment_id],
+        )
+        .await?
+        .as_ref()
+        .map(deployment_from_row)
+        .transpose()
+}
+
+/// Names of the environments where this release has a successful deployment.
+pub async fn succeeded_environments(
+    client: &impl GenericClient,
+    release_id: Uuid,
+) -> Result<Vec<String>, StorageError> {
+    Ok(client
+        .query_cached(
+            "SELECT DISTINCT e.name FROM deployments d
+             JOIN environments e ON e.environment_id = d.environment_id
+             WHERE d.release_id = $1 AND d.status = 'Success'",
+            &[&release_id],
+        )
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect())
+}
+
+/// One successful deployment, for rollbacks.
+#[derive(Debug, Clone)]
+pub struct SuccessfulDeployment {
+    pub deployment_id: Uuid,
+    pub release_id: Uuid,
+    pub release_number: String,
+    pub release_created_at: DateTime<Utc>,
+}
+
+/// Successful deployments of a project to an environment, newest first.
+pub async fn successful_history(
+    client: &impl GenericClient,
+    project_id: Uuid,
+    environment_id: Uuid,
+) -> Result<Vec<SuccessfulDeployment>, StorageError> {
+    Ok(client
+        .query_cached(
+            "SELECT d.deployment_id, d.release_id, r.release_number, r.created_at FROM deployments d
+             JOIN releases r ON r.release_id = d.release_id
+             WHERE d.project_id = $1 AND d.environment_id = $2 AND d.status = 'Success'
+             ORDER BY d.finished_at DESC, d.created_at DESC LIMIT 200",
+            &[&project_id, &environment_id],
+        )
+        .await?
+        .iter()
+        .map(|row| SuccessfulDeployment {
+            deployment_id: row.get(0),
+            release_id: row.get(1),
+            release_number: row.get(2),
+            release_created_at: row.get(3),
+        })
+        .collect())
+}
