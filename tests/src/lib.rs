@@ -131,6 +131,8 @@ pub struct StackOptions {
     pub worker_concurrency: u16,
     /// Connections in the API's database pool.
     pub database_max_connections: usize,
+    /// Step events the API applies at once.
+    pub event_concurrency: u16,
 }
 
 impl Default for StackOptions {
@@ -141,6 +143,7 @@ impl Default for StackOptions {
             max_package_bytes: 64 * 1024 * 1024,
             worker_concurrency: 8,
             database_max_connections: 8,
+            event_concurrency: 16,
         }
     }
 }
@@ -217,7 +220,7 @@ impl TestStack {
             max_package_bytes: options.max_package_bytes,
             api_key: ferry_api::Secret::new(API_KEY),
             step_timeout_seconds: 120,
-            event_concurrency: 16,
+            event_concurrency: options.event_concurrency,
             variables_key: ferry_secrets::SecretKey::from_base64(&variables_key)
                 .expect("a generated key is valid"),
         };

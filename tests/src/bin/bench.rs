@@ -52,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
         notifier: false,
         worker_concurrency: 64,
         database_max_connections: 32,
+        event_concurrency: 32, // the API's default
         ..StackOptions::default()
     })
     .await;
@@ -202,6 +203,9 @@ async fn step_overhead(stack: &TestStack, runs: usize) -> anyhow::Result<(f64, f
 /// the machinery), so throughput is measured across this many projects, deployed round-robin.
 const THROUGHPUT_PROJECTS: usize = 64;
 
+/// Deployment requests the benchmark keeps in flight, like many CI jobs at once.
+const IN_FLIGHT: usize = 32;
+
 async fn throughput(stack: &TestStack, count: usize) -> anyhow::Result<(f64, Duration)> {
     for project in 0..THROUGHPUT_PROJECTS {
         let name = format!("Noop {project}");
@@ -220,7 +224,7 @@ async fn throughput(stack: &TestStack, count: usize) -> anyhow::Result<(f64, Dur
     let mut in_flight = FuturesUnordered::new();
     let mut created = 0;
     while created < count || !in_flight.is_empty() {
-        while created < count && in_flight.len() < 32 {
+        while created < count && in_flight.len() < IN_FLIGHT {
             in_flight.push(stack.deploy(&names[created % THROUGHPUT_PROJECTS], "1.0.0", "Dev"));
             created += 1;
         }
