@@ -260,6 +260,7 @@ impl TestStack {
             servers: servers.clone(),
             database_name: database_name.clone(),
             queue_prefix: queue_prefix.clone(),
+            worker_pools: vec!["default".to_owned()],
         };
         let stack = TestStack {
             servers,
@@ -324,6 +325,13 @@ impl TestStack {
             ("FERRY_WORK_ROOT".into(), work_root.display().to_string()),
             ("FERRY_VARIABLES_KEY".into(), self.variables_key.clone()),
         ]
+    }
+
+    /// Records that a test uses another worker pool, so its queues are removed at the end.
+    pub fn uses_worker_pool(&mut self, pool: &str) {
+        if let Some(cleanup) = &mut self.cleanup {
+            cleanup.worker_pools.push(pool.to_owned());
+        }
     }
 
     /// Starts an in-process worker (for tests that started without one).
@@ -627,6 +635,8 @@ struct Cleanup {
     servers: Servers,
     database_name: String,
     queue_prefix: String,
+    /// The worker pools whose queues exist (`default`, and any a test adds).
+    worker_pools: Vec<String>,
 }
 
 impl Cleanup {
@@ -644,11 +654,14 @@ impl Cleanup {
         {
             if let Ok(channel) = connection.create_channel().await {
                 let topology = ferry_broker::Topology::new(&self.queue_prefix);
-                for spec in [
-                    topology.step_events(),
-                    topology.deployment_finished(),
-                    topology.step_jobs("default"),
-                ] {
+                let pools = self
+                    .worker_pools
+                    .iter()
+                    .map(|pool| topology.step_jobs(pool));
+                for spec in [topology.step_events(), topology.deployment_finished()]
+                    .into_iter()
+                    .chain(pools)
+                {
                     for queue in [
                         spec.queue.clone(),
                         spec.retry_queue(),

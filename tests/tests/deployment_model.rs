@@ -571,3 +571,37 @@ async fn queued_and_paused_deployments_can_be_cancelled() {
         .await;
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_for_a_pool_without_workers_says_so() {
+    let mut stack = TestStack::start().await;
+    stack.uses_worker_pool("lonely");
+    stack.create_environment("Dev").await;
+    stack
+        .create_project(&json!({ "name": "Lonely", "worker_pool": "lonely",
+            "steps": [{ "name": "Run", "script": "echo never" }] }))
+        .await;
+    stack
+        .create_project(&project("Served", "echo served", json!({})))
+        .await;
+    for name in ["Lonely", "Served"] {
+        stack.create_release(name, "1.0.0").await;
+    }
+    let lonely = stack.deploy("Lonely", "1.0.0", "Dev").await;
+    stack
+        .wait_for_log_line(
+            &lonely,
+            "No worker is taking jobs from worker pool `lonely` right now",
+            WAIT,
+        )
+        .await;
+    let served = stack.deploy("Served", "1.0.0", "Dev").await;
+    let served = stack.wait_for_deployment(&served, WAIT).await;
+    assert_eq!(served["status"], "Success");
+    assert!(!log_text(&served).contains("No worker is taking jobs"));
+    let (status, body) = stack
+        .post(&format!("/api/deployments/{lonely}/cancel"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    stack.stop().await;
+}

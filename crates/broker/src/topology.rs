@@ -144,6 +144,22 @@ impl Topology {
         Ok(())
     }
 
+    /// How many consumers a queue has (a passive declare: a queue that does not exist is an
+    /// error, which closes `channel`).
+    pub async fn consumer_count(&self, channel: &Channel, queue: &str) -> Result<u32, BrokerError> {
+        let declared = channel
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        Ok(declared.consumer_count())
+    }
+
     /// Declares both exchanges. Idempotent.
     pub async fn declare_exchanges(&self, channel: &Channel) -> Result<(), BrokerError> {
         for exchange in [self.jobs_exchange(), self.events_exchange()] {

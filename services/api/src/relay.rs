@@ -1,10 +1,12 @@
 //! The outbox relay: publishes committed outbox rows with publisher confirms and stamps them
 //! published. Rows are locked with `SKIP LOCKED`, so several API instances can relay at once.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use ferry_broker::FieldTable;
 use ferry_broker::{BrokerError, OutgoingMessage, Publisher};
+use ferry_contracts::MessageKind;
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
@@ -14,10 +16,14 @@ use crate::AppState;
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
 const BATCH_SIZE: i64 = 200;
 
+/// How long a pool seen with workers is trusted to still have them before it is checked again.
+const WORKERS_SEEN_FOR: Duration = Duration::from_secs(5);
+
 pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
     let publisher = Publisher::open(state.broker()).await?;
+    let mut pools = PoolWatch::default();
     loop {
-        match relay_batch(&state, &publisher).await {
+        match relay_batch(&state, &publisher, &mut pools).await {
             Ok(published) if published as i64 == BATCH_SIZE => continue,
             Ok(_) => {}
             Err(error) => {
@@ -40,7 +46,11 @@ pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result
 }
 
 /// Publishes one batch; returns how many rows it published.
-async fn relay_batch(state: &AppState, publisher: &Publisher) -> anyhow::Result<usize> {
+async fn relay_batch(
+    state: &AppState,
+    publisher: &Publisher,
+    pools: &mut PoolWatch,
+) -> anyhow::Result<usize> {
     let mut client = state.pool().get().await?;
     let transaction = client.transaction().await?;
     let pending = ferry_storage::outbox::lock_pending(&transaction, BATCH_SIZE).await?;
@@ -108,7 +118,79 @@ async fn relay_batch(state: &AppState, publisher: &Publisher) -> anyhow::Result<
             }
         }
     }
+    // A job sent to a pool no worker takes from would wait in silence: say so in the
+    // deployment's task log.
+    for message in pending.iter().filter(|message| {
+        message.kind == MessageKind::StepJob.as_str() && published.contains(&message.outbox_id)
+    }) {
+        if pools.has_workers(state, &message.routing_key).await {
+            continue;
+        }
+        if let Some(deployment_id) = message
+            .payload
+            .get("deployment_id")
+            .and_then(|id| id.as_str())
+            .and_then(|id| uuid::Uuid::parse_str(id).ok())
+        {
+            ferry_storage::deployments::append_system_log(
+                &transaction,
+                deployment_id,
+                &format!(
+                    "No worker is taking jobs from worker pool `{}` right now: the step waits in its queue until one starts",
+                    message.routing_key
+                ),
+            )
+            .await?;
+        }
+    }
     ferry_storage::outbox::mark_published(&transaction, &published).await?;
     transaction.commit().await?;
     Ok(published.len())
+}
+
+/// What the relay knows about which worker pools have workers.
+#[derive(Default)]
+struct PoolWatch {
+    /// When each pool was last seen with at least one consumer.
+    seen_with_workers: HashMap<String, Instant>,
+    /// A channel for passive queue checks, apart from the publisher's: a failed check closes
+    /// only this one.
+    probe: Option<ferry_broker::Channel>,
+}
+
+impl PoolWatch {
+    /// Whether the pool's queue has a consumer (trusted for a few seconds once seen). A
+    /// check that fails counts as "has workers": the hint is a courtesy, not a rule.
+    async fn has_workers(&mut self, state: &AppState, pool: &str) -> bool {
+        if self
+            .seen_with_workers
+            .get(pool)
+            .is_some_and(|seen| seen.elapsed() < WORKERS_SEEN_FOR)
+        {
+            return true;
+        }
+        let channel = match &self.probe {
+            Some(channel) if channel.status().connected() => channel.clone(),
+            _ => match state.broker().create_channel().await {
+                Ok(channel) => {
+                    self.probe = Some(channel.clone());
+                    channel
+                }
+                Err(_) => return true,
+            },
+        };
+        let queue = state.topology().step_jobs(pool).queue;
+        match state.topology().consumer_count(&channel, &queue).await {
+            Ok(consumers) if consumers > 0 => {
+                self.seen_with_workers
+                    .insert(pool.to_owned(), Instant::now());
+                true
+            }
+            Ok(_) => false,
+            Err(_) => {
+                self.probe = None;
+                true
+            }
+        }
+    }
 }
