@@ -133,6 +133,9 @@ enum Command {
         result: String,
         #[arg(long)]
         note: Option<String>,
+        /// Take the interruption from the person who has taken it.
+        #[arg(long)]
+        take_over: bool,
         #[command(flatten)]
         server: Server,
     },
@@ -204,8 +207,18 @@ async fn run(command: Command) -> anyhow::Result<i32> {
             interruption_id,
             result,
             note,
+            take_over,
             server,
-        } => model::intervene(&server, &interruption_id, &result, note.as_deref()).await,
+        } => {
+            model::intervene(
+                &server,
+                &interruption_id,
+                &result,
+                note.as_deref(),
+                take_over,
+            )
+            .await
+        }
         Command::Cancel {
             deployment_id,
             server,

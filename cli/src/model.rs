@@ -98,15 +98,49 @@ pub async fn interruptions(server: &Server) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// Takes responsibility, then answers.
+/// Takes responsibility (unless it is yours already), then answers. An interruption another
+/// person has taken is refused unless `take_over` is set, and the answer is checked against
+/// the interruption's options before anything changes.
 pub async fn intervene(
     server: &Server,
     interruption_id: &str,
     result: &str,
     note: Option<&str>,
+    take_over: bool,
 ) -> anyhow::Result<i32> {
+    let pending = get(server, "/api/interruptions").await?;
+    let interruption = pending["interruptions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|i| i["interruption_id"] == interruption_id)
+        .cloned()
+        .with_context(|| {
+            format!("no interruption {interruption_id} is waiting (see `ferry interruptions`)")
+        })?;
+    let options: Vec<&str> = interruption["options"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if !options.contains(&result) {
+        anyhow::bail!(
+            "`{result}` is not an answer to this interruption; use {}",
+            options.join(" or ")
+        );
+    }
+    let me = server.user.as_deref().unwrap_or("api-key");
     let id = urlencode(interruption_id);
-    post(server, &format!("/api/interruptions/{id}/take"), &json!({})).await?;
+    match interruption["taken_by"].as_str() {
+        Some(owner) if owner == me => {}
+        Some(owner) if !take_over => anyhow::bail!(
+            "{owner} has taken responsibility for this interruption; pass --take-over to take it from them"
+        ),
+        _ => {
+            post(server, &format!("/api/interruptions/{id}/take"), &json!({})).await?;
+        }
+    }
     let mut answer = json!({ "result": result });
     if let Some(note) = note {
         answer["note"] = Value::String(note.to_owned());

@@ -170,11 +170,42 @@ async fn a_release_manager_works_from_the_command_line() {
         .to_owned();
     let output = ferry(
         &stack,
-        Some("alice"),
+        Some("bob"),
+        &["intervene", &interruption_id, "retry"],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("use proceed or abort"),
+        "{}",
+        stderr(&output)
+    );
+    let (status, body) = stack
+        .post_as(
+            "alice",
+            &format!("/api/interruptions/{interruption_id}/take"),
+            &json!({}),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let output = ferry(
+        &stack,
+        Some("bob"),
+        &["intervene", &interruption_id, "proceed"],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("alice has taken responsibility"),
+        "{}",
+        stderr(&output)
+    );
+    let output = ferry(
+        &stack,
+        Some("bob"),
         &[
             "intervene",
             &interruption_id,
             "proceed",
+            "--take-over",
             "--note",
             "looks good",
         ],
@@ -182,7 +213,7 @@ async fn a_release_manager_works_from_the_command_line() {
     assert!(output.status.success(), "{}", stderr(&output));
     let done = stack.wait_for_deployment(&deployment_id, WAIT).await;
     assert_eq!(done["status"], "Success");
-    assert_eq!(done["interruptions"][0]["resolved_by"], "alice");
+    assert_eq!(done["interruptions"][0]["resolved_by"], "bob");
     assert_eq!(done["interruptions"][0]["note"], "looks good");
 
     // Only one release succeeded in Test: nothing to roll back to, and the CLI says why.

@@ -167,6 +167,30 @@ async fn bad_requests_name_the_problem_and_write_nothing() {
     );
     assert_eq!(stack.count("releases").await, 0);
 
+    // A NUL character, which PostgreSQL cannot store: in a body, a clear 422 naming where it
+    // is; in a path, a 400. Nothing is written.
+    let (status, body) = stack
+        .post(
+            "/api/projects",
+            &json!({ "name": "Nul", "steps": [{ "name": "Run", "script": "echo a\u{0}b" }] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "steps[0].script", "{body}");
+    let (status, body) = stack.get("/api/projects/a%00b").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(stack.count("projects").await, 1);
+
+    // A value of the wrong type is named by its path.
+    let (status, body) = stack
+        .post(
+            "/api/projects",
+            &json!({ "name": "Typed", "steps": [{ "name": "Run", "script": "true", "retries": "three" }] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "steps[0].retries", "{body}");
+
     // A release that exists already.
     stack
         .push_package("RandomQuotes", "1.0.0", zip_of(&[("a", "b")]))

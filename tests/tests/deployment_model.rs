@@ -104,11 +104,14 @@ async fn sensitive_values_are_encrypted_hidden_and_masked() {
         "notification_email": stack.recipient,
         "variables": [
             { "name": "Db Password", "value": secret, "sensitive": true },
-            { "name": "Db User", "value": "app" }
+            { "name": "Db User", "value": "app" },
+            { "name": "Conn", "value": "user=app;password=#{Db Password}" },
+            { "name": "Private Key", "value": "-----BEGIN KEY-----\nkey-line-one-abcdef\n-----END KEY-----", "sensitive": true },
+            { "name": "Path", "value": "/nowhere" }
         ],
         "steps": [{
             "name": "Connect",
-            "script": "echo \"template: #{Db Password}\"\necho \"env: $DB_PASSWORD\"\necho \"function: $(get_octopusvariable 'Db Password')\"\necho \"user #{Db User}\"\nexit 4"
+            "script": "echo \"template: #{Db Password}\"\necho \"env: $DB_PASSWORD\"\necho \"function: $(get_octopusvariable 'Db Password')\"\necho \"user #{Db User}\"\necho \"conn: $CONN\"\necho \"$PRIVATE_KEY\"\nls / >/dev/null && echo \"PATH intact, the variable is $(get_octopusvariable Path)\"\nexit 4"
         }]
     });
     let created = stack.create_project(&body).await;
@@ -135,6 +138,14 @@ async fn sensitive_values_are_encrypted_hidden_and_masked() {
     assert!(log.contains("env: *****"), "{log}");
     assert!(log.contains("function: *****"), "{log}");
     assert!(log.contains("user app"), "{log}");
+    // A value built from a secret is masked once expanded; so is each line of a multi-line
+    // secret; a project variable never replaces the shell's PATH.
+    assert!(log.contains("conn: *****"), "{log}");
+    assert!(!log.contains("key-line-one-abcdef"), "{log}");
+    assert!(
+        log.contains("PATH intact, the variable is /nowhere"),
+        "{log}"
+    );
     assert!(!done.to_string().contains(secret));
     let emails = stack.wait_for_emails(1, WAIT).await;
     assert!(!emails[0].contains(secret));
@@ -603,5 +614,71 @@ async fn a_job_for_a_pool_without_workers_says_so() {
         .post(&format!("/api/deployments/{lonely}/cancel"), &json!({}))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_survives_a_deployment_that_cannot_start() {
+    let stack = TestStack::start().await;
+    stack.create_environment("Dev").await;
+    stack
+        .create_project(&json!({ "name": "Line", "steps": [
+            { "name": "Ask", "kind": "manual_intervention", "instructions": "ok?" }
+        ] }))
+        .await;
+    stack.create_release("Line", "1.0.0").await;
+    let first = stack.deploy("Line", "1.0.0", "Dev").await;
+    stack
+        .wait_for_status(&first, "WaitingForIntervention", WAIT)
+        .await;
+    let broken = stack.deploy("Line", "1.0.0", "Dev").await;
+    let third = stack.deploy("Line", "1.0.0", "Dev").await;
+    // Damage the second one's stored data, as a bug or a bad migration might.
+    stack
+        .db()
+        .await
+        .execute(
+            "UPDATE deployments SET variables = '\"not a variable list\"' WHERE deployment_id = $1::text::uuid",
+            &[&broken],
+        )
+        .await
+        .unwrap();
+    let (status, body) = stack
+        .post(&format!("/api/deployments/{first}/cancel"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, broken_now) = stack.get(&format!("/api/deployments/{broken}")).await;
+    assert_eq!(broken_now["status"], "Failed", "{broken_now:#}");
+    assert!(
+        broken_now["error"]
+            .as_str()
+            .unwrap()
+            .contains("could not start"),
+        "{broken_now:#}"
+    );
+    stack
+        .wait_for_status(&third, "WaitingForIntervention", WAIT)
+        .await;
+
+    // A deployment left Queued with nothing running (as an older bug could leave one) starts
+    // as soon as another deployment of the pair is created.
+    let stranded = stack.deploy("Line", "1.0.0", "Dev").await;
+    stack
+        .db()
+        .await
+        .execute(
+            "UPDATE deployments SET status = 'Canceled', finished_at = now() WHERE deployment_id = $1::text::uuid",
+            &[&third],
+        )
+        .await
+        .unwrap();
+    let (_, before) = stack.get(&format!("/api/deployments/{stranded}")).await;
+    assert_eq!(before["status"], "Queued");
+    let newest = stack.deploy("Line", "1.0.0", "Dev").await;
+    stack
+        .wait_for_status(&stranded, "WaitingForIntervention", WAIT)
+        .await;
+    let (_, newest_now) = stack.get(&format!("/api/deployments/{newest}")).await;
+    assert_eq!(newest_now["status"], "Queued");
     stack.stop().await;
 }

@@ -64,6 +64,7 @@ pub struct StepJob {
     /// `[name, value]` pairs, not a JSON object, because the order matters (indexed families
     /// such as `Octopus.Step[<name>]` iterate in process order) and the outbox stores jobs
     /// as `jsonb`, which reorders object keys.
+    #[serde(deserialize_with = "pairs_or_object")]
     pub variables: Vec<(String, String)>,
     /// Sensitive variables, still encrypted (see `ferry-secrets`; the context is the name).
     /// The worker decrypts them just before the step and masks them in every line it sends.
@@ -187,4 +188,53 @@ pub struct DeploymentFinished {
 pub struct StepSummary {
     pub name: String,
     pub status: String,
+}
+
+/// Reads job variables as `[[name, value], …]`, or as the `{name: value}` object jobs written
+/// by Ferry 0.1's spine carried, so jobs queued across an upgrade still run.
+fn pairs_or_object<'de, D>(deserializer: D) -> Result<Vec<(String, String)>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        Pairs(Vec<(String, String)>),
+        Object(BTreeMap<String, String>),
+    }
+    Ok(match Form::deserialize(deserializer)? {
+        Form::Pairs(pairs) => pairs,
+        Form::Object(object) => object.into_iter().collect(),
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_variables_read_both_forms_and_keep_their_order() {
+        let job = |variables: serde_json::Value| {
+            serde_json::json!({
+                "job_id": Uuid::nil(), "deployment_id": Uuid::nil(), "step_run_id": Uuid::nil(),
+                "attempt": 1, "step_index": 0, "step_name": "Run", "script": "true",
+                "variables": variables, "package": null, "timeout_seconds": 10
+            })
+        };
+        let pairs: StepJob =
+            serde_json::from_value(job(serde_json::json!([["B", "2"], ["A", "1"]]))).unwrap();
+        assert_eq!(
+            pairs.variables,
+            [("B".into(), "2".into()), ("A".into(), "1".into())]
+        );
+        let object: StepJob =
+            serde_json::from_value(job(serde_json::json!({ "B": "2", "A": "1" }))).unwrap();
+        assert_eq!(object.variables.len(), 2);
+        let written = serde_json::to_value(&pairs).unwrap();
+        assert_eq!(
+            written["variables"],
+            serde_json::json!([["B", "2"], ["A", "1"]])
+        );
+    }
 }

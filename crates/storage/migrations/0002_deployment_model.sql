@@ -39,9 +39,6 @@ ALTER TABLE deployments ADD CONSTRAINT deployments_status_check
 -- Fixed at creation: the effective guided-failure setting and the steps the creator excluded.
 ALTER TABLE deployments ADD COLUMN guided_failure boolean NOT NULL DEFAULT false;
 ALTER TABLE deployments ADD COLUMN excluded_steps text[] NOT NULL DEFAULT '{}';
--- The release's variables when the deployment was created: a later *update variables* on the
--- release changes only deployments made after it.
-ALTER TABLE deployments ADD COLUMN variables jsonb NOT NULL DEFAULT '[]'::jsonb;
 -- A rollback names the deployment it rolls back from.
 ALTER TABLE deployments ADD COLUMN rollback_of uuid REFERENCES deployments (deployment_id);
 -- Finding what is active or queued per project and environment, and what succeeded where.

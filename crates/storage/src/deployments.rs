@@ -117,17 +117,26 @@ fn step_from_row(row: &tokio_postgres::Row) -> Result<StepRun, StorageError> {
     })
 }
 
+/// A deployment just inserted: its step runs, and the variables it took from its release
+/// (read in the same statement, so no later *update variables* can come between).
+#[derive(Debug, Clone)]
+pub struct Inserted {
+    pub step_runs: Vec<StepRun>,
+    pub variables: ferry_domain::variables::VariableSet<String>,
+}
+
 /// Inserts a queued deployment with one pending step run per step name.
 pub async fn insert(
     client: &impl GenericClient,
     deployment: &Deployment,
     step_names: &[&str],
-) -> Result<Vec<StepRun>, StorageError> {
-    client
-        .execute_cached(
+) -> Result<Inserted, StorageError> {
+    let row = client
+        .query_one_cached(
             "INSERT INTO deployments (deployment_id, release_id, project_id, environment_id, status,
                  created_at, guided_failure, excluded_steps, rollback_of, variables)
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, r.variables FROM releases r WHERE r.release_id = $2",
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, r.variables FROM releases r WHERE r.release_id = $2
+             RETURNING variables",
             &[
                 &deployment.deployment_id,
                 &deployment.release_id,
@@ -141,6 +150,7 @@ pub async fn insert(
             ],
         )
         .await?;
+    let variables = crate::json_column(row.get(0), "deployment variables")?;
     let ids: Vec<Uuid> = step_names.iter().map(|_| Uuid::now_v7()).collect();
     let indexes: Vec<i32> = (0..step_names.len() as i32).collect();
     client
@@ -151,7 +161,7 @@ pub async fn insert(
             &[&ids, &deployment.deployment_id, &indexes, &step_names],
         )
         .await?;
-    Ok(ids
+    let step_runs = ids
         .iter()
         .zip(step_names)
         .zip(indexes)
@@ -170,7 +180,11 @@ pub async fn insert(
             failure_ignored: false,
             outputs: BTreeMap::new(),
         })
-        .collect())
+        .collect();
+    Ok(Inserted {
+        step_runs,
+        variables,
+    })
 }
 
 /// Loads a deployment and locks its row until the transaction ends, so that events for the

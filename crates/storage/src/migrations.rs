@@ -10,6 +10,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "deployment model",
         include_str!("../migrations/0002_deployment_model.sql"),
     ),
+    (
+        3,
+        "deployment variables",
+        include_str!("../migrations/0003_deployment_variables.sql"),
+    ),
 ];
 
 /// An arbitrary constant: the advisory lock that serialises concurrent migrators.

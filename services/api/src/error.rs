@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use ferry_domain::ValidationError;
 use ferry_storage::StorageError;
 use serde_json::json;
+use tokio_postgres::error::SqlState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -50,6 +51,20 @@ impl From<StorageError> for ApiError {
     fn from(error: StorageError) -> Self {
         match error {
             StorageError::Conflict(what) => ApiError::Conflict(format!("{what} already exists")),
+            // A NUL character in a path or query parameter: PostgreSQL cannot hold it.
+            StorageError::Postgres(ref inner)
+                if matches!(
+                    inner.code(),
+                    Some(
+                        &SqlState::CHARACTER_NOT_IN_REPERTOIRE
+                            | &SqlState::UNTRANSLATABLE_CHARACTER
+                    )
+                ) =>
+            {
+                ApiError::BadRequest(
+                    "the request contains a character that cannot be stored (NUL)".into(),
+                )
+            }
             StorageError::Missing(what) => ApiError::NotFound(format!("{what} does not exist")),
             StorageError::Pool(_) => {
                 tracing::error!(error = %error, "database unavailable");

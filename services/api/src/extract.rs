@@ -26,9 +26,13 @@ where
                         "must not contain NUL characters (\\u0000)",
                     ));
                 }
-                serde_json::from_value(value)
+                serde_path_to_error::deserialize(value)
                     .map(JsonBody)
-                    .map_err(|error| ApiError::invalid("body", error.to_string()))
+                    .map_err(|error| {
+                        let path = error.path().to_string();
+                        let field = if path == "." { "body".to_owned() } else { path };
+                        ApiError::invalid(&field, error.into_inner().to_string())
+                    })
             }
             Err(rejection) => Err(match rejection {
                 JsonRejection::JsonDataError(error) => ApiError::invalid(

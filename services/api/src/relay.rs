@@ -18,6 +18,8 @@ const BATCH_SIZE: i64 = 200;
 
 /// How long a pool seen with workers is trusted to still have them before it is checked again.
 const WORKERS_SEEN_FOR: Duration = Duration::from_secs(5);
+/// How long the relay waits for RabbitMQ to say whether a pool has workers.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
     let publisher = Publisher::open(state.broker()).await?;
@@ -118,33 +120,39 @@ async fn relay_batch(
             }
         }
     }
-    // A job sent to a pool no worker takes from would wait in silence: say so in the
-    // deployment's task log.
-    for message in pending.iter().filter(|message| {
-        message.kind == MessageKind::StepJob.as_str() && published.contains(&message.outbox_id)
-    }) {
+    ferry_storage::outbox::mark_published(&transaction, &published).await?;
+    transaction.commit().await?;
+    // Only now, with the batch safely marked published: a job sent to a pool no worker
+    // takes from would wait in silence, so say so in the deployment's task log. This is a
+    // courtesy; its failure changes nothing.
+    let waiting: Vec<_> = pending
+        .iter()
+        .filter(|message| {
+            message.kind == MessageKind::StepJob.as_str() && published.contains(&message.outbox_id)
+        })
+        .collect();
+    for message in waiting {
         if pools.has_workers(state, &message.routing_key).await {
             continue;
         }
-        if let Some(deployment_id) = message
+        let Some(deployment_id) = message
             .payload
             .get("deployment_id")
             .and_then(|id| id.as_str())
             .and_then(|id| uuid::Uuid::parse_str(id).ok())
+        else {
+            continue;
+        };
+        let note = format!(
+            "No worker is taking jobs from worker pool `{}` right now: the step waits in its queue until one starts",
+            message.routing_key
+        );
+        if let Err(error) =
+            ferry_storage::deployments::append_system_log(&client, deployment_id, &note).await
         {
-            ferry_storage::deployments::append_system_log(
-                &transaction,
-                deployment_id,
-                &format!(
-                    "No worker is taking jobs from worker pool `{}` right now: the step waits in its queue until one starts",
-                    message.routing_key
-                ),
-            )
-            .await?;
+            tracing::warn!(%error, "could not note a pool without workers");
         }
     }
-    ferry_storage::outbox::mark_published(&transaction, &published).await?;
-    transaction.commit().await?;
     Ok(published.len())
 }
 
@@ -180,7 +188,12 @@ impl PoolWatch {
             },
         };
         let queue = state.topology().step_jobs(pool).queue;
-        match state.topology().consumer_count(&channel, &queue).await {
+        let checked = tokio::time::timeout(
+            PROBE_TIMEOUT,
+            state.topology().consumer_count(&channel, &queue),
+        )
+        .await;
+        match checked.unwrap_or(Ok(1)) {
             Ok(consumers) if consumers > 0 => {
                 self.seen_with_workers
                     .insert(pool.to_owned(), Instant::now());

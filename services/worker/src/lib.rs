@@ -48,6 +48,8 @@ struct WorkerContext {
     /// Stop messages for attempts this worker was not running yet (their job may still be in
     /// its prefetch buffer or the queue), with when they came; such a job is not run.
     stopped: Mutex<HashMap<(Uuid, i32), std::time::Instant>>,
+    /// Held while the worker runs (released with the file when it exits).
+    _work_root_lock: std::fs::File,
 }
 
 /// How long a stop message for an attempt not seen yet is remembered.
@@ -73,7 +75,21 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     tokio::fs::create_dir_all(&config.work_root)
         .await
         .with_context(|| format!("creating the work folder {}", config.work_root.display()))?;
-    script::sweep_scratch_files(&config.work_root.join("deployments"));
+    // Leftover scratch files (a worker that died mid-step) are swept only by a worker that
+    // has the work root to itself: another worker sharing it may be running those steps.
+    let work_root_lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(config.work_root.join(".worker.lock"))
+        .with_context(|| format!("opening the lock file in {}", config.work_root.display()))?;
+    match work_root_lock.try_lock() {
+        Ok(()) => script::sweep_scratch_files(&config.work_root.join("deployments")),
+        Err(_) => tracing::info!(
+            work_root = %config.work_root.display(),
+            "another worker uses this work root; leaving its scratch files alone"
+        ),
+    }
     let connection = ferry_broker::connect(
         &config.amqp_url,
         &format!("ferry-worker {}", config.worker_name),
@@ -98,6 +114,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         topology: topology.clone(),
         running: Mutex::new(HashMap::new()),
         stopped: Mutex::new(HashMap::new()),
+        _work_root_lock: work_root_lock,
     });
     let control_channel = connection.create_channel().await?;
     let control_queue = topology.declare_control_queue(&control_channel).await?;
@@ -305,6 +322,7 @@ async fn run_step(
         );
     }
     variables.expand_values();
+    sink.set_masker(variables.masker.clone());
     let script = match variables.render_script(job) {
         Ok(script) => script,
         Err(reason) => return failed(sink, reason),

@@ -18,6 +18,10 @@ pub struct StepVariables {
     values: IndexMap<String, String>,
     /// Hides the sensitive values in every line the worker sends.
     pub masker: Masker,
+    /// The sensitive values in clear text, and the names of the sensitive variables
+    /// (lowercased), to mask what expansion derives from them.
+    secrets: Vec<String>,
+    sensitive_names: Vec<String>,
 }
 
 impl StepVariables {
@@ -34,9 +38,16 @@ impl StepVariables {
             secrets.push(value.clone());
             values.insert(name.clone(), value);
         }
+        let sensitive_names = job
+            .sensitive_variables
+            .keys()
+            .map(|name| name.to_lowercase())
+            .collect();
         let mut variables = StepVariables {
             values,
-            masker: Masker::new(secrets),
+            masker: Masker::new(secrets.clone()),
+            secrets,
+            sensitive_names,
         };
         variables.add_system("Machine.Name", machine_name);
         Ok(variables)
@@ -60,12 +71,28 @@ impl StepVariables {
             .map(|(name, value)| (name.clone(), value.clone()))
             .collect();
         let options = ferry_templates::Options::lenient(chrono::Utc::now());
-        for value in self.values.values_mut() {
-            if value.contains("#{")
-                && let Ok(expanded) = ferry_templates::render(value, &lookup, &options)
-            {
-                *value = expanded;
+        let mut derived = Vec::new();
+        for (name, value) in self.values.iter_mut() {
+            if !value.contains("#{") {
+                continue;
             }
+            let Ok(expanded) = ferry_templates::render(value, &lookup, &options) else {
+                continue;
+            };
+            // A sensitive value, or any value built from one, is masked as expanded too.
+            let raw = value.to_lowercase();
+            if self.sensitive_names.contains(&name.to_lowercase())
+                || self
+                    .sensitive_names
+                    .iter()
+                    .any(|sensitive| references(&raw, sensitive))
+            {
+                derived.push(expanded.clone());
+            }
+            *value = expanded;
+        }
+        if !derived.is_empty() {
+            self.masker = Masker::new(self.secrets.iter().cloned().chain(derived));
         }
     }
 
@@ -127,6 +154,17 @@ impl StepVariables {
     }
 }
 
+/// Whether a (lowercased) template refers to a (lowercased) variable name: `#{name}`,
+/// `#{name | Filter}`, `#{ name }`.
+fn references(template: &str, name: &str) -> bool {
+    template.match_indices("#{").any(|(start, _)| {
+        let rest = template[start + 2..].trim_start();
+        rest.strip_prefix(name).is_some_and(|after| {
+            after.trim_start().starts_with('}') || after.trim_start().starts_with('|')
+        })
+    })
+}
+
 /// `value` as one bash word in single quotes.
 fn single_quoted(value: &str) -> String {
     format!("'{}'", value.replace('\'', "'\\''"))
@@ -146,8 +184,50 @@ pub fn read_outputs(contents: &str) -> BTreeMap<String, String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn references_are_whole_names() {
+        assert!(references("server=#{db password}", "db password"));
+        assert!(references("#{ db password | tobase64 }", "db password"));
+        assert!(!references("#{db password old}", "db password"));
+        assert!(!references("#{db user}", "db"));
+    }
+
+    #[test]
+    fn values_built_from_secrets_are_masked_once_expanded() {
+        let key = SecretKey::from_base64(&SecretKey::generate_base64().unwrap()).unwrap();
+        let job = StepJob {
+            job_id: uuid::Uuid::nil(),
+            deployment_id: uuid::Uuid::nil(),
+            step_run_id: uuid::Uuid::nil(),
+            attempt: 1,
+            step_index: 0,
+            step_name: "Run".into(),
+            script: "true".into(),
+            variables: vec![
+                ("Conn".into(), "Server=db1;Password=#{Db Password}".into()),
+                ("Db User".into(), "app".into()),
+            ],
+            sensitive_variables: [(
+                "Db Password".to_owned(),
+                key.encrypt("S3cr3t", "Db Password").unwrap(),
+            )]
+            .into_iter()
+            .collect(),
+            lenient_templates: false,
+            package: None,
+            timeout_seconds: 10,
+        };
+        let mut variables = StepVariables::prepare(&job, &key, "host").unwrap();
+        variables.expand_values();
+        assert_eq!(
+            variables.masker.mask("Server=db1;Password=S3cr3t user app"),
+            "***** user app"
+        );
+    }
 
     #[test]
     fn values_are_quoted_for_bash() {

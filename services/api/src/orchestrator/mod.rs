@@ -196,20 +196,66 @@ pub async fn advance(
     step_runs: &mut [StepRun],
 ) -> Result<Advanced, StorageError> {
     let mut advanced = Advanced::default();
-    let next_queued = advance_one(state, client, context, step_runs, &mut advanced).await?;
-    let mut next = next_queued;
-    while let Some(deployment) = next {
-        let mut context = load_context(client, deployment).await?;
-        let mut runs = deployments::step_runs(client, context.deployment.deployment_id).await?;
-        deployments::append_system_log(
-            client,
-            context.deployment.deployment_id,
-            "The previous deployment of this project to this environment finished; starting",
-        )
-        .await?;
-        next = advance_one(state, client, &mut context, &mut runs, &mut advanced).await?;
-    }
+    let next = advance_one(state, client, context, step_runs, &mut advanced).await?;
+    start_queued(state, client, next, &mut advanced).await?;
     Ok(advanced)
+}
+
+/// Starts a queued deployment (and, should it finish at once, the ones after it). Each start
+/// is isolated in a savepoint: a deployment that cannot start (its stored data is broken) is
+/// marked Failed with the reason, and the next one in line starts instead, so neither the
+/// deployment that just finished nor the queue behind it is held up by it.
+pub async fn start_queued(
+    state: &AppState,
+    client: &impl GenericClient,
+    mut next: Option<Deployment>,
+    advanced: &mut Advanced,
+) -> Result<(), StorageError> {
+    while let Some(deployment) = next {
+        let (deployment_id, project_id, environment_id) = (
+            deployment.deployment_id,
+            deployment.project_id,
+            deployment.environment_id,
+        );
+        client.batch_execute("SAVEPOINT ferry_start_queued").await?;
+        let started = async {
+            let mut context = load_context(client, deployment).await?;
+            let mut runs = deployments::step_runs(client, deployment_id).await?;
+            deployments::append_system_log(
+                client,
+                deployment_id,
+                "The previous deployment of this project to this environment finished; starting",
+            )
+            .await?;
+            advance_one(state, client, &mut context, &mut runs, advanced).await
+        }
+        .await;
+        match started {
+            Ok(following) => {
+                client
+                    .batch_execute("RELEASE SAVEPOINT ferry_start_queued")
+                    .await?;
+                next = following;
+            }
+            Err(error) => {
+                client
+                    .batch_execute("ROLLBACK TO SAVEPOINT ferry_start_queued")
+                    .await?;
+                tracing::error!(%error, %deployment_id, "a queued deployment could not start");
+                let reason = format!("the deployment could not start: {error}");
+                deployments::finish(
+                    client,
+                    deployment_id,
+                    DeploymentStatus::Failed,
+                    Some(&reason),
+                )
+                .await?;
+                deployments::append_system_log(client, deployment_id, &reason).await?;
+                next = deployments::next_queued(client, project_id, environment_id).await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One deployment's moves. Returns the queued deployment to start next when this one

@@ -15,7 +15,7 @@ use crate::actor::Actor;
 use crate::audit;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
-use crate::orchestrator::{self, advance, load_context};
+use crate::orchestrator::{self, load_context};
 use crate::routes::deployments::{NewDeployment, created_json, load_view, start};
 
 #[derive(Deserialize)]
@@ -182,16 +182,12 @@ pub async fn cancel(
     if deployments::active(&transaction, project_id, environment_id)
         .await?
         .is_none()
-        && let Some(next) =
-            deployments::next_queued(&transaction, project_id, environment_id).await?
     {
-        let mut next_context = load_context(&transaction, next).await?;
-        let mut runs =
-            deployments::step_runs(&transaction, next_context.deployment.deployment_id).await?;
-        advance(&state, &transaction, &mut next_context, &mut runs).await?;
+        let next = deployments::next_queued(&transaction, project_id, environment_id).await?;
+        let mut advanced = orchestrator::Advanced::default();
+        orchestrator::start_queued(&state, &transaction, next, &mut advanced).await?;
     }
     audit::commit(transaction).await?;
     state.outbox_written();
-    let client = state.db().await?;
     Ok(Json(load_view(&state, &client, &raw_id).await?))
 }

@@ -23,7 +23,7 @@ use crate::actor::Actor;
 use crate::audit;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
-use crate::orchestrator::{DeploymentContext, advance, status_url};
+use crate::orchestrator::{self, Advanced, DeploymentContext, advance, status_url};
 use crate::routes::lifecycles::effective_lifecycle;
 
 #[derive(Deserialize)]
@@ -146,14 +146,16 @@ pub(crate) async fn start(
     check_lifecycle(client, project, release, environment).await?;
     deployments::lock_project_environment(client, project.project_id, environment.environment_id)
         .await?;
-    let ahead = match deployments::active(client, project.project_id, environment.environment_id)
-        .await?
-    {
-        Some(active) => Some(active),
-        None => deployments::next_queued(client, project.project_id, environment.environment_id)
-            .await?
-            .map(|queued| queued.deployment_id),
+    let active =
+        deployments::active(client, project.project_id, environment.environment_id).await?;
+    // Nothing runs but a deployment waits: one left behind by a failure. It goes first.
+    let stranded = match active {
+        Some(_) => None,
+        None => {
+            deployments::next_queued(client, project.project_id, environment.environment_id).await?
+        }
     };
+    let ahead = active.or(stranded.as_ref().map(|queued| queued.deployment_id));
     let deployment = Deployment {
         deployment_id: Uuid::now_v7(),
         release_id: release.release_id,
@@ -171,7 +173,8 @@ pub(crate) async fn start(
         rollback_of,
     };
     let step_names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
-    let mut step_runs = deployments::insert(client, &deployment, &step_names).await?;
+    let inserted = deployments::insert(client, &deployment, &step_names).await?;
+    let mut step_runs = inserted.step_runs;
     let deployment_id = deployment.deployment_id;
     deployments::append_system_log(
         client,
@@ -213,13 +216,17 @@ pub(crate) async fn start(
             &format!("Queued behind deployment {ahead} of the same project and environment"),
         )
         .await?;
-        return Ok((deployment_id, false));
+        let mut advanced = Advanced::default();
+        orchestrator::start_queued(state, client, stranded, &mut advanced).await?;
+        return Ok((deployment_id, advanced.wrote_outbox));
     }
-    // Everything the orchestration needs is loaded already: the release's variables are
-    // what the deployment just took.
+    // Everything the orchestration needs is loaded already, with the variables the
+    // deployment took.
+    let mut release = release.clone();
+    release.variables = inserted.variables;
     let mut context = DeploymentContext {
         deployment,
-        release: release.clone(),
+        release,
         project_name: project.name.clone(),
         notification_email: project.notification_email.clone(),
         worker_pool: project.worker_pool.clone(),
