@@ -181,6 +181,17 @@ async fn bad_requests_name_the_problem_and_write_nothing() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(stack.count("projects").await, 1);
 
+    // A malformed or missing query parameter is a JSON 422 naming it.
+    let (status, body) = stack.get("/api/audit?limit=abc").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "query", "{body}");
+    assert!(message(&body).contains("limit"), "{body}");
+    let (status, body) = stack
+        .get("/api/projects/Random%20Quotes/variables/preview")
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(message(&body).contains("environment"), "{body}");
+
     // A value of the wrong type is named by its path.
     let (status, body) = stack
         .post(

@@ -1,9 +1,11 @@
-//! A JSON body extractor whose failures are [`ApiError`]s: malformed JSON is a 400 naming the
-//! line and column, an unknown or missing field a 422 naming the field, and a NUL character
-//! anywhere (which PostgreSQL cannot store) a 422 naming where it is.
+//! Extractors whose failures are [`ApiError`]s. A JSON body: malformed JSON is a 400 naming
+//! the line and column, an unknown, missing or mistyped field a 422 naming the field, and a
+//! NUL character anywhere (which PostgreSQL cannot store) a 422 naming where it is. A query
+//! string: a missing or malformed parameter is a 422 naming it.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -79,5 +81,28 @@ fn nul_in(value: &serde_json::Value, path: String) -> Option<String> {
             }
         }),
         _ => None,
+    }
+}
+
+/// Query parameters parsed into `T`.
+pub struct QueryParams<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for QueryParams<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(QueryParams(value)),
+            Err(rejection) => Err(ApiError::invalid(
+                "query",
+                rejection
+                    .body_text()
+                    .replace("Failed to deserialize query string: ", ""),
+            )),
+        }
     }
 }

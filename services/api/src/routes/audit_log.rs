@@ -1,12 +1,13 @@
 //! `/api/audit`: the audit log, newest first, optionally for one project.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::extract::QueryParams;
 use crate::routes::projects::find_project;
 
 #[derive(Deserialize)]
@@ -20,7 +21,7 @@ pub struct AuditQuery {
 
 pub async fn list(
     State(state): State<AppState>,
-    Query(query): Query<AuditQuery>,
+    QueryParams(query): QueryParams<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = query.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {

@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use bytes::{Bytes, BytesMut};
 use ferry_domain::{PackageId, PackageVersion};
@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::extract::QueryParams;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,7 +41,7 @@ pub fn package_json(package: &Package) -> Value {
 pub async fn upload(
     State(state): State<AppState>,
     Path((package_id, version)): Path<(String, String)>,
-    Query(query): Query<UploadQuery>,
+    QueryParams(query): QueryParams<UploadQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {

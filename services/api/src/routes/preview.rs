@@ -2,7 +2,7 @@
 //! release to an environment would do, without deploying.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use chrono::Utc;
 use ferry_domain::{
     Condition, DeploymentStatus, Planned, RunCondition, StepKind, StepPlan, preview as preview_plan,
@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::extract::QueryParams;
 use crate::orchestrator::{deployment_variables, load_context, template_options};
 use crate::routes::deployments::{check_lifecycle, load_target};
 
@@ -29,7 +30,7 @@ pub struct PreviewQuery {
 pub async fn preview(
     State(state): State<AppState>,
     Path((project, release_number)): Path<(String, String)>,
-    Query(query): Query<PreviewQuery>,
+    QueryParams(query): QueryParams<PreviewQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let client = state.db().await?;
     let (project, release, environment) =

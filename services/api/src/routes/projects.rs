@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use ferry_domain::variables::VariableSet;
@@ -18,6 +18,7 @@ use crate::actor::Actor;
 use crate::audit;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
+use crate::extract::QueryParams;
 use crate::routes::project_body::{ProjectBody, parse_project};
 
 /// A project's variables as the API shows them: sensitive values never leave the server.
@@ -128,7 +129,7 @@ pub struct PreviewQuery {
 pub async fn variable_preview(
     State(state): State<AppState>,
     Path(project): Path<String>,
-    Query(query): Query<PreviewQuery>,
+    QueryParams(query): QueryParams<PreviewQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let client = state.db().await?;
     let project = find_project(&client, &project).await?;
