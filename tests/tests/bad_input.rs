@@ -181,6 +181,18 @@ async fn bad_requests_name_the_problem_and_write_nothing() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(stack.count("projects").await, 1);
 
+    // A method a route does not take is a JSON 405.
+    let response = stack
+        .http
+        .delete(format!("{}/api/projects", stack.base_url))
+        .header("x-ferry-apikey", ferry_tests::API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["kind"], "method_not_allowed", "{body}");
+
     // A malformed or missing query parameter is a JSON 422 naming it.
     let (status, body) = stack.get("/api/audit?limit=abc").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");

@@ -18,6 +18,8 @@ pub enum ApiError {
     Invalid(ValidationError),
     #[error("{0}")]
     NotFound(String),
+    #[error("this route does not take that method; the API is described at /api/openapi.json")]
+    MethodNotAllowed,
     #[error("{0}")]
     Conflict(String),
     #[error("the request body is larger than the limit of {limit} bytes")]
@@ -89,6 +91,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::PayloadTooLarge { .. } => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
