@@ -682,3 +682,50 @@ async fn the_queue_survives_a_deployment_that_cannot_start() {
     assert_eq!(newest_now["status"], "Queued");
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_cancelled_before_a_worker_took_it_never_runs() {
+    let stack = TestStack::start_with(ferry_tests::StackOptions {
+        worker_concurrency: 1,
+        ..ferry_tests::StackOptions::default()
+    })
+    .await;
+    stack.create_environment("Dev").await;
+    let gate = stack.work_root.path().join("gate");
+    let ran = stack.work_root.path().join("ran");
+    stack
+        .create_project(&project(
+            "Busy",
+            &format!(
+                "echo busy\nfor i in $(seq 1 600); do [ -f '{}' ] && break; sleep 0.05; done",
+                gate.display()
+            ),
+            json!({}),
+        ))
+        .await;
+    stack
+        .create_project(&project(
+            "Waiting",
+            &format!("touch '{}'", ran.display()),
+            json!({}),
+        ))
+        .await;
+    for name in ["Busy", "Waiting"] {
+        stack.create_release(name, "1.0.0").await;
+    }
+    // The only worker slot is taken, so the second job waits in the queue.
+    let busy = stack.deploy("Busy", "1.0.0", "Dev").await;
+    stack.wait_for_log_line(&busy, "busy", WAIT).await;
+    let waiting = stack.deploy("Waiting", "1.0.0", "Dev").await;
+    let (status, body) = stack
+        .post(&format!("/api/deployments/{waiting}/cancel"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    std::fs::write(&gate, "").unwrap();
+    stack.wait_for_deployment(&busy, WAIT).await;
+    stack
+        .wait_for_log_line(&waiting, "it was not run", WAIT)
+        .await;
+    assert!(!ran.exists(), "the cancelled job's script ran");
+    stack.stop().await;
+}
