@@ -93,17 +93,7 @@ impl Topology {
     /// declaring connection closes; returns the queue's name. Control messages are only
     /// useful to workers alive when they are sent, so nothing is kept for absent ones.
     pub async fn declare_control_queue(&self, channel: &Channel) -> Result<String, BrokerError> {
-        channel
-            .exchange_declare(
-                self.control_exchange().into(),
-                ExchangeKind::Fanout,
-                ExchangeDeclareOptions {
-                    durable: true,
-                    ..ExchangeDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
+        self.declare_control_exchange(channel).await?;
         let queue = channel
             .queue_declare(
                 "".into(),

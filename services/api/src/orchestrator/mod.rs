@@ -87,6 +87,19 @@ pub fn deployment_variables(
     )
 }
 
+/// A step's variables for rendering in the API (sensitive values decrypted), with the masker
+/// that hides those values again.
+fn template_variables(
+    state: &AppState,
+    context: &DeploymentContext,
+    step_runs: &[StepRun],
+    step_index: usize,
+) -> Result<(ferry_templates::Variables, ferry_secrets::Masker), String> {
+    deployment_variables(state, context, step_runs, Some(step_index))
+        .for_templates(&state.config().variables_key)
+        .map_err(|error| error.to_string())
+}
+
 /// Renders a template with a deployment's variables; sensitive values in the result are
 /// masked. An error is the template's error, ready for a log line.
 fn render_for_people(
@@ -97,10 +110,7 @@ fn render_for_people(
     template: &str,
     lenient: bool,
 ) -> Result<String, String> {
-    let resolved = deployment_variables(state, context, step_runs, Some(step_index));
-    let (variables, masker) = resolved
-        .for_templates(&state.config().variables_key)
-        .map_err(|error| error.to_string())?;
+    let (variables, masker) = template_variables(state, context, step_runs, step_index)?;
     let options = template_options(lenient);
     ferry_templates::render(template, &variables, &options)
         .map(|text| masker.mask(&text))
@@ -124,18 +134,15 @@ fn variable_condition(
     expression: &str,
     lenient: bool,
 ) -> Result<bool, String> {
-    let resolved = deployment_variables(state, context, step_runs, Some(step_index));
-    let (variables, masker) = resolved
-        .for_templates(&state.config().variables_key)
-        .map_err(|error| error.to_string())?;
+    let (variables, masker) = template_variables(state, context, step_runs, step_index)?;
     ferry_templates::evaluate_condition(expression, &variables, &template_options(lenient))
         .map_err(|error| masker.mask(&error.to_string()))
 }
 
 /// The plan of one step for [`decide`]. A variable condition that cannot be evaluated
 /// counts as false here and its error is returned beside the plan: the step fails with it if
-/// the deployment reaches the step.
-fn step_plan(
+/// the deployment reaches the step. With no step runs (a preview), every step is pending.
+pub fn step_plan(
     state: &AppState,
     context: &DeploymentContext,
     step_runs: &[StepRun],
@@ -147,7 +154,11 @@ fn step_plan(
         RunCondition::Success => Condition::Success,
         RunCondition::Failure => Condition::Failure,
         RunCondition::Always => Condition::Always,
-        RunCondition::Variable(_) if step_runs[index].status != StepStatus::Pending => {
+        RunCondition::Variable(_)
+            if step_runs
+                .get(index)
+                .is_some_and(|run| run.status != StepStatus::Pending) =>
+        {
             Condition::Variable(true)
         }
         RunCondition::Variable(expression) => match variable_condition(

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use ferry_domain::{DeploymentStatus, StepStatus};
-use ferry_storage::{deployments, environments, interruptions, projects, releases};
+use ferry_storage::{deployments, interruptions, releases};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -16,7 +16,9 @@ use crate::audit;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::orchestrator::{self, load_context};
-use crate::routes::deployments::{NewDeployment, created_json, load_view, start};
+use crate::routes::deployments::{
+    NewDeployment, created_json, load_view, named_environment, named_project, start,
+};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,22 +35,8 @@ pub async fn rollback(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let mut client = state.db().await?;
     let transaction = audit::begin(&mut client).await?;
-    let project = projects::find(&transaction, &body.project)
-        .await?
-        .ok_or_else(|| {
-            ApiError::invalid(
-                "project",
-                format!("project `{}` does not exist", body.project),
-            )
-        })?;
-    let environment = environments::find(&transaction, &body.environment)
-        .await?
-        .ok_or_else(|| {
-            ApiError::invalid(
-                "environment",
-                format!("environment `{}` does not exist", body.environment),
-            )
-        })?;
+    let project = named_project(&transaction, &body.project).await?;
+    let environment = named_environment(&transaction, &body.environment).await?;
     let history = deployments::successful_history(
         &transaction,
         project.project_id,

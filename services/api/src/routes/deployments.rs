@@ -41,6 +41,32 @@ pub struct CreateDeployment {
     guided_failure: Option<bool>,
 }
 
+/// The project a request names in its `project` field, or a 422 saying it does not exist.
+pub(crate) async fn named_project(
+    client: &impl GenericClient,
+    project: &str,
+) -> Result<Project, ApiError> {
+    projects::find(client, project)
+        .await?
+        .ok_or_else(|| ApiError::invalid("project", format!("project `{project}` does not exist")))
+}
+
+/// The environment a request names in its `environment` field, or a 422 saying it does not
+/// exist.
+pub(crate) async fn named_environment(
+    client: &impl GenericClient,
+    environment: &str,
+) -> Result<Environment, ApiError> {
+    environments::find(client, environment)
+        .await?
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "environment",
+                format!("environment `{environment}` does not exist"),
+            )
+        })
+}
+
 /// Loads what a deployment request names, answering 422 for what does not exist.
 pub(crate) async fn load_target(
     client: &impl GenericClient,
@@ -48,9 +74,7 @@ pub(crate) async fn load_target(
     release_number: &str,
     environment: &str,
 ) -> Result<(Project, Release, Environment), ApiError> {
-    let project = projects::find(client, project).await?.ok_or_else(|| {
-        ApiError::invalid("project", format!("project `{project}` does not exist"))
-    })?;
+    let project = named_project(client, project).await?;
     let release = releases::find(client, project.project_id, release_number)
         .await?
         .ok_or_else(|| {
@@ -62,14 +86,7 @@ pub(crate) async fn load_target(
                 ),
             )
         })?;
-    let environment = environments::find(client, environment)
-        .await?
-        .ok_or_else(|| {
-            ApiError::invalid(
-                "environment",
-                format!("environment `{environment}` does not exist"),
-            )
-        })?;
+    let environment = named_environment(client, environment).await?;
     Ok((project, release, environment))
 }
 

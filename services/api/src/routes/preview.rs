@@ -4,9 +4,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use chrono::Utc;
-use ferry_domain::{
-    Condition, DeploymentStatus, Planned, RunCondition, StepKind, StepPlan, preview as preview_plan,
-};
+use ferry_domain::{DeploymentStatus, Planned, StepKind, preview as preview_plan};
 use ferry_storage::deployments::Deployment;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -15,7 +13,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::QueryParams;
-use crate::orchestrator::{deployment_variables, load_context, template_options};
+use crate::orchestrator::{load_context, step_plan};
 use crate::routes::deployments::{check_lifecycle, load_target};
 
 #[derive(Deserialize)]
@@ -57,37 +55,11 @@ pub async fn preview(
     };
     let context = load_context(&client, placeholder).await?;
     let steps = release.process.steps();
-    let mut plan = Vec::with_capacity(steps.len());
-    let mut condition_errors = Vec::new();
-    for (index, step) in steps.iter().enumerate() {
-        let condition = match &step.run_condition {
-            RunCondition::Success => Condition::Success,
-            RunCondition::Failure => Condition::Failure,
-            RunCondition::Always => Condition::Always,
-            RunCondition::Variable(expression) => {
-                let resolved = deployment_variables(&state, &context, &[], Some(index));
-                let (variables, masker) = resolved
-                    .for_templates(&state.config().variables_key)
-                    .map_err(|error| ApiError::Internal(error.into()))?;
-                match ferry_templates::evaluate_condition(
-                    expression,
-                    &variables,
-                    &template_options(step.lenient_templates),
-                ) {
-                    Ok(holds) => Condition::Variable(holds),
-                    Err(error) => {
-                        condition_errors.push((index, masker.mask(&error.to_string())));
-                        Condition::Variable(false)
-                    }
-                }
-            }
-        };
-        plan.push(StepPlan {
-            condition,
-            environment_allows: step.environments.allows(&environment.name),
-            excluded: false,
-        });
-    }
+    let (plan, condition_errors): (Vec<_>, Vec<_>) = steps
+        .iter()
+        .enumerate()
+        .map(|(index, step)| step_plan(&state, &context, &[], index, step))
+        .unzip();
     let planned = preview_plan(&plan);
     let steps_json: Vec<Value> = steps
         .iter()
@@ -106,10 +78,7 @@ pub async fn preview(
                 Planned::Runs => (true, None),
                 Planned::Skipped(reason) => (false, Some(reason.describe())),
             };
-            let error = condition_errors
-                .iter()
-                .find(|(i, _)| *i == index)
-                .map(|(_, error)| error.clone());
+            let error = condition_errors[index].clone();
             json!({
                 "name": step.name,
                 "kind": match step.kind { StepKind::RunScript { .. } => "run_script", StepKind::ManualIntervention { .. } => "manual_intervention" },

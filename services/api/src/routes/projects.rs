@@ -8,8 +8,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use ferry_domain::variables::VariableSet;
+use ferry_storage::GenericClient;
 use ferry_storage::projects::{self, Project};
-use ferry_storage::{GenericClient, environments};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -19,6 +19,7 @@ use crate::audit;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::extract::QueryParams;
+use crate::routes::deployments::named_environment;
 use crate::routes::project_body::{ProjectBody, parse_project};
 
 /// A project's variables as the API shows them: sensitive values never leave the server.
@@ -133,14 +134,7 @@ pub async fn variable_preview(
 ) -> Result<Json<Value>, ApiError> {
     let client = state.db().await?;
     let project = find_project(&client, &project).await?;
-    let environment = environments::find(&client, &query.environment)
-        .await?
-        .ok_or_else(|| {
-            ApiError::invalid(
-                "environment",
-                format!("environment `{}` does not exist", query.environment),
-            )
-        })?;
+    let environment = named_environment(&client, &query.environment).await?;
     if let Some(step) = &query.step
         && !project
             .process
