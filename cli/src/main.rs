@@ -231,15 +231,7 @@ async fn run(command: Command) -> anyhow::Result<i32> {
             server,
         } => {
             let deployment_id = model::rollback(&server, &project, &environment).await?;
-            if !progress {
-                return Ok(0);
-            }
-            follow(
-                &server,
-                &deployment_id,
-                Duration::from_secs(timeout_seconds),
-            )
-            .await
+            follow_if_asked(&server, &deployment_id, progress, timeout_seconds).await
         }
         Command::Template {
             command:
@@ -378,17 +370,22 @@ async fn run(command: Command) -> anyhow::Result<i32> {
                 "Status page: {}",
                 body["status_url"].as_str().unwrap_or_default()
             );
-            if !progress {
-                return Ok(0);
-            }
-            follow(
-                &server,
-                &deployment_id,
-                Duration::from_secs(timeout_seconds),
-            )
-            .await
+            follow_if_asked(&server, &deployment_id, progress, timeout_seconds).await
         }
     }
+}
+
+/// With `--progress`, follows the deployment (exit code from its outcome); else exits 0.
+async fn follow_if_asked(
+    server: &Server,
+    deployment_id: &str,
+    progress: bool,
+    timeout_seconds: u64,
+) -> anyhow::Result<i32> {
+    if !progress {
+        return Ok(0);
+    }
+    follow(server, deployment_id, Duration::from_secs(timeout_seconds)).await
 }
 
 fn pack(base_path: &Path, output: &Path) -> anyhow::Result<()> {

@@ -377,15 +377,8 @@ impl TestStack {
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base_url))
-            .header("x-ferry-apikey", API_KEY)
-            .json(body)
-            .send()
-            .await
-            .expect("calling the API");
-        read(response).await
+        let request = self.http.post(format!("{}{path}", self.base_url));
+        send(request.header("x-ferry-apikey", API_KEY).json(body)).await
     }
 
     pub async fn post_raw(
@@ -394,52 +387,30 @@ impl TestStack {
         content_type: &str,
         body: Vec<u8>,
     ) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base_url))
-            .header("x-ferry-apikey", API_KEY)
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .expect("calling the API");
-        read(response).await
+        let request = self.http.post(format!("{}{path}", self.base_url));
+        send(
+            request
+                .header("x-ferry-apikey", API_KEY)
+                .header("content-type", content_type)
+                .body(body),
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base_url))
-            .header("x-ferry-apikey", API_KEY)
-            .send()
-            .await
-            .expect("calling the API");
-        read(response).await
+        let request = self.http.get(format!("{}{path}", self.base_url));
+        send(request.header("x-ferry-apikey", API_KEY)).await
     }
 
     pub async fn put(&self, path: &str, body: &Value) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .put(format!("{}{path}", self.base_url))
-            .header("x-ferry-apikey", API_KEY)
-            .json(body)
-            .send()
-            .await
-            .expect("calling the API");
-        read(response).await
+        let request = self.http.put(format!("{}{path}", self.base_url));
+        send(request.header("x-ferry-apikey", API_KEY).json(body)).await
     }
 
     /// Calls the API as a named person (HTTP Basic: the user name is the actor).
     pub async fn post_as(&self, user: &str, path: &str, body: &Value) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base_url))
-            .basic_auth(user, Some(API_KEY))
-            .json(body)
-            .send()
-            .await
-            .expect("calling the API");
-        read(response).await
+        let request = self.http.post(format!("{}{path}", self.base_url));
+        send(request.basic_auth(user, Some(API_KEY)).json(body)).await
     }
 
     /// Polls a deployment until its status is `wanted`; fails on a different final state.
@@ -711,6 +682,11 @@ fn worker_config(
         variables_key: ferry_secrets::SecretKey::from_base64(variables_key)
             .expect("a generated key is valid"),
     }
+}
+
+/// Sends a request to the stack's API and reads the answer.
+async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    read(request.send().await.expect("calling the API")).await
 }
 
 async fn read(response: reqwest::Response) -> (StatusCode, Value) {
