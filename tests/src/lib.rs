@@ -47,7 +47,7 @@ impl Servers {
                 endpoint: required("FERRY_S3_ENDPOINT"),
                 region: required("FERRY_S3_REGION"),
                 access_key: required("FERRY_S3_ACCESS_KEY"),
-                secret_key: required("FERRY_S3_SECRET_KEY"),
+                secret_key: required("FERRY_S3_SECRET_KEY").into(),
                 bucket: String::new(),
             },
             smtp_url: required("FERRY_SMTP_URL"),
@@ -212,9 +212,9 @@ impl TestStack {
         let api_config = ferry_api::Config {
             listen: address,
             public_url: base_url.clone(),
-            database_url: database_url.clone(),
+            database_url: database_url.clone().into(),
             database_max_connections: options.database_max_connections,
-            amqp_url: servers.amqp_url.clone(),
+            amqp_url: servers.amqp_url.clone().into(),
             queue_prefix: queue_prefix.clone(),
             store: s3.clone(),
             max_package_bytes: options.max_package_bytes,
@@ -319,7 +319,7 @@ impl TestStack {
             ),
             (
                 "FERRY_S3_SECRET_KEY".into(),
-                self.servers.s3.secret_key.clone(),
+                self.servers.s3.secret_key.expose().to_owned(),
             ),
             ("FERRY_S3_BUCKET".into(), self.bucket.clone()),
             ("FERRY_WORK_ROOT".into(), work_root.display().to_string()),
@@ -672,7 +672,7 @@ fn worker_config(
     variables_key: &str,
 ) -> ferry_worker::Config {
     ferry_worker::Config {
-        amqp_url: servers.amqp_url.clone(),
+        amqp_url: servers.amqp_url.clone().into(),
         queue_prefix: queue_prefix.to_owned(),
         worker_pool: "default".into(),
         store: s3.clone(),

@@ -6,27 +6,9 @@ use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
-/// Where the object store is and how to sign requests to it.
-#[derive(Clone)]
-pub struct StoreConfig {
-    pub endpoint: String,
-    pub region: String,
-    pub access_key: String,
-    pub secret_key: String,
-    pub bucket: String,
-}
-
-impl std::fmt::Debug for StoreConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoreConfig")
-            .field("endpoint", &self.endpoint)
-            .field("region", &self.region)
-            .field("access_key", &self.access_key)
-            .field("secret_key", &"*****")
-            .field("bucket", &self.bucket)
-            .finish()
-    }
-}
+/// The store's settings live in `ferry-config`, so configuration code reads them without the
+/// AWS SDK.
+pub use ferry_config::StoreConfig;
 
 /// Failures of the object store.
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +48,7 @@ impl PackageStore {
     pub fn new(config: &StoreConfig) -> Self {
         let credentials = Credentials::new(
             config.access_key.clone(),
-            config.secret_key.clone(),
+            config.secret_key.expose().to_owned(),
             None,
             None,
             "ferry-config",

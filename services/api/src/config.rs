@@ -1,31 +1,13 @@
 //! The API's configuration: defaults that point at the stack `infra/dev up` starts, each
-//! overridable by a `FERRY_…` environment variable. This is the only file that reads the
-//! environment.
+//! overridable by a `FERRY_…` environment variable, read through `ferry-config`. The
+//! environment is read here and nowhere else in the API.
 
 use std::net::SocketAddr;
 
-use anyhow::{Context, bail};
-use ferry_packages::store::StoreConfig;
+use anyhow::bail;
+use ferry_config::{SecretUrl, Settings, StoreConfig};
 
-/// A value that must never be printed (API keys, passwords).
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("*****")
-    }
-}
+pub use ferry_config::Secret;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -34,11 +16,15 @@ pub struct Config {
     /// The address people and emails use to reach this API (`FERRY_PUBLIC_URL`); status page
     /// links are built from it.
     pub public_url: String,
-    pub database_url: String,
+    /// PostgreSQL (`FERRY_DATABASE_URL`); its password never prints.
+    pub database_url: SecretUrl,
+    /// Connections in the database pool (`FERRY_DATABASE_MAX_CONNECTIONS`).
     pub database_max_connections: usize,
-    pub amqp_url: String,
+    /// RabbitMQ (`FERRY_AMQP_URL`); its password never prints.
+    pub amqp_url: SecretUrl,
     /// Prefix of every exchange and queue name (`FERRY_QUEUE_PREFIX`).
     pub queue_prefix: String,
+    /// Where packages are stored (`FERRY_S3_*`).
     pub store: StoreConfig,
     /// The largest package accepted, in bytes (`FERRY_MAX_PACKAGE_BYTES`).
     pub max_package_bytes: u64,
@@ -55,69 +41,140 @@ pub struct Config {
     pub variables_key: ferry_secrets::SecretKey,
 }
 
-/// Reads `FERRY_VARIABLES_KEY`, shared with the worker's configuration.
-pub fn variables_key_from_env() -> anyhow::Result<ferry_secrets::SecretKey> {
-    let raw = variable("FERRY_VARIABLES_KEY").context(
-        "FERRY_VARIABLES_KEY is not set: it encrypts sensitive variables; create one with `openssl rand -base64 32` and give the API and every worker the same key",
-    )?;
-    ferry_secrets::SecretKey::from_base64(&raw)
-        .map_err(|error| anyhow::anyhow!("FERRY_VARIABLES_KEY: {error}"))
-}
-
-pub(crate) fn variable(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|value| !value.is_empty())
-}
-
-pub(crate) fn parsed<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    match variable(name) {
-        None => Ok(default),
-        Some(raw) => raw
-            .parse()
-            .map_err(|error| anyhow::anyhow!("{name}=`{raw}` is not valid: {error}")),
-    }
-}
-
-/// Object-store settings shared with the worker's configuration.
-pub fn store_from_env() -> StoreConfig {
-    StoreConfig {
-        endpoint: variable("FERRY_S3_ENDPOINT").unwrap_or_else(|| "http://127.0.0.1:55900".into()),
-        region: variable("FERRY_S3_REGION").unwrap_or_else(|| "us-east-1".into()),
-        access_key: variable("FERRY_S3_ACCESS_KEY").unwrap_or_else(|| "ferry-dev-access".into()),
-        secret_key: variable("FERRY_S3_SECRET_KEY")
-            .unwrap_or_else(|| "ferry-dev-secret-key".into()),
-        bucket: variable("FERRY_S3_BUCKET").unwrap_or_else(|| "ferry-packages".into()),
-    }
-}
-
 impl Config {
+    /// The configuration from the process environment.
     pub fn from_env() -> anyhow::Result<Self> {
-        let listen: SocketAddr = parsed(
+        Self::from_settings(&Settings::from_environment())
+    }
+
+    pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
+        let listen: SocketAddr = settings.parsed(
             "FERRY_API_LISTEN",
             SocketAddr::from(([127, 0, 0, 1], 58080)),
         )?;
-        let api_key = variable("FERRY_API_KEY")
-            .context("FERRY_API_KEY is not set: choose a long random key; CI tools and the ferry CLI present it")?;
+        let api_key = settings.required(
+            "FERRY_API_KEY",
+            "choose a long random key; CI tools and the ferry CLI present it",
+        )?;
         if api_key.len() < 16 {
             bail!("FERRY_API_KEY must be at least 16 characters");
         }
         Ok(Config {
             listen,
-            public_url: variable("FERRY_PUBLIC_URL").unwrap_or_else(|| format!("http://{listen}")),
-            database_url: variable("FERRY_DATABASE_URL")
-                .unwrap_or_else(|| "postgres://postgres@127.0.0.1:55432/ferry".into()),
-            database_max_connections: parsed("FERRY_DATABASE_MAX_CONNECTIONS", 16)?,
-            amqp_url: variable("FERRY_AMQP_URL")
-                .unwrap_or_else(|| "amqp://guest:guest@127.0.0.1:55672/%2f".into()),
-            queue_prefix: variable("FERRY_QUEUE_PREFIX").unwrap_or_else(|| "ferry".into()),
-            store: store_from_env(),
-            max_package_bytes: parsed("FERRY_MAX_PACKAGE_BYTES", 256 * 1024 * 1024)?,
+            public_url: settings.variable_or("FERRY_PUBLIC_URL", &format!("http://{listen}")),
+            database_url: settings.secret_url(
+                "FERRY_DATABASE_URL",
+                "postgres://postgres@127.0.0.1:55432/ferry",
+            ),
+            database_max_connections: settings.parsed("FERRY_DATABASE_MAX_CONNECTIONS", 16)?,
+            amqp_url: settings
+                .secret_url("FERRY_AMQP_URL", "amqp://guest:guest@127.0.0.1:55672/%2f"),
+            queue_prefix: settings.variable_or("FERRY_QUEUE_PREFIX", "ferry"),
+            store: StoreConfig::from_settings(settings),
+            max_package_bytes: settings.parsed("FERRY_MAX_PACKAGE_BYTES", 256 * 1024 * 1024)?,
             api_key: Secret::new(api_key),
-            step_timeout_seconds: parsed("FERRY_STEP_TIMEOUT_SECONDS", 3600)?,
-            event_concurrency: parsed("FERRY_EVENT_CONCURRENCY", 32)?,
-            variables_key: variables_key_from_env()?,
+            step_timeout_seconds: settings.parsed("FERRY_STEP_TIMEOUT_SECONDS", 3600)?,
+            event_concurrency: settings.parsed("FERRY_EVENT_CONCURRENCY", 32)?,
+            variables_key: ferry_config::variables_key(
+                settings,
+                "it encrypts sensitive variables; create one with `openssl rand -base64 32` and give the API and every worker the same key",
+            )?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const API_KEY: &str = "api-key-0123456789abcdef";
+
+    fn settings(extra: &[(&'static str, &'static str)]) -> Settings {
+        let key = ferry_secrets::SecretKey::generate_base64().unwrap();
+        let mut pairs = vec![
+            ("FERRY_API_KEY", API_KEY.to_owned()),
+            ("FERRY_VARIABLES_KEY", key),
+        ];
+        pairs.extend(
+            extra
+                .iter()
+                .map(|(name, value)| (*name, (*value).to_owned())),
+        );
+        Settings::from_pairs(pairs)
+    }
+
+    #[test]
+    fn the_defaults_point_at_the_dev_stack() {
+        let config = Config::from_settings(&settings(&[])).unwrap();
+        assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 58080)));
+        assert_eq!(config.public_url, "http://127.0.0.1:58080");
+        assert_eq!(
+            config.database_url.expose(),
+            "postgres://postgres@127.0.0.1:55432/ferry"
+        );
+        assert_eq!(
+            config.amqp_url.expose(),
+            "amqp://guest:guest@127.0.0.1:55672/%2f"
+        );
+        assert_eq!(config.store.bucket, "ferry-packages");
+        assert_eq!(config.api_key.expose(), API_KEY);
+    }
+
+    #[test]
+    fn debug_output_holds_no_password_and_no_key() {
+        let key = ferry_secrets::SecretKey::generate_base64().unwrap();
+        let settings = Settings::from_pairs([
+            ("FERRY_API_KEY", API_KEY.to_owned()),
+            ("FERRY_VARIABLES_KEY", key.clone()),
+            (
+                "FERRY_DATABASE_URL",
+                "postgres://ferry:database-password@db.internal/ferry".to_owned(),
+            ),
+            (
+                "FERRY_AMQP_URL",
+                "amqp://ferry:amqp-password@mq.internal/%2f".to_owned(),
+            ),
+            ("FERRY_S3_SECRET_KEY", "s3-secret-key".to_owned()),
+        ]);
+        let config = Config::from_settings(&settings).unwrap();
+        let printed = format!("{config:?}");
+        for secret in [
+            "database-password",
+            "amqp-password",
+            "s3-secret-key",
+            API_KEY,
+            key.as_str(),
+        ] {
+            assert!(!printed.contains(secret), "{secret} printed in {printed}");
+        }
+        assert!(printed.contains("postgres://ferry:*****@db.internal/ferry"));
+        assert_eq!(
+            config.database_url.expose(),
+            "postgres://ferry:database-password@db.internal/ferry"
+        );
+    }
+
+    #[test]
+    fn a_bad_number_names_the_variable_and_the_value() {
+        let error =
+            Config::from_settings(&settings(&[("FERRY_EVENT_CONCURRENCY", "many")])).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "FERRY_EVENT_CONCURRENCY=`many` is not valid: invalid digit found in string"
+        );
+    }
+
+    #[test]
+    fn a_short_or_missing_api_key_is_refused() {
+        let error = Config::from_settings(&settings(&[("FERRY_API_KEY", "short")])).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "FERRY_API_KEY must be at least 16 characters"
+        );
+        let error = Config::from_settings(&Settings::from_pairs::<&str, &str>([])).unwrap_err();
+        assert!(
+            error.to_string().starts_with("FERRY_API_KEY is not set: "),
+            "{error}"
+        );
     }
 }

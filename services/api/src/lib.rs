@@ -84,19 +84,17 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let pool = ferry_storage::connect(&config.database_url, config.database_max_connections)
-        .context("configuring the database pool")?;
+    let pool = ferry_storage::connect(
+        config.database_url.expose(),
+        config.database_max_connections,
+    )
+    .context("configuring the database pool")?;
     ferry_storage::migrations::migrate(&pool)
         .await
-        .with_context(|| {
-            format!(
-                "migrating the database at {}",
-                redact_url(&config.database_url)
-            )
-        })?;
-    let broker = ferry_broker::connect(&config.amqp_url, "ferry-api")
+        .with_context(|| format!("migrating the database at {}", config.database_url))?;
+    let broker = ferry_broker::connect(config.amqp_url.expose(), "ferry-api")
         .await
-        .with_context(|| format!("connecting to RabbitMQ at {}", redact_url(&config.amqp_url)))?;
+        .with_context(|| format!("connecting to RabbitMQ at {}", config.amqp_url))?;
     let topology = Topology::new(&config.queue_prefix);
     {
         let channel = broker
@@ -143,35 +141,4 @@ pub async fn run(
     relay_result?;
     events_result?;
     Ok(())
-}
-
-/// A URL with its password replaced, for logs and errors.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let credentials = &url[scheme_end + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:*****{}", &url[..scheme_end + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact_url;
-
-    #[test]
-    fn passwords_are_redacted_from_urls() {
-        assert_eq!(
-            redact_url("amqp://guest:secret@127.0.0.1:5672/%2f"),
-            "amqp://guest:*****@127.0.0.1:5672/%2f"
-        );
-        assert_eq!(
-            redact_url("postgres://postgres@127.0.0.1/ferry"),
-            "postgres://postgres@127.0.0.1/ferry"
-        );
-    }
 }

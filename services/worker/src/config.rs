@@ -1,19 +1,22 @@
 //! The worker's configuration: defaults for the local dev stack, overridable by `FERRY_…`
-//! environment variables. This is the only file that reads the environment. Note what is
-//! absent: a worker has no database settings at all.
+//! environment variables read through `ferry-config`. Note what is absent: a worker has no
+//! database settings at all.
 
 use std::path::PathBuf;
 
 use anyhow::anyhow;
-use ferry_packages::store::StoreConfig;
+use ferry_config::{SecretUrl, Settings, StoreConfig};
 use ferry_secrets::SecretKey;
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub amqp_url: String,
+    /// RabbitMQ (`FERRY_AMQP_URL`); its password never prints.
+    pub amqp_url: SecretUrl,
+    /// Prefix of every exchange and queue name (`FERRY_QUEUE_PREFIX`).
     pub queue_prefix: String,
     /// The pool whose step jobs this worker takes (`FERRY_WORKER_POOL`, default `default`).
     pub worker_pool: String,
+    /// Where packages are fetched from (`FERRY_S3_*`).
     pub store: StoreConfig,
     /// Where packages are cached and extracted (`FERRY_WORK_ROOT`).
     pub work_root: PathBuf,
@@ -26,42 +29,30 @@ pub struct Config {
     pub variables_key: SecretKey,
 }
 
-fn variable(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|value| !value.is_empty())
-}
-
 impl Config {
+    /// The configuration from the process environment.
     pub fn from_env() -> anyhow::Result<Self> {
-        let concurrency = match variable("FERRY_WORKER_CONCURRENCY") {
-            None => 8,
-            Some(raw) => raw.parse().map_err(|error| {
-                anyhow!("FERRY_WORKER_CONCURRENCY=`{raw}` is not valid: {error}")
-            })?,
-        };
-        let worker_pool = variable("FERRY_WORKER_POOL").unwrap_or_else(|| "default".into());
+        Self::from_settings(&Settings::from_environment())
+    }
+
+    pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
+        let worker_pool = settings.variable_or("FERRY_WORKER_POOL", "default");
         ferry_domain::WorkerPool::parse(&worker_pool)
             .map_err(|error| anyhow!("FERRY_WORKER_POOL: {error}"))?;
         Ok(Config {
-            amqp_url: variable("FERRY_AMQP_URL")
-                .unwrap_or_else(|| "amqp://guest:guest@127.0.0.1:55672/%2f".into()),
-            queue_prefix: variable("FERRY_QUEUE_PREFIX").unwrap_or_else(|| "ferry".into()),
+            amqp_url: settings
+                .secret_url("FERRY_AMQP_URL", "amqp://guest:guest@127.0.0.1:55672/%2f"),
+            queue_prefix: settings.variable_or("FERRY_QUEUE_PREFIX", "ferry"),
             worker_pool,
-            store: StoreConfig {
-                endpoint: variable("FERRY_S3_ENDPOINT")
-                    .unwrap_or_else(|| "http://127.0.0.1:55900".into()),
-                region: variable("FERRY_S3_REGION").unwrap_or_else(|| "us-east-1".into()),
-                access_key: variable("FERRY_S3_ACCESS_KEY")
-                    .unwrap_or_else(|| "ferry-dev-access".into()),
-                secret_key: variable("FERRY_S3_SECRET_KEY")
-                    .unwrap_or_else(|| "ferry-dev-secret-key".into()),
-                bucket: variable("FERRY_S3_BUCKET").unwrap_or_else(|| "ferry-packages".into()),
-            },
-            work_root: variable("FERRY_WORK_ROOT")
+            store: StoreConfig::from_settings(settings),
+            work_root: settings
+                .variable("FERRY_WORK_ROOT")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| std::env::temp_dir().join("ferry-worker")),
-            concurrency,
-            worker_name: variable("FERRY_WORKER_NAME")
-                .or_else(|| variable("HOSTNAME"))
+            concurrency: settings.parsed("FERRY_WORKER_CONCURRENCY", 8)?,
+            worker_name: settings
+                .variable("FERRY_WORKER_NAME")
+                .or_else(|| settings.variable("HOSTNAME"))
                 .or_else(|| {
                     std::fs::read_to_string("/etc/hostname")
                         .ok()
@@ -69,10 +60,79 @@ impl Config {
                         .filter(|name| !name.is_empty())
                 })
                 .unwrap_or_else(|| "worker".into()),
-            variables_key: SecretKey::from_base64(&variable("FERRY_VARIABLES_KEY").ok_or_else(|| {
-                anyhow!("FERRY_VARIABLES_KEY is not set: give the worker the API's key for sensitive variables")
-            })?)
-            .map_err(|error| anyhow!("FERRY_VARIABLES_KEY: {error}"))?,
+            variables_key: ferry_config::variables_key(
+                settings,
+                "give the worker the API's key for sensitive variables",
+            )?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(extra: &[(&'static str, &'static str)]) -> Settings {
+        let key = SecretKey::generate_base64().unwrap();
+        let mut pairs = vec![("FERRY_VARIABLES_KEY", key)];
+        pairs.extend(
+            extra
+                .iter()
+                .map(|(name, value)| (*name, (*value).to_owned())),
+        );
+        Settings::from_pairs(pairs)
+    }
+
+    #[test]
+    fn debug_output_holds_no_password_and_no_key() {
+        let key = SecretKey::generate_base64().unwrap();
+        let settings = Settings::from_pairs([
+            ("FERRY_VARIABLES_KEY", key.clone()),
+            (
+                "FERRY_AMQP_URL",
+                "amqp://ferry:amqp-password@mq.internal/%2f".to_owned(),
+            ),
+            ("FERRY_S3_SECRET_KEY", "s3-secret-key".to_owned()),
+        ]);
+        let config = Config::from_settings(&settings).unwrap();
+        let printed = format!("{config:?}");
+        for secret in ["amqp-password", "s3-secret-key", key.as_str()] {
+            assert!(!printed.contains(secret), "{secret} printed in {printed}");
+        }
+        assert!(printed.contains("amqp://ferry:*****@mq.internal/%2f"));
+        assert_eq!(
+            config.amqp_url.expose(),
+            "amqp://ferry:amqp-password@mq.internal/%2f"
+        );
+    }
+
+    #[test]
+    fn a_bad_concurrency_names_the_variable_and_the_value() {
+        let error =
+            Config::from_settings(&settings(&[("FERRY_WORKER_CONCURRENCY", "-1")])).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "FERRY_WORKER_CONCURRENCY=`-1` is not valid: invalid digit found in string"
+        );
+    }
+
+    #[test]
+    fn the_worker_name_comes_from_its_variable_first() {
+        let config = Config::from_settings(&settings(&[
+            ("FERRY_WORKER_NAME", "builder-1"),
+            ("HOSTNAME", "host"),
+        ]))
+        .unwrap();
+        assert_eq!(config.worker_name, "builder-1");
+        assert_eq!(config.worker_pool, "default");
+    }
+
+    #[test]
+    fn a_missing_variables_key_says_where_it_comes_from() {
+        let error = Config::from_settings(&Settings::from_pairs::<&str, &str>([])).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "FERRY_VARIABLES_KEY is not set: give the worker the API's key for sensitive variables"
+        );
     }
 }

@@ -91,7 +91,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         ),
     }
     let connection = ferry_broker::connect(
-        &config.amqp_url,
+        config.amqp_url.expose(),
         &format!("ferry-worker {}", config.worker_name),
     )
     .await
