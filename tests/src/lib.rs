@@ -681,6 +681,7 @@ fn worker_config(
         worker_name: "test-worker".into(),
         variables_key: ferry_secrets::SecretKey::from_base64(variables_key)
             .expect("a generated key is valid"),
+        inherited_environment: ferry_worker::config::inherited_environment_from_env(),
     }
 }
 

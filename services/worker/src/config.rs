@@ -1,12 +1,20 @@
 //! The worker's configuration: defaults for the local dev stack, overridable by `FERRY_…`
-//! environment variables read through `ferry-config`. Note what is absent: a worker has no
-//! database settings at all.
+//! environment variables read through `ferry-config`, plus the few variables of its own
+//! environment the worker hands on to scripts. The environment is read here and nowhere else
+//! in the worker. Note what is absent: a worker has no database settings at all.
 
 use std::path::PathBuf;
 
 use anyhow::anyhow;
 use ferry_config::{SecretUrl, Settings, StoreConfig};
 use ferry_secrets::SecretKey;
+
+/// Environment variables passed through from the worker's own environment to every script.
+/// Nothing else is: the worker's settings (object-store keys among them) never reach a
+/// script, and a project variable may not replace these.
+pub const INHERITED: &[&str] = &[
+    "PATH", "HOME", "LANG", "LC_ALL", "USER", "LOGNAME", "TMPDIR", "TZ",
+];
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -27,6 +35,11 @@ pub struct Config {
     pub worker_name: String,
     /// Decrypts the sensitive variables in step jobs (`FERRY_VARIABLES_KEY`, the API's key).
     pub variables_key: SecretKey,
+    /// The variables of [`INHERITED`] that are set in the worker's environment, with their
+    /// values: every script starts with these and the step's variables only. Read once here
+    /// so that the environment is read in configuration code alone (and a test can give a
+    /// worker any environment without changing the process's).
+    pub inherited_environment: Vec<(String, String)>,
 }
 
 impl Config {
@@ -64,8 +77,24 @@ impl Config {
                 settings,
                 "give the worker the API's key for sensitive variables",
             )?,
+            inherited_environment: inherited_environment(settings),
         })
     }
+}
+
+/// The variables of [`INHERITED`] that are set, with their values as they are (an empty value
+/// is passed on too).
+pub fn inherited_environment(settings: &Settings) -> Vec<(String, String)> {
+    INHERITED
+        .iter()
+        .filter_map(|name| Some(((*name).to_owned(), settings.raw(name)?)))
+        .collect()
+}
+
+/// [`inherited_environment`] of the process environment, for code that builds a [`Config`]
+/// by hand (the test harness).
+pub fn inherited_environment_from_env() -> Vec<(String, String)> {
+    inherited_environment(&Settings::from_environment())
 }
 
 #[cfg(test)]
@@ -103,6 +132,26 @@ mod tests {
         assert_eq!(
             config.amqp_url.expose(),
             "amqp://ferry:amqp-password@mq.internal/%2f"
+        );
+    }
+
+    #[test]
+    fn only_the_inherited_variables_are_kept_as_they_are() {
+        let config = Config::from_settings(&settings(&[
+            ("PATH", "/usr/bin:/bin"),
+            ("HOME", "/home/ferry"),
+            ("TZ", ""),
+            ("FERRY_S3_SECRET_KEY", "s3-secret-key"),
+            ("SOMETHING_ELSE", "value"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            config.inherited_environment,
+            [
+                ("PATH".to_owned(), "/usr/bin:/bin".to_owned()),
+                ("HOME".to_owned(), "/home/ferry".to_owned()),
+                ("TZ".to_owned(), String::new()),
+            ]
         );
     }
 

@@ -334,6 +334,7 @@ async fn run_step(
             variables: &variables,
             working_directory: &working_directory,
             step_folder: &step_folder,
+            inherited_environment: &context.config.inherited_environment,
             stop,
         },
         sink,

@@ -12,14 +12,9 @@ use tokio::process::Command;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::INHERITED;
 use crate::events::EventSink;
 use crate::variables::{StepVariables, read_outputs};
-
-/// Environment variables passed through from the worker's own environment. Nothing else is:
-/// the worker's settings (object-store keys among them) never reach a script.
-const INHERITED: &[&str] = &[
-    "PATH", "HOME", "LANG", "LC_ALL", "USER", "LOGNAME", "TMPDIR", "TZ",
-];
 
 /// util-linux's `setpriv` (Essential on Debian), by absolute path so a script's `PATH`
 /// cannot replace it.
@@ -49,6 +44,9 @@ pub struct ScriptRun<'a> {
     pub variables: &'a StepVariables,
     pub working_directory: &'a Path,
     pub step_folder: &'a Path,
+    /// What the script inherits from the worker's environment (`PATH`, `HOME`, locale: the
+    /// worker's `Config::inherited_environment`).
+    pub inherited_environment: &'a [(String, String)],
     /// Cancelled when the API asks this attempt to stop (the deployment was cancelled).
     pub stop: CancellationToken,
 }
@@ -60,6 +58,7 @@ pub async fn run(run: ScriptRun<'_>, sink: &mut EventSink<'_>) -> StepOutcome {
         variables,
         working_directory,
         step_folder,
+        inherited_environment,
         stop,
     } = run;
     let script_path = step_folder.join("script.sh");
@@ -100,10 +99,8 @@ pub async fn run(run: ScriptRun<'_>, sink: &mut EventSink<'_>) -> StepOutcome {
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    for name in INHERITED {
-        if let Ok(value) = std::env::var(name) {
-            command.env(name, value);
-        }
+    for (name, value) in inherited_environment {
+        command.env(name, value);
     }
     for (name, value) in variables.iter() {
         if name.contains('=') || name.contains('\0') || value.contains('\0') {
