@@ -245,9 +245,9 @@ impl TestStack {
         }
         if options.notifier {
             let notifier_config = ferry_notifier::Config {
-                amqp_url: servers.amqp_url.clone(),
+                amqp_url: servers.amqp_url.clone().into(),
                 queue_prefix: queue_prefix.clone(),
-                smtp_url: servers.smtp_url.clone(),
+                smtp_url: servers.smtp_url.clone().into(),
                 from: "Ferry <ferry@example.org>".into(),
                 concurrency: 2,
             };

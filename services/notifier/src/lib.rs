@@ -5,6 +5,8 @@
 //! transient SMTP failure is retried with backoff through the retry queue, a permanent one
 //! (or too many transient ones) parks the event in the dead-letter queue for an operator.
 
+pub mod config;
+
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -17,59 +19,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use minijinja::Environment;
 use tokio_util::sync::CancellationToken;
 
-/// The notifier's configuration. `std::env` is read only in [`Config::from_env`].
-#[derive(Clone)]
-pub struct Config {
-    pub amqp_url: String,
-    pub queue_prefix: String,
-    /// `smtp://[user:password@]host:port` (STARTTLS with `?tls=required`) or `smtps://…`.
-    pub smtp_url: String,
-    pub from: String,
-    /// How many emails are sent at once.
-    pub concurrency: u16,
-}
-
-impl std::fmt::Debug for Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config")
-            .field("amqp_url", &redact(&self.amqp_url))
-            .field("queue_prefix", &self.queue_prefix)
-            .field("smtp_url", &redact(&self.smtp_url))
-            .field("from", &self.from)
-            .finish()
-    }
-}
-
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(start), Some(at)) if at > start => {
-            format!("{}*****{}", &url[..start + 3], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
-}
-
-fn variable(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|value| !value.is_empty())
-}
-
-impl Config {
-    pub fn from_env() -> anyhow::Result<Self> {
-        Ok(Config {
-            amqp_url: variable("FERRY_AMQP_URL")
-                .unwrap_or_else(|| "amqp://guest:guest@127.0.0.1:55672/%2f".into()),
-            queue_prefix: variable("FERRY_QUEUE_PREFIX").unwrap_or_else(|| "ferry".into()),
-            smtp_url: variable("FERRY_SMTP_URL").unwrap_or_else(|| "smtp://127.0.0.1:55025".into()),
-            from: variable("FERRY_SMTP_FROM").unwrap_or_else(|| "Ferry <ferry@example.org>".into()),
-            concurrency: match variable("FERRY_NOTIFIER_CONCURRENCY") {
-                None => 4,
-                Some(raw) => raw
-                    .parse()
-                    .with_context(|| format!("FERRY_NOTIFIER_CONCURRENCY=`{raw}`"))?,
-            },
-        })
-    }
-}
+pub use config::Config;
 
 const SUBJECT_TEMPLATE: &str = include_str!("../templates/subject.txt");
 const BODY_TEMPLATE: &str = include_str!("../templates/body.txt");
@@ -83,11 +33,11 @@ struct Notifier {
 /// Consumes finished-deployment events until `shutdown` is cancelled or the broker
 /// connection is lost.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&config.smtp_url)
+    let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(config.smtp_url.expose())
         .with_context(|| {
             format!(
                 "FERRY_SMTP_URL `{}` is not a valid SMTP URL",
-                redact(&config.smtp_url)
+                config.smtp_url
             )
         })?
         .build();
@@ -103,7 +53,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         from,
         templates,
     });
-    let connection = ferry_broker::connect(&config.amqp_url, "ferry-notifier")
+    let connection = ferry_broker::connect(config.amqp_url.expose(), "ferry-notifier")
         .await
         .context("connecting to RabbitMQ")?;
     let topology = Topology::new(&config.queue_prefix);
