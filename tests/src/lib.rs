@@ -33,7 +33,7 @@ pub struct Servers {
 }
 
 fn required(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
+    ferry_config::variable(name).unwrap_or_else(|| {
         panic!("{name} is not set: run the tests with `infra/dev test`, which starts the servers and sets it")
     })
 }

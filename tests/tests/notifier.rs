@@ -41,7 +41,8 @@ async fn an_email_waits_for_the_smtp_server_to_come_back() {
     for folder in ["cur", "new", "tmp"] {
         std::fs::create_dir_all(maildir.path().join(folder)).unwrap();
     }
-    let python = std::env::var("FERRY_TEST_AIOSMTPD_PYTHON").unwrap_or_else(|_| "python3".into());
+    let python =
+        ferry_config::variable("FERRY_TEST_AIOSMTPD_PYTHON").unwrap_or_else(|| "python3".into());
     let mut smtp = tokio::process::Command::new(python)
         .args([
             "-m",
