@@ -4,12 +4,9 @@
 #![allow(clippy::unwrap_used)]
 
 use std::process::Output;
-use std::time::Duration;
 
-use ferry_tests::{API_KEY, TestStack};
+use ferry_tests::{API_KEY, DeploymentStatus, TestStack};
 use serde_json::json;
-
-const WAIT: Duration = Duration::from_secs(60);
 
 fn ferry(stack: &TestStack, user: Option<&str>, args: &[&str]) -> Output {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"));
@@ -151,7 +148,7 @@ async fn a_release_manager_works_from_the_command_line() {
         .trim()
         .to_owned();
     stack
-        .wait_for_status(&deployment_id, "WaitingForIntervention", WAIT)
+        .wait_for(&deployment_id, DeploymentStatus::WaitingForIntervention)
         .await;
     let output = ferry(&stack, None, &["interruptions"]);
     assert!(
@@ -164,14 +161,12 @@ async fn a_release_manager_works_from_the_command_line() {
         "{}",
         stdout(&output)
     );
-    let interruption_id = stack.pending_interruption(&deployment_id).await["interruption_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let sign_off = stack.pending_interruption(&deployment_id).await;
+    let interruption_id = sign_off.interruption_id.as_str();
     let output = ferry(
         &stack,
         Some("bob"),
-        &["intervene", &interruption_id, "retry"],
+        &["intervene", interruption_id, "retry"],
     );
     assert_eq!(output.status.code(), Some(2));
     assert!(
@@ -179,18 +174,11 @@ async fn a_release_manager_works_from_the_command_line() {
         "{}",
         stderr(&output)
     );
-    let (status, body) = stack
-        .post_as(
-            "alice",
-            &format!("/api/interruptions/{interruption_id}/take"),
-            &json!({}),
-        )
-        .await;
-    assert!(status.is_success(), "{body}");
+    stack.take_as("alice", &sign_off).await;
     let output = ferry(
         &stack,
         Some("bob"),
-        &["intervene", &interruption_id, "proceed"],
+        &["intervene", interruption_id, "proceed"],
     );
     assert_eq!(output.status.code(), Some(2));
     assert!(
@@ -203,7 +191,7 @@ async fn a_release_manager_works_from_the_command_line() {
         Some("bob"),
         &[
             "intervene",
-            &interruption_id,
+            interruption_id,
             "proceed",
             "--take-over",
             "--note",
@@ -211,8 +199,9 @@ async fn a_release_manager_works_from_the_command_line() {
         ],
     );
     assert!(output.status.success(), "{}", stderr(&output));
-    let done = stack.wait_for_deployment(&deployment_id, WAIT).await;
-    assert_eq!(done["status"], "Success");
+    let done = stack
+        .wait_for(&deployment_id, DeploymentStatus::Success)
+        .await;
     assert_eq!(done["interruptions"][0]["resolved_by"], "bob");
     assert_eq!(done["interruptions"][0]["note"], "looks good");
 

@@ -182,15 +182,8 @@ async fn bad_requests_name_the_problem_and_write_nothing() {
     assert_eq!(stack.count("projects").await, 1);
 
     // A method a route does not take is a JSON 405.
-    let response = stack
-        .http
-        .delete(format!("{}/api/projects", stack.base_url))
-        .header("x-ferry-apikey", ferry_tests::API_KEY)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
-    let body: Value = response.json().await.unwrap();
+    let (status, body) = stack.delete("/api/projects").await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(body["error"]["kind"], "method_not_allowed", "{body}");
 
     // A malformed or missing query parameter is a JSON 422 naming it.
@@ -233,12 +226,7 @@ async fn bad_requests_name_the_problem_and_write_nothing() {
     assert_eq!(stack.count("releases").await, 1);
 
     // A deployment to an environment that does not exist.
-    let (status, body) = stack
-        .post(
-            "/api/deployments",
-            &json!({ "project": "Random Quotes", "release_number": "1.0.0", "environment": "Staging" }),
-        )
-        .await;
+    let (status, body) = stack.try_deploy("Random Quotes", "1.0.0", "Staging").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"]["field"], "environment");
     assert!(
@@ -288,25 +276,13 @@ async fn bad_requests_name_the_problem_and_write_nothing() {
     assert_eq!(stack.count("projects").await, 1);
 
     // No key, no entry; the body says how to present one.
-    let response = stack
-        .http
-        .get(format!("{}/api/environments", stack.base_url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    let body: Value = response.json().await.unwrap();
+    let (status, body) = stack.get_without_key("/api/environments").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(message(&body).contains("X-Ferry-ApiKey"), "{body}");
 
     // The OpenAPI document and health need no key.
-    let response = stack
-        .http
-        .get(format!("{}/api/openapi.json", stack.base_url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let document: Value = response.json().await.unwrap();
+    let (status, document) = stack.get_without_key("/api/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
     assert!(document["paths"]["/api/deployments"].is_object());
     let (status, health) = stack.get("/health").await;
     assert_eq!(status, StatusCode::OK);

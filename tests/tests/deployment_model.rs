@@ -4,13 +4,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::time::Duration;
-
-use ferry_tests::{TestStack, log_text};
+use ferry_tests::{
+    DeploymentStatus, StackOptions, StepStatus, TestStack, deployment_id, deployment_status,
+    log_text, step_status,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-const WAIT: Duration = Duration::from_secs(60);
 
 fn project(name: &str, script: &str, variables: Value) -> Value {
     json!({ "name": name, "variables": variables, "steps": [{ "name": "Run", "script": script }] })
@@ -42,12 +41,12 @@ async fn releases_keep_their_snapshot_until_variables_are_updated() {
 
     // The old release still has the old process and variables.
     let old = stack.deploy("Snap", "1.0.0", "Dev").await;
-    let old = stack.wait_for_deployment(&old, WAIT).await;
+    let old = stack.wait_for_deployment(&old).await;
     assert!(log_text(&old).contains("colour=red"), "{}", log_text(&old));
     // A new release takes the new ones.
     stack.create_release("Snap", "1.0.1").await;
     let new = stack.deploy("Snap", "1.0.1", "Dev").await;
-    let new = stack.wait_for_deployment(&new, WAIT).await;
+    let new = stack.wait_for_deployment(&new).await;
     assert!(log_text(&new).contains("changed blue"));
 
     // Update variables re-snapshots the variables only, and is audited.
@@ -60,21 +59,19 @@ async fn releases_keep_their_snapshot_until_variables_are_updated() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let again = stack.deploy("Snap", "1.0.0", "Dev").await;
-    let again = stack.wait_for_deployment(&again, WAIT).await;
+    let again = stack.wait_for_deployment(&again).await;
     assert!(
         log_text(&again).contains("colour=blue"),
         "{}",
         log_text(&again)
     );
-    let (_, audit) = stack.get("/api/audit?project=Snap").await;
-    let update = audit["events"]
-        .as_array()
-        .unwrap()
+    let audit = stack.audit_log("Snap").await;
+    let update = audit
         .iter()
-        .find(|e| e["action"] == "release.variables_updated")
+        .find(|event| event.action == "release.variables_updated")
         .expect("an audit record of the update");
-    assert_eq!(update["actor"], "erin");
-    assert_eq!(update["details"]["before"][0]["value"], "red");
+    assert_eq!(update.actor, "erin");
+    assert_eq!(update.details["before"][0]["value"], "red");
 
     // A release number that exists is a 409 naming it.
     let (status, body) = stack
@@ -131,8 +128,7 @@ async fn sensitive_values_are_encrypted_hidden_and_masked() {
 
     stack.create_release("Vault", "1.0.0").await;
     let id = stack.deploy("Vault", "1.0.0", "Dev").await;
-    let done = stack.wait_for_deployment(&id, WAIT).await;
-    assert_eq!(done["status"], "Failed");
+    let done = stack.wait_for(&id, DeploymentStatus::Failed).await;
     let log = log_text(&done);
     assert!(log.contains("template: *****"), "{log}");
     assert!(log.contains("env: *****"), "{log}");
@@ -147,7 +143,7 @@ async fn sensitive_values_are_encrypted_hidden_and_masked() {
         "{log}"
     );
     assert!(!done.to_string().contains(secret));
-    let emails = stack.wait_for_emails(1, WAIT).await;
+    let emails = stack.wait_for_emails(1).await;
     assert!(!emails[0].contains(secret));
     let outbox: String = stack
         .db()
@@ -199,71 +195,44 @@ async fn one_deployment_at_a_time_cancel_and_rollback() {
     stack.create_release("Serial", "2.0.0").await;
 
     let first = stack.deploy("Serial", "1.0.0", "Dev").await;
-    stack.wait_for_log_line(&first, "start 1.0.0", WAIT).await;
+    stack.wait_for_log_line(&first, "start 1.0.0").await;
     let second = stack.deploy("Serial", "2.0.0", "Dev").await;
-    let (_, queued) = stack.get(&format!("/api/deployments/{second}")).await;
-    assert_eq!(queued["status"], "Queued");
+    let queued = stack.deployment(&second).await;
+    assert_eq!(deployment_status(&queued), DeploymentStatus::Queued);
     assert!(log_text(&queued).contains(&format!("Queued behind deployment {first}")));
 
     // Cancel the running one: its script is stopped, and the queued one starts.
-    let (status, body) = stack
-        .post_as(
-            "frank",
-            &format!("/api/deployments/{first}/cancel"),
-            &json!({}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["status"], "Canceled");
-    assert_eq!(body["steps"][0]["status"], "Canceled");
-    stack.wait_for_log_line(&second, "start 2.0.0", WAIT).await;
-    let (status, _) = stack
-        .post(&format!("/api/deployments/{first}/cancel"), &json!({}))
-        .await;
+    let cancelled = stack.cancel_as("frank", &first).await;
+    assert_eq!(deployment_status(&cancelled), DeploymentStatus::Canceled);
+    assert_eq!(step_status(&cancelled, "Run"), StepStatus::Canceled);
+    stack.wait_for_log_line(&second, "start 2.0.0").await;
+    let (status, _) = stack.try_cancel(&first).await;
     assert_eq!(status, StatusCode::CONFLICT, "already finished");
     std::fs::write(&gate, "").unwrap();
-    let second_done = stack.wait_for_deployment(&second, WAIT).await;
-    assert_eq!(second_done["status"], "Success", "{second_done:#}");
-    let first_done = stack.wait_for_deployment(&first, WAIT).await;
+    stack.wait_for(&second, DeploymentStatus::Success).await;
+    let first_done = stack.wait_for_deployment(&first).await;
     assert!(
         !log_text(&first_done).contains("end 1.0.0"),
         "the cancelled script ran on"
     );
 
     // 2.0.0 is current in Dev; 1.0.0 never succeeded there, so there is nothing to roll back to.
-    let (status, body) = stack
-        .post(
-            "/api/deployments/rollback",
-            &json!({ "project": "Serial", "environment": "Dev" }),
-        )
-        .await;
+    let (status, body) = stack.try_rollback("Serial", "Dev").await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     // Deploy 1.0.0 (succeeds), then 2.0.0 again: a rollback now goes back to 1.0.0.
     let id = stack.deploy("Serial", "1.0.0", "Dev").await;
-    stack.wait_for_deployment(&id, WAIT).await;
+    stack.wait_for_deployment(&id).await;
     let id = stack.deploy("Serial", "2.0.0", "Dev").await;
-    stack.wait_for_deployment(&id, WAIT).await;
-    let (status, body) = stack
-        .post(
-            "/api/deployments/rollback",
-            &json!({ "project": "Serial", "environment": "Dev" }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    assert_eq!(body["release_number"], "1.0.0");
-    assert_eq!(body["rolled_back_from_release"], "2.0.0");
+    stack.wait_for_deployment(&id).await;
+    let rollback = stack.rollback("Serial", "Dev").await;
+    assert_eq!(rollback["release_number"], "1.0.0");
+    assert_eq!(rollback["rolled_back_from_release"], "2.0.0");
     let rolled = stack
-        .wait_for_deployment(body["deployment_id"].as_str().unwrap(), WAIT)
+        .wait_for(&deployment_id(&rollback), DeploymentStatus::Success)
         .await;
-    assert_eq!(rolled["status"], "Success");
     assert!(log_text(&rolled).contains("Rolling back to release 1.0.0"));
     // Rolling back again goes further back, never forward to 2.0.0 again: nothing is older.
-    let (status, body) = stack
-        .post(
-            "/api/deployments/rollback",
-            &json!({ "project": "Serial", "environment": "Dev" }),
-        )
-        .await;
+    let (status, body) = stack.try_rollback("Serial", "Dev").await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     stack.stop().await;
 }
@@ -471,17 +440,11 @@ async fn bad_deployment_model_input_is_refused_and_writes_nothing() {
         );
     }
     assert_eq!(stack.count("deployments").await, 0);
-    let (status, body) = stack
-        .post(
-            "/api/deployments",
-            &json!({ "project": "Req", "release_number": "1.0.0", "environment": "Dev", "excluded_steps": ["May"] }),
-        )
+    let id = stack
+        .deploy_with(&json!({ "project": "Req", "release_number": "1.0.0", "environment": "Dev", "excluded_steps": ["May"] }))
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let done = stack
-        .wait_for_deployment(body["deployment_id"].as_str().unwrap(), WAIT)
-        .await;
-    assert_eq!(done["steps"][1]["status"], "Skipped");
+    let done = stack.wait_for_deployment(&id).await;
+    assert_eq!(step_status(&done, "May"), StepStatus::Skipped);
     assert!(log_text(&done).contains("it was excluded from this deployment"));
 
     // A template that only fails at run time fails its step with line and column.
@@ -492,8 +455,7 @@ async fn bad_deployment_model_input_is_refused_and_writes_nothing() {
         .await;
     stack.create_release("Loud", "1.0.0").await;
     let id = stack.deploy("Loud", "1.0.0", "Dev").await;
-    let failed = stack.wait_for_deployment(&id, WAIT).await;
-    assert_eq!(failed["status"], "Failed");
+    let failed = stack.wait_for(&id, DeploymentStatus::Failed).await;
     let error = failed["steps"][0]["error"].as_str().unwrap();
     assert!(error.contains("line 2, column 6"), "{error}");
     assert!(error.contains("Nginx Prot"), "{error}");
@@ -507,9 +469,8 @@ async fn bad_deployment_model_input_is_refused_and_writes_nothing() {
         .await;
     stack.create_release("Loud condition", "1.0.0").await;
     let id = stack.deploy("Loud condition", "1.0.0", "Dev").await;
-    let failed = stack.wait_for_deployment(&id, WAIT).await;
-    assert_eq!(failed["status"], "Failed", "{failed:#}");
-    assert_eq!(failed["steps"][0]["status"], "Succeeded");
+    let failed = stack.wait_for(&id, DeploymentStatus::Failed).await;
+    assert_eq!(step_status(&failed, "First"), StepStatus::Succeeded);
     let error = failed["steps"][1]["error"].as_str().unwrap();
     assert!(
         error.contains("its run condition could not be evaluated"),
@@ -533,52 +494,49 @@ async fn queued_and_paused_deployments_can_be_cancelled() {
     stack.create_release("Paused", "1.0.0").await;
     let waiting = stack.deploy("Paused", "1.0.0", "Dev").await;
     stack
-        .wait_for_status(&waiting, "WaitingForIntervention", WAIT)
+        .wait_for(&waiting, DeploymentStatus::WaitingForIntervention)
         .await;
     let queued = stack.deploy("Paused", "1.0.0", "Dev").await;
     let third = stack.deploy("Paused", "1.0.0", "Dev").await;
 
     // Cancelling a queued deployment abandons its steps and leaves the line as it was.
-    let (status, body) = stack
-        .post(&format!("/api/deployments/{queued}/cancel"), &json!({}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["status"], "Canceled");
-    assert!(
-        body["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|s| s["status"] == "Abandoned")
+    let cancelled = stack.cancel(&queued).await;
+    assert_eq!(deployment_status(&cancelled), DeploymentStatus::Canceled);
+    for step in ["Ask", "After", "Always"] {
+        assert_eq!(
+            step_status(&cancelled, step),
+            StepStatus::Abandoned,
+            "{step}"
+        );
+    }
+    let still = stack.deployment(&waiting).await;
+    assert_eq!(
+        deployment_status(&still),
+        DeploymentStatus::WaitingForIntervention
     );
-    let (_, still) = stack.get(&format!("/api/deployments/{waiting}")).await;
-    assert_eq!(still["status"], "WaitingForIntervention");
-    let (_, third_now) = stack.get(&format!("/api/deployments/{third}")).await;
-    assert_eq!(third_now["status"], "Queued");
+    let third_now = stack.deployment(&third).await;
+    assert_eq!(deployment_status(&third_now), DeploymentStatus::Queued);
 
     // Cancelling the paused one closes its question, runs nothing more, and lets the next
     // queued deployment start.
-    let (status, body) = stack
-        .post(&format!("/api/deployments/{waiting}/cancel"), &json!({}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["status"], "Canceled");
-    assert_eq!(body["steps"][0]["status"], "Canceled");
+    let cancelled = stack.cancel(&waiting).await;
+    assert_eq!(deployment_status(&cancelled), DeploymentStatus::Canceled);
+    assert_eq!(step_status(&cancelled, "Ask"), StepStatus::Canceled);
     assert_eq!(
-        body["steps"][2]["status"], "Abandoned",
+        step_status(&cancelled, "Always"),
+        StepStatus::Abandoned,
         "always steps do not run after a cancel"
     );
-    assert_eq!(body["interruptions"][0]["resolution"], "abort");
-    let (_, pending) = stack.get("/api/interruptions").await;
+    assert_eq!(cancelled["interruptions"][0]["resolution"], "abort");
+    let pending = stack.pending_interruptions().await;
     assert!(
-        pending["interruptions"]
-            .as_array()
-            .unwrap()
+        pending
             .iter()
-            .all(|i| i["deployment_id"] != waiting.as_str())
+            .all(|interruption| interruption.deployment_id != waiting),
+        "{pending:#?}"
     );
     stack
-        .wait_for_status(&third, "WaitingForIntervention", WAIT)
+        .wait_for(&third, DeploymentStatus::WaitingForIntervention)
         .await;
     stack.stop().await;
 }
@@ -603,17 +561,12 @@ async fn a_job_for_a_pool_without_workers_says_so() {
         .wait_for_log_line(
             &lonely,
             "No worker is taking jobs from worker pool `lonely` right now",
-            WAIT,
         )
         .await;
     let served = stack.deploy("Served", "1.0.0", "Dev").await;
-    let served = stack.wait_for_deployment(&served, WAIT).await;
-    assert_eq!(served["status"], "Success");
+    let served = stack.wait_for(&served, DeploymentStatus::Success).await;
     assert!(!log_text(&served).contains("No worker is taking jobs"));
-    let (status, body) = stack
-        .post(&format!("/api/deployments/{lonely}/cancel"), &json!({}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    stack.cancel(&lonely).await;
     stack.stop().await;
 }
 
@@ -629,7 +582,7 @@ async fn the_queue_survives_a_deployment_that_cannot_start() {
     stack.create_release("Line", "1.0.0").await;
     let first = stack.deploy("Line", "1.0.0", "Dev").await;
     stack
-        .wait_for_status(&first, "WaitingForIntervention", WAIT)
+        .wait_for(&first, DeploymentStatus::WaitingForIntervention)
         .await;
     let broken = stack.deploy("Line", "1.0.0", "Dev").await;
     let third = stack.deploy("Line", "1.0.0", "Dev").await;
@@ -643,12 +596,13 @@ async fn the_queue_survives_a_deployment_that_cannot_start() {
         )
         .await
         .unwrap();
-    let (status, body) = stack
-        .post(&format!("/api/deployments/{first}/cancel"), &json!({}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let (_, broken_now) = stack.get(&format!("/api/deployments/{broken}")).await;
-    assert_eq!(broken_now["status"], "Failed", "{broken_now:#}");
+    stack.cancel(&first).await;
+    let broken_now = stack.deployment(&broken).await;
+    assert_eq!(
+        deployment_status(&broken_now),
+        DeploymentStatus::Failed,
+        "{broken_now:#}"
+    );
     assert!(
         broken_now["error"]
             .as_str()
@@ -657,7 +611,7 @@ async fn the_queue_survives_a_deployment_that_cannot_start() {
         "{broken_now:#}"
     );
     stack
-        .wait_for_status(&third, "WaitingForIntervention", WAIT)
+        .wait_for(&third, DeploymentStatus::WaitingForIntervention)
         .await;
 
     // A deployment left Queued with nothing running (as an older bug could leave one) starts
@@ -672,22 +626,22 @@ async fn the_queue_survives_a_deployment_that_cannot_start() {
         )
         .await
         .unwrap();
-    let (_, before) = stack.get(&format!("/api/deployments/{stranded}")).await;
-    assert_eq!(before["status"], "Queued");
+    let before = stack.deployment(&stranded).await;
+    assert_eq!(deployment_status(&before), DeploymentStatus::Queued);
     let newest = stack.deploy("Line", "1.0.0", "Dev").await;
     stack
-        .wait_for_status(&stranded, "WaitingForIntervention", WAIT)
+        .wait_for(&stranded, DeploymentStatus::WaitingForIntervention)
         .await;
-    let (_, newest_now) = stack.get(&format!("/api/deployments/{newest}")).await;
-    assert_eq!(newest_now["status"], "Queued");
+    let newest_now = stack.deployment(&newest).await;
+    assert_eq!(deployment_status(&newest_now), DeploymentStatus::Queued);
     stack.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_cancelled_before_a_worker_took_it_never_runs() {
-    let stack = TestStack::start_with(ferry_tests::StackOptions {
+    let stack = TestStack::start_with(StackOptions {
         worker_concurrency: 1,
-        ..ferry_tests::StackOptions::default()
+        ..StackOptions::default()
     })
     .await;
     stack.create_environment("Dev").await;
@@ -715,17 +669,12 @@ async fn a_job_cancelled_before_a_worker_took_it_never_runs() {
     }
     // The only worker slot is taken, so the second job waits in the queue.
     let busy = stack.deploy("Busy", "1.0.0", "Dev").await;
-    stack.wait_for_log_line(&busy, "busy", WAIT).await;
+    stack.wait_for_log_line(&busy, "busy").await;
     let waiting = stack.deploy("Waiting", "1.0.0", "Dev").await;
-    let (status, body) = stack
-        .post(&format!("/api/deployments/{waiting}/cancel"), &json!({}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    stack.cancel(&waiting).await;
     std::fs::write(&gate, "").unwrap();
-    stack.wait_for_deployment(&busy, WAIT).await;
-    stack
-        .wait_for_log_line(&waiting, "it was not run", WAIT)
-        .await;
+    stack.wait_for_deployment(&busy).await;
+    stack.wait_for_log_line(&waiting, "it was not run").await;
     assert!(!ran.exists(), "the cancelled job's script ran");
     stack.stop().await;
 }

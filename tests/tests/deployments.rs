@@ -4,12 +4,11 @@
 
 #![allow(clippy::unwrap_used)] // A failed unwrap is a failed test, with its location.
 
-use std::time::Duration;
-
-use ferry_tests::{TestStack, log_text, sha256_hex, zip_of};
+use ferry_tests::{
+    DeploymentStatus, StepStatus, TestStack, log_text, sha256_hex, step_status, zip_of,
+};
+use reqwest::StatusCode;
 use serde_json::json;
-
-const TIMEOUT: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_package_is_deployed_and_everyone_can_see_it_succeeded() {
@@ -43,10 +42,14 @@ async fn a_package_is_deployed_and_everyone_can_see_it_succeeded() {
     stack.create_release("Random Quotes", "0.0.1").await;
 
     let deployment_id = stack.deploy("Random Quotes", "0.0.1", "Dev").await;
-    let deployment = stack.wait_for_deployment(&deployment_id, TIMEOUT).await;
+    let deployment = stack
+        .wait_for(&deployment_id, DeploymentStatus::Success)
+        .await;
 
-    assert_eq!(deployment["status"], "Success", "{deployment:#}");
-    assert_eq!(deployment["steps"][0]["status"], "Succeeded");
+    assert_eq!(
+        step_status(&deployment, "Deploy web app"),
+        StepStatus::Succeeded
+    );
     let log = log_text(&deployment);
     assert!(
         log.contains("The only way to do great work"),
@@ -95,7 +98,7 @@ async fn a_package_is_deployed_and_everyone_can_see_it_succeeded() {
     assert!(row.get::<_, bool>(1));
 
     // The status email names the release, the environment and the outcome.
-    let emails = stack.wait_for_emails(1, TIMEOUT).await;
+    let emails = stack.wait_for_emails(1).await;
     let email = &emails[0];
     assert!(email.contains("Success"), "{email}");
     assert!(email.contains("0.0.1"), "{email}");
@@ -106,15 +109,10 @@ async fn a_package_is_deployed_and_everyone_can_see_it_succeeded() {
     );
 
     // The status page renders the same story.
-    let page = stack
-        .http
-        .get(format!("{}/deployments/{deployment_id}", stack.base_url))
-        .basic_auth("anyone", Some(ferry_tests::API_KEY))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), 200);
-    let html = page.text().await.unwrap();
+    let (status, html) = stack
+        .get_page_as("anyone", &format!("/deployments/{deployment_id}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
     assert!(
         html.contains("Success") && html.contains("Deploy web app"),
         "{html}"
@@ -139,19 +137,24 @@ async fn a_failing_script_fails_the_deployment_with_its_exit_code() {
         .await;
     stack.create_release("Flaky", "1.0.0").await;
     let deployment_id = stack.deploy("Flaky", "1.0.0", "Dev").await;
-    let deployment = stack.wait_for_deployment(&deployment_id, TIMEOUT).await;
+    let deployment = stack
+        .wait_for(&deployment_id, DeploymentStatus::Failed)
+        .await;
 
-    assert_eq!(deployment["status"], "Failed", "{deployment:#}");
     let error = deployment["error"].as_str().unwrap();
     assert!(
         error.contains("Migrate database") && error.contains("code 3"),
         "{error}"
     );
-    assert_eq!(deployment["steps"][0]["status"], "Failed");
-    assert_eq!(deployment["steps"][0]["exit_code"], 3);
-    assert_eq!(deployment["steps"][1]["status"], "Skipped");
     assert_eq!(
-        deployment["steps"][2]["status"], "Succeeded",
+        step_status(&deployment, "Migrate database"),
+        StepStatus::Failed
+    );
+    assert_eq!(deployment["steps"][0]["exit_code"], 3);
+    assert_eq!(step_status(&deployment, "Never runs"), StepStatus::Skipped);
+    assert_eq!(
+        step_status(&deployment, "Clean up"),
+        StepStatus::Succeeded,
         "an always-run step runs after a failure"
     );
     let log = log_text(&deployment);
@@ -162,7 +165,7 @@ async fn a_failing_script_fails_the_deployment_with_its_exit_code() {
     assert!(!log.contains("should not run"), "{log}");
     assert!(log.contains("cleaning up"), "{log}");
 
-    let emails = stack.wait_for_emails(1, TIMEOUT).await;
+    let emails = stack.wait_for_emails(1).await;
     let email = &emails[0];
     assert!(email.contains("Failed"), "{email}");
     assert!(email.contains("Migrate database"), "{email}");

@@ -3,39 +3,43 @@
 
 #![allow(clippy::unwrap_used)] // A failed unwrap is a failed test, with its location.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
 use ferry_broker::{FieldTable, OutgoingMessage, Publisher, Topology};
 use ferry_contracts::{LogLine, LogStream, StepEvent, StepEventBody, StepJob, StepOutcome};
-use ferry_tests::{StackOptions, TestStack, log_text};
+use ferry_tests::{
+    DeploymentStatus, Patience, Progress, StackOptions, StepStatus, TestStack, deployment_status,
+    log_text, poll_until, step_status,
+};
 use lapin::options::{BasicAckOptions, BasicGetOptions};
 use serde_json::json;
 use uuid::Uuid;
 
 async fn take_job(connection: &lapin::Connection, queue: &str) -> StepJob {
     let channel = connection.create_channel().await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(message) = channel
-            .basic_get(queue.into(), BasicGetOptions::default())
-            .await
-            .unwrap()
-        {
-            let job: StepJob = serde_json::from_slice(&message.delivery.data).unwrap();
-            message
-                .delivery
-                .ack(BasicAckOptions::default())
+    let message = poll_until(
+        &format!("a step job published to {queue}"),
+        Patience::within(Duration::from_secs(20)),
+        || async {
+            match channel
+                .basic_get(queue.into(), BasicGetOptions::default())
                 .await
-                .unwrap();
-            return job;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no step job was published to {queue}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+                .unwrap()
+            {
+                Some(message) => Progress::Done(message),
+                None => Progress::NotYet("an empty queue"),
+            }
+        },
+    )
+    .await;
+    let job: StepJob = serde_json::from_slice(&message.delivery.data).unwrap();
+    message
+        .delivery
+        .ack(BasicAckOptions::default())
+        .await
+        .unwrap();
+    job
 }
 
 async fn publish_twice(publisher: &Publisher, topology: &Topology, event: &StepEvent) {
@@ -118,10 +122,13 @@ async fn a_duplicated_or_stale_event_changes_nothing() {
     };
     publish_twice(&publisher, &topology, &finished_event).await;
 
-    let deployment = stack
-        .wait_for_deployment(&deployment_id, Duration::from_secs(30))
+    stack
+        .wait_for_within(
+            &deployment_id,
+            DeploymentStatus::Success,
+            Duration::from_secs(30),
+        )
         .await;
-    assert_eq!(deployment["status"], "Success", "{deployment:#}");
 
     // A late, stale result from an earlier attempt must not overturn the outcome.
     let stale_event = StepEvent {
@@ -142,30 +149,29 @@ async fn a_duplicated_or_stale_event_changes_nothing() {
     };
     publish_twice(&publisher, &topology, &stale_event).await;
     let db = stack.db().await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let processed: i64 = db
-            .query_one("SELECT count(*) FROM processed_messages", &[])
-            .await
-            .unwrap()
-            .get(0);
-        if processed == 3 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "events not all applied: {processed} of 3"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll_until(
+        "all 3 events applied",
+        Patience::within(Duration::from_secs(10)),
+        || async {
+            let processed: i64 = db
+                .query_one("SELECT count(*) FROM processed_messages", &[])
+                .await
+                .unwrap()
+                .get(0);
+            if processed == 3 {
+                Progress::Done(())
+            } else {
+                Progress::NotYet(format!("{processed} of 3 applied"))
+            }
+        },
+    )
+    .await;
     // Give the duplicates time to arrive after their originals were applied.
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
-    let (_, deployment) = stack
-        .get(&format!("/api/deployments/{deployment_id}"))
-        .await;
-    assert_eq!(deployment["status"], "Success");
-    assert_eq!(deployment["steps"][0]["status"], "Succeeded");
+    let deployment = stack.deployment(&deployment_id).await;
+    assert_eq!(deployment_status(&deployment), DeploymentStatus::Success);
+    assert_eq!(step_status(&deployment, "Only step"), StepStatus::Succeeded);
     let log = log_text(&deployment);
     for text in ["first line", "second line", "third line"] {
         assert_eq!(
@@ -192,7 +198,9 @@ async fn a_duplicated_or_stale_event_changes_nothing() {
         .unwrap()
         .get(0);
     assert_eq!(finished_messages, 1, "the deployment finished exactly once");
-    let emails = stack.wait_for_emails(1, Duration::from_secs(30)).await;
+    let emails = stack
+        .wait_for_emails_within(1, Duration::from_secs(30))
+        .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         stack.emails().len(),

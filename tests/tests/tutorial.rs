@@ -4,53 +4,26 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::time::Duration;
-
-use ferry_tests::{TestStack, log_text};
+use ferry_tests::{
+    DeploymentStatus, InterruptionKind, StepStatus, TestStack, log_text, step_log, step_status,
+};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
-
-const WAIT: Duration = Duration::from_secs(60);
+use serde_json::json;
 
 async fn tutorial_environments(stack: &TestStack) {
     for environment in ["Dev", "Test", "Prod"] {
         stack.create_environment(environment).await;
     }
-    let (status, body) = stack
-        .post(
-            "/api/lifecycles",
-            &json!({
-                "name": "Dev, Test, and Prod",
-                "phases": [
-                    { "name": "Dev", "environments": ["Dev"], "rule": "optional" },
-                    { "name": "Test", "environments": ["Test"], "rule": "all_must_complete" },
-                    { "name": "Prod", "environments": ["Prod"], "rule": "all_must_complete" },
-                ]
-            }),
-        )
+    stack
+        .create_lifecycle(&json!({
+            "name": "Dev, Test, and Prod",
+            "phases": [
+                { "name": "Dev", "environments": ["Dev"], "rule": "optional" },
+                { "name": "Test", "environments": ["Test"], "rule": "all_must_complete" },
+                { "name": "Prod", "environments": ["Prod"], "rule": "all_must_complete" },
+            ]
+        }))
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-}
-
-fn step_log(deployment: &Value, step: &str) -> String {
-    deployment["log"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|line| line["step"] == step)
-        .map(|line| line["text"].as_str().unwrap_or_default())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn step_status(deployment: &Value, step: &str) -> String {
-    deployment["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == step)
-        .map(|s| s["status"].as_str().unwrap().to_owned())
-        .unwrap_or_else(|| panic!("no step {step}: {deployment:#}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,12 +63,7 @@ async fn the_tutorial_plays_out_as_written() {
     stack.create_release("Random Quotes", "1.0.0").await;
 
     // Prod first: refused, naming the phase that is not complete.
-    let (status, body) = stack
-        .post(
-            "/api/deployments",
-            &json!({ "project": "Random Quotes", "release_number": "1.0.0", "environment": "Prod" }),
-        )
-        .await;
+    let (status, body) = stack.try_deploy("Random Quotes", "1.0.0", "Prod").await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     let message = body["error"]["message"].as_str().unwrap();
     assert!(
@@ -107,7 +75,7 @@ async fn the_tutorial_plays_out_as_written() {
     // Straight to Test (Dev is optional): runs, then waits for sign-off.
     let test_deployment = stack.deploy("Random Quotes", "1.0.0", "Test").await;
     let paused = stack
-        .wait_for_status(&test_deployment, "WaitingForIntervention", WAIT)
+        .wait_for(&test_deployment, DeploymentStatus::WaitingForIntervention)
         .await;
     let deploy_log = step_log(&paused, "Deploy web app to Nginx");
     assert!(
@@ -116,59 +84,39 @@ async fn the_tutorial_plays_out_as_written() {
     );
     assert!(deploy_log.contains("env var: 8082"), "{deploy_log}");
     assert!(deploy_log.contains("function: 8082"), "{deploy_log}");
-    let interruption = stack.pending_interruption(&test_deployment).await;
-    assert_eq!(interruption["kind"], "manual_intervention");
-    assert_eq!(interruption["responsible_team"], "Release Managers");
+    let sign_off = stack.pending_interruption(&test_deployment).await;
+    assert_eq!(sign_off.kind, InterruptionKind::ManualIntervention);
     assert_eq!(
-        interruption["instructions"],
-        "Check Random Quotes 1.0.0 in Test on port 8082"
+        sign_off.responsible_team.as_deref(),
+        Some("Release Managers")
     );
-    let id = interruption["interruption_id"].as_str().unwrap();
+    assert_eq!(
+        sign_off.instructions.as_deref(),
+        Some("Check Random Quotes 1.0.0 in Test on port 8082")
+    );
 
     // Proceeding needs someone to take responsibility first.
     let (status, body) = stack
-        .post_as(
-            "alice",
-            &format!("/api/interruptions/{id}/submit"),
-            &json!({ "result": "proceed" }),
-        )
+        .try_submit_as("alice", &sign_off, "proceed", None)
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    let (status, body) = stack
-        .post_as(
-            "alice",
-            &format!("/api/interruptions/{id}/take"),
-            &json!({}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = stack
-        .post_as(
-            "bob",
-            &format!("/api/interruptions/{id}/submit"),
-            &json!({ "result": "proceed" }),
-        )
-        .await;
+    stack.take_as("alice", &sign_off).await;
+    let (status, body) = stack.try_submit_as("bob", &sign_off, "proceed", None).await;
     assert_eq!(status, StatusCode::CONFLICT, "bob has not taken it: {body}");
     let (status, body) = stack
-        .post_as(
-            "alice",
-            &format!("/api/interruptions/{id}/submit"),
-            &json!({ "result": "ignore" }),
-        )
+        .try_submit_as("alice", &sign_off, "ignore", None)
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    let (status, body) = stack
-        .post_as(
-            "alice",
-            &format!("/api/interruptions/{id}/submit"),
-            &json!({ "result": "proceed", "note": "smoke tests pass" }),
-        )
+    stack
+        .submit_as("alice", &sign_off, "proceed", Some("smoke tests pass"))
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let finished = stack.wait_for_deployment(&test_deployment, WAIT).await;
-    assert_eq!(finished["status"], "Success", "{finished:#}");
-    assert_eq!(step_status(&finished, "Deployment Sign Off"), "Succeeded");
+    let finished = stack
+        .wait_for(&test_deployment, DeploymentStatus::Success)
+        .await;
+    assert_eq!(
+        step_status(&finished, "Deployment Sign Off"),
+        StepStatus::Succeeded
+    );
     let recorded = &finished["interruptions"][0];
     assert_eq!(recorded["resolution"], "proceed");
     assert_eq!(recorded["resolved_by"], "alice");
@@ -186,32 +134,22 @@ async fn the_tutorial_plays_out_as_written() {
     // and the always-run step still runs.
     let prod_deployment = stack.deploy("Random Quotes", "1.0.0", "Prod").await;
     let paused = stack
-        .wait_for_status(&prod_deployment, "WaitingForIntervention", WAIT)
+        .wait_for(&prod_deployment, DeploymentStatus::WaitingForIntervention)
         .await;
     assert!(step_log(&paused, "Deploy web app to Nginx").contains("listening on 8083 in Prod"));
-    let id = stack.pending_interruption(&prod_deployment).await["interruption_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let sign_off = stack.pending_interruption(&prod_deployment).await;
+    stack.take_as("carol", &sign_off).await;
     stack
-        .post_as(
-            "carol",
-            &format!("/api/interruptions/{id}/take"),
-            &json!({}),
-        )
+        .submit_as("carol", &sign_off, "abort", Some("wrong quotes"))
         .await;
-    let (status, body) = stack
-        .post_as(
-            "carol",
-            &format!("/api/interruptions/{id}/submit"),
-            &json!({ "result": "abort", "note": "wrong quotes" }),
-        )
+    let aborted = stack
+        .wait_for(&prod_deployment, DeploymentStatus::Failed)
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let aborted = stack.wait_for_deployment(&prod_deployment, WAIT).await;
-    assert_eq!(aborted["status"], "Failed");
-    assert_eq!(step_status(&aborted, "Deployment Sign Off"), "Failed");
-    assert_eq!(step_status(&aborted, "Notify team"), "Succeeded");
+    assert_eq!(
+        step_status(&aborted, "Deployment Sign Off"),
+        StepStatus::Failed
+    );
+    assert_eq!(step_status(&aborted, "Notify team"), StepStatus::Succeeded);
     assert!(
         aborted["error"]
             .as_str()
@@ -223,33 +161,25 @@ async fn the_tutorial_plays_out_as_written() {
 
     // In Dev the sign-off is skipped by its environment condition.
     let dev_deployment = stack.deploy("Random Quotes", "1.0.0", "Dev").await;
-    let dev = stack.wait_for_deployment(&dev_deployment, WAIT).await;
-    assert_eq!(dev["status"], "Success", "{dev:#}");
-    assert_eq!(step_status(&dev, "Deployment Sign Off"), "Skipped");
+    let dev = stack
+        .wait_for(&dev_deployment, DeploymentStatus::Success)
+        .await;
+    assert_eq!(
+        step_status(&dev, "Deployment Sign Off"),
+        StepStatus::Skipped
+    );
     assert!(log_text(&dev).contains("its environment condition excludes this environment"));
     assert!(step_log(&dev, "Deploy web app to Nginx").contains("listening on 8081 in Dev"));
 
     // The audit log recorded who answered.
-    let (_, audit) = stack.get("/api/audit?project=Random%20Quotes").await;
-    let actions: Vec<_> = audit["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["action"].as_str().unwrap().to_owned(),
-                e["actor"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    assert!(
-        actions.contains(&("interruption.proceed".into(), "alice".into())),
-        "{actions:?}"
-    );
-    assert!(
-        actions.contains(&("interruption.abort".into(), "carol".into())),
-        "{actions:?}"
-    );
+    let audit = stack.audit_log("Random Quotes").await;
+    let answered_by = |action: &str, actor: &str| {
+        audit
+            .iter()
+            .any(|event| event.action == action && event.actor == actor)
+    };
+    assert!(answered_by("interruption.proceed", "alice"), "{audit:#?}");
+    assert!(answered_by("interruption.abort", "carol"), "{audit:#?}");
     stack.stop().await;
 }
 
@@ -281,27 +211,16 @@ async fn guided_failure_retries_and_ignores() {
     // Retry: fails, pauses, the marker appears, retry succeeds.
     let first = stack.deploy("Flaky", "1.0.0", "Dev").await;
     let paused = stack
-        .wait_for_status(&first, "WaitingForIntervention", WAIT)
+        .wait_for(&first, DeploymentStatus::WaitingForIntervention)
         .await;
     assert!(step_log(&paused, "Needs marker").contains("no marker yet"));
-    let interruption = stack.pending_interruption(&first).await;
-    assert_eq!(interruption["kind"], "guided_failure");
-    assert_eq!(interruption["options"], json!(["retry", "ignore", "abort"]));
+    let failure = stack.pending_interruption(&first).await;
+    assert_eq!(failure.kind, InterruptionKind::GuidedFailure);
+    assert_eq!(failure.options, ["retry", "ignore", "abort"]);
     std::fs::write(&marker, "").unwrap();
-    let id = interruption["interruption_id"].as_str().unwrap();
-    stack
-        .post_as("dana", &format!("/api/interruptions/{id}/take"), &json!({}))
-        .await;
-    let (status, body) = stack
-        .post_as(
-            "dana",
-            &format!("/api/interruptions/{id}/submit"),
-            &json!({ "result": "retry" }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let retried = stack.wait_for_deployment(&first, WAIT).await;
-    assert_eq!(retried["status"], "Success", "{retried:#}");
+    stack.take_as("dana", &failure).await;
+    stack.submit_as("dana", &failure, "retry", None).await;
+    let retried = stack.wait_for(&first, DeploymentStatus::Success).await;
     assert_eq!(retried["steps"][0]["attempt"], 2);
     assert_eq!(retried["steps"][0]["failure_ignored"], false);
     assert!(step_log(&retried, "Needs marker").contains("marker found"));
@@ -316,43 +235,25 @@ async fn guided_failure_retries_and_ignores() {
     std::fs::remove_file(&marker).unwrap();
     let second = stack.deploy("Flaky", "1.0.0", "Dev").await;
     stack
-        .wait_for_status(&second, "WaitingForIntervention", WAIT)
+        .wait_for(&second, DeploymentStatus::WaitingForIntervention)
         .await;
-    let id = stack.pending_interruption(&second).await["interruption_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let failure = stack.pending_interruption(&second).await;
+    stack.take_as("dana", &failure).await;
     stack
-        .post_as("dana", &format!("/api/interruptions/{id}/take"), &json!({}))
+        .submit_as("dana", &failure, "ignore", Some("known flake"))
         .await;
-    let (status, body) = stack
-        .post_as(
-            "dana",
-            &format!("/api/interruptions/{id}/submit"),
-            &json!({ "result": "ignore", "note": "known flake" }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let ignored = stack.wait_for_deployment(&second, WAIT).await;
-    assert_eq!(ignored["status"], "Success", "{ignored:#}");
-    assert_eq!(ignored["steps"][0]["status"], "Succeeded");
+    let ignored = stack.wait_for(&second, DeploymentStatus::Success).await;
+    assert_eq!(step_status(&ignored, "Needs marker"), StepStatus::Succeeded);
     assert_eq!(ignored["steps"][0]["failure_ignored"], true);
     assert_eq!(ignored["steps"][0]["exit_code"], 3);
     assert!(step_log(&ignored, "Afterwards").contains("afterwards ran"));
 
     // Without guided failure (overridden per deployment) the same failure fails at once.
-    let (status, body) = stack
-        .post(
-            "/api/deployments",
-            &json!({ "project": "Flaky", "release_number": "1.0.0", "environment": "Dev", "guided_failure": false }),
-        )
+    let third = stack
+        .deploy_with(&json!({ "project": "Flaky", "release_number": "1.0.0", "environment": "Dev", "guided_failure": false }))
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let failed = stack
-        .wait_for_deployment(body["deployment_id"].as_str().unwrap(), WAIT)
-        .await;
-    assert_eq!(failed["status"], "Failed");
-    assert_eq!(failed["steps"][1]["status"], "Skipped");
+    let failed = stack.wait_for(&third, DeploymentStatus::Failed).await;
+    assert_eq!(step_status(&failed, "Afterwards"), StepStatus::Skipped);
     stack.stop().await;
 }
 
@@ -373,8 +274,7 @@ async fn automatic_retries_come_before_failure() {
         .await;
     stack.create_release("Third time lucky", "1.0.0").await;
     let id = stack.deploy("Third time lucky", "1.0.0", "Dev").await;
-    let done = stack.wait_for_deployment(&id, WAIT).await;
-    assert_eq!(done["status"], "Success", "{done:#}");
+    let done = stack.wait_for(&id, DeploymentStatus::Success).await;
     assert_eq!(done["steps"][0]["attempt"], 3);
     assert!(log_text(&done).contains("retrying (2 of 2 retries)"));
     stack.stop().await;

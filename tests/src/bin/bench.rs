@@ -168,7 +168,7 @@ async fn step_overhead(stack: &TestStack, runs: usize) -> anyhow::Result<(f64, f
     for _ in 0..runs {
         let deployment_id = stack.deploy("Chain", "1.0.0", "Dev").await;
         let deployment = stack
-            .wait_for_deployment(&deployment_id, Duration::from_secs(60))
+            .wait_for_deployment_within(&deployment_id, Duration::from_secs(60))
             .await;
         anyhow::ensure!(
             deployment["status"] == "Success",

@@ -1,0 +1,57 @@
+//! Everything the harness reads from the environment: the shared servers' addresses (the
+//! variables `infra/dev up` writes to `.ferry-dev/env.sh`), the Python that runs aiosmtpd,
+//! and the log filter. No other file of the harness reads an environment variable.
+
+use std::path::PathBuf;
+
+use ferry_packages::store::StoreConfig;
+
+/// Addresses of the shared servers every test stack runs against.
+#[derive(Debug, Clone)]
+pub struct Servers {
+    /// A superuser URL of the PostgreSQL server (any database).
+    pub database_url: String,
+    pub amqp_url: String,
+    /// The S3 endpoint and credentials; each stack fills in a bucket of its own.
+    pub s3: StoreConfig,
+    pub smtp_url: String,
+    /// Where the test SMTP server (aiosmtpd) files the messages it receives.
+    pub maildir: PathBuf,
+}
+
+impl Servers {
+    pub fn from_env() -> Self {
+        Servers {
+            database_url: required("FERRY_DATABASE_URL"),
+            amqp_url: required("FERRY_AMQP_URL"),
+            s3: StoreConfig {
+                endpoint: required("FERRY_S3_ENDPOINT"),
+                region: required("FERRY_S3_REGION"),
+                access_key: required("FERRY_S3_ACCESS_KEY"),
+                secret_key: required("FERRY_S3_SECRET_KEY").into(),
+                bucket: String::new(),
+            },
+            smtp_url: required("FERRY_SMTP_URL"),
+            maildir: PathBuf::from(required("FERRY_TEST_MAILDIR")),
+        }
+    }
+}
+
+fn required(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests with `infra/dev test`, which starts the servers and sets it")
+    })
+}
+
+/// The Python interpreter that has aiosmtpd installed, for tests that start an SMTP server
+/// of their own (`python3` from the `PATH` unless `FERRY_TEST_AIOSMTPD_PYTHON` says).
+pub fn aiosmtpd_python() -> String {
+    std::env::var("FERRY_TEST_AIOSMTPD_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+/// The tracing filter for the services a test starts: `RUST_LOG` when it is set and valid,
+/// else warnings (lapin's only when they are errors: it logs channels closing at shutdown).
+pub fn log_filter() -> tracing_subscriber::EnvFilter {
+    tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "warn,lapin=error".into())
+}

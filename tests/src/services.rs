@@ -1,0 +1,59 @@
+//! How a test stack configures Ferry's services: one function per service's `Config`, each
+//! pointing the service at the stack's own database, queues, bucket and key.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use crate::api::API_KEY;
+use crate::stack::{StackOptions, TestStack};
+
+pub(crate) fn api_config(
+    stack: &TestStack,
+    listen: SocketAddr,
+    options: &StackOptions,
+) -> ferry_api::Config {
+    ferry_api::Config {
+        listen,
+        public_url: stack.base_url.clone(),
+        database_url: stack.database_url.clone().into(),
+        database_max_connections: options.database_max_connections,
+        amqp_url: stack.servers.amqp_url.clone().into(),
+        queue_prefix: stack.queue_prefix.clone(),
+        store: stack.store_config(),
+        max_package_bytes: options.max_package_bytes,
+        api_key: ferry_api::Secret::new(API_KEY),
+        step_timeout_seconds: 120,
+        event_concurrency: options.event_concurrency,
+        variables_key: ferry_secrets::SecretKey::from_base64(&stack.variables_key)
+            .expect("a generated key is valid"),
+    }
+}
+
+pub(crate) fn worker_config(
+    stack: &TestStack,
+    work_root: &Path,
+    concurrency: u16,
+) -> ferry_worker::Config {
+    ferry_worker::Config {
+        amqp_url: stack.servers.amqp_url.clone().into(),
+        queue_prefix: stack.queue_prefix.clone(),
+        worker_pool: "default".into(),
+        store: stack.store_config(),
+        work_root: work_root.to_path_buf(),
+        concurrency,
+        worker_name: "test-worker".into(),
+        variables_key: ferry_secrets::SecretKey::from_base64(&stack.variables_key)
+            .expect("a generated key is valid"),
+        inherited_environment: ferry_worker::config::inherited_environment_from_env(),
+    }
+}
+
+pub(crate) fn notifier_config(stack: &TestStack) -> ferry_notifier::Config {
+    ferry_notifier::Config {
+        amqp_url: stack.servers.amqp_url.clone().into(),
+        queue_prefix: stack.queue_prefix.clone(),
+        smtp_url: stack.servers.smtp_url.clone().into(),
+        from: "Ferry <ferry@example.org>".into(),
+        concurrency: 2,
+    }
+}

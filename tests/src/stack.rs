@@ -1,0 +1,244 @@
+//! `TestStack`: one isolated Ferry installation on the shared servers (its own database,
+//! queue prefix, bucket, recipient and work folder), the services it runs in-process, and
+//! direct access to its database and bucket for assertions.
+
+use std::path::Path;
+
+use ferry_packages::store::{PackageStore, StoreConfig};
+use reqwest::StatusCode;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::cleanup::Cleanup;
+use crate::config::{self, Servers};
+use crate::database::create_test_database;
+use crate::services;
+use crate::waiting::{Patience, Progress, poll_until};
+
+/// Which services a test wants running in-process, and how big.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    pub worker: bool,
+    pub notifier: bool,
+    pub max_package_bytes: u64,
+    /// Steps the in-process worker runs at once.
+    pub worker_concurrency: u16,
+    /// Connections in the API's database pool.
+    pub database_max_connections: usize,
+    /// Step events the API applies at once.
+    pub event_concurrency: u16,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        StackOptions {
+            worker: true,
+            notifier: true,
+            max_package_bytes: 64 * 1024 * 1024,
+            worker_concurrency: 8,
+            database_max_connections: 8,
+            event_concurrency: 16,
+        }
+    }
+}
+
+/// One isolated Ferry installation: its API, worker and notifier, its database, queues,
+/// bucket and email recipient.
+pub struct TestStack {
+    pub servers: Servers,
+    pub base_url: String,
+    pub database_url: String,
+    pub database_name: String,
+    pub queue_prefix: String,
+    pub bucket: String,
+    pub recipient: String,
+    pub work_root: tempfile::TempDir,
+    pub http: reqwest::Client,
+    /// This stack's key for sensitive variables (base64), as API and workers are given it.
+    pub variables_key: String,
+    /// Stops every service this stack started.
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+    /// Taken by `stop` (or by `Drop` when a test panicked before it).
+    pub(crate) cleanup: Option<Cleanup>,
+}
+
+/// Sends the services' logs to the test's output (once per process).
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(config::log_filter())
+        .with_test_writer()
+        .try_init();
+}
+
+impl TestStack {
+    pub async fn start() -> Self {
+        Self::start_with(StackOptions::default()).await
+    }
+
+    pub async fn start_with(options: StackOptions) -> Self {
+        Self::start_with_servers(Servers::from_env(), options).await
+    }
+
+    /// Starts a stack against explicitly given servers (for tests that point a service at a
+    /// server of their own).
+    pub async fn start_with_servers(servers: Servers, options: StackOptions) -> Self {
+        init_tracing();
+        let database = create_test_database(&servers)
+            .await
+            .expect("creating the test database");
+        let short = Uuid::new_v4().simple().to_string()[..12].to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding port 0");
+        let address = listener.local_addr().expect("a local address");
+        let queue_prefix = format!("test-{short}");
+        // From here on, a panic drops the stack, and with it what it made on the servers.
+        let cleanup = Cleanup {
+            servers: servers.clone(),
+            database_name: database.name.clone(),
+            queue_prefix: queue_prefix.clone(),
+            worker_pools: vec!["default".to_owned()],
+        };
+        let mut stack = TestStack {
+            servers,
+            base_url: format!("http://{address}"),
+            database_url: database.url,
+            database_name: database.name,
+            queue_prefix,
+            bucket: format!("ferry-test-{short}"),
+            recipient: format!("team-{short}@example.org"),
+            work_root: tempfile::tempdir().expect("a temporary folder"),
+            http: reqwest::Client::new(),
+            variables_key: ferry_secrets::SecretKey::generate_base64()
+                .expect("random bytes for a key"),
+            shutdown: CancellationToken::new(),
+            tasks: Vec::new(),
+            cleanup: Some(cleanup),
+        };
+        let api = services::api_config(&stack, address, &options);
+        stack.spawn(ferry_api::run(api, listener, stack.shutdown.clone()));
+        if options.worker {
+            let worker =
+                services::worker_config(&stack, stack.work_root.path(), options.worker_concurrency);
+            stack.spawn(ferry_worker::run(worker, stack.shutdown.clone()));
+        }
+        if options.notifier {
+            let notifier = services::notifier_config(&stack);
+            stack.spawn(ferry_notifier::run(notifier, stack.shutdown.clone()));
+        }
+        stack.wait_until_healthy().await;
+        stack
+    }
+
+    fn spawn(
+        &mut self,
+        service: impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    ) {
+        self.tasks.push(tokio::spawn(service));
+    }
+
+    async fn wait_until_healthy(&self) {
+        let health = format!("{}/health", self.base_url);
+        poll_until(
+            "the API to answer /health with 200",
+            Patience::within(std::time::Duration::from_secs(30)),
+            || async {
+                let response = self.http.get(&health).send().await;
+                if let Ok(response) = &response
+                    && response.status() == StatusCode::OK
+                {
+                    return Progress::Done(());
+                }
+                assert!(
+                    self.tasks.iter().all(|task| !task.is_finished()),
+                    "a Ferry service stopped during start-up"
+                );
+                Progress::NotYet(match response {
+                    Ok(response) => format!("status {}", response.status()),
+                    Err(error) => error.to_string(),
+                })
+            },
+        )
+        .await;
+    }
+
+    /// Environment variables that configure a worker process for this stack.
+    pub fn worker_environment(&self, work_root: &Path) -> Vec<(String, String)> {
+        vec![
+            ("FERRY_AMQP_URL".into(), self.servers.amqp_url.clone()),
+            ("FERRY_QUEUE_PREFIX".into(), self.queue_prefix.clone()),
+            ("FERRY_S3_ENDPOINT".into(), self.servers.s3.endpoint.clone()),
+            ("FERRY_S3_REGION".into(), self.servers.s3.region.clone()),
+            (
+                "FERRY_S3_ACCESS_KEY".into(),
+                self.servers.s3.access_key.clone(),
+            ),
+            (
+                "FERRY_S3_SECRET_KEY".into(),
+                self.servers.s3.secret_key.expose().to_owned(),
+            ),
+            ("FERRY_S3_BUCKET".into(), self.bucket.clone()),
+            ("FERRY_WORK_ROOT".into(), work_root.display().to_string()),
+            ("FERRY_VARIABLES_KEY".into(), self.variables_key.clone()),
+        ]
+    }
+
+    /// Records that a test uses another worker pool, so its queues are removed at the end.
+    pub fn uses_worker_pool(&mut self, pool: &str) {
+        if let Some(cleanup) = &mut self.cleanup {
+            cleanup.worker_pools.push(pool.to_owned());
+        }
+    }
+
+    /// Starts an in-process worker (for tests that started without one).
+    pub fn start_worker(&mut self, work_root: &Path) {
+        let config =
+            services::worker_config(self, work_root, StackOptions::default().worker_concurrency);
+        self.spawn(ferry_worker::run(config, self.shutdown.clone()));
+    }
+
+    /// The S3 settings of this stack's bucket.
+    pub fn store_config(&self) -> StoreConfig {
+        StoreConfig {
+            bucket: self.bucket.clone(),
+            ..self.servers.s3.clone()
+        }
+    }
+
+    pub fn store(&self) -> PackageStore {
+        PackageStore::new(&self.store_config())
+    }
+
+    /// A direct connection to this test's database, for assertions.
+    pub async fn db(&self) -> tokio_postgres::Client {
+        let (client, connection) =
+            tokio_postgres::connect(&self.database_url, tokio_postgres::NoTls)
+                .await
+                .expect("connecting to the test database");
+        tokio::spawn(connection);
+        client
+    }
+
+    /// The number of rows in one of this test's tables.
+    pub async fn count(&self, table: &str) -> i64 {
+        self.db()
+            .await
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await
+            .expect("counting rows")
+            .get(0)
+    }
+
+    /// Stops the services and removes the database and queues.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        for task in std::mem::take(&mut self.tasks) {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), task).await;
+        }
+        if let Some(cleanup) = self.cleanup.take() {
+            cleanup.run().await;
+        }
+    }
+}
