@@ -1,11 +1,12 @@
 //! Ferry's project chores: `tidy` checks the architecture invariants (ARCHITECTURE.md) on the
-//! source tree. Each check is a function from the repository root to the violations it found,
-//! so tests run it on a scratch tree.
+//! source tree, `gate` runs everything a commit must pass. Each check is a function from the
+//! repository root to the violations it found, so tests run it on a scratch tree.
 
 pub mod dependencies;
 pub mod env_reads;
 pub mod file_header;
 pub mod file_length;
+pub mod gate;
 pub mod http_status;
 pub mod lexer;
 pub mod routes;

@@ -4,13 +4,15 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage: cargo xtask <command>
 
-  tidy   check the architecture invariants (ARCHITECTURE.md); prints path:line: violations";
+  tidy   check the architecture invariants (ARCHITECTURE.md); prints path:line: violations
+  gate   the one gate before every commit: fmt check, tidy, shellcheck, clippy -D warnings";
 
 fn main() -> ExitCode {
     let root = xtask::project_root();
     let command = std::env::args().nth(1).unwrap_or_default();
     let outcome = match command.as_str() {
         "tidy" => tidy(&root),
+        "gate" => xtask::gate::run(&root),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())
