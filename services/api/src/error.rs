@@ -127,3 +127,14 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+impl IntoResponse for crate::routes::Health {
+    fn into_response(self) -> Response {
+        let status = if self.is_healthy() {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        (status, Json(self)).into_response()
+    }
+}

@@ -16,6 +16,8 @@ mod project_body;
 mod projects;
 mod releases;
 
+pub use health::Health;
+
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
