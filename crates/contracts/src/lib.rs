@@ -110,18 +110,9 @@ pub struct LogLine {
     pub text: String,
 }
 
-/// How a step ended on the worker.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
-pub enum StepOutcome {
-    Succeeded,
-    Failed {
-        /// The script's exit code, when it ran and exited.
-        exit_code: Option<i32>,
-        /// Why the step failed, in a sentence.
-        reason: String,
-    },
-}
+/// How a step ended on the worker: the domain's type, so the API hands it to the deployment
+/// state machine as it arrived.
+pub use ferry_domain::deployment::StepOutcome;
 
 /// What happened to a step; sent by a worker to the API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

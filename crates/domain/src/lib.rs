@@ -4,6 +4,8 @@
 //! PostgreSQL or RabbitMQ. Everything here is plain data and pure functions, so the rules
 //! that decide what a deployment does next can be tested exhaustively without a server.
 
+pub mod deployment;
+pub mod ids;
 pub mod lifecycle;
 pub mod names;
 pub mod orchestration;
@@ -11,15 +13,17 @@ pub mod process;
 pub mod status;
 pub mod variables;
 
+pub use ids::{
+    DeploymentId, EnvironmentId, InterruptionId, LifecycleId, ProjectId, ReleaseId, StepRunId,
+};
 pub use names::{
     EmailAddress, EnvironmentName, PackageId, PackageVersion, ProjectName, ReleaseNumber, StepName,
     ValidationError, VariableName, WorkerPool,
 };
 pub use names::{LifecycleName, PhaseName, RoleName, TargetName, TeamName};
 pub use orchestration::{
-    Condition, Decision, FailureAction, Guidance, InterventionResult, Next, Outcome, Planned, Skip,
-    SkipReason, StepPlan, after_failure, apply_guidance, apply_intervention, cancel, decide,
-    preview,
+    Condition, Decision, FailureAction, Next, Outcome, Skip, SkipReason, StepPlan, after_failure,
+    decide,
 };
 pub use process::{EnvironmentCondition, Process, RunCondition, Step, StepKind};
 pub use status::{DeploymentStatus, StepStatus};

@@ -1,23 +1,22 @@
-//! What a deployment does next: pure functions of its plan and the states of its steps.
-//!
-//! The API loads a deployment, calls [`decide`] (and, when a step fails, [`after_failure`];
-//! when someone cancels, [`cancel`]), and persists the result in the same transaction.
-//! Nothing here reads a clock, a database or a queue, so every rule is covered by the unit
-//! tests at the bottom of this file. ARCHITECTURE.md draws the state machine these functions
-//! implement.
+//! Which step of a deployment runs next: pure functions of its plan and the states of its
+//! steps. The deployment state machine (`crate::deployment`) calls [`decide`] after every
+//! change and [`after_failure`] when an attempt fails; nothing here reads a clock, a database
+//! or a queue, so every rule is covered by the unit tests at the bottom of this file.
+//! ARCHITECTURE.md draws the state machine these functions serve.
 
 use crate::status::StepStatus;
 
-/// A step's run condition, with a variable condition already evaluated by the caller (the
-/// domain knows no templates). The caller re-evaluates it at every call, so it sees the
-/// statuses of the steps before it.
+/// A step's run condition. A variable condition is evaluated by the caller (the domain knows
+/// no templates) only when the step is reached, so it sees the statuses of the steps before
+/// it: until then it is `Variable(None)`, and [`decide`] answers [`Next::Evaluate`] when it
+/// gets there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Condition {
     Success,
     Failure,
     Always,
-    /// A variable expression and whether it evaluated to true.
-    Variable(bool),
+    /// A variable expression, and whether it evaluated to true (`None`: not evaluated yet).
+    Variable(Option<bool>),
 }
 
 /// What [`decide`] needs to know about one step besides its status.
@@ -86,6 +85,9 @@ pub enum Outcome {
 pub enum Next {
     /// Start the step at this index: dispatch its job, or open its manual intervention.
     Start(usize),
+    /// The step at this index is reached and its variable condition is not evaluated yet:
+    /// evaluate it (with the statuses as they are now) and decide again.
+    Evaluate(usize),
     /// A step is running or waiting for a person; nothing to do until that changes.
     Wait,
     /// Every step is in a final state: the deployment ends.
@@ -113,7 +115,8 @@ pub struct Decision {
 /// - A pending step is skipped when it was excluded, or when its environment condition
 ///   leaves out this environment. Otherwise it runs when its condition holds: `Success`
 ///   when nothing before it failed, `Failure` when something did, `Always` in both cases,
-///   `Variable` when its expression is true; else it is skipped.
+///   `Variable` when its expression is true (whatever failed before); else it is skipped. A
+///   variable condition not evaluated yet stops the walk with `Evaluate`.
 /// - When no step is pending or running, the deployment finishes: `Failed` naming the first
 ///   failed step, else `Success`.
 ///
@@ -128,27 +131,23 @@ pub fn decide(plan: &[StepPlan], statuses: &[StepStatus]) -> Decision {
     let mut skip = Vec::new();
     let mut first_failure: Option<usize> = None;
     for (index, (step, &status)) in plan.iter().zip(statuses).enumerate() {
-        match status {
-            StepStatus::Running => {
-                return Decision {
-                    skip,
-                    next: Next::Wait,
-                };
-            }
-            StepStatus::Succeeded | StepStatus::Skipped => {}
+        let next = match status {
+            StepStatus::Running => Next::Wait,
+            StepStatus::Succeeded | StepStatus::Skipped => continue,
             StepStatus::Failed | StepStatus::Canceled | StepStatus::Abandoned => {
                 first_failure.get_or_insert(index);
+                continue;
             }
             StepStatus::Pending => match runs(step, first_failure.is_some()) {
-                Ok(()) => {
-                    return Decision {
-                        skip,
-                        next: Next::Start(index),
-                    };
+                Runs::Yes => Next::Start(index),
+                Runs::AfterEvaluation => Next::Evaluate(index),
+                Runs::No(reason) => {
+                    skip.push(Skip { index, reason });
+                    continue;
                 }
-                Err(reason) => skip.push(Skip { index, reason }),
             },
-        }
+        };
+        return Decision { skip, next };
     }
     let outcome = match first_failure {
         Some(step) => Outcome::Failed { step },
@@ -160,19 +159,30 @@ pub fn decide(plan: &[StepPlan], statuses: &[StepStatus]) -> Decision {
     }
 }
 
+/// Whether a pending step runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Runs {
+    Yes,
+    No(SkipReason),
+    /// Only its variable condition can tell, and it is not evaluated yet.
+    AfterEvaluation,
+}
+
 /// Whether a pending step runs, given whether something before it failed.
-fn runs(step: &StepPlan, failed_before: bool) -> Result<(), SkipReason> {
+fn runs(step: &StepPlan, failed_before: bool) -> Runs {
     if step.excluded {
-        return Err(SkipReason::Excluded);
+        return Runs::No(SkipReason::Excluded);
     }
     if !step.environment_allows {
-        return Err(SkipReason::EnvironmentCondition);
+        return Runs::No(SkipReason::EnvironmentCondition);
     }
     match step.condition {
-        Condition::Success if failed_before => Err(SkipReason::RunCondition),
-        Condition::Failure if !failed_before => Err(SkipReason::RunCondition),
-        Condition::Variable(false) => Err(SkipReason::VariableCondition),
-        _ => Ok(()),
+        Condition::Success if failed_before => Runs::No(SkipReason::RunCondition),
+        Condition::Failure if !failed_before => Runs::No(SkipReason::RunCondition),
+        Condition::Variable(None) => Runs::AfterEvaluation,
+        Condition::Variable(Some(false)) => Runs::No(SkipReason::VariableCondition),
+        Condition::Success | Condition::Failure | Condition::Always => Runs::Yes,
+        Condition::Variable(Some(true)) => Runs::Yes,
     }
 }
 
@@ -197,81 +207,6 @@ pub fn after_failure(retries: u8, attempt: u32, guided_failure: bool) -> Failure
         FailureAction::AskForGuidance
     } else {
         FailureAction::Fail
-    }
-}
-
-/// A person's answer to a guided-failure question.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Guidance {
-    /// Run the step again.
-    Retry,
-    /// Carry on as if the step had succeeded; the step is marked as ignored.
-    Ignore,
-    /// Let the step fail; steps that run on failure or always still run.
-    Abort,
-}
-
-/// The state a step paused by guided failure moves to, and whether it is dispatched again.
-pub fn apply_guidance(guidance: Guidance) -> (StepStatus, bool) {
-    match guidance {
-        Guidance::Retry => (StepStatus::Running, true),
-        Guidance::Ignore => (StepStatus::Succeeded, false),
-        Guidance::Abort => (StepStatus::Failed, false),
-    }
-}
-
-/// A person's answer to a manual intervention.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InterventionResult {
-    Proceed,
-    Abort,
-}
-
-/// The state a manual-intervention step moves to.
-pub fn apply_intervention(result: InterventionResult) -> StepStatus {
-    match result {
-        InterventionResult::Proceed => StepStatus::Succeeded,
-        InterventionResult::Abort => StepStatus::Failed,
-    }
-}
-
-/// Cancelling a deployment: the running step is `Canceled` (its worker is told to stop, and
-/// whatever it reports later is stale), every pending step is `Abandoned`, nothing else runs
-/// (not even *always* steps), and the deployment ends `Canceled`. Returns the changes.
-pub fn cancel(statuses: &[StepStatus]) -> Vec<(usize, StepStatus)> {
-    statuses
-        .iter()
-        .enumerate()
-        .filter_map(|(index, status)| match status {
-            StepStatus::Running => Some((index, StepStatus::Canceled)),
-            StepStatus::Pending => Some((index, StepStatus::Abandoned)),
-            _ => None,
-        })
-        .collect()
-}
-
-/// What a deployment would do, step by step, if every step that runs succeeded and every
-/// intervention proceeded: for a preview.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Planned {
-    Runs,
-    Skipped(SkipReason),
-}
-
-/// Plays [`decide`] forward from the start, assuming success, and reports each step.
-pub fn preview(plan: &[StepPlan]) -> Vec<Planned> {
-    let mut statuses = vec![StepStatus::Pending; plan.len()];
-    let mut planned = vec![Planned::Runs; plan.len()];
-    loop {
-        let decision = decide(plan, &statuses);
-        for skip in &decision.skip {
-            statuses[skip.index] = StepStatus::Skipped;
-            planned[skip.index] = Planned::Skipped(skip.reason);
-        }
-        match decision.next {
-            Next::Start(index) => statuses[index] = StepStatus::Succeeded,
-            Next::Wait | Next::Finish(_) => return planned,
-        }
     }
 }
 
@@ -420,8 +355,9 @@ mod tests {
             OnSuccess,
             Failure,
             Always,
-            Condition::Variable(true),
-            Condition::Variable(false),
+            Condition::Variable(None),
+            Condition::Variable(Some(true)),
+            Condition::Variable(Some(false)),
         ] {
             for environment_allows in [true, false] {
                 for excluded in [false, true] {
@@ -433,6 +369,7 @@ mod tests {
                 }
             }
         }
+        let mut checked = 0;
         for p0 in &every_plan {
             for p1 in &every_plan {
                 for p2 in &every_plan {
@@ -440,11 +377,32 @@ mod tests {
                         for s1 in StepStatus::ALL {
                             for s2 in StepStatus::ALL {
                                 check_rules(&[*p0, *p1, *p2], &[s0, s1, s2]);
+                                checked += 1;
                             }
                         }
                     }
                 }
             }
+        }
+        assert_eq!(checked, 24 * 24 * 24 * 7 * 7 * 7);
+    }
+
+    /// Whether a step failed, for the steps after it.
+    fn is_failure(status: StepStatus) -> bool {
+        matches!(status, Failed | Canceled | Abandoned)
+    }
+
+    /// The rules, restated independently of `runs`: whether a pending step with this plan
+    /// runs after `failed_before`, `None` when its variable condition must be evaluated first.
+    fn should_run(plan: &StepPlan, failed_before: bool) -> Option<bool> {
+        if plan.excluded || !plan.environment_allows {
+            return Some(false);
+        }
+        match plan.condition {
+            OnSuccess => Some(!failed_before),
+            Failure => Some(failed_before),
+            Always => Some(true),
+            Condition::Variable(holds) => holds,
         }
     }
 
@@ -452,22 +410,57 @@ mod tests {
         let decision = decide(plan, statuses);
         let first_running = statuses.iter().position(|s| *s == Running);
         let skipped: Vec<usize> = decision.skip.iter().map(|s| s.index).collect();
-        for &index in &skipped {
-            assert_eq!(statuses[index], Pending, "only pending steps are skipped");
-        }
-        match decision.next {
-            Next::Wait => {
-                let running = first_running.expect("wait only while a step runs");
-                assert!(skipped.iter().all(|&i| i < running));
+        // Every skipped step was pending and really did not meet its conditions, given what
+        // failed before it; and no pending step before the next move was left untouched.
+        let stop = match decision.next {
+            Next::Wait => first_running.expect("wait only while a step runs"),
+            Next::Start(index) | Next::Evaluate(index) => index,
+            Next::Finish(_) => statuses.len(),
+        };
+        for index in 0..stop {
+            let failed_before = statuses[..index].iter().any(|s| is_failure(*s));
+            if statuses[index] == Pending {
+                assert!(
+                    skipped.contains(&index),
+                    "pending step {index} before the next move was neither run nor skipped"
+                );
+                assert_eq!(
+                    should_run(&plan[index], failed_before),
+                    Some(false),
+                    "step {index} was skipped although it meets its conditions: {plan:?} {statuses:?}"
+                );
+                let reason = decision
+                    .skip
+                    .iter()
+                    .find(|s| s.index == index)
+                    .unwrap()
+                    .reason;
+                let expected = if plan[index].excluded {
+                    SkipReason::Excluded
+                } else if !plan[index].environment_allows {
+                    SkipReason::EnvironmentCondition
+                } else if matches!(plan[index].condition, Condition::Variable(_)) {
+                    SkipReason::VariableCondition
+                } else {
+                    SkipReason::RunCondition
+                };
+                assert_eq!(reason, expected, "{plan:?} {statuses:?}");
+            } else {
+                assert!(!skipped.contains(&index), "only pending steps are skipped");
             }
-            Next::Start(index) => {
+        }
+        assert!(skipped.iter().all(|&i| i < stop));
+        match decision.next {
+            Next::Wait => {}
+            Next::Start(index) | Next::Evaluate(index) => {
                 assert_eq!(statuses[index], Pending);
                 assert!(first_running.is_none_or(|r| r > index));
-                assert!(skipped.iter().all(|&i| i < index));
-                let failed_before = statuses[..index]
-                    .iter()
-                    .any(|s| matches!(s, Failed | Canceled | Abandoned));
-                assert_eq!(runs(&plan[index], failed_before), Ok(()));
+                let failed_before = statuses[..index].iter().any(|s| is_failure(*s));
+                let expected = match decision.next {
+                    Next::Start(_) => Some(true),
+                    _ => None,
+                };
+                assert_eq!(should_run(&plan[index], failed_before), expected);
             }
             Next::Finish(outcome) => {
                 assert!(first_running.is_none());
@@ -476,9 +469,7 @@ mod tests {
                     final_statuses[i] = Skipped;
                 }
                 assert!(final_statuses.iter().all(|s| s.is_terminal()));
-                let first_failure = final_statuses
-                    .iter()
-                    .position(|s| matches!(s, Failed | Canceled | Abandoned));
+                let first_failure = final_statuses.iter().position(|s| is_failure(*s));
                 match outcome {
                     Outcome::Success => assert!(first_failure.is_none()),
                     Outcome::Failed { step } => assert_eq!(Some(step), first_failure),
@@ -526,8 +517,8 @@ mod tests {
     fn a_variable_condition_decides_on_its_own() {
         let plan = [
             step(OnSuccess),
-            step(Condition::Variable(true)),
-            step(Condition::Variable(false)),
+            step(Condition::Variable(Some(true))),
+            step(Condition::Variable(Some(false))),
         ];
         let decision = decide(&plan, &[Failed, Pending, Pending]);
         assert_eq!(decision.next, Next::Start(1));
@@ -540,6 +531,28 @@ mod tests {
             }]
         );
         assert_eq!(decision.next, Next::Finish(Outcome::Failed { step: 0 }));
+    }
+
+    #[test]
+    fn a_variable_condition_is_evaluated_only_when_its_step_is_reached() {
+        let plan = [
+            step(OnSuccess),
+            step(OnSuccess),
+            step(Condition::Variable(None)),
+        ];
+        assert_eq!(decide(&plan, &[Running, Pending, Pending]).next, Next::Wait);
+        let decision = decide(&plan, &[Failed, Pending, Pending]);
+        assert_eq!(decision.skip.len(), 1, "the success step is skipped first");
+        assert_eq!(decision.next, Next::Evaluate(2));
+        // An excluded step is skipped without evaluating its condition.
+        let plan = [StepPlan {
+            excluded: true,
+            ..step(Condition::Variable(None))
+        }];
+        assert_eq!(
+            decide(&plan, &[Pending]).next,
+            Next::Finish(Outcome::Success)
+        );
     }
 
     #[test]
@@ -576,132 +589,5 @@ mod tests {
         assert_eq!(after_failure(2, 3, true), FailureAction::AskForGuidance);
         // A person's retry under guided failure makes attempts beyond the automatic ones.
         assert_eq!(after_failure(2, 4, true), FailureAction::AskForGuidance);
-    }
-
-    #[test]
-    fn guided_failure_ignore_carries_on_as_if_the_step_succeeded() {
-        let plan = [step(OnSuccess), step(OnSuccess), step(Failure)];
-        // Step 0 failed under guided failure: it is paused (Running) until someone answers.
-        assert_eq!(after_failure(0, 1, true), FailureAction::AskForGuidance);
-        assert_eq!(decide(&plan, &[Running, Pending, Pending]).next, Next::Wait);
-        let (status, dispatch) = apply_guidance(Guidance::Ignore);
-        assert!(!dispatch);
-        let decision = decide(&plan, &[status, Pending, Pending]);
-        assert_eq!(decision.next, Next::Start(1));
-        let decision = decide(&plan, &[status, Succeeded, Pending]);
-        assert_eq!(decision.skip[0].index, 2, "the failure step does not run");
-        assert_eq!(decision.next, Next::Finish(Outcome::Success));
-    }
-
-    #[test]
-    fn guided_failure_retry_dispatches_the_same_step_again() {
-        let (status, dispatch) = apply_guidance(Guidance::Retry);
-        assert_eq!(status, Running);
-        assert!(dispatch);
-        let plan = [step(OnSuccess), step(OnSuccess)];
-        assert_eq!(decide(&plan, &[status, Pending]).next, Next::Wait);
-    }
-
-    #[test]
-    fn guided_failure_abort_fails_and_runs_the_always_steps() {
-        let (status, _) = apply_guidance(Guidance::Abort);
-        let plan = [step(OnSuccess), step(OnSuccess), step(Always)];
-        let decision = decide(&plan, &[status, Pending, Pending]);
-        assert_eq!(decision.skip[0].index, 1);
-        assert_eq!(decision.next, Next::Start(2));
-        let decision = decide(&plan, &[status, Skipped, Succeeded]);
-        assert_eq!(decision.next, Next::Finish(Outcome::Failed { step: 0 }));
-    }
-
-    #[test]
-    fn abort_during_intervention_fails_and_runs_always_and_failure_steps() {
-        let plan = [
-            step(OnSuccess),
-            step(OnSuccess),
-            step(OnSuccess),
-            step(Failure),
-            step(Always),
-        ];
-        // Step 1 is the manual intervention, waiting for a person.
-        assert_eq!(
-            decide(&plan, &[Succeeded, Running, Pending, Pending, Pending]).next,
-            Next::Wait
-        );
-        let aborted = apply_intervention(InterventionResult::Abort);
-        let decision = decide(&plan, &[Succeeded, aborted, Pending, Pending, Pending]);
-        assert_eq!(
-            decision.skip.iter().map(|s| s.index).collect::<Vec<_>>(),
-            vec![2]
-        );
-        assert_eq!(decision.next, Next::Start(3));
-        let decision = decide(&plan, &[Succeeded, aborted, Skipped, Succeeded, Pending]);
-        assert_eq!(decision.next, Next::Start(4));
-        let decision = decide(&plan, &[Succeeded, aborted, Skipped, Succeeded, Succeeded]);
-        assert_eq!(decision.next, Next::Finish(Outcome::Failed { step: 1 }));
-    }
-
-    #[test]
-    fn proceeding_an_intervention_continues_the_deployment() {
-        let plan = [step(OnSuccess), step(OnSuccess)];
-        let proceeded = apply_intervention(InterventionResult::Proceed);
-        assert_eq!(decide(&plan, &[proceeded, Pending]).next, Next::Start(1));
-    }
-
-    #[test]
-    fn cancel_during_a_running_step_stops_it_and_abandons_the_rest() {
-        let statuses = [Succeeded, Running, Pending, Pending];
-        let changes = cancel(&statuses);
-        assert_eq!(changes, vec![(1, Canceled), (2, Abandoned), (3, Abandoned)]);
-        let mut after = statuses.to_vec();
-        for (index, status) in changes {
-            after[index] = status;
-        }
-        assert!(after.iter().all(|s| s.is_terminal()));
-        // Nothing runs afterwards, not even an always step.
-        let plan = [
-            step(OnSuccess),
-            step(OnSuccess),
-            step(Always),
-            step(Failure),
-        ];
-        assert_eq!(
-            decide(&plan, &after).next,
-            Next::Finish(Outcome::Failed { step: 1 })
-        );
-    }
-
-    #[test]
-    fn cancel_of_a_queued_deployment_abandons_every_step() {
-        assert_eq!(
-            cancel(&[Pending, Pending]),
-            vec![(0, Abandoned), (1, Abandoned)]
-        );
-        assert_eq!(cancel(&[Succeeded, Skipped]), vec![]);
-    }
-
-    #[test]
-    fn preview_assumes_success_and_explains_skips() {
-        let plan = [
-            step(OnSuccess),
-            skip_in_this_environment(OnSuccess),
-            step(Failure),
-            step(Always),
-            step(Condition::Variable(false)),
-            StepPlan {
-                excluded: true,
-                ..step(OnSuccess)
-            },
-        ];
-        assert_eq!(
-            preview(&plan),
-            vec![
-                Planned::Runs,
-                Planned::Skipped(SkipReason::EnvironmentCondition),
-                Planned::Skipped(SkipReason::RunCondition),
-                Planned::Runs,
-                Planned::Skipped(SkipReason::VariableCondition),
-                Planned::Skipped(SkipReason::Excluded),
-            ]
-        );
     }
 }

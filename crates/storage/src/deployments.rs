@@ -1,10 +1,10 @@
-//! Deployments, their step runs, and their task logs.
+//! Deployments and their step runs: inserting them, loading and locking them, and writing the
+//! new state the deployment state machine computed.
 
 use std::collections::BTreeMap;
 
 use crate::CachedQueries;
 use chrono::{DateTime, Utc};
-use ferry_contracts::LogLine;
 use ferry_domain::{DeploymentStatus, StepStatus};
 use uuid::Uuid;
 
@@ -57,16 +57,6 @@ pub struct StepRun {
     pub failure_ignored: bool,
     /// Output variables the worker reported.
     pub outputs: BTreeMap<String, String>,
-}
-
-/// One line of a deployment's task log as stored.
-#[derive(Debug, Clone)]
-pub struct StoredLogLine {
-    pub step_run_id: Option<Uuid>,
-    pub attempt: i32,
-    pub stream: String,
-    pub logged_at: DateTime<Utc>,
-    pub text: String,
 }
 
 pub(crate) const DEPLOYMENT_COLUMNS: &str = "d.deployment_id, d.release_id, d.project_id, d.environment_id, \
@@ -249,233 +239,130 @@ pub async fn step_runs(
         .collect()
 }
 
-/// Marks a deployment running (first dispatch).
-pub async fn mark_running(
+/// Whether a step run belongs to a deployment.
+pub async fn has_step_run(
     client: &impl GenericClient,
     deployment_id: Uuid,
+    step_run_id: Uuid,
+) -> Result<bool, StorageError> {
+    Ok(client
+        .query_opt_cached(
+            "SELECT 1 FROM step_runs WHERE step_run_id = $1 AND deployment_id = $2",
+            &[&step_run_id, &deployment_id],
+        )
+        .await?
+        .is_some())
+}
+
+/// Ends a deployment that could not even be loaded (its stored data is broken), outside the
+/// state machine, which needs that data: Failed, with the reason.
+pub async fn fail_unreadable(
+    client: &impl GenericClient,
+    deployment_id: Uuid,
+    reason: &str,
 ) -> Result<(), StorageError> {
     client
         .execute_cached(
-            "UPDATE deployments SET status = 'Running', started_at = coalesce(started_at, now())
+            "UPDATE deployments SET status = 'Failed', error = $2, finished_at = now()
              WHERE deployment_id = $1",
-            &[&deployment_id],
+            &[&deployment_id, &reason],
         )
         .await?;
     Ok(())
 }
 
-pub async fn finish(
+/// The part of a deployment that changes as it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentProgress<'a> {
+    pub status: DeploymentStatus,
+    pub error: Option<&'a str>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Writes a deployment's new status, error and times.
+pub async fn save_progress(
     client: &impl GenericClient,
     deployment_id: Uuid,
-    status: DeploymentStatus,
-    error: Option<&str>,
+    progress: &DeploymentProgress<'_>,
 ) -> Result<(), StorageError> {
     client
         .execute_cached(
-            "UPDATE deployments SET status = $2, error = $3, finished_at = now() WHERE deployment_id = $1",
-            &[&deployment_id, &status.as_str(), &error],
-        )
-        .await?;
-    Ok(())
-}
-
-/// Marks a step run dispatched: Running, with its attempt counter incremented. Returns the
-/// new attempt number.
-pub async fn dispatch_step(
-    client: &impl GenericClient,
-    step_run_id: Uuid,
-) -> Result<i32, StorageError> {
-    let row = client
-        .query_one_cached(
-            "UPDATE step_runs SET status = 'Running', attempt = attempt + 1, dispatched_at = now(),
-                 exit_code = NULL, error = NULL
-             WHERE step_run_id = $1 RETURNING attempt",
-            &[&step_run_id],
-        )
-        .await?;
-    Ok(row.get(0))
-}
-
-pub async fn skip_steps(
-    client: &impl GenericClient,
-    step_run_ids: &[Uuid],
-) -> Result<(), StorageError> {
-    if step_run_ids.is_empty() {
-        return Ok(());
-    }
-    client
-        .execute_cached(
-            "UPDATE step_runs SET status = 'Skipped' WHERE step_run_id = ANY($1)",
-            &[&step_run_ids],
-        )
-        .await?;
-    Ok(())
-}
-
-/// What a worker reported about a finished step.
-#[derive(Debug, Clone)]
-pub struct StepResult<'a> {
-    pub status: StepStatus,
-    pub exit_code: Option<i32>,
-    pub error: Option<&'a str>,
-    pub started_at: DateTime<Utc>,
-    pub finished_at: DateTime<Utc>,
-}
-
-pub async fn finish_step(
-    client: &impl GenericClient,
-    step_run_id: Uuid,
-    result: &StepResult<'_>,
-) -> Result<(), StorageError> {
-    client
-        .execute_cached(
-            "UPDATE step_runs SET status = $2, exit_code = $3, error = $4, started_at = $5, finished_at = $6
-             WHERE step_run_id = $1",
+            "UPDATE deployments SET status = $2, error = $3, started_at = $4, finished_at = $5
+             WHERE deployment_id = $1",
             &[
-                &step_run_id,
-                &result.status.as_str(),
-                &result.exit_code,
-                &result.error,
-                &result.started_at,
-                &result.finished_at,
+                &deployment_id,
+                &progress.status.as_str(),
+                &progress.error,
+                &progress.started_at,
+                &progress.finished_at,
             ],
         )
         .await?;
     Ok(())
 }
 
-/// Appends a worker's log lines; lines already stored (same step run, attempt and sequence)
-/// are left as they are.
-pub async fn append_step_log(
+/// The part of a step run that changes as it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepProgress<'a> {
+    pub step_run_id: Uuid,
+    pub status: StepStatus,
+    pub attempt: i32,
+    pub exit_code: Option<i32>,
+    pub error: Option<&'a str>,
+    pub failure_ignored: bool,
+    pub dispatched_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub outputs: &'a BTreeMap<String, String>,
+}
+
+/// Writes the new state of the step runs that changed, in one statement.
+pub async fn save_step_progress(
     client: &impl GenericClient,
-    deployment_id: Uuid,
-    step_run_id: Uuid,
-    attempt: i32,
-    lines: &[LogLine],
+    steps: &[StepProgress<'_>],
 ) -> Result<(), StorageError> {
-    if lines.is_empty() {
+    if steps.is_empty() {
         return Ok(());
     }
-    let sequences: Vec<i64> = lines.iter().map(|line| line.sequence).collect();
-    let streams: Vec<&str> = lines.iter().map(|line| line.stream.as_str()).collect();
-    let times: Vec<DateTime<Utc>> = lines.iter().map(|line| line.logged_at).collect();
-    let texts: Vec<&str> = lines.iter().map(|line| line.text.as_str()).collect();
-    client
-        .execute_cached(
-            "INSERT INTO log_lines (deployment_id, step_run_id, attempt, sequence, stream, logged_at, text)
-             SELECT $1, $2, $3, sequence, stream, logged_at, text
-             FROM unnest($4::int8[], $5::text[], $6::timestamptz[], $7::text[])
-                 AS l(sequence, stream, logged_at, text)
-             ORDER BY sequence
-             ON CONFLICT (step_run_id, attempt, sequence) WHERE step_run_id IS NOT NULL DO NOTHING",
-            &[&deployment_id, &step_run_id, &attempt, &sequences, &streams, &times, &texts],
-        )
-        .await?;
-    Ok(())
-}
-
-/// Appends a line Ferry writes about the deployment itself.
-pub async fn append_system_log(
-    client: &impl GenericClient,
-    deployment_id: Uuid,
-    text: &str,
-) -> Result<(), StorageError> {
-    client
-        .execute_cached(
-            "INSERT INTO log_lines (deployment_id, stream, logged_at, text) VALUES ($1, 'system', now(), $2)",
-            &[&deployment_id, &text],
-        )
-        .await?;
-    Ok(())
-}
-
-/// The whole task log of a deployment, in the order it was written.
-pub async fn task_log(
-    client: &impl GenericClient,
-    deployment_id: Uuid,
-) -> Result<Vec<StoredLogLine>, StorageError> {
-    let rows = client
-        .query_cached(
-            "SELECT step_run_id, attempt, stream, logged_at, text FROM log_lines
-             WHERE deployment_id = $1 ORDER BY log_line_id",
-            &[&deployment_id],
-        )
-        .await?;
-    Ok(rows
+    let ids: Vec<Uuid> = steps.iter().map(|step| step.step_run_id).collect();
+    let statuses: Vec<&str> = steps.iter().map(|step| step.status.as_str()).collect();
+    let attempts: Vec<i32> = steps.iter().map(|step| step.attempt).collect();
+    let exit_codes: Vec<Option<i32>> = steps.iter().map(|step| step.exit_code).collect();
+    let errors: Vec<Option<&str>> = steps.iter().map(|step| step.error).collect();
+    let ignored: Vec<bool> = steps.iter().map(|step| step.failure_ignored).collect();
+    let dispatched: Vec<Option<DateTime<Utc>>> =
+        steps.iter().map(|step| step.dispatched_at).collect();
+    let started: Vec<Option<DateTime<Utc>>> = steps.iter().map(|step| step.started_at).collect();
+    let finished: Vec<Option<DateTime<Utc>>> = steps.iter().map(|step| step.finished_at).collect();
+    let outputs = steps
         .iter()
-        .map(|row| StoredLogLine {
-            step_run_id: row.get(0),
-            attempt: row.get(1),
-            stream: row.get(2),
-            logged_at: row.get(3),
-            text: row.get(4),
-        })
-        .collect())
-}
-
-/// Records a worker's output variables for a step run.
-pub async fn record_outputs(
-    client: &impl GenericClient,
-    step_run_id: Uuid,
-    outputs: &BTreeMap<String, String>,
-) -> Result<(), StorageError> {
-    if outputs.is_empty() {
-        return Ok(());
-    }
-    let outputs =
-        serde_json::to_value(outputs).map_err(|error| StorageError::Corrupt(error.to_string()))?;
+        .map(|step| serde_json::to_value(step.outputs))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| StorageError::Corrupt(error.to_string()))?;
     client
         .execute_cached(
-            "UPDATE step_runs SET outputs = outputs || $2 WHERE step_run_id = $1",
-            &[&step_run_id, &outputs],
-        )
-        .await?;
-    Ok(())
-}
-
-/// Sets a step run's status (and error), for decisions made by people or by cancelling.
-pub async fn set_step_status(
-    client: &impl GenericClient,
-    step_run_id: Uuid,
-    status: StepStatus,
-    error: Option<&str>,
-) -> Result<(), StorageError> {
-    client
-        .execute_cached(
-            "UPDATE step_runs SET status = $2, error = coalesce($3, error),
-                 finished_at = CASE WHEN $2 IN ('Running', 'Pending') THEN finished_at ELSE coalesce(finished_at, now()) END
-             WHERE step_run_id = $1",
-            &[&step_run_id, &status.as_str(), &error],
-        )
-        .await?;
-    Ok(())
-}
-
-/// Marks a failed step as ignored under guided failure: it counts as succeeded.
-pub async fn ignore_failure(
-    client: &impl GenericClient,
-    step_run_id: Uuid,
-) -> Result<(), StorageError> {
-    client
-        .execute_cached(
-            "UPDATE step_runs SET status = 'Succeeded', failure_ignored = true WHERE step_run_id = $1",
-            &[&step_run_id],
-        )
-        .await?;
-    Ok(())
-}
-
-/// Sets the status of a deployment that has not finished.
-pub async fn set_status(
-    client: &impl GenericClient,
-    deployment_id: Uuid,
-    status: DeploymentStatus,
-) -> Result<(), StorageError> {
-    client
-        .execute_cached(
-            "UPDATE deployments SET status = $2, started_at = CASE WHEN $2 = 'Queued' THEN started_at ELSE coalesce(started_at, now()) END
-             WHERE deployment_id = $1",
-            &[&deployment_id, &status.as_str()],
+            "UPDATE step_runs s SET status = u.status, attempt = u.attempt, exit_code = u.exit_code,
+                 error = u.error, failure_ignored = u.failure_ignored,
+                 dispatched_at = u.dispatched_at, started_at = u.started_at,
+                 finished_at = u.finished_at, outputs = u.outputs
+             FROM unnest($1::uuid[], $2::text[], $3::int4[], $4::int4[], $5::text[], $6::bool[],
+                         $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::jsonb[])
+                 AS u(step_run_id, status, attempt, exit_code, error, failure_ignored,
+                      dispatched_at, started_at, finished_at, outputs)
+             WHERE s.step_run_id = u.step_run_id",
+            &[
+                &ids,
+                &statuses,
+                &attempts,
+                &exit_codes,
+                &errors,
+                &ignored,
+                &dispatched,
+                &started,
+                &finished,
+                &outputs,
+            ],
         )
         .await?;
     Ok(())

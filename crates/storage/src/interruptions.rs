@@ -6,30 +6,7 @@ use uuid::Uuid;
 
 use crate::{CachedQueries, GenericClient, StorageError};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InterruptionKind {
-    ManualIntervention,
-    GuidedFailure,
-}
-
-impl InterruptionKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InterruptionKind::ManualIntervention => "manual_intervention",
-            InterruptionKind::GuidedFailure => "guided_failure",
-        }
-    }
-
-    fn parse(raw: &str) -> Result<Self, StorageError> {
-        match raw {
-            "manual_intervention" => Ok(InterruptionKind::ManualIntervention),
-            "guided_failure" => Ok(InterruptionKind::GuidedFailure),
-            other => Err(StorageError::Corrupt(format!(
-                "interruption kind `{other}`"
-            ))),
-        }
-    }
-}
+pub use ferry_domain::deployment::InterruptionKind;
 
 #[derive(Debug, Clone)]
 pub struct Interruption {
@@ -57,7 +34,8 @@ fn from_row(row: &tokio_postgres::Row) -> Result<Interruption, StorageError> {
         interruption_id: row.get(0),
         deployment_id: row.get(1),
         step_run_id: row.get(2),
-        kind: InterruptionKind::parse(&kind)?,
+        kind: InterruptionKind::parse(&kind)
+            .ok_or_else(|| StorageError::Corrupt(format!("interruption kind `{kind}`")))?,
         instructions: row.get(4),
         responsible_team: row.get(5),
         created_at: row.get(6),
@@ -121,6 +99,27 @@ pub async fn lock(
         .query_opt_cached(
             &format!("SELECT {COLUMNS} FROM interruptions WHERE interruption_id = $1 FOR UPDATE"),
             &[&interruption_id],
+        )
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+/// The unanswered interruption of a deployment (at most one), locked until the transaction
+/// ends. Lock order: after the deployment's row.
+pub async fn lock_open(
+    client: &impl GenericClient,
+    deployment_id: Uuid,
+) -> Result<Option<Interruption>, StorageError> {
+    client
+        .query_opt_cached(
+            &format!(
+                "SELECT {COLUMNS} FROM interruptions
+                 WHERE deployment_id = $1 AND resolved_at IS NULL
+                 ORDER BY created_at DESC LIMIT 1 FOR UPDATE"
+            ),
+            &[&deployment_id],
         )
         .await?
         .as_ref()

@@ -18,6 +18,7 @@ pub mod packages;
 pub mod processed;
 pub mod projects;
 pub mod releases;
+pub mod task_log;
 
 pub use deadpool_postgres::{Client, GenericClient, Pool, Transaction};
 

@@ -4,9 +4,11 @@
 mod actor;
 mod audit;
 pub mod config;
+mod context;
 mod error;
 mod events;
 mod extract;
+mod lookup;
 mod orchestrator;
 mod relay;
 mod routes;

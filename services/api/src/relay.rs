@@ -148,7 +148,7 @@ async fn relay_batch(
             message.routing_key
         );
         if let Err(error) =
-            ferry_storage::deployments::append_system_log(&client, deployment_id, &note).await
+            ferry_storage::task_log::append_system_log(&client, deployment_id, &note).await
         {
             tracing::warn!(%error, "could not note a pool without workers");
         }

@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use indexmap::IndexMap;
 
 use ferry_domain::StepStatus;
+use ferry_domain::deployment::Deployment;
 use ferry_domain::variables::{ScopeContext, VariableSet};
 use ferry_secrets::{Masker, SecretError, SecretKey};
-use ferry_storage::deployments::StepRun;
 
-use crate::orchestrator::DeploymentContext;
+use crate::context::DeploymentContext;
 
 /// Variables for one step (or for the deployment as a whole when no step is given).
 #[derive(Debug, Clone, Default)]
@@ -51,10 +51,12 @@ pub fn resolve_set(
     resolved
 }
 
-/// Everything a step (or, with `step_index` `None`, the deployment) sees.
+/// Everything a step (or, with `step_index` `None`, the deployment) sees, given the
+/// deployment's state as the state machine has it now (statuses, errors and outputs of the
+/// steps so far).
 pub fn for_deployment(
     context: &DeploymentContext,
-    step_runs: &[StepRun],
+    deployment: &Deployment,
     step_index: Option<usize>,
     status_url: &str,
     server_url: &str,
@@ -66,7 +68,8 @@ pub fn for_deployment(
         &context.environment_name,
         step.map(|step| step.name.as_str()),
     );
-    let deployment_error = step_runs
+    let deployment_error = deployment
+        .steps
         .iter()
         .find(|run| {
             matches!(
@@ -77,22 +80,16 @@ pub fn for_deployment(
         .map(|run| {
             format!(
                 "Step \"{}\" {}: {}",
-                run.name,
+                run.name(),
                 run.status.as_str().to_lowercase(),
                 run.error.as_deref().unwrap_or("no reason given")
             )
         });
     let mut system: Vec<(String, String)> = vec![
         ("Environment.Name".into(), context.environment_name.clone()),
-        (
-            "Environment.Id".into(),
-            context.deployment.environment_id.to_string(),
-        ),
+        ("Environment.Id".into(), context.environment_id.to_string()),
         ("Project.Name".into(), context.project_name.clone()),
-        (
-            "Project.Id".into(),
-            context.deployment.project_id.to_string(),
-        ),
+        ("Project.Id".into(), context.project_id.to_string()),
         (
             "Release.Number".into(),
             context.release.release_number.clone(),
@@ -103,7 +100,10 @@ pub fn for_deployment(
         ),
         (
             "Deployment.Id".into(),
-            context.deployment.deployment_id.to_string(),
+            context
+                .deployment_id
+                .map(|id| id.to_string())
+                .unwrap_or_default(),
         ),
         (
             "Deployment.Error".into(),
@@ -133,7 +133,7 @@ pub fn for_deployment(
                 ));
             }
         }
-        if let Some(run) = step_runs.get(index) {
+        if let Some(run) = deployment.steps.get(index) {
             system.push((
                 format!("Step[{name}].Status.Code"),
                 run.status.as_str().to_owned(),

@@ -1,4 +1,4 @@
-//! The messages a deployment's moves imply, written to the outbox in the caller's
+//! The messages a deployment's effects imply, written to the outbox in the caller's
 //! transaction: a step's job (with its variables), the finished event, and the stop message
 //! for a cancelled step.
 
@@ -6,89 +6,57 @@ use chrono::Utc;
 use ferry_contracts::{
     DeploymentFinished, MessageKind, PackageReference, StepJob, StepSummary, StopStep,
 };
-use ferry_domain::{DeploymentStatus, StepKind, StepStatus};
-use ferry_storage::deployments::{self, StepRun};
+use ferry_domain::deployment::Deployment;
+use ferry_domain::{DeploymentStatus, StepKind};
 use ferry_storage::outbox::{self, NewMessage};
 use ferry_storage::{GenericClient, StorageError};
+use serde::Serialize;
 use uuid::Uuid;
 
-use super::{DeploymentContext, deployment_variables};
+use super::answers::deployment_variables;
 use crate::AppState;
+use crate::context::{DeploymentContext, status_url};
 
-/// Dispatches (or re-dispatches) a script step: a new attempt, its job in the outbox.
+/// Which attempt of which step run a job or a stop is about.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt {
+    pub index: usize,
+    pub step_run_id: Uuid,
+    pub attempt: u32,
+}
+
+/// Puts the job for one attempt of a worker step in the outbox for the project's pool.
 pub async fn dispatch(
     state: &AppState,
     client: &impl GenericClient,
     context: &DeploymentContext,
-    step_runs: &mut [StepRun],
-    index: usize,
+    deployment: &Deployment,
+    attempt: Attempt,
 ) -> Result<(), StorageError> {
-    let deployment_id = context.deployment.deployment_id;
-    let attempt = deployments::dispatch_step(client, step_runs[index].step_run_id).await?;
-    step_runs[index].status = StepStatus::Running;
-    step_runs[index].attempt = attempt;
-    let job = step_job(state, context, step_runs, index, attempt)?;
-    let retry_note = if attempt > 1 {
-        format!(" (attempt {attempt})")
-    } else {
-        String::new()
-    };
-    deployments::append_system_log(
-        client,
-        deployment_id,
-        &format!(
-            "Step \"{}\" dispatched to worker pool `{}`{retry_note}",
-            step_runs[index].name, context.worker_pool
-        ),
-    )
-    .await?;
-    let payload = serde_json::to_value(&job).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+    let job = step_job(state, context, deployment, attempt)?;
     let spec = state.topology().step_jobs(&context.worker_pool);
-    outbox::enqueue(
+    enqueue(
         client,
-        &NewMessage {
-            message_id: job.job_id,
-            exchange: spec.exchange,
-            routing_key: spec.routing_key,
-            kind: MessageKind::StepJob.as_str().to_owned(),
-            payload,
-        },
+        job.job_id,
+        spec.exchange,
+        spec.routing_key,
+        MessageKind::StepJob,
+        &job,
     )
     .await
 }
 
-/// Ends a deployment: its status and error, a closing log line, and the finished event.
-/// `failed_step` is the step that failed (or was cancelled while running), if any.
-pub async fn finish(
+/// Puts the finished event (the status email) in the outbox.
+pub async fn finished(
     state: &AppState,
     client: &impl GenericClient,
-    context: &mut DeploymentContext,
-    step_runs: &[StepRun],
+    context: &DeploymentContext,
+    deployment: &Deployment,
     status: DeploymentStatus,
     failed_step: Option<usize>,
 ) -> Result<(), StorageError> {
-    let deployment_id = context.deployment.deployment_id;
-    let failed_step = failed_step.map(|index| &step_runs[index]);
-    let error = match (status, failed_step) {
-        (DeploymentStatus::Canceled, _) => Some("the deployment was cancelled".to_owned()),
-        (_, Some(run)) => Some(format!(
-            "Step \"{}\" failed: {}",
-            run.name,
-            run.error.as_deref().unwrap_or("failed")
-        )),
-        _ => None,
-    };
-    deployments::finish(client, deployment_id, status, error.as_deref()).await?;
-    context.deployment.status = status;
-    deployments::append_system_log(
-        client,
-        deployment_id,
-        &format!(
-            "Deployment of {} release {} to {} finished: {}",
-            context.project_name, context.release.release_number, context.environment_name, status
-        ),
-    )
-    .await?;
+    let deployment_id = deployment_id(context)?;
+    let failed = failed_step.map(|index| &deployment.steps[index]);
     let event = DeploymentFinished {
         event_id: Uuid::now_v7(),
         deployment_id,
@@ -96,31 +64,29 @@ pub async fn finish(
         release_number: context.release.release_number.clone(),
         environment_name: context.environment_name.clone(),
         status: status.as_str().to_owned(),
-        failed_step: failed_step.map(|run| run.name.clone()),
-        exit_code: failed_step.and_then(|run| run.exit_code),
-        error,
-        status_url: status_url(state, deployment_id),
+        failed_step: failed.map(|run| run.name().to_owned()),
+        exit_code: failed.and_then(|run| run.exit_code),
+        error: deployment.error.clone(),
+        status_url: status_url(&state.config().public_url, deployment_id),
         recipients: context.notification_email.iter().cloned().collect(),
-        steps: step_runs
+        steps: deployment
+            .steps
             .iter()
             .map(|run| StepSummary {
-                name: run.name.clone(),
+                name: run.name().to_owned(),
                 status: run.status.as_str().to_owned(),
             })
             .collect(),
         finished_at: Utc::now(),
     };
-    let payload = serde_json::to_value(&event).map_err(|e| StorageError::Corrupt(e.to_string()))?;
     let spec = state.topology().deployment_finished();
-    outbox::enqueue(
+    enqueue(
         client,
-        &NewMessage {
-            message_id: event.event_id,
-            exchange: spec.exchange,
-            routing_key: spec.routing_key,
-            kind: MessageKind::DeploymentFinished.as_str().to_owned(),
-            payload,
-        },
+        event.event_id,
+        spec.exchange,
+        spec.routing_key,
+        MessageKind::DeploymentFinished,
+        &event,
     )
     .await
 }
@@ -129,44 +95,66 @@ pub async fn finish(
 pub async fn stop_step(
     state: &AppState,
     client: &impl GenericClient,
-    run: &StepRun,
+    deployment_id: Uuid,
+    attempt: Attempt,
 ) -> Result<(), StorageError> {
     let message = StopStep {
         message_id: Uuid::now_v7(),
-        deployment_id: run.deployment_id,
-        step_run_id: run.step_run_id,
-        attempt: run.attempt,
+        deployment_id,
+        step_run_id: attempt.step_run_id,
+        attempt: to_wire(attempt.attempt)?,
     };
+    enqueue(
+        client,
+        message.message_id,
+        state.topology().control_exchange(),
+        String::new(),
+        MessageKind::StopStep,
+        &message,
+    )
+    .await
+}
+
+async fn enqueue(
+    client: &impl GenericClient,
+    message_id: Uuid,
+    exchange: String,
+    routing_key: String,
+    kind: MessageKind,
+    message: &impl Serialize,
+) -> Result<(), StorageError> {
     let payload =
-        serde_json::to_value(&message).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+        serde_json::to_value(message).map_err(|error| StorageError::Corrupt(error.to_string()))?;
     outbox::enqueue(
         client,
         &NewMessage {
-            message_id: message.message_id,
-            exchange: state.topology().control_exchange(),
-            routing_key: String::new(),
-            kind: MessageKind::StopStep.as_str().to_owned(),
+            message_id,
+            exchange,
+            routing_key,
+            kind: kind.as_str().to_owned(),
             payload,
         },
     )
     .await
 }
 
-/// The page where people follow a deployment.
-pub fn status_url(state: &AppState, deployment_id: Uuid) -> String {
-    format!(
-        "{}/deployments/{deployment_id}",
-        state.config().public_url.trim_end_matches('/')
-    )
+fn deployment_id(context: &DeploymentContext) -> Result<Uuid, StorageError> {
+    context
+        .deployment_id
+        .ok_or_else(|| StorageError::Corrupt("a preview sends no messages".into()))
+}
+
+fn to_wire(attempt: u32) -> Result<i32, StorageError> {
+    i32::try_from(attempt).map_err(|_| StorageError::Corrupt(format!("attempt {attempt}")))
 }
 
 fn step_job(
     state: &AppState,
     context: &DeploymentContext,
-    step_runs: &[StepRun],
-    index: usize,
-    attempt: i32,
+    deployment: &Deployment,
+    attempt: Attempt,
 ) -> Result<StepJob, StorageError> {
+    let index = attempt.index;
     let step = &context.release.process.steps()[index];
     let StepKind::RunScript { script, package_id } = &step.kind else {
         return Err(StorageError::Corrupt(format!(
@@ -197,13 +185,14 @@ fn step_job(
             })
         }
     };
-    let variables = deployment_variables(state, context, step_runs, Some(index));
+    let variables = deployment_variables(state, context, deployment, Some(index));
     Ok(StepJob {
         job_id: Uuid::now_v7(),
-        deployment_id: context.deployment.deployment_id,
-        step_run_id: step_runs[index].step_run_id,
-        attempt,
-        step_index: index as i32,
+        deployment_id: deployment_id(context)?,
+        step_run_id: attempt.step_run_id,
+        attempt: to_wire(attempt.attempt)?,
+        step_index: i32::try_from(index)
+            .map_err(|_| StorageError::Corrupt(format!("step index {index}")))?,
         step_name: step.name.as_str().to_owned(),
         script: script.clone(),
         variables: variables.plain.into_iter().collect(),

@@ -7,7 +7,7 @@ mod deployments;
 mod environments;
 mod health;
 mod interruptions;
-mod lifecycles;
+pub(crate) mod lifecycles;
 mod openapi;
 mod packages;
 mod pages;

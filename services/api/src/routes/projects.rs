@@ -19,7 +19,7 @@ use crate::audit;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::extract::QueryParams;
-use crate::routes::deployments::named_environment;
+use crate::lookup::named_environment;
 use crate::routes::project_body::{ProjectBody, parse_project};
 
 /// A project's variables as the API shows them: sensitive values never leave the server.

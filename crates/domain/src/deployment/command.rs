@@ -1,0 +1,149 @@
+//! What can happen to a deployment: the commands the state machine takes. Each comes from one
+//! place (a person's request, a worker's result, the queue) and is handled by one file of the
+//! shell (`services/api/src/orchestrator/`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::state::{InterruptionKind, Timestamp};
+use crate::ids::DeploymentId;
+
+/// One thing that happens to a deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// The deployment was just recorded. `ahead` is the deployment of the same project and
+    /// environment it must wait for (see `rules::admit`); without one it starts at once.
+    Create {
+        requested_by: String,
+        purpose: Purpose,
+        ahead: Option<DeploymentId>,
+    },
+    /// A queued deployment's turn came: the one ahead of it finished.
+    Start,
+    /// A worker reported how an attempt of a step ended.
+    StepFinished(StepReport),
+    /// A person takes responsibility for the open interruption.
+    Take { taken_by: String },
+    /// The person who took the open interruption answers it.
+    Answer {
+        answered_by: String,
+        answer: Answer,
+        note: Option<String>,
+    },
+    /// A person cancels the deployment.
+    Cancel { cancelled_by: String },
+    /// The shell's answer to [`super::Request::EvaluateCondition`].
+    ConditionEvaluated {
+        step: usize,
+        result: Result<bool, TemplateFailure>,
+    },
+    /// The shell's answer to [`super::Request::RenderInstructions`]: the instructions as a
+    /// person reads them (sensitive values already masked).
+    InstructionsRendered {
+        step: usize,
+        result: Result<String, TemplateFailure>,
+    },
+}
+
+/// Why a deployment was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Deploy,
+    /// Redeploying an earlier release (`POST /api/deployments/rollback`).
+    Rollback,
+}
+
+/// A template in a step's settings (its variable condition, its instructions) that could not
+/// be rendered: the template error, masked, with its line and column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateFailure {
+    pub message: String,
+}
+
+impl fmt::Display for TemplateFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// How one attempt of a step ended on a worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepReport {
+    pub step: usize,
+    pub attempt: u32,
+    pub outcome: StepOutcome,
+    pub started_at: Timestamp,
+    pub finished_at: Timestamp,
+    /// Output variables for later steps.
+    pub outputs: BTreeMap<String, String>,
+}
+
+/// How a step ended on the worker (also the shape of the message the worker sends).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum StepOutcome {
+    Succeeded,
+    Failed {
+        /// The script's exit code, when it ran and exited.
+        exit_code: Option<i32>,
+        /// Why the step failed, in a sentence.
+        reason: String,
+    },
+}
+
+/// A person's answer to an interruption.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Answer {
+    /// Manual intervention: carry on; the step succeeded.
+    Proceed,
+    /// Either kind: the step fails; steps that run on failure or always still run.
+    Abort,
+    /// Guided failure: run the step again.
+    Retry,
+    /// Guided failure: carry on as if the step had succeeded; the step is marked ignored.
+    Ignore,
+}
+
+impl Answer {
+    pub const ALL: [Answer; 4] = [
+        Answer::Proceed,
+        Answer::Abort,
+        Answer::Retry,
+        Answer::Ignore,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Answer::Proceed => "proceed",
+            Answer::Abort => "abort",
+            Answer::Retry => "retry",
+            Answer::Ignore => "ignore",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Answer> {
+        Answer::ALL
+            .into_iter()
+            .find(|answer| answer.as_str() == raw)
+    }
+
+    /// The answers a kind of interruption takes, in the order people are offered them.
+    pub fn options(kind: InterruptionKind) -> &'static [Answer] {
+        match kind {
+            InterruptionKind::ManualIntervention => &[Answer::Proceed, Answer::Abort],
+            InterruptionKind::GuidedFailure => &[Answer::Retry, Answer::Ignore, Answer::Abort],
+        }
+    }
+
+    pub fn fits(self, kind: InterruptionKind) -> bool {
+        Answer::options(kind).contains(&self)
+    }
+}
+
+impl fmt::Display for Answer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

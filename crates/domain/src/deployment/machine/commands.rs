@@ -1,0 +1,189 @@
+//! The machine's handlers for what happens to a deployment without a person deciding: it is
+//! created, its turn comes, a worker reports, the shell answers a question.
+
+use super::{Given, Handled, Machine, WorkerTimes, record};
+use crate::deployment::command::{Purpose, StepOutcome, StepReport, TemplateFailure};
+use crate::deployment::effect::{Effect, Note, guided_failure_question};
+use crate::deployment::refusal::{Refusal, Stale};
+use crate::deployment::state::{InterruptionKind, Work};
+use crate::ids::DeploymentId;
+use crate::orchestration::{FailureAction, after_failure};
+use crate::status::{DeploymentStatus, StepStatus};
+
+impl Machine {
+    /// A new deployment records who asked for it; it waits behind the one `ahead` of it, or
+    /// starts at once.
+    pub(super) fn create(
+        &mut self,
+        requested_by: String,
+        purpose: Purpose,
+        ahead: Option<DeploymentId>,
+    ) -> Result<Handled, Refusal> {
+        self.require_queued()?;
+        let facts = &self.deployment.facts;
+        self.log(Note::Requested {
+            purpose,
+            release_number: facts.release_number.clone(),
+            environment_name: facts.environment_name.clone(),
+            requested_by,
+        });
+        if let Some(ahead) = ahead {
+            self.log(Note::QueuedBehind { ahead });
+            return Ok(Handled::Settled);
+        }
+        Ok(self.advance(Given::Nothing).into())
+    }
+
+    /// A queued deployment whose turn came starts.
+    pub(super) fn start(&mut self) -> Result<Handled, Refusal> {
+        self.require_queued()?;
+        self.log(Note::TurnCame);
+        Ok(self.advance(Given::Nothing).into())
+    }
+
+    pub(super) fn require_queued(&self) -> Result<(), Refusal> {
+        match self.deployment.status {
+            DeploymentStatus::Queued => Ok(()),
+            status => Err(Refusal::NotQueued { status }),
+        }
+    }
+
+    /// A worker's result. Only the result of the running attempt, while nobody is asked about
+    /// the step, counts (results are delivered at least once, and may come late). A success
+    /// moves on; a failure is retried while retries remain, then asks a person under guided
+    /// failure, else fails the step.
+    pub(super) fn step_finished(&mut self, report: StepReport) -> Result<Handled, Refusal> {
+        let index = report.step;
+        let Some(run) = self.deployment.steps.get(index) else {
+            return Err(Refusal::NoSuchStep { step: index });
+        };
+        let stale = match self.deployment.status {
+            status if status.is_terminal() => Some(Stale::DeploymentFinished { status }),
+            DeploymentStatus::WaitingForIntervention => Some(Stale::WaitingForIntervention),
+            _ if run.status != StepStatus::Running => {
+                Some(Stale::StepNotRunning { status: run.status })
+            }
+            _ if run.attempt != report.attempt => Some(Stale::OtherAttempt {
+                current: run.attempt,
+            }),
+            _ => None,
+        };
+        if let Some(stale) = stale {
+            return Ok(Handled::Stale(stale));
+        }
+        let now = self.now;
+        let StepReport {
+            attempt,
+            outcome,
+            started_at,
+            finished_at,
+            outputs,
+            ..
+        } = report;
+        let times = WorkerTimes {
+            started_at,
+            finished_at,
+        };
+        let run = &mut self.deployment.steps[index];
+        run.outputs.extend(outputs);
+        let name = run.name().to_owned();
+        let (exit_code, reason) = match outcome {
+            StepOutcome::Succeeded => {
+                record(run, StepStatus::Succeeded, None, None, &times);
+                self.log(Note::StepSucceeded { step: name });
+                return Ok(self.advance(Given::Nothing).into());
+            }
+            StepOutcome::Failed { exit_code, reason } => (exit_code, reason),
+        };
+        match after_failure(run.spec.retries, attempt, self.deployment.guided_failure) {
+            FailureAction::Retry => {
+                let retries = run.spec.retries;
+                self.log(Note::Retrying {
+                    step: name,
+                    attempt,
+                    reason,
+                    retries,
+                });
+                self.dispatch(index);
+                Ok(Handled::Settled)
+            }
+            FailureAction::AskForGuidance => {
+                // The failure is recorded and the step stays Running (paused) until a person
+                // answers: retry, ignore or abort.
+                record(
+                    run,
+                    StepStatus::Running,
+                    exit_code,
+                    Some(reason.clone()),
+                    &times,
+                );
+                let question = guided_failure_question(&name, &reason);
+                self.effects.push(Effect::OpenInterruption {
+                    step: index,
+                    kind: InterruptionKind::GuidedFailure,
+                    instructions: question.clone(),
+                    responsible_team: None,
+                });
+                self.wait_for_a_person(index, InterruptionKind::GuidedFailure, now);
+                self.log(Note::AskingForGuidance { question });
+                Ok(Handled::Settled)
+            }
+            FailureAction::Fail => {
+                record(
+                    run,
+                    StepStatus::Failed,
+                    exit_code,
+                    Some(reason.clone()),
+                    &times,
+                );
+                self.log(Note::StepFailed { step: name, reason });
+                Ok(self.advance(Given::Nothing).into())
+            }
+        }
+    }
+
+    /// The shell evaluated the variable condition of the step the machine reached (and asked
+    /// about). A condition that cannot be evaluated fails the step, loudly, instead of skipping it.
+    pub(super) fn condition_evaluated(
+        &mut self,
+        step: usize,
+        result: Result<bool, TemplateFailure>,
+    ) -> Result<Handled, Refusal> {
+        match result {
+            Ok(holds) => Ok(self.advance(Given::ConditionHolds { step, holds }).into()),
+            Err(failure) => {
+                self.fail_before_running(
+                    step,
+                    format!("its run condition could not be evaluated: {failure}"),
+                );
+                Ok(self.advance(Given::Nothing).into())
+            }
+        }
+    }
+
+    /// The shell rendered the instructions of the manual intervention the machine reached:
+    /// the deployment waits for a person. Instructions that cannot be rendered fail the step.
+    pub(super) fn instructions_rendered(
+        &mut self,
+        step: usize,
+        result: Result<String, TemplateFailure>,
+    ) -> Result<Handled, Refusal> {
+        let responsible_team = match &self.deployment.steps[step].spec.work {
+            Work::ManualIntervention { responsible_team } => responsible_team.clone(),
+            Work::Worker => None,
+        };
+        match result {
+            Ok(instructions) => {
+                self.open_manual_intervention(step, instructions, responsible_team);
+                Ok(Handled::Settled)
+            }
+            Err(failure) => {
+                self.fail_before_running(
+                    step,
+                    format!("its instructions could not be rendered: {failure}"),
+                );
+                Ok(self.advance(Given::Nothing).into())
+            }
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! An exhaustive walk over every state small processes can reach, applying every command in
+//! every deployment status and checking the invariants after each transition.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::*;
+
+/// Small processes that between them use every kind of step, condition and retry setting.
+fn plans() -> Vec<(Vec<StepSpec>, bool)> {
+    let retried = StepSpec {
+        retries: 1,
+        ..spec("Retried")
+    };
+    let mut plans = Vec::new();
+    for guided_failure in [false, true] {
+        plans.push((
+            vec![
+                spec("A"),
+                manual("B"),
+                with_condition(Condition::Always, spec("C")),
+            ],
+            guided_failure,
+        ));
+        plans.push((
+            vec![
+                retried.clone(),
+                with_condition(Condition::Variable(None), manual("B")),
+                with_condition(Condition::Failure, spec("C")),
+            ],
+            guided_failure,
+        ));
+        plans.push((
+            vec![
+                with_condition(Condition::Variable(None), spec("A")),
+                StepSpec {
+                    excluded: true,
+                    ..spec("B")
+                },
+                StepSpec {
+                    environment_allows: false,
+                    ..with_condition(Condition::Always, spec("C"))
+                },
+                with_condition(Condition::Always, manual("D")),
+            ],
+            guided_failure,
+        ));
+    }
+    plans
+}
+
+/// Every command worth trying on a state: each result for each step and nearby attempts,
+/// taking and answering by two people, cancelling, starting and creating.
+fn commands_for(state: &Deployment) -> Vec<(&'static str, Command)> {
+    let mut commands = vec![
+        ("create", create()),
+        (
+            "create behind",
+            Command::Create {
+                requested_by: "jenkins".into(),
+                purpose: Purpose::Deploy,
+                ahead: Some(DeploymentId::from(Uuid::from_u128(1))),
+            },
+        ),
+        ("start", Command::Start),
+        ("take", take("alice")),
+        ("take", take("bob")),
+        ("cancel", cancel("frank")),
+    ];
+    for answer_kind in Answer::ALL {
+        commands.push(("answer", answer("alice", answer_kind, Some("note"))));
+    }
+    for (index, run) in state.steps.iter().enumerate() {
+        for attempt in [run.attempt, run.attempt + 1] {
+            commands.push(("step finished", succeeded(index, attempt)));
+            commands.push(("step finished", failed(index, attempt, 4)));
+        }
+        commands.push((
+            "condition evaluated",
+            Command::ConditionEvaluated {
+                step: index,
+                result: Ok(true),
+            },
+        ));
+        commands.push((
+            "instructions rendered",
+            Command::InstructionsRendered {
+                step: index,
+                result: Ok("ok".into()),
+            },
+        ));
+    }
+    commands
+}
+
+#[test]
+fn every_command_in_every_reachable_state_keeps_the_invariants() {
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut queue: VecDeque<Deployment> = VecDeque::new();
+    for (plan, guided_failure) in plans() {
+        let state = Deployment {
+            guided_failure,
+            ..deployment(plan)
+        };
+        seen.insert(format!("{state:?}"));
+        queue.push_back(state);
+    }
+    let mut applied: BTreeSet<(String, &'static str)> = BTreeSet::new();
+    let mut transitions = 0;
+    let mut asked = (0, 0);
+    while let Some(before) = queue.pop_front() {
+        for (name, command) in commands_for(&before) {
+            for shell in [Shell::Agreeable, Shell::Declining, Shell::Broken] {
+                let result = settle(before.clone(), command.clone(), at(30), |_, request| {
+                    match request {
+                        Request::EvaluateCondition { .. } => asked.0 += 1,
+                        Request::RenderInstructions { .. } => asked.1 += 1,
+                    }
+                    shell.reply(request)
+                });
+                let Ok(after) = result else {
+                    continue;
+                };
+                applied.insert((before.status.as_str().to_owned(), name));
+                transitions += 1;
+                check_invariants(&before, &command, &after);
+                // Retries under guided failure can go on for ever: three attempts show it all.
+                let bounded = after.deployment.steps.iter().all(|run| run.attempt <= 3);
+                if bounded && seen.insert(format!("{:?}", after.deployment)) {
+                    queue.push_back(after.deployment);
+                }
+            }
+        }
+    }
+    assert!(
+        seen.len() > 200,
+        "the walk reached {} states only",
+        seen.len()
+    );
+    assert!(transitions > 5_000, "{transitions} transitions");
+    // Every command was taken in every status where it can be taken, and the commands that
+    // change a deployment were tried in every status.
+    for status in DeploymentStatus::ALL {
+        for name in ["cancel", "step finished"] {
+            let expected = name != "cancel" || !status.is_terminal();
+            assert_eq!(
+                applied.contains(&(status.as_str().to_owned(), name)),
+                expected,
+                "`{name}` in {status}"
+            );
+        }
+    }
+    for (status, name) in [
+        ("Queued", "create"),
+        ("Queued", "create behind"),
+        ("Queued", "start"),
+        ("WaitingForIntervention", "take"),
+        ("WaitingForIntervention", "answer"),
+    ] {
+        assert!(
+            applied.contains(&(status.to_owned(), name)),
+            "`{name}` in {status}"
+        );
+    }
+    // The machine's questions are answered inside `settle`; a resting deployment asked
+    // nothing, so an answer out of the blue is refused in every status.
+    assert!(asked.0 > 20 && asked.1 > 20, "questions asked: {asked:?}");
+    println!(
+        "{} states, {transitions} transitions, {asked:?} questions",
+        seen.len()
+    );
+    for status in DeploymentStatus::ALL {
+        for name in ["condition evaluated", "instructions rendered"] {
+            assert!(!applied.contains(&(status.as_str().to_owned(), name)));
+        }
+    }
+    for (status, name) in [
+        ("Running", "take"),
+        ("Success", "take"),
+        ("Running", "answer"),
+        ("Running", "start"),
+        ("Failed", "create"),
+    ] {
+        assert!(
+            !applied.contains(&(status.to_owned(), name)),
+            "`{name}` must be refused in {status}"
+        );
+    }
+}
+
+fn check_invariants(before: &Deployment, command: &Command, transition: &Transition) {
+    let after = &transition.deployment;
+    let context = || format!("{command:?}\nbefore: {before:#?}\nafter: {after:#?}");
+    assert_eq!(transition.request, None, "settle answers every question");
+    assert_eq!(after.awaiting, None);
+    if transition.stale.is_some() {
+        assert_eq!(after, before, "a stale result changes nothing");
+        assert!(transition.effects.is_empty());
+        return;
+    }
+    // Final states stay final, attempts only grow.
+    for (old, new) in before.steps.iter().zip(&after.steps) {
+        if old.status.is_terminal() {
+            assert_eq!(old, new, "a final step never changes: {}", context());
+        }
+        assert!(new.attempt >= old.attempt);
+        if new.status == StepStatus::Running {
+            assert!(new.attempt >= 1, "a running step has an attempt");
+        }
+    }
+    assert!(
+        !before.status.is_terminal() || after == before,
+        "{}",
+        context()
+    );
+    let running: Vec<usize> = after
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(_, run)| run.status == StepStatus::Running)
+        .map(|(index, _)| index)
+        .collect();
+    assert!(running.len() <= 1, "one step at a time: {}", context());
+    match after.status {
+        DeploymentStatus::Queued => {
+            assert!(after.steps.iter().all(|run| run.status == Pending));
+            assert_eq!(after.started_at, None);
+        }
+        DeploymentStatus::Running => {
+            assert_eq!(running.len(), 1, "a running deployment rests on a step");
+            assert!(after.steps[running[0]].spec.runs_on_worker());
+            assert!(after.open_interruption.is_none());
+            assert!(after.started_at.is_some());
+        }
+        DeploymentStatus::WaitingForIntervention => {
+            let open = after.open_interruption.as_ref().expect("an open question");
+            assert_eq!(running, [open.step], "{}", context());
+        }
+        DeploymentStatus::Success | DeploymentStatus::Failed | DeploymentStatus::Canceled => {
+            assert!(after.steps.iter().all(|run| run.status.is_terminal()));
+            assert!(after.open_interruption.is_none());
+            assert!(after.finished_at.is_some());
+            let failed = after
+                .steps
+                .iter()
+                .any(|run| matches!(run.status, Failed | Canceled | Abandoned));
+            match after.status {
+                DeploymentStatus::Success => assert!(!failed && after.error.is_none()),
+                _ => assert!(failed && after.error.is_some(), "{}", context()),
+            }
+        }
+    }
+    // The finished event is sent exactly when the deployment ends.
+    let finished: Vec<_> = transition
+        .effects
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::Finished { status, .. } => Some(*status),
+            _ => None,
+        })
+        .collect();
+    if after.status.is_terminal() && !before.status.is_terminal() {
+        assert_eq!(finished, [after.status]);
+    } else {
+        assert!(finished.is_empty());
+    }
+    // Each job dispatched is for a worker step, for the attempt the step is now at.
+    for effect in &transition.effects {
+        if let Effect::Dispatch { step, attempt } = effect {
+            let run = &after.steps[*step];
+            assert!(run.spec.runs_on_worker());
+            assert_eq!(run.attempt, *attempt);
+        }
+        if let Effect::Log(note) = effect {
+            assert!(!note.to_string().is_empty());
+        }
+    }
+    // Every step skipped now is in the log with a reason that holds.
+    for (index, (old, new)) in before.steps.iter().zip(&after.steps).enumerate() {
+        if old.status == Pending && new.status == Skipped {
+            let reason = transition
+                .effects
+                .iter()
+                .find_map(|effect| match effect {
+                    Effect::Log(Note::StepSkipped { step, reason }) if step == new.name() => {
+                        Some(*reason)
+                    }
+                    _ => None,
+                })
+                .unwrap_or_else(|| panic!("step {index} skipped silently: {}", context()));
+            let failed_before = after.steps[..index]
+                .iter()
+                .any(|run| matches!(run.status, Failed | Canceled | Abandoned));
+            let spec = &new.spec;
+            let holds = match reason {
+                SkipReason::Excluded => spec.excluded,
+                SkipReason::EnvironmentCondition => !spec.excluded && !spec.environment_allows,
+                SkipReason::RunCondition => match spec.condition {
+                    Condition::Success => failed_before,
+                    Condition::Failure => !failed_before,
+                    _ => false,
+                },
+                SkipReason::VariableCondition => {
+                    matches!(spec.condition, Condition::Variable(_))
+                }
+            };
+            assert!(holds, "step {index} skipped for {reason:?}: {}", context());
+        }
+    }
+}

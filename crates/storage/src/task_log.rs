@@ -1,0 +1,114 @@
+//! A deployment's task log: the lines workers send (keyed by step run, attempt and sequence,
+//! so a redelivered batch inserts nothing twice) and the lines Ferry writes about the
+//! deployment itself.
+
+use chrono::{DateTime, Utc};
+use ferry_contracts::LogLine;
+use uuid::Uuid;
+
+use crate::{CachedQueries, GenericClient, StorageError};
+
+/// One line of a deployment's task log as stored.
+#[derive(Debug, Clone)]
+pub struct StoredLogLine {
+    pub step_run_id: Option<Uuid>,
+    pub attempt: i32,
+    pub stream: String,
+    pub logged_at: DateTime<Utc>,
+    pub text: String,
+}
+
+/// Appends a worker's log lines; lines already stored (same step run, attempt and sequence)
+/// are left as they are.
+pub async fn append_step_log(
+    client: &impl GenericClient,
+    deployment_id: Uuid,
+    step_run_id: Uuid,
+    attempt: i32,
+    lines: &[LogLine],
+) -> Result<(), StorageError> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let sequences: Vec<i64> = lines.iter().map(|line| line.sequence).collect();
+    let streams: Vec<&str> = lines.iter().map(|line| line.stream.as_str()).collect();
+    let times: Vec<DateTime<Utc>> = lines.iter().map(|line| line.logged_at).collect();
+    let texts: Vec<&str> = lines.iter().map(|line| line.text.as_str()).collect();
+    client
+        .execute_cached(
+            "INSERT INTO log_lines (deployment_id, step_run_id, attempt, sequence, stream, logged_at, text)
+             SELECT $1, $2, $3, sequence, stream, logged_at, text
+             FROM unnest($4::int8[], $5::text[], $6::timestamptz[], $7::text[])
+                 AS l(sequence, stream, logged_at, text)
+             ORDER BY sequence
+             ON CONFLICT (step_run_id, attempt, sequence) WHERE step_run_id IS NOT NULL DO NOTHING",
+            &[&deployment_id, &step_run_id, &attempt, &sequences, &streams, &times, &texts],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Appends a line Ferry writes about the deployment itself.
+pub async fn append_system_log(
+    client: &impl GenericClient,
+    deployment_id: Uuid,
+    text: &str,
+) -> Result<(), StorageError> {
+    append_system_logs(client, deployment_id, &[text]).await
+}
+
+/// Appends lines Ferry writes about the deployment itself, in order, in one statement.
+pub async fn append_system_logs(
+    client: &impl GenericClient,
+    deployment_id: Uuid,
+    texts: &[&str],
+) -> Result<(), StorageError> {
+    match texts {
+        [] => {}
+        [text] => {
+            client
+                .execute_cached(
+                    "INSERT INTO log_lines (deployment_id, stream, logged_at, text)
+                     VALUES ($1, 'system', now(), $2)",
+                    &[&deployment_id, text],
+                )
+                .await?;
+        }
+        texts => {
+            client
+                .execute_cached(
+                    "INSERT INTO log_lines (deployment_id, stream, logged_at, text)
+                     SELECT $1, 'system', now(), text
+                     FROM unnest($2::text[]) WITH ORDINALITY AS l(text, position)
+                     ORDER BY position",
+                    &[&deployment_id, &texts],
+                )
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The whole task log of a deployment, in the order it was written.
+pub async fn task_log(
+    client: &impl GenericClient,
+    deployment_id: Uuid,
+) -> Result<Vec<StoredLogLine>, StorageError> {
+    let rows = client
+        .query_cached(
+            "SELECT step_run_id, attempt, stream, logged_at, text FROM log_lines
+             WHERE deployment_id = $1 ORDER BY log_line_id",
+            &[&deployment_id],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| StoredLogLine {
+            step_run_id: row.get(0),
+            attempt: row.get(1),
+            stream: row.get(2),
+            logged_at: row.get(3),
+            text: row.get(4),
+        })
+        .collect())
+}

@@ -1,0 +1,112 @@
+//! What only the shell can work out for the state machine: a step's variable condition and
+//! a manual intervention's instructions, rendered with the deployment's variables as they
+//! are at the moment the step is reached. Sensitive values are decrypted for the rendering
+//! and masked again in whatever text results.
+
+use chrono::Utc;
+use ferry_domain::deployment::{Command, Deployment, Request, TemplateFailure};
+use ferry_domain::{RunCondition, StepKind};
+use ferry_secrets::Masker;
+
+use crate::AppState;
+use crate::context::{DeploymentContext, status_url};
+use crate::variables::{self, StepVariables};
+
+/// The machine's question, answered.
+pub fn answer(
+    state: &AppState,
+    context: &DeploymentContext,
+    deployment: &Deployment,
+    request: Request,
+) -> Command {
+    match request {
+        Request::EvaluateCondition { step } => Command::ConditionEvaluated {
+            step,
+            result: evaluate_condition(state, context, deployment, step),
+        },
+        Request::RenderInstructions { step } => Command::InstructionsRendered {
+            step,
+            result: render_instructions(state, context, deployment, step),
+        },
+    }
+}
+
+/// The variables of a deployment (or one of its steps), as the API and workers see them.
+pub fn deployment_variables(
+    state: &AppState,
+    context: &DeploymentContext,
+    deployment: &Deployment,
+    step_index: Option<usize>,
+) -> StepVariables {
+    let public_url = &state.config().public_url;
+    let link = context
+        .deployment_id
+        .map(|id| status_url(public_url, id))
+        .unwrap_or_default();
+    variables::for_deployment(context, deployment, step_index, &link, public_url)
+}
+
+pub fn template_options(lenient: bool) -> ferry_templates::Options {
+    if lenient {
+        ferry_templates::Options::lenient(Utc::now())
+    } else {
+        ferry_templates::Options::strict(Utc::now())
+    }
+}
+
+/// A step's variables for rendering in the API (sensitive values decrypted), with the masker
+/// that hides those values again.
+fn template_variables(
+    state: &AppState,
+    context: &DeploymentContext,
+    deployment: &Deployment,
+    step: usize,
+) -> Result<(ferry_templates::Variables, Masker), TemplateFailure> {
+    deployment_variables(state, context, deployment, Some(step))
+        .for_templates(&state.config().variables_key)
+        .map_err(|error| TemplateFailure {
+            message: error.to_string(),
+        })
+}
+
+fn evaluate_condition(
+    state: &AppState,
+    context: &DeploymentContext,
+    deployment: &Deployment,
+    index: usize,
+) -> Result<bool, TemplateFailure> {
+    let step = &context.release.process.steps()[index];
+    let RunCondition::Variable(expression) = &step.run_condition else {
+        return Err(TemplateFailure {
+            message: format!("step \"{}\" has no variable condition", step.name),
+        });
+    };
+    let (variables, masker) = template_variables(state, context, deployment, index)?;
+    let options = template_options(step.lenient_templates);
+    ferry_templates::evaluate_condition(expression, &variables, &options).map_err(|error| {
+        TemplateFailure {
+            message: masker.mask(&error.to_string()),
+        }
+    })
+}
+
+fn render_instructions(
+    state: &AppState,
+    context: &DeploymentContext,
+    deployment: &Deployment,
+    index: usize,
+) -> Result<String, TemplateFailure> {
+    let step = &context.release.process.steps()[index];
+    let StepKind::ManualIntervention { instructions, .. } = &step.kind else {
+        return Err(TemplateFailure {
+            message: format!("step \"{}\" is not a manual intervention", step.name),
+        });
+    };
+    let (variables, masker) = template_variables(state, context, deployment, index)?;
+    let options = template_options(step.lenient_templates);
+    ferry_templates::render(instructions, &variables, &options)
+        .map(|text| masker.mask(&text))
+        .map_err(|error| TemplateFailure {
+            message: masker.mask(&error.to_string()),
+        })
+}

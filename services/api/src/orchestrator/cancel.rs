@@ -1,0 +1,72 @@
+//! Cancelling a queued, running or paused deployment: the state machine stops the running
+//! step (its worker is told to stop), abandons the rest, closes the open question and ends
+//! the deployment `Canceled`; the next queued deployment of the pair starts if nothing else
+//! runs. One transaction, with its audit record.
+
+use ferry_domain::deployment::{Command, Refusal};
+use ferry_storage::Client;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::drive::{CommandError, drive};
+use super::load;
+use super::queue::start_next;
+use crate::AppState;
+use crate::actor::Actor;
+use crate::audit;
+use crate::error::ApiError;
+
+pub async fn cancel(
+    state: &AppState,
+    client: &mut Client,
+    actor: &Actor,
+    deployment_id: Uuid,
+) -> Result<(), ApiError> {
+    let not_found = || ApiError::NotFound(format!("deployment `{deployment_id}` does not exist"));
+    let transaction = client.transaction().await?;
+    let loaded = load::lock(&transaction, deployment_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let command = Command::Cancel {
+        cancelled_by: actor.name().to_owned(),
+    };
+    let driven =
+        drive(state, &transaction, &loaded, command)
+            .await
+            .map_err(|error| match error {
+                CommandError::Refused(Refusal::AlreadyFinished { status }) => ApiError::Conflict(
+                    format!("deployment {deployment_id} already finished: {status}"),
+                ),
+                CommandError::Refused(refusal) => {
+                    ApiError::Conflict(format!("deployment {deployment_id} {refusal}"))
+                }
+                CommandError::Storage(error) => ApiError::from(error),
+            })?;
+    let context = &loaded.context;
+    audit::record(
+        &transaction,
+        actor,
+        "deployment.canceled",
+        Some(context.project_id),
+        Some(context.environment_id),
+        &format!(
+            "{} release {} to {}",
+            context.project_name, context.release.release_number, context.environment_name
+        ),
+        json!({ "deployment_id": deployment_id }),
+    )
+    .await?;
+    if let Some(when) = driven.persisted.next_queued {
+        start_next(
+            state,
+            &transaction,
+            context.project_id,
+            context.environment_id,
+            when,
+        )
+        .await?;
+    }
+    transaction.commit().await?;
+    state.outbox_written();
+    Ok(())
+}

@@ -1,0 +1,207 @@
+//! Creating a deployment: the request's names are looked up, the excluded steps and the
+//! lifecycle checked, the deployment recorded with one pending run per step, and the state
+//! machine starts it — or queues it behind the deployment of the same project and
+//! environment that is still going — all in one transaction with its audit record.
+
+use chrono::Utc;
+use ferry_domain::deployment::rules::{self, ExclusionError};
+use ferry_domain::deployment::{Command, NextQueued, Purpose};
+use ferry_domain::{DeploymentId, DeploymentStatus};
+use ferry_storage::deployments::{self, Deployment};
+use ferry_storage::{Client, GenericClient};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::drive::{CommandError, drive};
+use super::load;
+use super::queue::start_next;
+use crate::AppState;
+use crate::actor::Actor;
+use crate::audit;
+use crate::context::DeploymentContext;
+use crate::error::ApiError;
+use crate::lookup::{self, DeploymentTarget};
+
+/// What a person or CI asks to deploy.
+#[derive(Debug, Clone)]
+pub struct DeploymentRequest {
+    /// Project id or name.
+    pub project: String,
+    pub release_number: String,
+    /// Environment id or name.
+    pub environment: String,
+    /// Steps to leave out (not allowed for required steps).
+    pub excluded_steps: Vec<String>,
+    /// Overrides the project's and environment's guided-failure setting.
+    pub guided_failure: Option<bool>,
+}
+
+/// A deployment just recorded.
+pub struct Created {
+    pub deployment_id: Uuid,
+    pub target: DeploymentTarget,
+}
+
+/// Creates a deployment and starts or queues it.
+pub async fn create(
+    state: &AppState,
+    client: &mut Client,
+    actor: &Actor,
+    request: DeploymentRequest,
+) -> Result<Created, ApiError> {
+    let transaction = client.transaction().await?;
+    let target = lookup::deployment_target(
+        &transaction,
+        &request.project,
+        &request.release_number,
+        &request.environment,
+    )
+    .await?;
+    let recorded = record(
+        state,
+        &transaction,
+        actor,
+        NewDeployment {
+            target: &target,
+            excluded_steps: &request.excluded_steps,
+            guided_failure: request.guided_failure,
+            purpose: Purpose::Deploy,
+            rollback_of: None,
+        },
+    )
+    .await?;
+    transaction.commit().await?;
+    if recorded.wrote_outbox {
+        state.outbox_written();
+    }
+    Ok(Created {
+        deployment_id: recorded.deployment_id,
+        target,
+    })
+}
+
+/// A deployment to record, whatever asked for it.
+pub(super) struct NewDeployment<'a> {
+    pub target: &'a DeploymentTarget,
+    pub excluded_steps: &'a [String],
+    pub guided_failure: Option<bool>,
+    pub purpose: Purpose,
+    /// The deployment a rollback rolls back from.
+    pub rollback_of: Option<Uuid>,
+}
+
+pub(super) struct Recorded {
+    pub deployment_id: Uuid,
+    pub wrote_outbox: bool,
+}
+
+/// Records a deployment in the caller's transaction and hands it to the state machine.
+pub(super) async fn record(
+    state: &AppState,
+    client: &impl GenericClient,
+    actor: &Actor,
+    new: NewDeployment<'_>,
+) -> Result<Recorded, ApiError> {
+    let DeploymentTarget {
+        project,
+        release,
+        environment,
+    } = new.target;
+    let excluded = rules::exclusions(&release.process, new.excluded_steps).map_err(|error| {
+        let problem = match &error {
+            ExclusionError::UnknownStep { .. } => {
+                format!("release {} {error}", release.release_number)
+            }
+            ExclusionError::Required { .. } => error.to_string(),
+        };
+        ApiError::invalid("excluded_steps", problem)
+    })?;
+    lookup::check_lifecycle(client, new.target).await?;
+    let (project_id, environment_id) = (project.project_id, environment.environment_id);
+    deployments::lock_project_environment(client, project_id, environment_id).await?;
+    let active = deployments::active(client, project_id, environment_id).await?;
+    let oldest_queued = match active {
+        Some(_) => None,
+        None => deployments::next_queued(client, project_id, environment_id)
+            .await?
+            .map(|queued| queued.deployment_id),
+    };
+    let admission = rules::admit(
+        active.map(DeploymentId::from),
+        oldest_queued.map(DeploymentId::from),
+    );
+    let row = Deployment {
+        deployment_id: Uuid::now_v7(),
+        release_id: release.release_id,
+        project_id,
+        environment_id,
+        status: DeploymentStatus::Queued,
+        error: None,
+        created_at: Utc::now(),
+        started_at: None,
+        finished_at: None,
+        guided_failure: rules::guided_failure(
+            new.guided_failure,
+            project.guided_failure,
+            environment.guided_failure,
+        ),
+        excluded_steps: excluded,
+        rollback_of: new.rollback_of,
+    };
+    let deployment_id = row.deployment_id;
+    let step_names: Vec<&str> = release
+        .process
+        .steps()
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    let inserted = deployments::insert(client, &row, &step_names).await?;
+    let action = match new.purpose {
+        Purpose::Deploy => "deployment.created",
+        Purpose::Rollback => "deployment.rollback",
+    };
+    audit::record(
+        client,
+        actor,
+        action,
+        Some(project_id),
+        Some(environment_id),
+        &format!(
+            "{} release {} to {}",
+            project.name, release.release_number, environment.name
+        ),
+        json!({ "deployment_id": deployment_id, "rollback_of": new.rollback_of }),
+    )
+    .await?;
+    // The deployment runs with the variables it took in the insert.
+    let mut release = release.clone();
+    release.variables = inserted.variables;
+    let context = DeploymentContext::new(Some(deployment_id), project, release, environment);
+    let loaded = load::assemble(context, row, inserted.step_runs, None)?;
+    let command = Command::Create {
+        requested_by: actor.name().to_owned(),
+        purpose: new.purpose,
+        ahead: admission.ahead,
+    };
+    let driven = drive(state, client, &loaded, command)
+        .await
+        .map_err(|error| match error {
+            CommandError::Storage(error) => ApiError::from(error),
+            CommandError::Refused(refusal) => {
+                ApiError::Conflict(format!("deployment {deployment_id} {refusal}"))
+            }
+        })?;
+    let mut wrote_outbox = driven.persisted.wrote_outbox;
+    // The new deployment finished at once (every step skipped), or a stranded one goes first.
+    let next = driven
+        .persisted
+        .next_queued
+        .or(admission.start_first.map(|_| NextQueued::Start));
+    if let Some(when) = next {
+        wrote_outbox |= start_next(state, client, project_id, environment_id, when).await?;
+    }
+    Ok(Recorded {
+        deployment_id,
+        wrote_outbox,
+    })
+}

@@ -1,0 +1,158 @@
+//! Locking and loading a deployment for a command. Every writer takes the locks in one
+//! order — the project+environment lock, the deployment's row, then its open interruption —
+//! so a result, a cancel and an answer never deadlock, and a finishing deployment always sees
+//! the one queued behind it.
+
+use ferry_domain::deployment::{self, OpenInterruption, StepRun, StepSpec};
+use ferry_storage::deployments::{self, Deployment};
+use ferry_storage::interruptions::{self, Interruption};
+use ferry_storage::{GenericClient, StorageError};
+use uuid::Uuid;
+
+use crate::context::DeploymentContext;
+
+/// A deployment loaded for a command: its state for the machine, and what the shell needs
+/// to write the machine's answer back.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub context: DeploymentContext,
+    pub row: Deployment,
+    /// The id of each step run, by step index.
+    pub step_run_ids: Vec<Uuid>,
+    /// The state as stored, before the command.
+    pub state: deployment::Deployment,
+    /// The open interruption's id, when one is open.
+    pub open_interruption_id: Option<Uuid>,
+}
+
+impl Loaded {
+    pub fn deployment_id(&self) -> Uuid {
+        self.row.deployment_id
+    }
+
+    /// The index of a step run of this deployment.
+    pub fn step_index(&self, step_run_id: Uuid) -> Option<usize> {
+        self.step_run_ids.iter().position(|id| *id == step_run_id)
+    }
+}
+
+/// Takes the project+environment lock of a deployment, then locks and loads it. `None` when
+/// it does not exist.
+pub async fn lock(
+    client: &impl GenericClient,
+    deployment_id: Uuid,
+) -> Result<Option<Loaded>, StorageError> {
+    // The pair never changes, so it is read before any lock is taken.
+    let Some((project_id, environment_id)) = deployments::pair(client, deployment_id).await? else {
+        return Ok(None);
+    };
+    deployments::lock_project_environment(client, project_id, environment_id).await?;
+    let Some(row) = deployments::lock(client, deployment_id).await? else {
+        return Ok(None);
+    };
+    load_locked(client, row).await.map(Some)
+}
+
+/// Loads a deployment whose row (and pair) the caller has locked already.
+pub async fn load_locked(
+    client: &impl GenericClient,
+    row: Deployment,
+) -> Result<Loaded, StorageError> {
+    let deployment_id = row.deployment_id;
+    let context =
+        DeploymentContext::load(client, deployment_id, row.project_id, row.environment_id).await?;
+    let runs = deployments::step_runs(client, deployment_id).await?;
+    let open = interruptions::lock_open(client, deployment_id).await?;
+    assemble(context, row, runs, open)
+}
+
+/// Puts a stored deployment together for the machine: the release's process gives each
+/// step's plan, the step runs its progress.
+pub fn assemble(
+    context: DeploymentContext,
+    row: Deployment,
+    runs: Vec<deployments::StepRun>,
+    open: Option<Interruption>,
+) -> Result<Loaded, StorageError> {
+    let steps = context.release.process.steps();
+    let deployment_id = row.deployment_id;
+    if steps.len() != runs.len() {
+        return Err(StorageError::Corrupt(format!(
+            "deployment {deployment_id} has {} step runs for {} steps",
+            runs.len(),
+            steps.len()
+        )));
+    }
+    let mut step_run_ids = Vec::with_capacity(runs.len());
+    let mut states = Vec::with_capacity(runs.len());
+    for (index, (step, run)) in steps.iter().zip(runs).enumerate() {
+        if usize::try_from(run.step_index).ok() != Some(index) {
+            return Err(StorageError::Corrupt(format!(
+                "deployment {deployment_id}: step run {} is at index {}, expected {index}",
+                run.step_run_id, run.step_index
+            )));
+        }
+        step_run_ids.push(run.step_run_id);
+        states.push(step_state(
+            StepSpec::of(step, &context.environment_name, &row.excluded_steps),
+            run,
+        )?);
+    }
+    let open_interruption = open
+        .as_ref()
+        .map(|interruption| {
+            let step = step_run_ids
+                .iter()
+                .position(|id| *id == interruption.step_run_id)
+                .ok_or_else(|| {
+                    StorageError::Corrupt(format!(
+                        "interruption {} is about a step run of another deployment",
+                        interruption.interruption_id
+                    ))
+                })?;
+            Ok::<_, StorageError>(OpenInterruption {
+                step,
+                kind: interruption.kind,
+                taken_by: interruption.taken_by.clone(),
+            })
+        })
+        .transpose()?;
+    let state = deployment::Deployment {
+        facts: context.facts(),
+        status: row.status,
+        error: row.error.clone(),
+        started_at: row.started_at,
+        finished_at: row.finished_at,
+        guided_failure: row.guided_failure,
+        steps: states,
+        open_interruption,
+        awaiting: None,
+    };
+    Ok(Loaded {
+        context,
+        row,
+        step_run_ids,
+        state,
+        open_interruption_id: open.map(|interruption| interruption.interruption_id),
+    })
+}
+
+fn step_state(spec: StepSpec, run: deployments::StepRun) -> Result<StepRun, StorageError> {
+    Ok(StepRun {
+        spec,
+        status: run.status,
+        attempt: u32::try_from(run.attempt).map_err(|_| {
+            StorageError::Corrupt(format!(
+                "step run {} has attempt {}",
+                run.step_run_id, run.attempt
+            ))
+        })?,
+        exit_code: run.exit_code,
+        error: run.error,
+        failure_ignored: run.failure_ignored,
+        dispatched_at: run.dispatched_at,
+        started_at: run.started_at,
+        finished_at: run.finished_at,
+        outputs: run.outputs,
+    })
+}

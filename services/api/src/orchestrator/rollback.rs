@@ -1,0 +1,87 @@
+//! Rolling back: redeploying the newest release that succeeded in an environment before the
+//! release of its latest successful deployment. Rolling back twice goes back twice, never
+//! forward again.
+
+use ferry_domain::deployment::Purpose;
+use ferry_storage::{Client, deployments, releases};
+use uuid::Uuid;
+
+use super::create::{NewDeployment, record};
+use crate::AppState;
+use crate::actor::Actor;
+use crate::error::ApiError;
+use crate::lookup::{self, DeploymentTarget};
+
+/// A rollback just recorded.
+pub struct RolledBack {
+    pub deployment_id: Uuid,
+    pub target: DeploymentTarget,
+    /// The deployment it rolls back from, and that deployment's release.
+    pub rollback_of: Uuid,
+    pub rolled_back_from_release: String,
+}
+
+pub async fn rollback(
+    state: &AppState,
+    client: &mut Client,
+    actor: &Actor,
+    project: &str,
+    environment: &str,
+) -> Result<RolledBack, ApiError> {
+    let transaction = client.transaction().await?;
+    let project = lookup::named_project(&transaction, project).await?;
+    let environment = lookup::named_environment(&transaction, environment).await?;
+    let history = deployments::successful_history(
+        &transaction,
+        project.project_id,
+        environment.environment_id,
+    )
+    .await?;
+    let Some(current) = history.first().cloned() else {
+        return Err(ApiError::Conflict(format!(
+            "`{}` has never been deployed successfully to {}; there is nothing to roll back to",
+            project.name, environment.name
+        )));
+    };
+    let target_release = history
+        .iter()
+        .find(|earlier| earlier.release_created_at < current.release_created_at)
+        .map(|earlier| earlier.release_id)
+        .ok_or_else(|| {
+            ApiError::Conflict(format!(
+                "no release of `{}` older than {} succeeded in {}; there is nothing to roll back to",
+                project.name, current.release_number, environment.name
+            ))
+        })?;
+    let release = releases::find_by_id(&transaction, target_release)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("release {target_release} does not exist")))?;
+    let target = DeploymentTarget {
+        project,
+        release,
+        environment,
+    };
+    let recorded = record(
+        state,
+        &transaction,
+        actor,
+        NewDeployment {
+            target: &target,
+            excluded_steps: &[],
+            guided_failure: None,
+            purpose: Purpose::Rollback,
+            rollback_of: Some(current.deployment_id),
+        },
+    )
+    .await?;
+    transaction.commit().await?;
+    if recorded.wrote_outbox {
+        state.outbox_written();
+    }
+    Ok(RolledBack {
+        deployment_id: recorded.deployment_id,
+        target,
+        rollback_of: current.deployment_id,
+        rolled_back_from_release: current.release_number,
+    })
+}

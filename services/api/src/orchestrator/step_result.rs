@@ -1,0 +1,97 @@
+//! A worker's result for one attempt of a step: its last log lines are stored, then the state
+//! machine decides (record it, retry, ask a person, go on, finish) and the next job or the
+//! finish is written, in one transaction. A duplicated event changes nothing; a late or
+//! stale result only adds its log lines.
+
+use ferry_contracts::{StepEvent, StepEventBody};
+use ferry_domain::deployment::{Command, StepReport};
+use ferry_storage::{StorageError, processed, task_log};
+
+use super::drive::{CommandError, drive};
+use super::load;
+use super::queue::start_next;
+use crate::AppState;
+
+/// The name under which applied step events are recorded in `processed_messages`.
+pub(crate) const CONSUMER: &str = "api.step-events";
+
+/// Applies a `Finished` step event. Returns whether the outbox was written.
+pub async fn apply(state: &AppState, event: &StepEvent) -> Result<bool, StorageError> {
+    let StepEventBody::Finished {
+        lines,
+        outcome,
+        started_at,
+        finished_at,
+        outputs,
+    } = &event.body
+    else {
+        return Err(StorageError::Corrupt(format!(
+            "event {} is not a result",
+            event.event_id
+        )));
+    };
+    let mut client = state.pool().get().await?;
+    let transaction = client.transaction().await?;
+    if !processed::first_time(&transaction, CONSUMER, event.event_id).await? {
+        tracing::debug!(event_id = %event.event_id, "duplicate step event ignored");
+        transaction.commit().await?;
+        return Ok(false);
+    }
+    // A result may finish the deployment and start the next queued one: `lock` takes the
+    // project+environment lock first.
+    let loaded = load::lock(&transaction, event.deployment_id)
+        .await?
+        .ok_or_else(|| StorageError::Missing(format!("deployment {}", event.deployment_id)))?;
+    let step = loaded
+        .step_index(event.step_run_id)
+        .ok_or_else(|| StorageError::Missing(format!("step run {}", event.step_run_id)))?;
+    task_log::append_step_log(
+        &transaction,
+        event.deployment_id,
+        event.step_run_id,
+        event.attempt,
+        lines,
+    )
+    .await?;
+    let report = StepReport {
+        step,
+        // An attempt no dispatch ever had (negative) is simply stale.
+        attempt: u32::try_from(event.attempt).unwrap_or(u32::MAX),
+        outcome: outcome.clone(),
+        started_at: *started_at,
+        finished_at: *finished_at,
+        outputs: outputs.clone(),
+    };
+    let driven = match drive(state, &transaction, &loaded, Command::StepFinished(report)).await {
+        Ok(driven) => driven,
+        Err(CommandError::Storage(error)) => return Err(error),
+        Err(CommandError::Refused(refusal)) => {
+            return Err(StorageError::Corrupt(format!(
+                "the result for step run {} was refused: deployment {refusal}",
+                event.step_run_id
+            )));
+        }
+    };
+    if let Some(stale) = driven.stale() {
+        tracing::info!(
+            event_id = %event.event_id,
+            step_run_id = %event.step_run_id,
+            attempt = event.attempt,
+            ?stale,
+            "stale step result ignored"
+        );
+    }
+    let mut wrote_outbox = driven.persisted.wrote_outbox;
+    if let Some(when) = driven.persisted.next_queued {
+        wrote_outbox |= start_next(
+            state,
+            &transaction,
+            loaded.row.project_id,
+            loaded.row.environment_id,
+            when,
+        )
+        .await?;
+    }
+    transaction.commit().await?;
+    Ok(wrote_outbox)
+}
