@@ -11,6 +11,7 @@ pub mod http_status;
 pub mod lexer;
 pub mod routes;
 pub mod source;
+pub mod state_writes;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -57,6 +58,10 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("at most 400 lines of code per file", file_length::check),
     ("the router and openapi.json agree", routes::check),
     ("dependency rules of the code map", dependencies::check),
+    (
+        "deployment state is written only by the orchestrator",
+        state_writes::check,
+    ),
 ];
 
 /// Runs every check and returns all violations, in check order.

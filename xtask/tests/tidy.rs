@@ -6,7 +6,9 @@ use std::path::Path;
 
 use serde_json::json;
 use tempfile::TempDir;
-use xtask::{Violation, dependencies, env_reads, file_header, file_length, http_status, routes};
+use xtask::{
+    Violation, dependencies, env_reads, file_header, file_length, http_status, routes, state_writes,
+};
 
 fn scratch_tree(files: &[(&str, &str)]) -> TempDir {
     let root = tempfile::tempdir().unwrap();
@@ -380,4 +382,34 @@ fn a_worker_reaching_a_postgres_client_fails_naming_the_path() {
                 .to_owned(),
         ]
     );
+}
+
+#[test]
+fn deployment_state_written_outside_the_orchestrator_fails() {
+    let write = "//! Example.\n\nasync fn go(c: &C) {\n    deployments::save_progress(c, id, &p).await;\n}\n";
+    let root = scratch_tree(&[
+        ("services/api/src/routes/deployments.rs", write),
+        ("services/api/src/orchestrator/persist.rs", write),
+        ("crates/storage/src/deployments.rs", write),
+        ("tests/tests/damage.rs", write),
+        (
+            "services/api/src/relay.rs",
+            "//! Example.\n\nfn f() {\n    interruptions::close_all(c, id, who);\n    interruptions::pending(c);\n}\n",
+        ),
+    ]);
+    let rendered = rendered(state_writes::check(root.path()).unwrap());
+    assert_eq!(rendered.len(), 2, "{rendered:#?}");
+    assert!(
+        rendered[0].starts_with(
+            "services/api/src/relay.rs:4: `interruptions::close_all` writes a deployment's state outside services/api/src/orchestrator/persist.rs"
+        ),
+        "{rendered:#?}"
+    );
+    assert!(
+        rendered[1].starts_with(
+            "services/api/src/routes/deployments.rs:4: `deployments::save_progress` writes a deployment's state"
+        ),
+        "{rendered:#?}"
+    );
+    assert!(rendered[1].ends_with("persist it in the orchestrator"));
 }
