@@ -105,10 +105,12 @@ fn every_command_in_every_reachable_state_keeps_the_invariants() {
         queue.push_back(state);
     }
     let mut applied: BTreeSet<(String, &'static str)> = BTreeSet::new();
+    let mut tried: BTreeSet<(String, &'static str)> = BTreeSet::new();
     let mut transitions = 0;
     let mut asked = (0, 0);
     while let Some(before) = queue.pop_front() {
         for (name, command) in commands_for(&before) {
+            tried.insert((before.status.as_str().to_owned(), name));
             for shell in [Shell::Agreeable, Shell::Declining, Shell::Broken] {
                 let result = settle(before.clone(), command.clone(), at(30), |_, request| {
                     match request {
@@ -137,30 +139,6 @@ fn every_command_in_every_reachable_state_keeps_the_invariants() {
         seen.len()
     );
     assert!(transitions > 5_000, "{transitions} transitions");
-    // Every command was taken in every status where it can be taken, and the commands that
-    // change a deployment were tried in every status.
-    for status in DeploymentStatus::ALL {
-        for name in ["cancel", "step finished"] {
-            let expected = name != "cancel" || !status.is_terminal();
-            assert_eq!(
-                applied.contains(&(status.as_str().to_owned(), name)),
-                expected,
-                "`{name}` in {status}"
-            );
-        }
-    }
-    for (status, name) in [
-        ("Queued", "create"),
-        ("Queued", "create behind"),
-        ("Queued", "start"),
-        ("WaitingForIntervention", "take"),
-        ("WaitingForIntervention", "answer"),
-    ] {
-        assert!(
-            applied.contains(&(status.to_owned(), name)),
-            "`{name}` in {status}"
-        );
-    }
     // The machine's questions are answered inside `settle`; a resting deployment asked
     // nothing, so an answer out of the blue is refused in every status.
     assert!(asked.0 > 20 && asked.1 > 20, "questions asked: {asked:?}");
@@ -168,22 +146,32 @@ fn every_command_in_every_reachable_state_keeps_the_invariants() {
         "{} states, {transitions} transitions, {asked:?} questions",
         seen.len()
     );
+    // Every command was tried in every deployment status, and taken exactly where it may be.
+    let names = [
+        "create",
+        "create behind",
+        "start",
+        "step finished",
+        "take",
+        "answer",
+        "cancel",
+        "condition evaluated",
+        "instructions rendered",
+    ];
     for status in DeploymentStatus::ALL {
-        for name in ["condition evaluated", "instructions rendered"] {
-            assert!(!applied.contains(&(status.as_str().to_owned(), name)));
+        for name in names {
+            let key = (status.as_str().to_owned(), name);
+            assert!(tried.contains(&key), "`{name}` was never tried in {status}");
+            let may = match name {
+                "create" | "create behind" | "start" => status == DeploymentStatus::Queued,
+                // Stale results are taken (and change nothing) whatever the status.
+                "step finished" => true,
+                "take" | "answer" => status == DeploymentStatus::WaitingForIntervention,
+                "cancel" => !status.is_terminal(),
+                _ => false,
+            };
+            assert_eq!(applied.contains(&key), may, "`{name}` in {status}");
         }
-    }
-    for (status, name) in [
-        ("Running", "take"),
-        ("Success", "take"),
-        ("Running", "answer"),
-        ("Running", "start"),
-        ("Failed", "create"),
-    ] {
-        assert!(
-            !applied.contains(&(status.to_owned(), name)),
-            "`{name}` must be refused in {status}"
-        );
     }
 }
 
