@@ -1,9 +1,9 @@
 //! Writing the audit log from request handlers: every change commits together with its
 //! audit record, so there is never a change without one.
 
+use ferry_domain::{EnvironmentId, ProjectId};
 use ferry_storage::audit::{self, AuditEvent};
 use ferry_storage::{Client, StorageError, Transaction};
-use uuid::Uuid;
 
 use crate::actor::Actor;
 
@@ -19,8 +19,8 @@ pub async fn record(
     client: &impl ferry_storage::GenericClient,
     actor: &Actor,
     action: &str,
-    project_id: Option<Uuid>,
-    environment_id: Option<Uuid>,
+    project_id: Option<ProjectId>,
+    environment_id: Option<EnvironmentId>,
     subject: &str,
     details: serde_json::Value,
 ) -> Result<(), StorageError> {

@@ -3,11 +3,11 @@
 //! state machine applies the answer and takes the deployment on; the answer, the note and
 //! the actor are kept on the interruption, in the task log and in the audit log.
 
+use ferry_domain::InterruptionId;
 use ferry_domain::deployment::{Answer, Command, Refusal, not_an_answer};
 use ferry_storage::interruptions::{self, Interruption};
 use ferry_storage::{Client, GenericClient};
 use serde_json::json;
-use uuid::Uuid;
 
 use super::drive::{CommandError, drive};
 use super::load::Loaded;
@@ -94,7 +94,7 @@ pub(super) async fn lock_interruption(
     raw_id: &str,
 ) -> Result<(Interruption, Loaded), ApiError> {
     let not_found = || ApiError::NotFound(format!("interruption `{raw_id}` does not exist"));
-    let interruption_id = Uuid::parse_str(raw_id).map_err(|_| not_found())?;
+    let interruption_id: InterruptionId = raw_id.parse().map_err(|_| not_found())?;
     let named = interruptions::find(client, interruption_id)
         .await?
         .ok_or_else(not_found)?;

@@ -3,10 +3,10 @@
 //! the deployment `Canceled`; the next queued deployment of the pair starts if nothing else
 //! runs. One transaction, with its audit record.
 
+use ferry_domain::DeploymentId;
 use ferry_domain::deployment::{Command, Refusal};
 use ferry_storage::Client;
 use serde_json::json;
-use uuid::Uuid;
 
 use super::drive::{CommandError, drive};
 use super::load;
@@ -20,7 +20,7 @@ pub async fn cancel(
     state: &AppState,
     client: &mut Client,
     actor: &Actor,
-    deployment_id: Uuid,
+    deployment_id: DeploymentId,
 ) -> Result<(), ApiError> {
     let not_found = || ApiError::NotFound(format!("deployment `{deployment_id}` does not exist"));
     let transaction = client.transaction().await?;

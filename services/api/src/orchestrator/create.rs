@@ -38,7 +38,7 @@ pub struct DeploymentRequest {
 
 /// A deployment just recorded.
 pub struct Created {
-    pub deployment_id: Uuid,
+    pub deployment_id: DeploymentId,
     pub target: DeploymentTarget,
 }
 
@@ -87,11 +87,11 @@ pub(super) struct NewDeployment<'a> {
     pub guided_failure: Option<bool>,
     pub purpose: Purpose,
     /// The deployment a rollback rolls back from.
-    pub rollback_of: Option<Uuid>,
+    pub rollback_of: Option<DeploymentId>,
 }
 
 pub(super) struct Recorded {
-    pub deployment_id: Uuid,
+    pub deployment_id: DeploymentId,
     pub wrote_outbox: bool,
 }
 
@@ -126,12 +126,9 @@ pub(super) async fn record(
             .await?
             .map(|queued| queued.deployment_id),
     };
-    let admission = rules::admit(
-        active.map(DeploymentId::from),
-        oldest_queued.map(DeploymentId::from),
-    );
+    let admission = rules::admit(active, oldest_queued);
     let row = Deployment {
-        deployment_id: Uuid::now_v7(),
+        deployment_id: DeploymentId::from(Uuid::now_v7()),
         release_id: release.release_id,
         project_id,
         environment_id,

@@ -7,7 +7,7 @@ use ferry_contracts::{
     DeploymentFinished, MessageKind, PackageReference, StepJob, StepSummary, StopStep,
 };
 use ferry_domain::deployment::Deployment;
-use ferry_domain::{DeploymentStatus, StepKind};
+use ferry_domain::{DeploymentId, DeploymentStatus, StepKind, StepRunId};
 use ferry_storage::outbox::{self, NewMessage};
 use ferry_storage::{GenericClient, StorageError};
 use serde::Serialize;
@@ -21,7 +21,7 @@ use crate::context::{DeploymentContext, status_url};
 #[derive(Debug, Clone, Copy)]
 pub struct Attempt {
     pub index: usize,
-    pub step_run_id: Uuid,
+    pub step_run_id: StepRunId,
     pub attempt: u32,
 }
 
@@ -59,7 +59,7 @@ pub async fn finished(
     let failed = failed_step.map(|index| &deployment.steps[index]);
     let event = DeploymentFinished {
         event_id: Uuid::now_v7(),
-        deployment_id,
+        deployment_id: deployment_id.into_uuid(),
         project_name: context.project_name.clone(),
         release_number: context.release.release_number.clone(),
         environment_name: context.environment_name.clone(),
@@ -95,13 +95,13 @@ pub async fn finished(
 pub async fn stop_step(
     state: &AppState,
     client: &impl GenericClient,
-    deployment_id: Uuid,
+    deployment_id: DeploymentId,
     attempt: Attempt,
 ) -> Result<(), StorageError> {
     let message = StopStep {
         message_id: Uuid::now_v7(),
-        deployment_id,
-        step_run_id: attempt.step_run_id,
+        deployment_id: deployment_id.into_uuid(),
+        step_run_id: attempt.step_run_id.into_uuid(),
         attempt: to_wire(attempt.attempt)?,
     };
     enqueue(
@@ -138,7 +138,7 @@ async fn enqueue(
     .await
 }
 
-fn deployment_id(context: &DeploymentContext) -> Result<Uuid, StorageError> {
+fn deployment_id(context: &DeploymentContext) -> Result<DeploymentId, StorageError> {
     context
         .deployment_id
         .ok_or_else(|| StorageError::Corrupt("a preview sends no messages".into()))
@@ -188,8 +188,8 @@ fn step_job(
     let variables = deployment_variables(state, context, deployment, Some(index));
     Ok(StepJob {
         job_id: Uuid::now_v7(),
-        deployment_id: deployment_id(context)?,
-        step_run_id: attempt.step_run_id,
+        deployment_id: deployment_id(context)?.into_uuid(),
+        step_run_id: attempt.step_run_id.into_uuid(),
         attempt: to_wire(attempt.attempt)?,
         step_index: i32::try_from(index)
             .map_err(|_| StorageError::Corrupt(format!("step index {index}")))?,

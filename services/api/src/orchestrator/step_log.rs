@@ -4,6 +4,7 @@
 //! state; lines of a stale attempt are kept too.
 
 use ferry_contracts::{StepEvent, StepEventBody};
+use ferry_domain::{DeploymentId, StepRunId};
 use ferry_storage::{StorageError, deployments, processed, task_log};
 
 use super::step_result::CONSUMER;
@@ -24,19 +25,18 @@ pub async fn append(state: &AppState, event: &StepEvent) -> Result<(), StorageEr
         transaction.commit().await?;
         return Ok(());
     }
-    deployments::lock(&transaction, event.deployment_id)
+    let deployment_id = DeploymentId::from(event.deployment_id);
+    let step_run_id = StepRunId::from(event.step_run_id);
+    deployments::lock(&transaction, deployment_id)
         .await?
-        .ok_or_else(|| StorageError::Missing(format!("deployment {}", event.deployment_id)))?;
-    if !deployments::has_step_run(&transaction, event.deployment_id, event.step_run_id).await? {
-        return Err(StorageError::Missing(format!(
-            "step run {}",
-            event.step_run_id
-        )));
+        .ok_or_else(|| StorageError::Missing(format!("deployment {deployment_id}")))?;
+    if !deployments::has_step_run(&transaction, deployment_id, step_run_id).await? {
+        return Err(StorageError::Missing(format!("step run {step_run_id}")));
     }
     task_log::append_step_log(
         &transaction,
-        event.deployment_id,
-        event.step_run_id,
+        deployment_id,
+        step_run_id,
         event.attempt,
         lines,
     )

@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use ferry_domain::lifecycle::{Lifecycle, Phase};
-use ferry_domain::{LifecycleName, ValidationError};
+use ferry_domain::{LifecycleId, LifecycleName, ValidationError};
 use ferry_storage::lifecycles::{self, StoredLifecycle};
 use ferry_storage::{GenericClient, environments};
 use serde::Deserialize;
@@ -139,7 +139,7 @@ pub async fn find_lifecycle(
 /// The lifecycle a project follows: its own, or the default one over every environment.
 pub async fn effective_lifecycle(
     client: &impl GenericClient,
-    lifecycle_id: Option<uuid::Uuid>,
+    lifecycle_id: Option<LifecycleId>,
 ) -> Result<Lifecycle, ApiError> {
     match lifecycle_id {
         Some(id) => Ok(find_lifecycle(client, &id.to_string()).await?.lifecycle),

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use chrono::Utc;
-use ferry_domain::{PackageId, PackageVersion, ReleaseNumber};
+use ferry_domain::{PackageId, PackageVersion, ReleaseId, ReleaseNumber};
 use ferry_storage::packages;
 use ferry_storage::releases::{self, Release, ReleasePackage};
 use serde::Deserialize;
@@ -119,7 +119,7 @@ pub async fn create(
         );
     }
     let release = Release {
-        release_id: Uuid::now_v7(),
+        release_id: ReleaseId::from(Uuid::now_v7()),
         project_id: project.project_id,
         release_number: release_number.to_string(),
         notes: body.notes,
