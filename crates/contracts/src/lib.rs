@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use ferry_domain::{DeploymentId, StepRunId};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -49,8 +50,8 @@ pub struct PackageReference {
 pub struct StepJob {
     /// Unique per dispatch; equal to the AMQP message id.
     pub job_id: Uuid,
-    pub deployment_id: Uuid,
-    pub step_run_id: Uuid,
+    pub deployment_id: DeploymentId,
+    pub step_run_id: StepRunId,
     /// Which dispatch of this step run this is (1 for the first). Events carry it back so a
     /// late event from an earlier attempt is recognised as stale.
     pub attempt: i32,
@@ -119,8 +120,8 @@ pub use ferry_domain::deployment::StepOutcome;
 pub struct StepEvent {
     /// Unique per event; equal to the AMQP message id.
     pub event_id: Uuid,
-    pub deployment_id: Uuid,
-    pub step_run_id: Uuid,
+    pub deployment_id: DeploymentId,
+    pub step_run_id: StepRunId,
     pub attempt: i32,
     pub body: StepEventBody,
 }
@@ -148,8 +149,8 @@ pub enum StepEventBody {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StopStep {
     pub message_id: Uuid,
-    pub deployment_id: Uuid,
-    pub step_run_id: Uuid,
+    pub deployment_id: DeploymentId,
+    pub step_run_id: StepRunId,
     pub attempt: i32,
 }
 
@@ -158,7 +159,7 @@ pub struct StopStep {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeploymentFinished {
     pub event_id: Uuid,
-    pub deployment_id: Uuid,
+    pub deployment_id: DeploymentId,
     pub project_name: String,
     pub release_number: String,
     pub environment_name: String,

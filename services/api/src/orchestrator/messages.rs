@@ -59,7 +59,7 @@ pub async fn finished(
     let failed = failed_step.map(|index| &deployment.steps[index]);
     let event = DeploymentFinished {
         event_id: Uuid::now_v7(),
-        deployment_id: deployment_id.into_uuid(),
+        deployment_id,
         project_name: context.project_name.clone(),
         release_number: context.release.release_number.clone(),
         environment_name: context.environment_name.clone(),
@@ -100,8 +100,8 @@ pub async fn stop_step(
 ) -> Result<(), StorageError> {
     let message = StopStep {
         message_id: Uuid::now_v7(),
-        deployment_id: deployment_id.into_uuid(),
-        step_run_id: attempt.step_run_id.into_uuid(),
+        deployment_id,
+        step_run_id: attempt.step_run_id,
         attempt: to_wire(attempt.attempt)?,
     };
     enqueue(
@@ -188,8 +188,8 @@ fn step_job(
     let variables = deployment_variables(state, context, deployment, Some(index));
     Ok(StepJob {
         job_id: Uuid::now_v7(),
-        deployment_id: deployment_id(context)?.into_uuid(),
-        step_run_id: attempt.step_run_id.into_uuid(),
+        deployment_id: deployment_id(context)?,
+        step_run_id: attempt.step_run_id,
         attempt: to_wire(attempt.attempt)?,
         step_index: i32::try_from(index)
             .map_err(|_| StorageError::Corrupt(format!("step index {index}")))?,

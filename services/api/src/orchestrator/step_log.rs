@@ -4,7 +4,6 @@
 //! state; lines of a stale attempt are kept too.
 
 use ferry_contracts::{StepEvent, StepEventBody};
-use ferry_domain::{DeploymentId, StepRunId};
 use ferry_storage::{StorageError, deployments, processed, task_log};
 
 use super::step_result::CONSUMER;
@@ -25,8 +24,7 @@ pub async fn append(state: &AppState, event: &StepEvent) -> Result<(), StorageEr
         transaction.commit().await?;
         return Ok(());
     }
-    let deployment_id = DeploymentId::from(event.deployment_id);
-    let step_run_id = StepRunId::from(event.step_run_id);
+    let (deployment_id, step_run_id) = (event.deployment_id, event.step_run_id);
     deployments::lock(&transaction, deployment_id)
         .await?
         .ok_or_else(|| StorageError::Missing(format!("deployment {deployment_id}")))?;

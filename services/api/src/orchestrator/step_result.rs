@@ -5,7 +5,6 @@
 
 use ferry_contracts::{StepEvent, StepEventBody};
 use ferry_domain::deployment::{Command, StepReport};
-use ferry_domain::{DeploymentId, StepRunId};
 use ferry_storage::{StorageError, processed, task_log};
 
 use super::drive::{CommandError, drive};
@@ -40,8 +39,7 @@ pub async fn apply(state: &AppState, event: &StepEvent) -> Result<bool, StorageE
     }
     // A result may finish the deployment and start the next queued one: `lock` takes the
     // project+environment lock first.
-    let deployment_id = DeploymentId::from(event.deployment_id);
-    let step_run_id = StepRunId::from(event.step_run_id);
+    let (deployment_id, step_run_id) = (event.deployment_id, event.step_run_id);
     let loaded = load::lock(&transaction, deployment_id)
         .await?
         .ok_or_else(|| StorageError::Missing(format!("deployment {deployment_id}")))?;
