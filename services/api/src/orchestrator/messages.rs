@@ -63,7 +63,7 @@ pub async fn finished(
         project_name: context.project_name.clone(),
         release_number: context.release.release_number.clone(),
         environment_name: context.environment_name.clone(),
-        status: status.as_str().to_owned(),
+        status,
         failed_step: failed.map(|run| run.name().to_owned()),
         exit_code: failed.and_then(|run| run.exit_code),
         error: deployment.error.clone(),
@@ -74,7 +74,7 @@ pub async fn finished(
             .iter()
             .map(|run| StepSummary {
                 name: run.name().to_owned(),
-                status: run.status.as_str().to_owned(),
+                status: run.status,
             })
             .collect(),
         finished_at: Utc::now(),
