@@ -1,16 +1,18 @@
 //! The audit log: an append-only record of every change and action, with its actor and time.
 
 use chrono::{DateTime, Utc};
-use ferry_domain::{EnvironmentId, ProjectId};
+use ferry_domain::{AuditAction, EnvironmentId, ProjectId};
 
 use crate::{CachedQueries, GenericClient, StorageError, optional_id};
 
 /// One thing that happened.
 #[derive(Debug, Clone)]
 pub struct AuditEvent<'a> {
+    /// Who did it, as the request named them.
     pub actor: &'a str,
-    /// A dotted verb (`release.variables_updated`, `interruption.proceed`).
-    pub action: &'a str,
+    /// Stored as its dotted name (`release.variables_updated`, `interruption.proceed`).
+    pub action: AuditAction,
+    /// The project it concerns, so the log can be read per project.
     pub project_id: Option<ProjectId>,
     pub environment_id: Option<EnvironmentId>,
     /// What it happened to, as a person reads it (`Random Quotes release 1.0.3`).
@@ -28,7 +30,7 @@ pub async fn record(
              VALUES ($1, $2, $3, $4, $5, $6)",
             &[
                 &event.actor,
-                &event.action,
+                &event.action.as_str(),
                 &event.project_id.map(ProjectId::into_uuid),
                 &event.environment_id.map(EnvironmentId::into_uuid),
                 &event.subject,
@@ -43,6 +45,8 @@ pub async fn record(
 pub struct StoredAuditEvent {
     pub occurred_at: DateTime<Utc>,
     pub actor: String,
+    /// The dotted name as stored (`AuditAction::as_str`), kept as text so that actions a
+    /// newer version recorded still read.
     pub action: String,
     pub project_id: Option<ProjectId>,
     pub environment_id: Option<EnvironmentId>,

@@ -3,8 +3,9 @@
 //! state machine applies the answer and takes the deployment on; the answer, the note and
 //! the actor are kept on the interruption, in the task log and in the audit log.
 
-use ferry_domain::InterruptionId;
 use ferry_domain::deployment::{Answer, Command, Refusal, not_an_answer};
+use ferry_domain::{AuditAction, InterruptionId};
+use ferry_storage::audit::{self, AuditEvent};
 use ferry_storage::interruptions::{self, Interruption};
 use ferry_storage::{Client, GenericClient};
 use serde_json::json;
@@ -14,7 +15,6 @@ use super::load::Loaded;
 use super::queue::start_next;
 use crate::AppState;
 use crate::actor::Actor;
-use crate::audit;
 use crate::error::ApiError;
 
 /// What a person answered.
@@ -56,12 +56,14 @@ pub async fn answer(
         .unwrap_or_default();
     audit::record(
         &transaction,
-        actor,
-        &format!("interruption.{answer}"),
-        Some(loaded.context.project_id),
-        Some(loaded.context.environment_id),
-        &format!("step \"{step}\" of deployment {}", loaded.deployment_id()),
-        json!({ "interruption_id": interruption.interruption_id, "note": submission.note }),
+        &AuditEvent {
+            actor: actor.name(),
+            action: AuditAction::InterruptionAnswered(answer),
+            project_id: Some(loaded.context.project_id),
+            environment_id: Some(loaded.context.environment_id),
+            subject: &format!("step \"{step}\" of deployment {}", loaded.deployment_id()),
+            details: json!({ "interruption_id": interruption.interruption_id, "note": submission.note }),
+        },
     )
     .await?;
     let mut wrote_outbox = driven.persisted.wrote_outbox;

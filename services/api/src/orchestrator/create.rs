@@ -6,7 +6,8 @@
 use chrono::Utc;
 use ferry_domain::deployment::rules::{self, ExclusionError};
 use ferry_domain::deployment::{Command, NextQueued, Purpose};
-use ferry_domain::{DeploymentId, DeploymentStatus};
+use ferry_domain::{AuditAction, DeploymentId, DeploymentStatus};
+use ferry_storage::audit::{self, AuditEvent};
 use ferry_storage::deployments::{self, Deployment};
 use ferry_storage::{Client, GenericClient};
 use serde_json::json;
@@ -17,7 +18,6 @@ use super::load;
 use super::queue::start_next;
 use crate::AppState;
 use crate::actor::Actor;
-use crate::audit;
 use crate::context::DeploymentContext;
 use crate::error::ApiError;
 use crate::lookup::{self, DeploymentTarget};
@@ -154,20 +154,22 @@ pub(super) async fn record(
         .collect();
     let inserted = deployments::insert(client, &row, &step_names).await?;
     let action = match new.purpose {
-        Purpose::Deploy => "deployment.created",
-        Purpose::Rollback => "deployment.rollback",
+        Purpose::Deploy => AuditAction::DeploymentCreated,
+        Purpose::Rollback => AuditAction::DeploymentRollback,
     };
     audit::record(
         client,
-        actor,
-        action,
-        Some(project_id),
-        Some(environment_id),
-        &format!(
-            "{} release {} to {}",
-            project.name, release.release_number, environment.name
-        ),
-        json!({ "deployment_id": deployment_id, "rollback_of": new.rollback_of }),
+        &AuditEvent {
+            actor: actor.name(),
+            action,
+            project_id: Some(project_id),
+            environment_id: Some(environment_id),
+            subject: &format!(
+                "{} release {} to {}",
+                project.name, release.release_number, environment.name
+            ),
+            details: json!({ "deployment_id": deployment_id, "rollback_of": new.rollback_of }),
+        },
     )
     .await?;
     // The deployment runs with the variables it took in the insert.
