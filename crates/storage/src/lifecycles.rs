@@ -71,23 +71,33 @@ pub async fn find(
     client: &impl GenericClient,
     id_or_name: &str,
 ) -> Result<Option<StoredLifecycle>, StorageError> {
-    let row = match id_or_name.parse::<LifecycleId>() {
-        Ok(lifecycle_id) => {
-            client
-                .query_opt_cached(
-                    "SELECT lifecycle_id, name, phases FROM lifecycles WHERE lifecycle_id = $1",
-                    &[lifecycle_id.as_uuid()],
-                )
-                .await?
-        }
-        Err(_) => client
-            .query_opt_cached(
-                "SELECT lifecycle_id, name, phases FROM lifecycles WHERE lower(name) = lower($1)",
-                &[&id_or_name],
-            )
-            .await?,
-    };
-    row.as_ref().map(from_row).transpose()
+    if let Ok(lifecycle_id) = id_or_name.parse::<LifecycleId>() {
+        return find_by_id(client, lifecycle_id).await;
+    }
+    client
+        .query_opt_cached(
+            "SELECT lifecycle_id, name, phases FROM lifecycles WHERE lower(name) = lower($1)",
+            &[&id_or_name],
+        )
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+pub async fn find_by_id(
+    client: &impl GenericClient,
+    lifecycle_id: LifecycleId,
+) -> Result<Option<StoredLifecycle>, StorageError> {
+    client
+        .query_opt_cached(
+            "SELECT lifecycle_id, name, phases FROM lifecycles WHERE lifecycle_id = $1",
+            &[lifecycle_id.as_uuid()],
+        )
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
 }
 
 pub async fn list(client: &impl GenericClient) -> Result<Vec<StoredLifecycle>, StorageError> {

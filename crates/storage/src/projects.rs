@@ -141,25 +141,33 @@ pub async fn find(
     client: &impl GenericClient,
     id_or_name: &str,
 ) -> Result<Option<Project>, StorageError> {
-    let row = match id_or_name.parse::<ProjectId>() {
-        Ok(project_id) => {
-            client
-                .query_opt_cached(
-                    &format!("SELECT {COLUMNS} FROM projects WHERE project_id = $1"),
-                    &[project_id.as_uuid()],
-                )
-                .await?
-        }
-        Err(_) => {
-            client
-                .query_opt_cached(
-                    &format!("SELECT {COLUMNS} FROM projects WHERE lower(name) = lower($1)"),
-                    &[&id_or_name],
-                )
-                .await?
-        }
-    };
-    row.as_ref().map(from_row).transpose()
+    if let Ok(project_id) = id_or_name.parse::<ProjectId>() {
+        return find_by_id(client, project_id).await;
+    }
+    client
+        .query_opt_cached(
+            &format!("SELECT {COLUMNS} FROM projects WHERE lower(name) = lower($1)"),
+            &[&id_or_name],
+        )
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+pub async fn find_by_id(
+    client: &impl GenericClient,
+    project_id: ProjectId,
+) -> Result<Option<Project>, StorageError> {
+    client
+        .query_opt_cached(
+            &format!("SELECT {COLUMNS} FROM projects WHERE project_id = $1"),
+            &[project_id.as_uuid()],
+        )
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
 }
 
 pub async fn list(client: &impl GenericClient) -> Result<Vec<Project>, StorageError> {

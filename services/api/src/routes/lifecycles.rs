@@ -146,7 +146,10 @@ pub async fn effective_lifecycle(
     lifecycle_id: Option<LifecycleId>,
 ) -> Result<Lifecycle, ApiError> {
     match lifecycle_id {
-        Some(id) => Ok(find_lifecycle(client, &id.to_string()).await?.lifecycle),
+        Some(id) => Ok(lifecycles::find_by_id(client, id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("lifecycle `{id}` does not exist")))?
+            .lifecycle),
         None => {
             let names = environments::list(client)
                 .await?

@@ -89,7 +89,11 @@ pub async fn update(
     let existing = find_project(&transaction, &project).await?;
     let update = parse_project(&state, &transaction, body, Some(&existing)).await?;
     projects::update(&transaction, existing.project_id, &update).await?;
-    let updated = find_project(&transaction, &existing.project_id.to_string()).await?;
+    let updated = projects::find_by_id(&transaction, existing.project_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("project {} does not exist", existing.project_id))
+        })?;
     let shown = project_json(&updated);
     audit::record(
         &transaction,
