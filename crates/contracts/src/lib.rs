@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use ferry_domain::{DeploymentId, DeploymentStatus, StepRunId, StepStatus};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -49,8 +50,8 @@ pub struct PackageReference {
 pub struct StepJob {
     /// Unique per dispatch; equal to the AMQP message id.
     pub job_id: Uuid,
-    pub deployment_id: Uuid,
-    pub step_run_id: Uuid,
+    pub deployment_id: DeploymentId,
+    pub step_run_id: StepRunId,
     /// Which dispatch of this step run this is (1 for the first). Events carry it back so a
     /// late event from an earlier attempt is recognised as stale.
     pub attempt: i32,
@@ -119,8 +120,8 @@ pub use ferry_domain::deployment::StepOutcome;
 pub struct StepEvent {
     /// Unique per event; equal to the AMQP message id.
     pub event_id: Uuid,
-    pub deployment_id: Uuid,
-    pub step_run_id: Uuid,
+    pub deployment_id: DeploymentId,
+    pub step_run_id: StepRunId,
     pub attempt: i32,
     pub body: StepEventBody,
 }
@@ -148,8 +149,8 @@ pub enum StepEventBody {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StopStep {
     pub message_id: Uuid,
-    pub deployment_id: Uuid,
-    pub step_run_id: Uuid,
+    pub deployment_id: DeploymentId,
+    pub step_run_id: StepRunId,
     pub attempt: i32,
 }
 
@@ -158,12 +159,13 @@ pub struct StopStep {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeploymentFinished {
     pub event_id: Uuid,
-    pub deployment_id: Uuid,
+    pub deployment_id: DeploymentId,
     pub project_name: String,
     pub release_number: String,
     pub environment_name: String,
-    /// `Success`, `Failed` or `Canceled`.
-    pub status: String,
+    /// `Success`, `Failed` or `Canceled`; on the wire its name (`DeploymentStatus::as_str`),
+    /// which the email templates print.
+    pub status: DeploymentStatus,
     pub failed_step: Option<String>,
     pub exit_code: Option<i32>,
     pub error: Option<String>,
@@ -178,7 +180,8 @@ pub struct DeploymentFinished {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepSummary {
     pub name: String,
-    pub status: String,
+    /// On the wire its name (`StepStatus::as_str`).
+    pub status: StepStatus,
 }
 
 /// Reads job variables as `[[name, value], …]`, or as the `{name: value}` object jobs written
@@ -227,5 +230,57 @@ mod tests {
             written["variables"],
             serde_json::json!([["B", "2"], ["A", "1"]])
         );
+    }
+
+    /// The notifier's templates and any consumer written before the statuses and ids were
+    /// typed read this shape: ids as bare UUIDs, statuses by their names.
+    #[test]
+    fn a_finished_event_is_plain_json_with_statuses_by_name() {
+        let deployment = "0190b5a2-7c1e-7000-8000-000000000001";
+        let event = DeploymentFinished {
+            event_id: Uuid::nil(),
+            deployment_id: deployment.parse().unwrap(),
+            project_name: "Random Quotes".into(),
+            release_number: "1.0.3".into(),
+            environment_name: "Test".into(),
+            status: DeploymentStatus::Failed,
+            failed_step: Some("Migrate".into()),
+            exit_code: Some(3),
+            error: Some("Step \"Migrate\" failed with exit code 3".into()),
+            status_url: format!("http://ferry.example/deployments/{deployment}"),
+            recipients: vec!["team@example.com".into()],
+            steps: vec![
+                StepSummary {
+                    name: "Migrate".into(),
+                    status: StepStatus::Failed,
+                },
+                StepSummary {
+                    name: "Sign off".into(),
+                    status: StepStatus::Abandoned,
+                },
+            ],
+            finished_at: "2026-12-01T10:00:00Z".parse().unwrap(),
+        };
+        let expected = serde_json::json!({
+            "event_id": "00000000-0000-0000-0000-000000000000",
+            "deployment_id": deployment,
+            "project_name": "Random Quotes",
+            "release_number": "1.0.3",
+            "environment_name": "Test",
+            "status": "Failed",
+            "failed_step": "Migrate",
+            "exit_code": 3,
+            "error": "Step \"Migrate\" failed with exit code 3",
+            "status_url": format!("http://ferry.example/deployments/{deployment}"),
+            "recipients": ["team@example.com"],
+            "steps": [
+                { "name": "Migrate", "status": "Failed" },
+                { "name": "Sign off", "status": "Abandoned" }
+            ],
+            "finished_at": "2026-12-01T10:00:00Z"
+        });
+        assert_eq!(serde_json::to_value(&event).unwrap(), expected);
+        let read: DeploymentFinished = serde_json::from_value(expected).unwrap();
+        assert_eq!(read, event);
     }
 }

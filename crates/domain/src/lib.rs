@@ -4,6 +4,7 @@
 //! PostgreSQL or RabbitMQ. Everything here is plain data and pure functions, so the rules
 //! that decide what a deployment does next can be tested exhaustively without a server.
 
+pub mod audit;
 pub mod deployment;
 pub mod ids;
 pub mod lifecycle;
@@ -13,6 +14,7 @@ pub mod process;
 pub mod status;
 pub mod variables;
 
+pub use audit::AuditAction;
 pub use ids::{
     DeploymentId, EnvironmentId, InterruptionId, LifecycleId, ProjectId, ReleaseId, StepRunId,
 };

@@ -147,4 +147,22 @@ mod tests {
         }
         assert!("Done".parse::<StepStatus>().is_err());
     }
+
+    /// Messages carry the statuses through serde, storage and pages through `as_str`: both
+    /// must spell a status the same way.
+    #[test]
+    fn serde_spells_every_status_as_its_name() {
+        for status in StepStatus::ALL {
+            assert_eq!(
+                serde_json::to_value(status).ok(),
+                Some(status.as_str().into())
+            );
+        }
+        for status in DeploymentStatus::ALL {
+            assert_eq!(
+                serde_json::to_value(status).ok(),
+                Some(status.as_str().into())
+            );
+        }
+    }
 }

@@ -1,18 +1,20 @@
 //! The audit log: an append-only record of every change and action, with its actor and time.
 
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
+use ferry_domain::{AuditAction, EnvironmentId, ProjectId};
 
-use crate::{CachedQueries, GenericClient, StorageError};
+use crate::{CachedQueries, GenericClient, StorageError, optional_id};
 
 /// One thing that happened.
 #[derive(Debug, Clone)]
 pub struct AuditEvent<'a> {
+    /// Who did it, as the request named them.
     pub actor: &'a str,
-    /// A dotted verb (`release.variables_updated`, `interruption.proceed`).
-    pub action: &'a str,
-    pub project_id: Option<Uuid>,
-    pub environment_id: Option<Uuid>,
+    /// Stored as its dotted name (`release.variables_updated`, `interruption.proceed`).
+    pub action: AuditAction,
+    /// The project it concerns, so the log can be read per project.
+    pub project_id: Option<ProjectId>,
+    pub environment_id: Option<EnvironmentId>,
     /// What it happened to, as a person reads it (`Random Quotes release 1.0.3`).
     pub subject: &'a str,
     pub details: serde_json::Value,
@@ -28,9 +30,9 @@ pub async fn record(
              VALUES ($1, $2, $3, $4, $5, $6)",
             &[
                 &event.actor,
-                &event.action,
-                &event.project_id,
-                &event.environment_id,
+                &event.action.as_str(),
+                &event.project_id.map(ProjectId::into_uuid),
+                &event.environment_id.map(EnvironmentId::into_uuid),
                 &event.subject,
                 &event.details,
             ],
@@ -43,9 +45,11 @@ pub async fn record(
 pub struct StoredAuditEvent {
     pub occurred_at: DateTime<Utc>,
     pub actor: String,
+    /// The dotted name as stored (`AuditAction::as_str`), kept as text so that actions a
+    /// newer version recorded still read.
     pub action: String,
-    pub project_id: Option<Uuid>,
-    pub environment_id: Option<Uuid>,
+    pub project_id: Option<ProjectId>,
+    pub environment_id: Option<EnvironmentId>,
     pub subject: String,
     pub details: serde_json::Value,
 }
@@ -53,7 +57,7 @@ pub struct StoredAuditEvent {
 /// The newest events first, optionally only those about one project.
 pub async fn list(
     client: &impl GenericClient,
-    project_id: Option<Uuid>,
+    project_id: Option<ProjectId>,
     limit: i64,
 ) -> Result<Vec<StoredAuditEvent>, StorageError> {
     Ok(client
@@ -61,7 +65,7 @@ pub async fn list(
             "SELECT occurred_at, actor, action, project_id, environment_id, subject, details
              FROM audit_events WHERE $1::uuid IS NULL OR project_id = $1
              ORDER BY audit_event_id DESC LIMIT $2",
-            &[&project_id, &limit],
+            &[&project_id.map(ProjectId::into_uuid), &limit],
         )
         .await?
         .iter()
@@ -69,8 +73,8 @@ pub async fn list(
             occurred_at: row.get(0),
             actor: row.get(1),
             action: row.get(2),
-            project_id: row.get(3),
-            environment_id: row.get(4),
+            project_id: optional_id(row, 3),
+            environment_id: optional_id(row, 4),
             subject: row.get(5),
             details: row.get(6),
         })

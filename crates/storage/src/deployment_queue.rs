@@ -3,22 +3,22 @@
 //! what succeeded in an environment before.
 
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
+use ferry_domain::{DeploymentId, EnvironmentId, ProjectId, ReleaseId};
 
 use crate::deployments::{DEPLOYMENT_COLUMNS, Deployment, deployment_from_row};
-use crate::{CachedQueries, GenericClient, StorageError};
+use crate::{CachedQueries, GenericClient, StorageError, id};
 
 /// Serialises everything that decides which deployment of a project and environment runs:
 /// creating one, finishing one and starting the next take this transaction-scoped lock.
 pub async fn lock_project_environment(
     client: &impl GenericClient,
-    project_id: Uuid,
-    environment_id: Uuid,
+    project_id: ProjectId,
+    environment_id: EnvironmentId,
 ) -> Result<(), StorageError> {
     client
         .execute_cached(
             "SELECT pg_advisory_xact_lock(hashtextextended(($1::uuid)::text || '/' || ($2::uuid)::text, 0))",
-            &[&project_id, &environment_id],
+            &[project_id.as_uuid(), environment_id.as_uuid()],
         )
         .await?;
     Ok(())
@@ -29,41 +29,41 @@ pub async fn lock_project_environment(
 /// Lock order everywhere: project+environment lock, deployment row, then its interruptions.
 pub async fn pair(
     client: &impl GenericClient,
-    deployment_id: Uuid,
-) -> Result<Option<(Uuid, Uuid)>, StorageError> {
+    deployment_id: DeploymentId,
+) -> Result<Option<(ProjectId, EnvironmentId)>, StorageError> {
     Ok(client
         .query_opt_cached(
             "SELECT project_id, environment_id FROM deployments WHERE deployment_id = $1",
-            &[&deployment_id],
+            &[deployment_id.as_uuid()],
         )
         .await?
-        .map(|row| (row.get(0), row.get(1))))
+        .map(|row| (id(&row, 0), id(&row, 1))))
 }
 
 /// The deployment of this project and environment that has started and not finished, if any
 /// (at most one exists).
 pub async fn active(
     client: &impl GenericClient,
-    project_id: Uuid,
-    environment_id: Uuid,
-) -> Result<Option<Uuid>, StorageError> {
+    project_id: ProjectId,
+    environment_id: EnvironmentId,
+) -> Result<Option<DeploymentId>, StorageError> {
     Ok(client
         .query_opt_cached(
             "SELECT deployment_id FROM deployments
              WHERE project_id = $1 AND environment_id = $2
                AND status IN ('Running', 'WaitingForIntervention')
              LIMIT 1",
-            &[&project_id, &environment_id],
+            &[project_id.as_uuid(), environment_id.as_uuid()],
         )
         .await?
-        .map(|row| row.get(0)))
+        .map(|row| id(&row, 0)))
 }
 
 /// The oldest queued deployment of this project and environment, locked.
 pub async fn next_queued(
     client: &impl GenericClient,
-    project_id: Uuid,
-    environment_id: Uuid,
+    project_id: ProjectId,
+    environment_id: EnvironmentId,
 ) -> Result<Option<Deployment>, StorageError> {
     client
         .query_opt_cached(
@@ -72,7 +72,7 @@ pub async fn next_queued(
                  WHERE d.project_id = $1 AND d.environment_id = $2 AND d.status = 'Queued'
                  ORDER BY d.created_at, d.deployment_id LIMIT 1 FOR UPDATE"
             ),
-            &[&project_id, &environment_id],
+            &[project_id.as_uuid(), environment_id.as_uuid()],
         )
         .await?
         .as_ref()
@@ -83,14 +83,14 @@ pub async fn next_queued(
 /// Names of the environments where this release has a successful deployment.
 pub async fn succeeded_environments(
     client: &impl GenericClient,
-    release_id: Uuid,
+    release_id: ReleaseId,
 ) -> Result<Vec<String>, StorageError> {
     Ok(client
         .query_cached(
             "SELECT DISTINCT e.name FROM deployments d
              JOIN environments e ON e.environment_id = d.environment_id
              WHERE d.release_id = $1 AND d.status = 'Success'",
-            &[&release_id],
+            &[release_id.as_uuid()],
         )
         .await?
         .iter()
@@ -101,8 +101,8 @@ pub async fn succeeded_environments(
 /// One successful deployment, for rollbacks.
 #[derive(Debug, Clone)]
 pub struct SuccessfulDeployment {
-    pub deployment_id: Uuid,
-    pub release_id: Uuid,
+    pub deployment_id: DeploymentId,
+    pub release_id: ReleaseId,
     pub release_number: String,
     pub release_created_at: DateTime<Utc>,
 }
@@ -110,8 +110,8 @@ pub struct SuccessfulDeployment {
 /// Successful deployments of a project to an environment, newest first.
 pub async fn successful_history(
     client: &impl GenericClient,
-    project_id: Uuid,
-    environment_id: Uuid,
+    project_id: ProjectId,
+    environment_id: EnvironmentId,
 ) -> Result<Vec<SuccessfulDeployment>, StorageError> {
     Ok(client
         .query_cached(
@@ -119,13 +119,13 @@ pub async fn successful_history(
              JOIN releases r ON r.release_id = d.release_id
              WHERE d.project_id = $1 AND d.environment_id = $2 AND d.status = 'Success'
              ORDER BY d.finished_at DESC, d.created_at DESC LIMIT 200",
-            &[&project_id, &environment_id],
+            &[project_id.as_uuid(), environment_id.as_uuid()],
         )
         .await?
         .iter()
         .map(|row| SuccessfulDeployment {
-            deployment_id: row.get(0),
-            release_id: row.get(1),
+            deployment_id: id(row, 0),
+            release_id: id(row, 1),
             release_number: row.get(2),
             release_created_at: row.get(3),
         })

@@ -5,19 +5,21 @@ use std::collections::BTreeMap;
 
 use crate::CachedQueries;
 use chrono::{DateTime, Utc};
-use ferry_domain::{DeploymentStatus, StepStatus};
+use ferry_domain::{
+    DeploymentId, DeploymentStatus, EnvironmentId, ProjectId, ReleaseId, StepRunId, StepStatus,
+};
 use uuid::Uuid;
 
-use crate::{GenericClient, StorageError};
+use crate::{GenericClient, StorageError, id, optional_id};
 
 pub use crate::deployment_queue::*;
 
 #[derive(Debug, Clone)]
 pub struct Deployment {
-    pub deployment_id: Uuid,
-    pub release_id: Uuid,
-    pub project_id: Uuid,
-    pub environment_id: Uuid,
+    pub deployment_id: DeploymentId,
+    pub release_id: ReleaseId,
+    pub project_id: ProjectId,
+    pub environment_id: EnvironmentId,
     pub status: DeploymentStatus,
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -28,7 +30,7 @@ pub struct Deployment {
     /// Names of the steps the creator excluded.
     pub excluded_steps: Vec<String>,
     /// The deployment this one rolls back from, if it is a rollback.
-    pub rollback_of: Option<Uuid>,
+    pub rollback_of: Option<DeploymentId>,
 }
 
 /// A deployment with the names a person reads.
@@ -42,8 +44,8 @@ pub struct DeploymentSummary {
 
 #[derive(Debug, Clone)]
 pub struct StepRun {
-    pub step_run_id: Uuid,
-    pub deployment_id: Uuid,
+    pub step_run_id: StepRunId,
+    pub deployment_id: DeploymentId,
     pub step_index: i32,
     pub name: String,
     pub status: StepStatus,
@@ -66,10 +68,10 @@ pub(crate) const DEPLOYMENT_COLUMNS: &str = "d.deployment_id, d.release_id, d.pr
 pub(crate) fn deployment_from_row(row: &tokio_postgres::Row) -> Result<Deployment, StorageError> {
     let status: String = row.get(4);
     Ok(Deployment {
-        deployment_id: row.get(0),
-        release_id: row.get(1),
-        project_id: row.get(2),
-        environment_id: row.get(3),
+        deployment_id: id(row, 0),
+        release_id: id(row, 1),
+        project_id: id(row, 2),
+        environment_id: id(row, 3),
         status: status
             .parse()
             .map_err(|error| StorageError::Corrupt(format!("deployment status: {error}")))?,
@@ -79,7 +81,7 @@ pub(crate) fn deployment_from_row(row: &tokio_postgres::Row) -> Result<Deploymen
         finished_at: row.get(8),
         guided_failure: row.get(9),
         excluded_steps: row.get(10),
-        rollback_of: row.get(11),
+        rollback_of: optional_id(row, 11),
     })
 }
 
@@ -89,8 +91,8 @@ const STEP_COLUMNS: &str = "step_run_id, deployment_id, step_index, name, status
 fn step_from_row(row: &tokio_postgres::Row) -> Result<StepRun, StorageError> {
     let status: String = row.get(4);
     Ok(StepRun {
-        step_run_id: row.get(0),
-        deployment_id: row.get(1),
+        step_run_id: id(row, 0),
+        deployment_id: id(row, 1),
         step_index: row.get(2),
         name: row.get(3),
         status: status
@@ -128,15 +130,15 @@ pub async fn insert(
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, r.variables FROM releases r WHERE r.release_id = $2
              RETURNING variables",
             &[
-                &deployment.deployment_id,
-                &deployment.release_id,
-                &deployment.project_id,
-                &deployment.environment_id,
+                deployment.deployment_id.as_uuid(),
+                deployment.release_id.as_uuid(),
+                deployment.project_id.as_uuid(),
+                deployment.environment_id.as_uuid(),
                 &deployment.status.as_str(),
                 &deployment.created_at,
                 &deployment.guided_failure,
                 &deployment.excluded_steps,
-                &deployment.rollback_of,
+                &deployment.rollback_of.map(DeploymentId::into_uuid),
             ],
         )
         .await?;
@@ -148,15 +150,20 @@ pub async fn insert(
             "INSERT INTO step_runs (step_run_id, deployment_id, step_index, name, status)
              SELECT id, $2, step_index, name, 'Pending'
              FROM unnest($1::uuid[], $3::int4[], $4::text[]) AS s(id, step_index, name)",
-            &[&ids, &deployment.deployment_id, &indexes, &step_names],
+            &[
+                &ids,
+                deployment.deployment_id.as_uuid(),
+                &indexes,
+                &step_names,
+            ],
         )
         .await?;
     let step_runs = ids
         .iter()
         .zip(step_names)
         .zip(indexes)
-        .map(|((id, name), index)| StepRun {
-            step_run_id: *id,
+        .map(|((step_run_id, name), index)| StepRun {
+            step_run_id: StepRunId::from(*step_run_id),
             deployment_id: deployment.deployment_id,
             step_index: index,
             name: (*name).to_owned(),
@@ -181,12 +188,12 @@ pub async fn insert(
 /// same deployment are applied one after another.
 pub async fn lock(
     client: &impl GenericClient,
-    deployment_id: Uuid,
+    deployment_id: DeploymentId,
 ) -> Result<Option<Deployment>, StorageError> {
     client
         .query_opt_cached(
             &format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments d WHERE d.deployment_id = $1 FOR UPDATE"),
-            &[&deployment_id],
+            &[deployment_id.as_uuid()],
         )
         .await?
         .as_ref()
@@ -196,7 +203,7 @@ pub async fn lock(
 
 pub async fn summary(
     client: &impl GenericClient,
-    deployment_id: Uuid,
+    deployment_id: DeploymentId,
 ) -> Result<Option<DeploymentSummary>, StorageError> {
     let row = client
         .query_opt_cached(
@@ -208,7 +215,7 @@ pub async fn summary(
                  JOIN environments e ON e.environment_id = d.environment_id
                  WHERE d.deployment_id = $1"
             ),
-            &[&deployment_id],
+            &[deployment_id.as_uuid()],
         )
         .await?;
     row.map(|row| {
@@ -224,14 +231,14 @@ pub async fn summary(
 
 pub async fn step_runs(
     client: &impl GenericClient,
-    deployment_id: Uuid,
+    deployment_id: DeploymentId,
 ) -> Result<Vec<StepRun>, StorageError> {
     client
         .query_cached(
             &format!(
                 "SELECT {STEP_COLUMNS} FROM step_runs WHERE deployment_id = $1 ORDER BY step_index"
             ),
-            &[&deployment_id],
+            &[deployment_id.as_uuid()],
         )
         .await?
         .iter()
@@ -242,13 +249,13 @@ pub async fn step_runs(
 /// Whether a step run belongs to a deployment.
 pub async fn has_step_run(
     client: &impl GenericClient,
-    deployment_id: Uuid,
-    step_run_id: Uuid,
+    deployment_id: DeploymentId,
+    step_run_id: StepRunId,
 ) -> Result<bool, StorageError> {
     Ok(client
         .query_opt_cached(
             "SELECT 1 FROM step_runs WHERE step_run_id = $1 AND deployment_id = $2",
-            &[&step_run_id, &deployment_id],
+            &[step_run_id.as_uuid(), deployment_id.as_uuid()],
         )
         .await?
         .is_some())
@@ -258,14 +265,14 @@ pub async fn has_step_run(
 /// state machine, which needs that data: Failed, with the reason.
 pub async fn fail_unreadable(
     client: &impl GenericClient,
-    deployment_id: Uuid,
+    deployment_id: DeploymentId,
     reason: &str,
 ) -> Result<(), StorageError> {
     client
         .execute_cached(
             "UPDATE deployments SET status = 'Failed', error = $2, finished_at = now()
              WHERE deployment_id = $1",
-            &[&deployment_id, &reason],
+            &[deployment_id.as_uuid(), &reason],
         )
         .await?;
     Ok(())
@@ -283,7 +290,7 @@ pub struct DeploymentProgress<'a> {
 /// Writes a deployment's new status, error and times.
 pub async fn save_progress(
     client: &impl GenericClient,
-    deployment_id: Uuid,
+    deployment_id: DeploymentId,
     progress: &DeploymentProgress<'_>,
 ) -> Result<(), StorageError> {
     client
@@ -291,7 +298,7 @@ pub async fn save_progress(
             "UPDATE deployments SET status = $2, error = $3, started_at = $4, finished_at = $5
              WHERE deployment_id = $1",
             &[
-                &deployment_id,
+                deployment_id.as_uuid(),
                 &progress.status.as_str(),
                 &progress.error,
                 &progress.started_at,
@@ -305,7 +312,7 @@ pub async fn save_progress(
 /// The part of a step run that changes as it runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepProgress<'a> {
-    pub step_run_id: Uuid,
+    pub step_run_id: StepRunId,
     pub status: StepStatus,
     pub attempt: i32,
     pub exit_code: Option<i32>,
@@ -325,7 +332,10 @@ pub async fn save_step_progress(
     if steps.is_empty() {
         return Ok(());
     }
-    let ids: Vec<Uuid> = steps.iter().map(|step| step.step_run_id).collect();
+    let ids: Vec<Uuid> = steps
+        .iter()
+        .map(|step| step.step_run_id.into_uuid())
+        .collect();
     let statuses: Vec<&str> = steps.iter().map(|step| step.status.as_str()).collect();
     let attempts: Vec<i32> = steps.iter().map(|step| step.attempt).collect();
     let exit_codes: Vec<Option<i32>> = steps.iter().map(|step| step.exit_code).collect();

@@ -1,14 +1,14 @@
 //! Environments (Dev, Test, Prod), in the order they were created.
 
 use crate::CachedQueries;
-use ferry_domain::EnvironmentName;
+use ferry_domain::{EnvironmentId, EnvironmentName};
 use uuid::Uuid;
 
-use crate::{GenericClient, StorageError};
+use crate::{GenericClient, StorageError, id};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Environment {
-    pub environment_id: Uuid,
+    pub environment_id: EnvironmentId,
     pub name: String,
     /// Whether failed steps pause for a person's decision here by default.
     pub guided_failure: bool,
@@ -19,11 +19,11 @@ pub async fn insert(
     name: &EnvironmentName,
     guided_failure: bool,
 ) -> Result<Environment, StorageError> {
-    let environment_id = Uuid::now_v7();
+    let environment_id = EnvironmentId::from(Uuid::now_v7());
     client
         .execute_cached(
             "INSERT INTO environments (environment_id, name, guided_failure) VALUES ($1, $2, $3)",
-            &[&environment_id, &name.as_str(), &guided_failure],
+            &[environment_id.as_uuid(), &name.as_str(), &guided_failure],
         )
         .await
         .map_err(|error| StorageError::conflict_or(error, || format!("environment `{name}`")))?;
@@ -41,14 +41,7 @@ pub async fn list(client: &impl GenericClient) -> Result<Vec<Environment>, Stora
             &[],
         )
         .await?;
-    Ok(rows
-        .iter()
-        .map(|row| Environment {
-            environment_id: row.get(0),
-            name: row.get(1),
-            guided_failure: row.get(2),
-        })
-        .collect())
+    Ok(rows.iter().map(from_row).collect())
 }
 
 /// Finds an environment by id or by name (case-insensitive).
@@ -57,12 +50,12 @@ pub async fn find(
     id_or_name: &str,
 ) -> Result<Option<Environment>, StorageError> {
     let row =
-        match Uuid::parse_str(id_or_name) {
-            Ok(id) => {
+        match id_or_name.parse::<EnvironmentId>() {
+            Ok(environment_id) => {
                 client
                     .query_opt_cached(
                         "SELECT environment_id, name, guided_failure FROM environments WHERE environment_id = $1",
-                        &[&id],
+                        &[environment_id.as_uuid()],
                     )
                     .await?
             }
@@ -73,23 +66,27 @@ pub async fn find(
                 )
                 .await?,
         };
-    Ok(row.map(|row| Environment {
-        environment_id: row.get(0),
+    Ok(row.as_ref().map(from_row))
+}
+
+fn from_row(row: &tokio_postgres::Row) -> Environment {
+    Environment {
+        environment_id: id(row, 0),
         name: row.get(1),
         guided_failure: row.get(2),
-    }))
+    }
 }
 
 /// Changes an environment's guided-failure default.
 pub async fn set_guided_failure(
     client: &impl GenericClient,
-    environment_id: Uuid,
+    environment_id: EnvironmentId,
     guided_failure: bool,
 ) -> Result<(), StorageError> {
     client
         .execute_cached(
             "UPDATE environments SET guided_failure = $2 WHERE environment_id = $1",
-            &[&environment_id, &guided_failure],
+            &[environment_id.as_uuid(), &guided_failure],
         )
         .await?;
     Ok(())

@@ -2,17 +2,18 @@
 //! to do about a failed step under guided failure), who took them and how they were answered.
 
 use chrono::{DateTime, Utc};
+use ferry_domain::{DeploymentId, InterruptionId, StepRunId};
 use uuid::Uuid;
 
-use crate::{CachedQueries, GenericClient, StorageError};
+use crate::{CachedQueries, GenericClient, StorageError, id};
 
 pub use ferry_domain::deployment::InterruptionKind;
 
 #[derive(Debug, Clone)]
 pub struct Interruption {
-    pub interruption_id: Uuid,
-    pub deployment_id: Uuid,
-    pub step_run_id: Uuid,
+    pub interruption_id: InterruptionId,
+    pub deployment_id: DeploymentId,
+    pub step_run_id: StepRunId,
     pub kind: InterruptionKind,
     pub instructions: String,
     pub responsible_team: Option<String>,
@@ -31,9 +32,9 @@ const COLUMNS: &str = "interruption_id, deployment_id, step_run_id, kind, instru
 fn from_row(row: &tokio_postgres::Row) -> Result<Interruption, StorageError> {
     let kind: String = row.get(3);
     Ok(Interruption {
-        interruption_id: row.get(0),
-        deployment_id: row.get(1),
-        step_run_id: row.get(2),
+        interruption_id: id(row, 0),
+        deployment_id: id(row, 1),
+        step_run_id: id(row, 2),
         kind: InterruptionKind::parse(&kind)
             .ok_or_else(|| StorageError::Corrupt(format!("interruption kind `{kind}`")))?,
         instructions: row.get(4),
@@ -50,21 +51,21 @@ fn from_row(row: &tokio_postgres::Row) -> Result<Interruption, StorageError> {
 
 pub async fn open(
     client: &impl GenericClient,
-    deployment_id: Uuid,
-    step_run_id: Uuid,
+    deployment_id: DeploymentId,
+    step_run_id: StepRunId,
     kind: InterruptionKind,
     instructions: &str,
     responsible_team: Option<&str>,
-) -> Result<Uuid, StorageError> {
-    let interruption_id = Uuid::now_v7();
+) -> Result<InterruptionId, StorageError> {
+    let interruption_id = InterruptionId::from(Uuid::now_v7());
     client
         .execute_cached(
             "INSERT INTO interruptions (interruption_id, deployment_id, step_run_id, kind, instructions, responsible_team)
              VALUES ($1, $2, $3, $4, $5, $6)",
             &[
-                &interruption_id,
-                &deployment_id,
-                &step_run_id,
+                interruption_id.as_uuid(),
+                deployment_id.as_uuid(),
+                step_run_id.as_uuid(),
                 &kind.as_str(),
                 &instructions,
                 &responsible_team,
@@ -77,12 +78,12 @@ pub async fn open(
 /// Loads one interruption without locking it.
 pub async fn find(
     client: &impl GenericClient,
-    interruption_id: Uuid,
+    interruption_id: InterruptionId,
 ) -> Result<Option<Interruption>, StorageError> {
     client
         .query_opt_cached(
             &format!("SELECT {COLUMNS} FROM interruptions WHERE interruption_id = $1"),
-            &[&interruption_id],
+            &[interruption_id.as_uuid()],
         )
         .await?
         .as_ref()
@@ -93,12 +94,12 @@ pub async fn find(
 /// Loads one interruption and locks it until the transaction ends.
 pub async fn lock(
     client: &impl GenericClient,
-    interruption_id: Uuid,
+    interruption_id: InterruptionId,
 ) -> Result<Option<Interruption>, StorageError> {
     client
         .query_opt_cached(
             &format!("SELECT {COLUMNS} FROM interruptions WHERE interruption_id = $1 FOR UPDATE"),
-            &[&interruption_id],
+            &[interruption_id.as_uuid()],
         )
         .await?
         .as_ref()
@@ -110,7 +111,7 @@ pub async fn lock(
 /// ends. Lock order: after the deployment's row.
 pub async fn lock_open(
     client: &impl GenericClient,
-    deployment_id: Uuid,
+    deployment_id: DeploymentId,
 ) -> Result<Option<Interruption>, StorageError> {
     client
         .query_opt_cached(
@@ -119,7 +120,7 @@ pub async fn lock_open(
                  WHERE deployment_id = $1 AND resolved_at IS NULL
                  ORDER BY created_at DESC LIMIT 1 FOR UPDATE"
             ),
-            &[&deployment_id],
+            &[deployment_id.as_uuid()],
         )
         .await?
         .as_ref()
@@ -145,14 +146,14 @@ pub async fn pending(client: &impl GenericClient) -> Result<Vec<Interruption>, S
 /// Every interruption of a deployment, in order.
 pub async fn of_deployment(
     client: &impl GenericClient,
-    deployment_id: Uuid,
+    deployment_id: DeploymentId,
 ) -> Result<Vec<Interruption>, StorageError> {
     client
         .query_cached(
             &format!(
                 "SELECT {COLUMNS} FROM interruptions WHERE deployment_id = $1 ORDER BY created_at"
             ),
-            &[&deployment_id],
+            &[deployment_id.as_uuid()],
         )
         .await?
         .iter()
@@ -162,13 +163,13 @@ pub async fn of_deployment(
 
 pub async fn take(
     client: &impl GenericClient,
-    interruption_id: Uuid,
+    interruption_id: InterruptionId,
     actor: &str,
 ) -> Result<(), StorageError> {
     client
         .execute_cached(
             "UPDATE interruptions SET taken_by = $2, taken_at = now() WHERE interruption_id = $1",
-            &[&interruption_id, &actor],
+            &[interruption_id.as_uuid(), &actor],
         )
         .await?;
     Ok(())
@@ -176,7 +177,7 @@ pub async fn take(
 
 pub async fn resolve(
     client: &impl GenericClient,
-    interruption_id: Uuid,
+    interruption_id: InterruptionId,
     resolution: &str,
     note: Option<&str>,
     actor: &str,
@@ -185,7 +186,7 @@ pub async fn resolve(
         .execute_cached(
             "UPDATE interruptions SET resolution = $2, note = $3, resolved_by = $4, resolved_at = now()
              WHERE interruption_id = $1",
-            &[&interruption_id, &resolution, &note, &actor],
+            &[interruption_id.as_uuid(), &resolution, &note, &actor],
         )
         .await?;
     Ok(())
@@ -194,7 +195,7 @@ pub async fn resolve(
 /// Closes the open interruptions of a deployment that ended another way (cancelled).
 pub async fn close_all(
     client: &impl GenericClient,
-    deployment_id: Uuid,
+    deployment_id: DeploymentId,
     actor: &str,
 ) -> Result<(), StorageError> {
     client
@@ -202,7 +203,7 @@ pub async fn close_all(
             "UPDATE interruptions SET resolution = 'abort', note = 'the deployment was cancelled',
                  resolved_by = $2, resolved_at = now()
              WHERE deployment_id = $1 AND resolved_at IS NULL",
-            &[&deployment_id, &actor],
+            &[deployment_id.as_uuid(), &actor],
         )
         .await?;
     Ok(())

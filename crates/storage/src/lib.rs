@@ -26,6 +26,7 @@ use deadpool_postgres::{ManagerConfig, PoolConfig, RecyclingMethod, Runtime};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
+use uuid::Uuid;
 
 /// Storage failures, classified so callers can answer 409 for conflicts and retry the rest.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +74,18 @@ pub fn connect(database_url: &str, max_connections: usize) -> Result<Pool, Stora
     config
         .create_pool(Some(Runtime::Tokio1), NoTls)
         .map_err(|error| StorageError::Corrupt(format!("database configuration: {error}")))
+}
+
+/// Reads an id column as its typed id (`DeploymentId`, `StepRunId`, …). The domain's ids know
+/// nothing of PostgreSQL (the domain crate does no I/O), so storage converts at its edge:
+/// this on the way out, `id.as_uuid()` for parameters on the way in.
+pub(crate) fn id<T: From<Uuid>>(row: &Row, index: usize) -> T {
+    T::from(row.get::<_, Uuid>(index))
+}
+
+/// Reads a nullable id column as its typed id.
+pub(crate) fn optional_id<T: From<Uuid>>(row: &Row, index: usize) -> Option<T> {
+    row.get::<_, Option<Uuid>>(index).map(T::from)
 }
 
 pub(crate) fn json_column<T: serde::de::DeserializeOwned>(

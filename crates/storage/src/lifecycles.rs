@@ -1,13 +1,14 @@
 //! Lifecycles: named, ordered phases of environments that releases move through.
 
+use ferry_domain::LifecycleId;
 use ferry_domain::lifecycle::{Lifecycle, Phase};
 use uuid::Uuid;
 
-use crate::{CachedQueries, GenericClient, StorageError, json_column};
+use crate::{CachedQueries, GenericClient, StorageError, id, json_column};
 
 #[derive(Debug, Clone)]
 pub struct StoredLifecycle {
-    pub lifecycle_id: Uuid,
+    pub lifecycle_id: LifecycleId,
     pub lifecycle: Lifecycle,
 }
 
@@ -19,7 +20,7 @@ fn from_row(row: &tokio_postgres::Row) -> Result<StoredLifecycle, StorageError> 
     let lifecycle = Lifecycle::new(name, phases)
         .map_err(|error| StorageError::Corrupt(format!("lifecycle: {error}")))?;
     Ok(StoredLifecycle {
-        lifecycle_id: row.get(0),
+        lifecycle_id: id(row, 0),
         lifecycle,
     })
 }
@@ -28,13 +29,13 @@ pub async fn insert(
     client: &impl GenericClient,
     lifecycle: &Lifecycle,
 ) -> Result<StoredLifecycle, StorageError> {
-    let lifecycle_id = Uuid::now_v7();
+    let lifecycle_id = LifecycleId::from(Uuid::now_v7());
     let phases = serde_json::to_value(lifecycle.phases())
         .map_err(|error| StorageError::Corrupt(error.to_string()))?;
     client
         .execute_cached(
             "INSERT INTO lifecycles (lifecycle_id, name, phases) VALUES ($1, $2, $3)",
-            &[&lifecycle_id, &lifecycle.name.as_str(), &phases],
+            &[lifecycle_id.as_uuid(), &lifecycle.name.as_str(), &phases],
         )
         .await
         .map_err(|error| {
@@ -48,7 +49,7 @@ pub async fn insert(
 
 pub async fn update(
     client: &impl GenericClient,
-    lifecycle_id: Uuid,
+    lifecycle_id: LifecycleId,
     lifecycle: &Lifecycle,
 ) -> Result<(), StorageError> {
     let phases = serde_json::to_value(lifecycle.phases())
@@ -56,7 +57,7 @@ pub async fn update(
     client
         .execute_cached(
             "UPDATE lifecycles SET name = $2, phases = $3, updated_at = now() WHERE lifecycle_id = $1",
-            &[&lifecycle_id, &lifecycle.name.as_str(), &phases],
+            &[lifecycle_id.as_uuid(), &lifecycle.name.as_str(), &phases],
         )
         .await
         .map_err(|error| {
@@ -70,23 +71,33 @@ pub async fn find(
     client: &impl GenericClient,
     id_or_name: &str,
 ) -> Result<Option<StoredLifecycle>, StorageError> {
-    let row = match Uuid::parse_str(id_or_name) {
-        Ok(id) => {
-            client
-                .query_opt_cached(
-                    "SELECT lifecycle_id, name, phases FROM lifecycles WHERE lifecycle_id = $1",
-                    &[&id],
-                )
-                .await?
-        }
-        Err(_) => client
-            .query_opt_cached(
-                "SELECT lifecycle_id, name, phases FROM lifecycles WHERE lower(name) = lower($1)",
-                &[&id_or_name],
-            )
-            .await?,
-    };
-    row.as_ref().map(from_row).transpose()
+    if let Ok(lifecycle_id) = id_or_name.parse::<LifecycleId>() {
+        return find_by_id(client, lifecycle_id).await;
+    }
+    client
+        .query_opt_cached(
+            "SELECT lifecycle_id, name, phases FROM lifecycles WHERE lower(name) = lower($1)",
+            &[&id_or_name],
+        )
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+pub async fn find_by_id(
+    client: &impl GenericClient,
+    lifecycle_id: LifecycleId,
+) -> Result<Option<StoredLifecycle>, StorageError> {
+    client
+        .query_opt_cached(
+            "SELECT lifecycle_id, name, phases FROM lifecycles WHERE lifecycle_id = $1",
+            &[lifecycle_id.as_uuid()],
+        )
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
 }
 
 pub async fn list(client: &impl GenericClient) -> Result<Vec<StoredLifecycle>, StorageError> {

@@ -3,14 +3,14 @@
 use crate::CachedQueries;
 
 use ferry_domain::variables::VariableSet;
-use ferry_domain::{EmailAddress, Process, ProjectName, WorkerPool};
+use ferry_domain::{EmailAddress, LifecycleId, Process, ProjectId, ProjectName, WorkerPool};
 use uuid::Uuid;
 
-use crate::{GenericClient, StorageError, json_column};
+use crate::{GenericClient, StorageError, id, json_column, optional_id};
 
 #[derive(Debug, Clone)]
 pub struct Project {
-    pub project_id: Uuid,
+    pub project_id: ProjectId,
     pub name: String,
     pub process: Process,
     /// Scoped values; sensitive ones hold ciphertext.
@@ -18,7 +18,7 @@ pub struct Project {
     pub notification_email: Option<String>,
     pub worker_pool: String,
     /// `None`: the default lifecycle.
-    pub lifecycle_id: Option<Uuid>,
+    pub lifecycle_id: Option<LifecycleId>,
     /// `None`: follow the environment's guided-failure setting.
     pub guided_failure: Option<bool>,
 }
@@ -32,7 +32,7 @@ pub struct NewProject {
     pub variables: VariableSet<String>,
     pub notification_email: Option<EmailAddress>,
     pub worker_pool: WorkerPool,
-    pub lifecycle_id: Option<Uuid>,
+    pub lifecycle_id: Option<LifecycleId>,
     pub guided_failure: Option<bool>,
 }
 
@@ -40,7 +40,7 @@ pub async fn insert(
     client: &impl GenericClient,
     project: &NewProject,
 ) -> Result<Project, StorageError> {
-    let project_id = Uuid::now_v7();
+    let project_id = ProjectId::from(Uuid::now_v7());
     let process = serde_json::to_value(&project.process)
         .map_err(|error| StorageError::Corrupt(error.to_string()))?;
     let variables = serde_json::to_value(&project.variables)
@@ -55,13 +55,13 @@ pub async fn insert(
                  lifecycle_id, guided_failure)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             &[
-                &project_id,
+                project_id.as_uuid(),
                 &project.name.as_str(),
                 &process,
                 &variables,
                 &email,
                 &project.worker_pool.as_str(),
-                &project.lifecycle_id,
+                &project.lifecycle_id.map(LifecycleId::into_uuid),
                 &project.guided_failure,
             ],
         )
@@ -83,7 +83,7 @@ pub async fn insert(
 /// snapshots.
 pub async fn update(
     client: &impl GenericClient,
-    project_id: Uuid,
+    project_id: ProjectId,
     project: &NewProject,
 ) -> Result<(), StorageError> {
     let process = serde_json::to_value(&project.process)
@@ -100,13 +100,13 @@ pub async fn update(
                  worker_pool = $6, lifecycle_id = $7, guided_failure = $8, updated_at = now()
              WHERE project_id = $1",
             &[
-                &project_id,
+                project_id.as_uuid(),
                 &project.name.as_str(),
                 &process,
                 &variables,
                 &email,
                 &project.worker_pool.as_str(),
-                &project.lifecycle_id,
+                &project.lifecycle_id.map(LifecycleId::into_uuid),
                 &project.guided_failure,
             ],
         )
@@ -125,13 +125,13 @@ const COLUMNS: &str = "project_id, name, process, variables, notification_email,
 
 fn from_row(row: &tokio_postgres::Row) -> Result<Project, StorageError> {
     Ok(Project {
-        project_id: row.get(0),
+        project_id: id(row, 0),
         name: row.get(1),
         process: json_column(row.get(2), "project process")?,
         variables: json_column(row.get(3), "project variables")?,
         notification_email: row.get(4),
         worker_pool: row.get(5),
-        lifecycle_id: row.get(6),
+        lifecycle_id: optional_id(row, 6),
         guided_failure: row.get(7),
     })
 }
@@ -141,25 +141,33 @@ pub async fn find(
     client: &impl GenericClient,
     id_or_name: &str,
 ) -> Result<Option<Project>, StorageError> {
-    let row = match Uuid::parse_str(id_or_name) {
-        Ok(id) => {
-            client
-                .query_opt_cached(
-                    &format!("SELECT {COLUMNS} FROM projects WHERE project_id = $1"),
-                    &[&id],
-                )
-                .await?
-        }
-        Err(_) => {
-            client
-                .query_opt_cached(
-                    &format!("SELECT {COLUMNS} FROM projects WHERE lower(name) = lower($1)"),
-                    &[&id_or_name],
-                )
-                .await?
-        }
-    };
-    row.as_ref().map(from_row).transpose()
+    if let Ok(project_id) = id_or_name.parse::<ProjectId>() {
+        return find_by_id(client, project_id).await;
+    }
+    client
+        .query_opt_cached(
+            &format!("SELECT {COLUMNS} FROM projects WHERE lower(name) = lower($1)"),
+            &[&id_or_name],
+        )
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+pub async fn find_by_id(
+    client: &impl GenericClient,
+    project_id: ProjectId,
+) -> Result<Option<Project>, StorageError> {
+    client
+        .query_opt_cached(
+            &format!("SELECT {COLUMNS} FROM projects WHERE project_id = $1"),
+            &[project_id.as_uuid()],
+        )
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
 }
 
 pub async fn list(client: &impl GenericClient) -> Result<Vec<Project>, StorageError> {

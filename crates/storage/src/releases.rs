@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use ferry_domain::Process;
 use ferry_domain::variables::VariableSet;
+use ferry_domain::{DeploymentId, ProjectId, ReleaseId};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
-use crate::{GenericClient, StorageError, json_column};
+use crate::{GenericClient, StorageError, id, json_column};
 
 /// The package version a release pinned for one package id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,8 +23,8 @@ pub struct ReleasePackage {
 
 #[derive(Debug, Clone)]
 pub struct Release {
-    pub release_id: Uuid,
-    pub project_id: Uuid,
+    pub release_id: ReleaseId,
+    pub project_id: ProjectId,
     pub release_number: String,
     pub notes: Option<String>,
     pub process: Process,
@@ -41,8 +41,8 @@ const COLUMNS: &str =
 
 fn from_row(row: &tokio_postgres::Row) -> Result<Release, StorageError> {
     Ok(Release {
-        release_id: row.get(0),
-        project_id: row.get(1),
+        release_id: id(row, 0),
+        project_id: id(row, 1),
         release_number: row.get(2),
         notes: row.get(3),
         process: json_column(row.get(4), "release process")?,
@@ -67,8 +67,8 @@ pub async fn insert(
         .execute_cached(
             &format!("INSERT INTO releases ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
             &[
-                &release.release_id,
-                &release.project_id,
+                release.release_id.as_uuid(),
+                release.project_id.as_uuid(),
                 &release.release_number,
                 &release.notes,
                 &process,
@@ -91,7 +91,7 @@ pub async fn insert(
 
 pub async fn find(
     client: &impl GenericClient,
-    project_id: Uuid,
+    project_id: ProjectId,
     release_number: &str,
 ) -> Result<Option<Release>, StorageError> {
     client
@@ -99,7 +99,7 @@ pub async fn find(
             &format!(
                 "SELECT {COLUMNS} FROM releases WHERE project_id = $1 AND release_number = $2"
             ),
-            &[&project_id, &release_number],
+            &[project_id.as_uuid(), &release_number],
         )
         .await?
         .as_ref()
@@ -109,12 +109,12 @@ pub async fn find(
 
 pub async fn find_by_id(
     client: &impl GenericClient,
-    release_id: Uuid,
+    release_id: ReleaseId,
 ) -> Result<Option<Release>, StorageError> {
     client
         .query_opt_cached(
             &format!("SELECT {COLUMNS} FROM releases WHERE release_id = $1"),
-            &[&release_id],
+            &[release_id.as_uuid()],
         )
         .await?
         .as_ref()
@@ -136,7 +136,7 @@ pub struct DeploymentRelease {
 
 pub async fn of_deployment(
     client: &impl GenericClient,
-    deployment_id: Uuid,
+    deployment_id: DeploymentId,
 ) -> Result<Option<DeploymentRelease>, StorageError> {
     let row = client
         .query_opt_cached(
@@ -147,7 +147,7 @@ pub async fn of_deployment(
              JOIN projects p ON p.project_id = d.project_id
              JOIN environments e ON e.environment_id = d.environment_id
              WHERE d.deployment_id = $1",
-            &[&deployment_id],
+            &[deployment_id.as_uuid()],
         )
         .await?;
     row.map(|row| {
@@ -164,14 +164,14 @@ pub async fn of_deployment(
 
 pub async fn list(
     client: &impl GenericClient,
-    project_id: Uuid,
+    project_id: ProjectId,
 ) -> Result<Vec<Release>, StorageError> {
     client
         .query_cached(
             &format!(
                 "SELECT {COLUMNS} FROM releases WHERE project_id = $1 ORDER BY created_at DESC"
             ),
-            &[&project_id],
+            &[project_id.as_uuid()],
         )
         .await?
         .iter()
@@ -183,7 +183,7 @@ pub async fn list(
 /// *update variables*). The process and packages stay as they were.
 pub async fn update_variables(
     client: &impl GenericClient,
-    release_id: Uuid,
+    release_id: ReleaseId,
     variables: &VariableSet<String>,
 ) -> Result<(), StorageError> {
     let variables = serde_json::to_value(variables)
@@ -191,7 +191,7 @@ pub async fn update_variables(
     client
         .execute_cached(
             "UPDATE releases SET variables = $2, variables_updated_at = now() WHERE release_id = $1",
-            &[&release_id, &variables],
+            &[release_id.as_uuid(), &variables],
         )
         .await?;
     Ok(())

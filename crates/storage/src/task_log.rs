@@ -4,14 +4,14 @@
 
 use chrono::{DateTime, Utc};
 use ferry_contracts::LogLine;
-use uuid::Uuid;
+use ferry_domain::{DeploymentId, StepRunId};
 
-use crate::{CachedQueries, GenericClient, StorageError};
+use crate::{CachedQueries, GenericClient, StorageError, optional_id};
 
 /// One line of a deployment's task log as stored.
 #[derive(Debug, Clone)]
 pub struct StoredLogLine {
-    pub step_run_id: Option<Uuid>,
+    pub step_run_id: Option<StepRunId>,
     pub attempt: i32,
     pub stream: String,
     pub logged_at: DateTime<Utc>,
@@ -22,8 +22,8 @@ pub struct StoredLogLine {
 /// are left as they are.
 pub async fn append_step_log(
     client: &impl GenericClient,
-    deployment_id: Uuid,
-    step_run_id: Uuid,
+    deployment_id: DeploymentId,
+    step_run_id: StepRunId,
     attempt: i32,
     lines: &[LogLine],
 ) -> Result<(), StorageError> {
@@ -42,7 +42,15 @@ pub async fn append_step_log(
                  AS l(sequence, stream, logged_at, text)
              ORDER BY sequence
              ON CONFLICT (step_run_id, attempt, sequence) WHERE step_run_id IS NOT NULL DO NOTHING",
-            &[&deployment_id, &step_run_id, &attempt, &sequences, &streams, &times, &texts],
+            &[
+                deployment_id.as_uuid(),
+                step_run_id.as_uuid(),
+                &attempt,
+                &sequences,
+                &streams,
+                &times,
+                &texts,
+            ],
         )
         .await?;
     Ok(())
@@ -51,7 +59,7 @@ pub async fn append_step_log(
 /// Appends a line Ferry writes about the deployment itself.
 pub async fn append_system_log(
     client: &impl GenericClient,
-    deployment_id: Uuid,
+    deployment_id: DeploymentId,
     text: &str,
 ) -> Result<(), StorageError> {
     append_system_logs(client, deployment_id, &[text]).await
@@ -60,7 +68,7 @@ pub async fn append_system_log(
 /// Appends lines Ferry writes about the deployment itself, in order, in one statement.
 pub async fn append_system_logs(
     client: &impl GenericClient,
-    deployment_id: Uuid,
+    deployment_id: DeploymentId,
     texts: &[&str],
 ) -> Result<(), StorageError> {
     match texts {
@@ -70,7 +78,7 @@ pub async fn append_system_logs(
                 .execute_cached(
                     "INSERT INTO log_lines (deployment_id, stream, logged_at, text)
                      VALUES ($1, 'system', now(), $2)",
-                    &[&deployment_id, text],
+                    &[deployment_id.as_uuid(), text],
                 )
                 .await?;
         }
@@ -81,7 +89,7 @@ pub async fn append_system_logs(
                      SELECT $1, 'system', now(), text
                      FROM unnest($2::text[]) WITH ORDINALITY AS l(text, position)
                      ORDER BY position",
-                    &[&deployment_id, &texts],
+                    &[deployment_id.as_uuid(), &texts],
                 )
                 .await?;
         }
@@ -92,19 +100,19 @@ pub async fn append_system_logs(
 /// The whole task log of a deployment, in the order it was written.
 pub async fn task_log(
     client: &impl GenericClient,
-    deployment_id: Uuid,
+    deployment_id: DeploymentId,
 ) -> Result<Vec<StoredLogLine>, StorageError> {
     let rows = client
         .query_cached(
             "SELECT step_run_id, attempt, stream, logged_at, text FROM log_lines
              WHERE deployment_id = $1 ORDER BY log_line_id",
-            &[&deployment_id],
+            &[deployment_id.as_uuid()],
         )
         .await?;
     Ok(rows
         .iter()
         .map(|row| StoredLogLine {
-            step_run_id: row.get(0),
+            step_run_id: optional_id(row, 0),
             attempt: row.get(1),
             stream: row.get(2),
             logged_at: row.get(3),

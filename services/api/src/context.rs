@@ -3,19 +3,19 @@
 //! storage rows, and nothing of orchestration or variables, which both use it.
 
 use ferry_domain::deployment::Facts;
+use ferry_domain::{DeploymentId, EnvironmentId, ProjectId};
 use ferry_storage::environments::Environment;
 use ferry_storage::projects::Project;
 use ferry_storage::releases::Release;
 use ferry_storage::{GenericClient, StorageError};
-use uuid::Uuid;
 
 /// Everything a command on a deployment needs besides its state, loaded once.
 #[derive(Debug, Clone)]
 pub struct DeploymentContext {
     /// `None` for a preview, which stores nothing.
-    pub deployment_id: Option<Uuid>,
-    pub project_id: Uuid,
-    pub environment_id: Uuid,
+    pub deployment_id: Option<DeploymentId>,
+    pub project_id: ProjectId,
+    pub environment_id: EnvironmentId,
     /// The release, with the variables the deployment took when it was created (a later
     /// *update variables* does not reach a deployment already made).
     pub release: Release,
@@ -29,7 +29,7 @@ impl DeploymentContext {
     /// The context of a deployment about to be created (or previewed), from what the request
     /// named.
     pub fn new(
-        deployment_id: Option<Uuid>,
+        deployment_id: Option<DeploymentId>,
         project: &Project,
         release: Release,
         environment: &Environment,
@@ -49,9 +49,9 @@ impl DeploymentContext {
     /// The context of a stored deployment, in one query.
     pub async fn load(
         client: &impl GenericClient,
-        deployment_id: Uuid,
-        project_id: Uuid,
-        environment_id: Uuid,
+        deployment_id: DeploymentId,
+        project_id: ProjectId,
+        environment_id: EnvironmentId,
     ) -> Result<Self, StorageError> {
         let found = ferry_storage::releases::of_deployment(client, deployment_id)
             .await?
@@ -80,7 +80,7 @@ impl DeploymentContext {
 }
 
 /// The page where people follow a deployment.
-pub fn status_url(public_url: &str, deployment_id: Uuid) -> String {
+pub fn status_url(public_url: &str, deployment_id: DeploymentId) -> String {
     format!(
         "{}/deployments/{deployment_id}",
         public_url.trim_end_matches('/')

@@ -2,7 +2,6 @@
 //! consumer of step events and the outbox relay. It owns PostgreSQL.
 
 mod actor;
-mod audit;
 pub mod config;
 mod context;
 mod error;

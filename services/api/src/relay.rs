@@ -139,7 +139,7 @@ async fn relay_batch(
             .payload
             .get("deployment_id")
             .and_then(|id| id.as_str())
-            .and_then(|id| uuid::Uuid::parse_str(id).ok())
+            .and_then(|id| id.parse::<ferry_domain::DeploymentId>().ok())
         else {
             continue;
         };

@@ -45,9 +45,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .from
         .parse()
         .with_context(|| format!("FERRY_SMTP_FROM `{}` is not an email address", config.from))?;
-    let mut templates = Environment::new();
-    templates.add_template("subject", SUBJECT_TEMPLATE)?;
-    templates.add_template("body", BODY_TEMPLATE)?;
+    let templates = templates()?;
     let notifier = Arc::new(Notifier {
         transport,
         from,
@@ -106,18 +104,32 @@ async fn handle(notifier: &Notifier, delivery: &Delivery) -> Handled {
     }
 }
 
-/// Renders and addresses the status email. An error here can never succeed later.
-fn compose(notifier: &Notifier, event: &DeploymentFinished) -> Result<Message, String> {
+/// The status email's templates, compiled once.
+fn templates() -> Result<Environment<'static>, minijinja::Error> {
+    let mut templates = Environment::new();
+    templates.add_template("subject", SUBJECT_TEMPLATE)?;
+    templates.add_template("body", BODY_TEMPLATE)?;
+    Ok(templates)
+}
+
+/// The status email's subject and body, as the templates render the event.
+fn render(
+    templates: &Environment<'_>,
+    event: &DeploymentFinished,
+) -> Result<(String, String), String> {
     let context = minijinja::value::Serde(event);
     let render = |name: &str| {
-        notifier
-            .templates
+        templates
             .get_template(name)
             .and_then(|template| template.render(context))
             .map_err(|error| format!("rendering the {name} template: {error}"))
     };
-    let subject = render("subject")?;
-    let body = render("body")?;
+    Ok((render("subject")?, render("body")?))
+}
+
+/// Renders and addresses the status email. An error here can never succeed later.
+fn compose(notifier: &Notifier, event: &DeploymentFinished) -> Result<Message, String> {
+    let (subject, body) = render(&notifier.templates, event)?;
     let mut builder = Message::builder()
         .from(notifier.from.clone())
         .subject(subject.trim())
@@ -137,4 +149,57 @@ fn compose(notifier: &Notifier, event: &DeploymentFinished) -> Result<Message, S
     builder
         .body(body)
         .map_err(|error| format!("building the email: {error}"))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The email as people have received it: the statuses print as Octopus spells them, and
+    /// the step column is padded by the status's length.
+    #[test]
+    fn the_status_email_renders_as_it_always_has() {
+        let event: DeploymentFinished = serde_json::from_value(serde_json::json!({
+            "event_id": "0190b5a2-7c1e-7000-8000-000000000009",
+            "deployment_id": "0190b5a2-7c1e-7000-8000-000000000001",
+            "project_name": "Random Quotes",
+            "release_number": "1.0.3",
+            "environment_name": "Test",
+            "status": "Failed",
+            "failed_step": "Migrate",
+            "exit_code": 3,
+            "error": "Step \"Migrate\" failed with exit code 3",
+            "status_url": "http://ferry.example/deployments/0190b5a2-7c1e-7000-8000-000000000001",
+            "recipients": ["team@example.com"],
+            "steps": [
+                { "name": "Migrate", "status": "Failed" },
+                { "name": "Deploy", "status": "Abandoned" },
+                { "name": "Sign off", "status": "Skipped" }
+            ],
+            "finished_at": "2026-12-01T10:00:00Z"
+        }))
+        .unwrap();
+        let (subject, body) = render(&templates().unwrap(), &event).unwrap();
+        assert_eq!(
+            subject.trim(),
+            "[Ferry] Failed: Random Quotes 1.0.3 to Test"
+        );
+        assert_eq!(
+            body,
+            "Deployment of Random Quotes release 1.0.3 to Test: Failed\n\
+             \n\
+             Failed step: Migrate (exit code 3)\n\
+             Error: Step \"Migrate\" failed with exit code 3\n\
+             \n\
+             Steps:\n  \
+             Failed     Migrate\n  \
+             Abandoned  Deploy\n  \
+             Skipped    Sign off\n\
+             \n\
+             Finished at 2026-12-01T10:00:00Z\n\
+             Status page:\n\
+             http://ferry.example/deployments/0190b5a2-7c1e-7000-8000-000000000001"
+        );
+    }
 }

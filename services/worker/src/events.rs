@@ -8,6 +8,7 @@ use ferry_broker::{BrokerError, FieldTable, OutgoingMessage, Publisher, Topology
 use ferry_contracts::{
     LogLine, LogStream, MessageKind, StepEvent, StepEventBody, StepJob, StepOutcome,
 };
+use ferry_domain::{DeploymentId, StepRunId};
 use ferry_secrets::Masker;
 use uuid::Uuid;
 
@@ -24,8 +25,8 @@ pub struct EventSink<'a> {
     publisher: &'a Publisher,
     exchange: String,
     routing_key: String,
-    deployment_id: Uuid,
-    step_run_id: Uuid,
+    deployment_id: DeploymentId,
+    step_run_id: StepRunId,
     attempt: i32,
     next_sequence: i64,
     pending: Vec<LogLine>,

@@ -28,10 +28,10 @@ use anyhow::Context;
 use chrono::Utc;
 use ferry_broker::{ConsumerOptions, Delivery, Handled, Publisher, Topology, run_consumer};
 use ferry_contracts::{LogStream, StepJob, StepOutcome, StopStep};
+use ferry_domain::StepRunId;
 use ferry_packages::store::PackageStore;
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 pub use config::Config;
 
@@ -44,13 +44,16 @@ struct WorkerContext {
     publisher: Publisher,
     topology: Topology,
     /// The attempts running now, so a stop message can reach them.
-    running: Mutex<HashMap<(Uuid, i32), CancellationToken>>,
+    running: Mutex<HashMap<AttemptKey, CancellationToken>>,
     /// Stop messages for attempts this worker was not running yet (their job may still be in
     /// its prefetch buffer or the queue), with when they came; such a job is not run.
-    stopped: Mutex<HashMap<(Uuid, i32), std::time::Instant>>,
+    stopped: Mutex<HashMap<AttemptKey, std::time::Instant>>,
     /// Held while the worker runs (released with the file when it exits).
     _work_root_lock: std::fs::File,
 }
+
+/// One attempt of one step run, as jobs and stop messages name it.
+type AttemptKey = (StepRunId, i32);
 
 /// How long a stop message for an attempt not seen yet is remembered.
 const REMEMBER_STOPS: Duration = Duration::from_secs(3600);
@@ -58,7 +61,7 @@ const REMEMBER_STOPS: Duration = Duration::from_secs(3600);
 /// Removes a running attempt from the registry when its handler ends, however it ends.
 struct RunningGuard<'a> {
     context: &'a WorkerContext,
-    key: (Uuid, i32),
+    key: AttemptKey,
 }
 
 impl Drop for RunningGuard<'_> {

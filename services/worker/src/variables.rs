@@ -201,8 +201,8 @@ mod tests {
         let key = SecretKey::from_base64(&SecretKey::generate_base64().unwrap()).unwrap();
         let job = StepJob {
             job_id: uuid::Uuid::nil(),
-            deployment_id: uuid::Uuid::nil(),
-            step_run_id: uuid::Uuid::nil(),
+            deployment_id: uuid::Uuid::nil().into(),
+            step_run_id: uuid::Uuid::nil().into(),
             attempt: 1,
             step_index: 0,
             step_name: "Run".into(),

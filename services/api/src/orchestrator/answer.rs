@@ -4,17 +4,17 @@
 //! the actor are kept on the interruption, in the task log and in the audit log.
 
 use ferry_domain::deployment::{Answer, Command, Refusal, not_an_answer};
+use ferry_domain::{AuditAction, InterruptionId};
+use ferry_storage::audit::{self, AuditEvent};
 use ferry_storage::interruptions::{self, Interruption};
 use ferry_storage::{Client, GenericClient};
 use serde_json::json;
-use uuid::Uuid;
 
 use super::drive::{CommandError, drive};
 use super::load::Loaded;
 use super::queue::start_next;
 use crate::AppState;
 use crate::actor::Actor;
-use crate::audit;
 use crate::error::ApiError;
 
 /// What a person answered.
@@ -56,12 +56,14 @@ pub async fn answer(
         .unwrap_or_default();
     audit::record(
         &transaction,
-        actor,
-        &format!("interruption.{answer}"),
-        Some(loaded.context.project_id),
-        Some(loaded.context.environment_id),
-        &format!("step \"{step}\" of deployment {}", loaded.deployment_id()),
-        json!({ "interruption_id": interruption.interruption_id, "note": submission.note }),
+        &AuditEvent {
+            actor: actor.name(),
+            action: AuditAction::InterruptionAnswered(answer),
+            project_id: Some(loaded.context.project_id),
+            environment_id: Some(loaded.context.environment_id),
+            subject: &format!("step \"{step}\" of deployment {}", loaded.deployment_id()),
+            details: json!({ "interruption_id": interruption.interruption_id, "note": submission.note }),
+        },
     )
     .await?;
     let mut wrote_outbox = driven.persisted.wrote_outbox;
@@ -94,7 +96,7 @@ pub(super) async fn lock_interruption(
     raw_id: &str,
 ) -> Result<(Interruption, Loaded), ApiError> {
     let not_found = || ApiError::NotFound(format!("interruption `{raw_id}` does not exist"));
-    let interruption_id = Uuid::parse_str(raw_id).map_err(|_| not_found())?;
+    let interruption_id: InterruptionId = raw_id.parse().map_err(|_| not_found())?;
     let named = interruptions::find(client, interruption_id)
         .await?
         .ok_or_else(not_found)?;

@@ -4,23 +4,23 @@
 //! runs. One transaction, with its audit record.
 
 use ferry_domain::deployment::{Command, Refusal};
+use ferry_domain::{AuditAction, DeploymentId};
 use ferry_storage::Client;
+use ferry_storage::audit::{self, AuditEvent};
 use serde_json::json;
-use uuid::Uuid;
 
 use super::drive::{CommandError, drive};
 use super::load;
 use super::queue::start_next;
 use crate::AppState;
 use crate::actor::Actor;
-use crate::audit;
 use crate::error::ApiError;
 
 pub async fn cancel(
     state: &AppState,
     client: &mut Client,
     actor: &Actor,
-    deployment_id: Uuid,
+    deployment_id: DeploymentId,
 ) -> Result<(), ApiError> {
     let not_found = || ApiError::NotFound(format!("deployment `{deployment_id}` does not exist"));
     let transaction = client.transaction().await?;
@@ -45,15 +45,17 @@ pub async fn cancel(
     let context = &loaded.context;
     audit::record(
         &transaction,
-        actor,
-        "deployment.canceled",
-        Some(context.project_id),
-        Some(context.environment_id),
-        &format!(
-            "{} release {} to {}",
-            context.project_name, context.release.release_number, context.environment_name
-        ),
-        json!({ "deployment_id": deployment_id }),
+        &AuditEvent {
+            actor: actor.name(),
+            action: AuditAction::DeploymentCanceled,
+            project_id: Some(context.project_id),
+            environment_id: Some(context.environment_id),
+            subject: &format!(
+                "{} release {} to {}",
+                context.project_name, context.release.release_number, context.environment_name
+            ),
+            details: json!({ "deployment_id": deployment_id }),
+        },
     )
     .await?;
     if let Some(when) = driven.persisted.next_queued {

@@ -6,7 +6,8 @@
 use chrono::Utc;
 use ferry_domain::deployment::rules::{self, ExclusionError};
 use ferry_domain::deployment::{Command, NextQueued, Purpose};
-use ferry_domain::{DeploymentId, DeploymentStatus};
+use ferry_domain::{AuditAction, DeploymentId, DeploymentStatus};
+use ferry_storage::audit::{self, AuditEvent};
 use ferry_storage::deployments::{self, Deployment};
 use ferry_storage::{Client, GenericClient};
 use serde_json::json;
@@ -17,7 +18,6 @@ use super::load;
 use super::queue::start_next;
 use crate::AppState;
 use crate::actor::Actor;
-use crate::audit;
 use crate::context::DeploymentContext;
 use crate::error::ApiError;
 use crate::lookup::{self, DeploymentTarget};
@@ -38,7 +38,7 @@ pub struct DeploymentRequest {
 
 /// A deployment just recorded.
 pub struct Created {
-    pub deployment_id: Uuid,
+    pub deployment_id: DeploymentId,
     pub target: DeploymentTarget,
 }
 
@@ -87,11 +87,11 @@ pub(super) struct NewDeployment<'a> {
     pub guided_failure: Option<bool>,
     pub purpose: Purpose,
     /// The deployment a rollback rolls back from.
-    pub rollback_of: Option<Uuid>,
+    pub rollback_of: Option<DeploymentId>,
 }
 
 pub(super) struct Recorded {
-    pub deployment_id: Uuid,
+    pub deployment_id: DeploymentId,
     pub wrote_outbox: bool,
 }
 
@@ -126,12 +126,9 @@ pub(super) async fn record(
             .await?
             .map(|queued| queued.deployment_id),
     };
-    let admission = rules::admit(
-        active.map(DeploymentId::from),
-        oldest_queued.map(DeploymentId::from),
-    );
+    let admission = rules::admit(active, oldest_queued);
     let row = Deployment {
-        deployment_id: Uuid::now_v7(),
+        deployment_id: DeploymentId::from(Uuid::now_v7()),
         release_id: release.release_id,
         project_id,
         environment_id,
@@ -157,20 +154,22 @@ pub(super) async fn record(
         .collect();
     let inserted = deployments::insert(client, &row, &step_names).await?;
     let action = match new.purpose {
-        Purpose::Deploy => "deployment.created",
-        Purpose::Rollback => "deployment.rollback",
+        Purpose::Deploy => AuditAction::DeploymentCreated,
+        Purpose::Rollback => AuditAction::DeploymentRollback,
     };
     audit::record(
         client,
-        actor,
-        action,
-        Some(project_id),
-        Some(environment_id),
-        &format!(
-            "{} release {} to {}",
-            project.name, release.release_number, environment.name
-        ),
-        json!({ "deployment_id": deployment_id, "rollback_of": new.rollback_of }),
+        &AuditEvent {
+            actor: actor.name(),
+            action,
+            project_id: Some(project_id),
+            environment_id: Some(environment_id),
+            subject: &format!(
+                "{} release {} to {}",
+                project.name, release.release_number, environment.name
+            ),
+            details: json!({ "deployment_id": deployment_id, "rollback_of": new.rollback_of }),
+        },
     )
     .await?;
     // The deployment runs with the variables it took in the insert.

@@ -4,10 +4,10 @@
 //! the one queued behind it.
 
 use ferry_domain::deployment::{self, OpenInterruption, StepRun, StepSpec};
+use ferry_domain::{DeploymentId, InterruptionId, StepRunId};
 use ferry_storage::deployments::{self, Deployment};
 use ferry_storage::interruptions::{self, Interruption};
 use ferry_storage::{GenericClient, StorageError};
-use uuid::Uuid;
 
 use crate::context::DeploymentContext;
 
@@ -18,20 +18,20 @@ pub struct Loaded {
     pub context: DeploymentContext,
     pub row: Deployment,
     /// The id of each step run, by step index.
-    pub step_run_ids: Vec<Uuid>,
+    pub step_run_ids: Vec<StepRunId>,
     /// The state as stored, before the command.
     pub state: deployment::Deployment,
     /// The open interruption's id, when one is open.
-    pub open_interruption_id: Option<Uuid>,
+    pub open_interruption_id: Option<InterruptionId>,
 }
 
 impl Loaded {
-    pub fn deployment_id(&self) -> Uuid {
+    pub fn deployment_id(&self) -> DeploymentId {
         self.row.deployment_id
     }
 
     /// The index of a step run of this deployment.
-    pub fn step_index(&self, step_run_id: Uuid) -> Option<usize> {
+    pub fn step_index(&self, step_run_id: StepRunId) -> Option<usize> {
         self.step_run_ids.iter().position(|id| *id == step_run_id)
     }
 }
@@ -40,7 +40,7 @@ impl Loaded {
 /// it does not exist.
 pub async fn lock(
     client: &impl GenericClient,
-    deployment_id: Uuid,
+    deployment_id: DeploymentId,
 ) -> Result<Option<Loaded>, StorageError> {
     // The pair never changes, so it is read before any lock is taken.
     let Some((project_id, environment_id)) = deployments::pair(client, deployment_id).await? else {

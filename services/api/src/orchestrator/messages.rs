@@ -7,7 +7,7 @@ use ferry_contracts::{
     DeploymentFinished, MessageKind, PackageReference, StepJob, StepSummary, StopStep,
 };
 use ferry_domain::deployment::Deployment;
-use ferry_domain::{DeploymentStatus, StepKind};
+use ferry_domain::{DeploymentId, DeploymentStatus, StepKind, StepRunId};
 use ferry_storage::outbox::{self, NewMessage};
 use ferry_storage::{GenericClient, StorageError};
 use serde::Serialize;
@@ -21,7 +21,7 @@ use crate::context::{DeploymentContext, status_url};
 #[derive(Debug, Clone, Copy)]
 pub struct Attempt {
     pub index: usize,
-    pub step_run_id: Uuid,
+    pub step_run_id: StepRunId,
     pub attempt: u32,
 }
 
@@ -63,7 +63,7 @@ pub async fn finished(
         project_name: context.project_name.clone(),
         release_number: context.release.release_number.clone(),
         environment_name: context.environment_name.clone(),
-        status: status.as_str().to_owned(),
+        status,
         failed_step: failed.map(|run| run.name().to_owned()),
         exit_code: failed.and_then(|run| run.exit_code),
         error: deployment.error.clone(),
@@ -74,7 +74,7 @@ pub async fn finished(
             .iter()
             .map(|run| StepSummary {
                 name: run.name().to_owned(),
-                status: run.status.as_str().to_owned(),
+                status: run.status,
             })
             .collect(),
         finished_at: Utc::now(),
@@ -95,7 +95,7 @@ pub async fn finished(
 pub async fn stop_step(
     state: &AppState,
     client: &impl GenericClient,
-    deployment_id: Uuid,
+    deployment_id: DeploymentId,
     attempt: Attempt,
 ) -> Result<(), StorageError> {
     let message = StopStep {
@@ -138,7 +138,7 @@ async fn enqueue(
     .await
 }
 
-fn deployment_id(context: &DeploymentContext) -> Result<Uuid, StorageError> {
+fn deployment_id(context: &DeploymentContext) -> Result<DeploymentId, StorageError> {
     context
         .deployment_id
         .ok_or_else(|| StorageError::Corrupt("a preview sends no messages".into()))

@@ -3,6 +3,7 @@
 //! insert), outbox messages, interruption rows. The caller's transaction commits them all
 //! together, so there is never a state without its messages or its log.
 
+use ferry_domain::InterruptionId;
 use ferry_domain::deployment::{Deployment, Effect, NextQueued, Transition};
 use ferry_storage::deployments::{self, DeploymentProgress, StepProgress};
 use ferry_storage::{GenericClient, StorageError, interruptions, task_log};
@@ -158,7 +159,7 @@ fn attempt_of(loaded: &Loaded, index: usize, attempt: u32) -> Result<Attempt, St
     })
 }
 
-fn open_interruption(loaded: &Loaded) -> Result<uuid::Uuid, StorageError> {
+fn open_interruption(loaded: &Loaded) -> Result<InterruptionId, StorageError> {
     loaded.open_interruption_id.ok_or_else(|| {
         StorageError::Corrupt(format!(
             "deployment {} has no open interruption",

@@ -5,8 +5,8 @@
 //! just finished nor the line behind it is held up.
 
 use ferry_domain::deployment::{Command, NextQueued};
+use ferry_domain::{EnvironmentId, ProjectId};
 use ferry_storage::{GenericClient, StorageError, deployments, task_log};
-use uuid::Uuid;
 
 use super::drive::drive;
 use super::load::load_locked;
@@ -17,8 +17,8 @@ use crate::AppState;
 pub async fn start_next(
     state: &AppState,
     client: &impl GenericClient,
-    project_id: Uuid,
-    environment_id: Uuid,
+    project_id: ProjectId,
+    environment_id: EnvironmentId,
     when: NextQueued,
 ) -> Result<bool, StorageError> {
     if when == NextQueued::IfIdle

@@ -2,9 +2,9 @@
 //! release of its latest successful deployment. Rolling back twice goes back twice, never
 //! forward again.
 
+use ferry_domain::DeploymentId;
 use ferry_domain::deployment::Purpose;
 use ferry_storage::{Client, deployments, releases};
-use uuid::Uuid;
 
 use super::create::{NewDeployment, record};
 use crate::AppState;
@@ -14,10 +14,10 @@ use crate::lookup::{self, DeploymentTarget};
 
 /// A rollback just recorded.
 pub struct RolledBack {
-    pub deployment_id: Uuid,
+    pub deployment_id: DeploymentId,
     pub target: DeploymentTarget,
     /// The deployment it rolls back from, and that deployment's release.
-    pub rollback_of: Uuid,
+    pub rollback_of: DeploymentId,
     pub rolled_back_from_release: String,
 }
 

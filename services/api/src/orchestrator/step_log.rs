@@ -24,19 +24,17 @@ pub async fn append(state: &AppState, event: &StepEvent) -> Result<(), StorageEr
         transaction.commit().await?;
         return Ok(());
     }
-    deployments::lock(&transaction, event.deployment_id)
+    let (deployment_id, step_run_id) = (event.deployment_id, event.step_run_id);
+    deployments::lock(&transaction, deployment_id)
         .await?
-        .ok_or_else(|| StorageError::Missing(format!("deployment {}", event.deployment_id)))?;
-    if !deployments::has_step_run(&transaction, event.deployment_id, event.step_run_id).await? {
-        return Err(StorageError::Missing(format!(
-            "step run {}",
-            event.step_run_id
-        )));
+        .ok_or_else(|| StorageError::Missing(format!("deployment {deployment_id}")))?;
+    if !deployments::has_step_run(&transaction, deployment_id, step_run_id).await? {
+        return Err(StorageError::Missing(format!("step run {step_run_id}")));
     }
     task_log::append_step_log(
         &transaction,
-        event.deployment_id,
-        event.step_run_id,
+        deployment_id,
+        step_run_id,
         event.attempt,
         lines,
     )

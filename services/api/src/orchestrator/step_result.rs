@@ -39,16 +39,17 @@ pub async fn apply(state: &AppState, event: &StepEvent) -> Result<bool, StorageE
     }
     // A result may finish the deployment and start the next queued one: `lock` takes the
     // project+environment lock first.
-    let loaded = load::lock(&transaction, event.deployment_id)
+    let (deployment_id, step_run_id) = (event.deployment_id, event.step_run_id);
+    let loaded = load::lock(&transaction, deployment_id)
         .await?
-        .ok_or_else(|| StorageError::Missing(format!("deployment {}", event.deployment_id)))?;
+        .ok_or_else(|| StorageError::Missing(format!("deployment {deployment_id}")))?;
     let step = loaded
-        .step_index(event.step_run_id)
-        .ok_or_else(|| StorageError::Missing(format!("step run {}", event.step_run_id)))?;
+        .step_index(step_run_id)
+        .ok_or_else(|| StorageError::Missing(format!("step run {step_run_id}")))?;
     task_log::append_step_log(
         &transaction,
-        event.deployment_id,
-        event.step_run_id,
+        deployment_id,
+        step_run_id,
         event.attempt,
         lines,
     )

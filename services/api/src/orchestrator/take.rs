@@ -1,8 +1,10 @@
 //! A person takes responsibility for an interruption (taking it over from whoever had it):
 //! only they may answer it then.
 
+use ferry_domain::AuditAction;
 use ferry_domain::deployment::Command;
 use ferry_storage::Client;
+use ferry_storage::audit::{self, AuditEvent};
 use ferry_storage::interruptions::Interruption;
 use serde_json::json;
 
@@ -10,7 +12,6 @@ use super::answer::{lock_interruption, refusal_error};
 use super::drive::drive;
 use crate::AppState;
 use crate::actor::Actor;
-use crate::audit;
 use crate::error::ApiError;
 
 /// Takes an interruption; returns it as it is now.
@@ -30,12 +31,14 @@ pub async fn take(
         .map_err(|error| refusal_error(error, &interruption))?;
     audit::record(
         &transaction,
-        actor,
-        "interruption.taken",
-        None,
-        None,
-        &format!("interruption {}", interruption.interruption_id),
-        json!({ "deployment_id": interruption.deployment_id, "previously_taken_by": interruption.taken_by }),
+        &AuditEvent {
+            actor: actor.name(),
+            action: AuditAction::InterruptionTaken,
+            project_id: None,
+            environment_id: None,
+            subject: &format!("interruption {}", interruption.interruption_id),
+            details: json!({ "deployment_id": interruption.deployment_id, "previously_taken_by": interruption.taken_by }),
+        },
     )
     .await?;
     transaction.commit().await?;

@@ -5,9 +5,9 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
+use ferry_domain::DeploymentId;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use crate::AppState;
 use crate::actor::Actor;
@@ -52,7 +52,7 @@ pub async fn cancel(
     Path(raw_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let not_found = || ApiError::NotFound(format!("deployment `{raw_id}` does not exist"));
-    let deployment_id = Uuid::parse_str(&raw_id).map_err(|_| not_found())?;
+    let deployment_id: DeploymentId = raw_id.parse().map_err(|_| not_found())?;
     let mut client = state.db().await?;
     cancelling::cancel(&state, &mut client, &actor, deployment_id).await?;
     Ok(Json(load_view(&state, &client, &raw_id).await?))

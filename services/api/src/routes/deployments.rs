@@ -6,10 +6,10 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
+use ferry_domain::{DeploymentId, StepRunId};
 use ferry_storage::{GenericClient, deployments, interruptions, task_log};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use crate::AppState;
 use crate::actor::Actor;
@@ -36,7 +36,7 @@ pub struct CreateDeployment {
 
 pub(crate) fn created_json(
     state: &AppState,
-    deployment_id: Uuid,
+    deployment_id: DeploymentId,
     target: &DeploymentTarget,
 ) -> Value {
     json!({
@@ -84,14 +84,14 @@ pub async fn load_view(
     raw_id: &str,
 ) -> Result<Value, ApiError> {
     let not_found = || ApiError::NotFound(format!("deployment `{raw_id}` does not exist"));
-    let deployment_id = Uuid::parse_str(raw_id).map_err(|_| not_found())?;
+    let deployment_id: DeploymentId = raw_id.parse().map_err(|_| not_found())?;
     let summary = deployments::summary(client, deployment_id)
         .await?
         .ok_or_else(not_found)?;
     let steps = deployments::step_runs(client, deployment_id).await?;
     let log = task_log::task_log(client, deployment_id).await?;
     let interruptions = interruptions::of_deployment(client, deployment_id).await?;
-    let step_name = |id: Option<Uuid>| {
+    let step_name = |id: Option<StepRunId>| {
         id.and_then(|id| {
             steps
                 .iter()

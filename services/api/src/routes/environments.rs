@@ -3,14 +3,14 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use ferry_domain::EnvironmentName;
+use ferry_domain::{AuditAction, EnvironmentName};
+use ferry_storage::audit::{self, AuditEvent};
 use ferry_storage::environments::{self, Environment};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::actor::Actor;
-use crate::audit;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
 
@@ -44,19 +44,21 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let name = EnvironmentName::parse(&body.name)?;
     let mut client = state.db().await?;
-    let transaction = audit::begin(&mut client).await?;
+    let transaction = client.transaction().await?;
     let environment = environments::insert(&transaction, &name, body.guided_failure).await?;
     audit::record(
         &transaction,
-        &actor,
-        "environment.created",
-        None,
-        Some(environment.environment_id),
-        &format!("environment {}", environment.name),
-        environment_json(&environment),
+        &AuditEvent {
+            actor: actor.name(),
+            action: AuditAction::EnvironmentCreated,
+            project_id: None,
+            environment_id: Some(environment.environment_id),
+            subject: &format!("environment {}", environment.name),
+            details: environment_json(&environment),
+        },
     )
     .await?;
-    audit::commit(transaction).await?;
+    transaction.commit().await?;
     Ok((StatusCode::CREATED, Json(environment_json(&environment))))
 }
 
@@ -67,7 +69,7 @@ pub async fn update(
     JsonBody(body): JsonBody<UpdateEnvironment>,
 ) -> Result<Json<Value>, ApiError> {
     let mut client = state.db().await?;
-    let transaction = audit::begin(&mut client).await?;
+    let transaction = client.transaction().await?;
     let mut existing = environments::find(&transaction, &environment)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("environment `{environment}` does not exist")))?;
@@ -76,15 +78,17 @@ pub async fn update(
     existing.guided_failure = body.guided_failure;
     audit::record(
         &transaction,
-        &actor,
-        "environment.updated",
-        None,
-        Some(existing.environment_id),
-        &format!("environment {}", existing.name),
-        environment_json(&existing),
+        &AuditEvent {
+            actor: actor.name(),
+            action: AuditAction::EnvironmentUpdated,
+            project_id: None,
+            environment_id: Some(existing.environment_id),
+            subject: &format!("environment {}", existing.name),
+            details: environment_json(&existing),
+        },
     )
     .await?;
-    audit::commit(transaction).await?;
+    transaction.commit().await?;
     Ok(Json(environment_json(&existing)))
 }
 

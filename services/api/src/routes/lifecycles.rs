@@ -4,7 +4,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use ferry_domain::lifecycle::{Lifecycle, Phase};
-use ferry_domain::{LifecycleName, ValidationError};
+use ferry_domain::{AuditAction, LifecycleId, LifecycleName, ValidationError};
+use ferry_storage::audit::{self, AuditEvent};
 use ferry_storage::lifecycles::{self, StoredLifecycle};
 use ferry_storage::{GenericClient, environments};
 use serde::Deserialize;
@@ -12,7 +13,6 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::actor::Actor;
-use crate::audit;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
 
@@ -63,20 +63,22 @@ pub async fn create(
     JsonBody(body): JsonBody<LifecycleBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let mut client = state.db().await?;
-    let transaction = audit::begin(&mut client).await?;
+    let transaction = client.transaction().await?;
     let lifecycle = parse_lifecycle(&transaction, body).await?;
     let stored = lifecycles::insert(&transaction, &lifecycle).await?;
     audit::record(
         &transaction,
-        &actor,
-        "lifecycle.created",
-        None,
-        None,
-        &format!("lifecycle {}", lifecycle.name),
-        lifecycle_json(&stored),
+        &AuditEvent {
+            actor: actor.name(),
+            action: AuditAction::LifecycleCreated,
+            project_id: None,
+            environment_id: None,
+            subject: &format!("lifecycle {}", lifecycle.name),
+            details: lifecycle_json(&stored),
+        },
     )
     .await?;
-    audit::commit(transaction).await?;
+    transaction.commit().await?;
     Ok((StatusCode::CREATED, Json(lifecycle_json(&stored))))
 }
 
@@ -87,7 +89,7 @@ pub async fn update(
     JsonBody(body): JsonBody<LifecycleBody>,
 ) -> Result<Json<Value>, ApiError> {
     let mut client = state.db().await?;
-    let transaction = audit::begin(&mut client).await?;
+    let transaction = client.transaction().await?;
     let existing = find_lifecycle(&transaction, &lifecycle).await?;
     let lifecycle = parse_lifecycle(&transaction, body).await?;
     lifecycles::update(&transaction, existing.lifecycle_id, &lifecycle).await?;
@@ -97,15 +99,17 @@ pub async fn update(
     };
     audit::record(
         &transaction,
-        &actor,
-        "lifecycle.updated",
-        None,
-        None,
-        &format!("lifecycle {}", stored.lifecycle.name),
-        lifecycle_json(&stored),
+        &AuditEvent {
+            actor: actor.name(),
+            action: AuditAction::LifecycleUpdated,
+            project_id: None,
+            environment_id: None,
+            subject: &format!("lifecycle {}", stored.lifecycle.name),
+            details: lifecycle_json(&stored),
+        },
     )
     .await?;
-    audit::commit(transaction).await?;
+    transaction.commit().await?;
     Ok(Json(lifecycle_json(&stored)))
 }
 
@@ -139,10 +143,13 @@ pub async fn find_lifecycle(
 /// The lifecycle a project follows: its own, or the default one over every environment.
 pub async fn effective_lifecycle(
     client: &impl GenericClient,
-    lifecycle_id: Option<uuid::Uuid>,
+    lifecycle_id: Option<LifecycleId>,
 ) -> Result<Lifecycle, ApiError> {
     match lifecycle_id {
-        Some(id) => Ok(find_lifecycle(client, &id.to_string()).await?.lifecycle),
+        Some(id) => Ok(lifecycles::find_by_id(client, id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("lifecycle `{id}` does not exist")))?
+            .lifecycle),
         None => {
             let names = environments::list(client)
                 .await?

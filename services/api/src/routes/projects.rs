@@ -7,15 +7,16 @@ use std::collections::BTreeMap;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
+use ferry_domain::AuditAction;
 use ferry_domain::variables::VariableSet;
 use ferry_storage::GenericClient;
+use ferry_storage::audit::{self, AuditEvent};
 use ferry_storage::projects::{self, Project};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::actor::Actor;
-use crate::audit;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::extract::QueryParams;
@@ -57,21 +58,23 @@ pub async fn create(
     JsonBody(body): JsonBody<ProjectBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let mut client = state.db().await?;
-    let transaction = audit::begin(&mut client).await?;
+    let transaction = client.transaction().await?;
     let project = parse_project(&state, &transaction, body, None).await?;
     let project = projects::insert(&transaction, &project).await?;
     let shown = project_json(&project);
     audit::record(
         &transaction,
-        &actor,
-        "project.created",
-        Some(project.project_id),
-        None,
-        &format!("project {}", project.name),
-        shown.clone(),
+        &AuditEvent {
+            actor: actor.name(),
+            action: AuditAction::ProjectCreated,
+            project_id: Some(project.project_id),
+            environment_id: None,
+            subject: &format!("project {}", project.name),
+            details: shown.clone(),
+        },
     )
     .await?;
-    audit::commit(transaction).await?;
+    transaction.commit().await?;
     Ok((StatusCode::CREATED, Json(shown)))
 }
 
@@ -82,23 +85,29 @@ pub async fn update(
     JsonBody(body): JsonBody<ProjectBody>,
 ) -> Result<Json<Value>, ApiError> {
     let mut client = state.db().await?;
-    let transaction = audit::begin(&mut client).await?;
+    let transaction = client.transaction().await?;
     let existing = find_project(&transaction, &project).await?;
     let update = parse_project(&state, &transaction, body, Some(&existing)).await?;
     projects::update(&transaction, existing.project_id, &update).await?;
-    let updated = find_project(&transaction, &existing.project_id.to_string()).await?;
+    let updated = projects::find_by_id(&transaction, existing.project_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("project {} does not exist", existing.project_id))
+        })?;
     let shown = project_json(&updated);
     audit::record(
         &transaction,
-        &actor,
-        "project.updated",
-        Some(updated.project_id),
-        None,
-        &format!("project {}", updated.name),
-        shown.clone(),
+        &AuditEvent {
+            actor: actor.name(),
+            action: AuditAction::ProjectUpdated,
+            project_id: Some(updated.project_id),
+            environment_id: None,
+            subject: &format!("project {}", updated.name),
+            details: shown.clone(),
+        },
     )
     .await?;
-    audit::commit(transaction).await?;
+    transaction.commit().await?;
     Ok(Json(shown))
 }
 

@@ -7,7 +7,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use chrono::Utc;
-use ferry_domain::{PackageId, PackageVersion, ReleaseNumber};
+use ferry_domain::{AuditAction, PackageId, PackageVersion, ReleaseId, ReleaseNumber};
+use ferry_storage::audit::{self, AuditEvent};
 use ferry_storage::packages;
 use ferry_storage::releases::{self, Release, ReleasePackage};
 use serde::Deserialize;
@@ -16,7 +17,6 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::actor::Actor;
-use crate::audit;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::routes::projects::{find_project, variables_json};
@@ -76,8 +76,8 @@ pub async fn create(
         requested.insert(id, version);
     }
     let mut client = state.db().await?;
-    let client = audit::begin(&mut client).await?;
-    let project = find_project(&client, &project).await?;
+    let transaction = client.transaction().await?;
+    let project = find_project(&transaction, &project).await?;
     let needed = project.process.package_ids();
     if let Some(extra) = requested.keys().find(|id| !needed.contains(id)) {
         return Err(ApiError::invalid(
@@ -88,7 +88,7 @@ pub async fn create(
     let mut pinned = BTreeMap::new();
     for package_id in needed {
         let package = match requested.get(package_id) {
-            Some(version) => packages::find(&client, package_id, version)
+            Some(version) => packages::find(&transaction, package_id, version)
                 .await?
                 .ok_or_else(|| {
                     ApiError::invalid(
@@ -96,7 +96,7 @@ pub async fn create(
                         format!("package {package_id} version {version} has not been pushed"),
                     )
                 })?,
-            None => packages::versions(&client, package_id)
+            None => packages::versions(&transaction, package_id)
                 .await?
                 .into_iter()
                 .next()
@@ -119,7 +119,7 @@ pub async fn create(
         );
     }
     let release = Release {
-        release_id: Uuid::now_v7(),
+        release_id: ReleaseId::from(Uuid::now_v7()),
         project_id: project.project_id,
         release_number: release_number.to_string(),
         notes: body.notes,
@@ -128,19 +128,21 @@ pub async fn create(
         packages: pinned,
         created_at: Utc::now(),
     };
-    releases::insert(&client, &release, &project.name).await?;
+    releases::insert(&transaction, &release, &project.name).await?;
     let shown = release_json(&release);
     audit::record(
-        &client,
-        &actor,
-        "release.created",
-        Some(project.project_id),
-        None,
-        &format!("{} release {}", project.name, release.release_number),
-        shown.clone(),
+        &transaction,
+        &AuditEvent {
+            actor: actor.name(),
+            action: AuditAction::ReleaseCreated,
+            project_id: Some(project.project_id),
+            environment_id: None,
+            subject: &format!("{} release {}", project.name, release.release_number),
+            details: shown.clone(),
+        },
     )
     .await?;
-    audit::commit(client).await?;
+    transaction.commit().await?;
     Ok((StatusCode::CREATED, Json(shown)))
 }
 
@@ -181,7 +183,7 @@ pub async fn update_variables(
     Path((project, release_number)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let mut client = state.db().await?;
-    let transaction = audit::begin(&mut client).await?;
+    let transaction = client.transaction().await?;
     let project = find_project(&transaction, &project).await?;
     let mut release = releases::find(&transaction, project.project_id, &release_number)
         .await?
@@ -197,14 +199,16 @@ pub async fn update_variables(
     let shown = release_json(&release);
     audit::record(
         &transaction,
-        &actor,
-        "release.variables_updated",
-        Some(project.project_id),
-        None,
-        &format!("{} release {}", project.name, release.release_number),
-        json!({ "before": before, "after": variables_json(&release.variables) }),
+        &AuditEvent {
+            actor: actor.name(),
+            action: AuditAction::ReleaseVariablesUpdated,
+            project_id: Some(project.project_id),
+            environment_id: None,
+            subject: &format!("{} release {}", project.name, release.release_number),
+            details: json!({ "before": before, "after": variables_json(&release.variables) }),
+        },
     )
     .await?;
-    audit::commit(transaction).await?;
+    transaction.commit().await?;
     Ok(Json(shown))
 }
