@@ -171,7 +171,7 @@ async fn the_tutorial_plays_out_as_written() {
     assert!(log_text(&dev).contains("its environment condition excludes this environment"));
     assert!(step_log(&dev, "Deploy web app to Nginx").contains("listening on 8081 in Dev"));
 
-    // The audit log recorded who answered.
+    // The project's audit log recorded who took each question and who answered it.
     let audit = stack.audit_log("Random Quotes").await;
     let answered_by = |action: &str, actor: &str| {
         audit
@@ -180,6 +180,8 @@ async fn the_tutorial_plays_out_as_written() {
     };
     assert!(answered_by("interruption.proceed", "alice"), "{audit:#?}");
     assert!(answered_by("interruption.abort", "carol"), "{audit:#?}");
+    assert!(answered_by("interruption.taken", "alice"), "{audit:#?}");
+    assert!(answered_by("interruption.taken", "carol"), "{audit:#?}");
     stack.stop().await;
 }
 

@@ -2,15 +2,14 @@
 //! naming the field when it does not exist; and the lifecycle check every deployment and
 //! preview goes through (the rule itself is `ferry_domain::lifecycle::may_deploy`).
 
-use ferry_domain::EnvironmentName;
-use ferry_domain::lifecycle::may_deploy;
+use ferry_domain::lifecycle::{Lifecycle, may_deploy};
+use ferry_domain::{EnvironmentName, LifecycleId};
 use ferry_storage::environments::Environment;
 use ferry_storage::projects::Project;
 use ferry_storage::releases::Release;
-use ferry_storage::{GenericClient, deployments, environments, projects, releases};
+use ferry_storage::{GenericClient, deployments, environments, lifecycles, projects, releases};
 
 use crate::error::ApiError;
-use crate::routes::lifecycles::effective_lifecycle;
 
 /// The project a request names in its `project` field, or a 422 saying it does not exist.
 pub async fn named_project(
@@ -94,4 +93,25 @@ pub async fn check_lifecycle(
             release.release_number, project.name, environment.name
         ))
     })
+}
+
+/// The lifecycle a project follows: its own, or the default one over every environment.
+pub async fn effective_lifecycle(
+    client: &impl GenericClient,
+    lifecycle_id: Option<LifecycleId>,
+) -> Result<Lifecycle, ApiError> {
+    match lifecycle_id {
+        Some(id) => Ok(lifecycles::find_by_id(client, id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("lifecycle `{id}` does not exist")))?
+            .lifecycle),
+        None => {
+            let names = environments::list(client)
+                .await?
+                .into_iter()
+                .map(|environment| ferry_domain::EnvironmentName::parse(&environment.name))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Lifecycle::default_for(&names))
+        }
+    }
 }

@@ -7,7 +7,7 @@ use ferry_domain::deployment::{Answer, Command, Refusal, not_an_answer};
 use ferry_domain::{AuditAction, InterruptionId};
 use ferry_storage::audit::{self, AuditEvent};
 use ferry_storage::interruptions::{self, Interruption};
-use ferry_storage::{Client, GenericClient};
+use ferry_storage::{Client, GenericClient, StorageError};
 use serde_json::json;
 
 use super::drive::{CommandError, drive};
@@ -35,7 +35,7 @@ pub async fn answer(
     submission: Submission,
 ) -> Result<Interruption, ApiError> {
     let transaction = client.transaction().await?;
-    let (interruption, loaded) = lock_interruption(&transaction, raw_id).await?;
+    let (interruption, loaded, step_index) = lock_interruption(&transaction, raw_id).await?;
     let answer = Answer::parse(&submission.result).ok_or_else(|| {
         ApiError::invalid(
             "result",
@@ -50,10 +50,7 @@ pub async fn answer(
     let driven = drive(state, &transaction, &loaded, command)
         .await
         .map_err(|error| refusal_error(error, &interruption))?;
-    let step = loaded
-        .step_index(interruption.step_run_id)
-        .map(|index| loaded.state.steps[index].name().to_owned())
-        .unwrap_or_default();
+    let step = loaded.state.steps[step_index].name();
     audit::record(
         &transaction,
         &AuditEvent {
@@ -89,12 +86,12 @@ pub async fn answer(
 }
 
 /// Loads the interruption a request names and its deployment, locked in the order every
-/// writer uses (project+environment, deployment, interruption). An interruption that was
-/// answered already is a 409 naming the answer.
+/// writer uses (project+environment, deployment, interruption), with the index of the step it
+/// is about. An interruption that was answered already is a 409 naming the answer.
 pub(super) async fn lock_interruption(
     client: &impl GenericClient,
     raw_id: &str,
-) -> Result<(Interruption, Loaded), ApiError> {
+) -> Result<(Interruption, Loaded, usize), ApiError> {
     let not_found = || ApiError::NotFound(format!("interruption `{raw_id}` does not exist"));
     let interruption_id: InterruptionId = raw_id.parse().map_err(|_| not_found())?;
     let named = interruptions::find(client, interruption_id)
@@ -115,7 +112,12 @@ pub(super) async fn lock_interruption(
             answered.resolved_by.as_deref().unwrap_or("nobody")
         )));
     }
-    Ok((named, loaded))
+    let step_index = loaded.step_index(named.step_run_id).ok_or_else(|| {
+        StorageError::Corrupt(format!(
+            "interruption {raw_id} is about a step run deployment {deployment_id} does not have"
+        ))
+    })?;
+    Ok((named, loaded, step_index))
 }
 
 /// The HTTP error for a refused take or answer, naming the interruption.

@@ -27,7 +27,6 @@ pub async fn persist(
     loaded: &Loaded,
     transition: &Transition,
 ) -> Result<Persisted, StorageError> {
-    let before = &loaded.state;
     let after = &transition.deployment;
     let deployment_id = loaded.deployment_id();
     save_state(client, loaded, after).await?;
@@ -95,7 +94,6 @@ pub async fn persist(
     }
     let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
     task_log::append_system_logs(client, deployment_id, &lines).await?;
-    debug_assert_eq!(before.steps.len(), after.steps.len());
     Ok(persisted)
 }
 

@@ -22,7 +22,7 @@ pub async fn take(
     raw_id: &str,
 ) -> Result<Interruption, ApiError> {
     let transaction = client.transaction().await?;
-    let (mut interruption, loaded) = lock_interruption(&transaction, raw_id).await?;
+    let (mut interruption, loaded, _) = lock_interruption(&transaction, raw_id).await?;
     let command = Command::Take {
         taken_by: actor.name().to_owned(),
     };
@@ -34,8 +34,8 @@ pub async fn take(
         &AuditEvent {
             actor: actor.name(),
             action: AuditAction::InterruptionTaken,
-            project_id: None,
-            environment_id: None,
+            project_id: Some(loaded.context.project_id),
+            environment_id: Some(loaded.context.environment_id),
             subject: &format!("interruption {}", interruption.interruption_id),
             details: json!({ "deployment_id": interruption.deployment_id, "previously_taken_by": interruption.taken_by }),
         },

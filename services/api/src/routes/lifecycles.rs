@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use ferry_domain::lifecycle::{Lifecycle, Phase};
-use ferry_domain::{AuditAction, LifecycleId, LifecycleName, ValidationError};
+use ferry_domain::{AuditAction, LifecycleName, ValidationError};
 use ferry_storage::audit::{self, AuditEvent};
 use ferry_storage::lifecycles::{self, StoredLifecycle};
 use ferry_storage::{GenericClient, environments};
@@ -138,25 +138,4 @@ pub async fn find_lifecycle(
     lifecycles::find(client, id_or_name)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("lifecycle `{id_or_name}` does not exist")))
-}
-
-/// The lifecycle a project follows: its own, or the default one over every environment.
-pub async fn effective_lifecycle(
-    client: &impl GenericClient,
-    lifecycle_id: Option<LifecycleId>,
-) -> Result<Lifecycle, ApiError> {
-    match lifecycle_id {
-        Some(id) => Ok(lifecycles::find_by_id(client, id)
-            .await?
-            .ok_or_else(|| ApiError::NotFound(format!("lifecycle `{id}` does not exist")))?
-            .lifecycle),
-        None => {
-            let names = environments::list(client)
-                .await?
-                .into_iter()
-                .map(|environment| ferry_domain::EnvironmentName::parse(&environment.name))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Lifecycle::default_for(&names))
-        }
-    }
 }

@@ -7,7 +7,7 @@ mod deployments;
 mod environments;
 mod health;
 mod interruptions;
-pub(crate) mod lifecycles;
+mod lifecycles;
 mod openapi;
 mod packages;
 mod pages;
