@@ -50,6 +50,16 @@ impl StepStatus {
     pub fn is_terminal(self) -> bool {
         !matches!(self, StepStatus::Pending | StepStatus::Running)
     }
+
+    /// Whether the step counts as a failure for the steps after it (and for the deployment):
+    /// it failed, was cancelled while running, or never ran because the deployment ended. A
+    /// failure a person chose to ignore is `Succeeded`.
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            StepStatus::Failed | StepStatus::Canceled | StepStatus::Abandoned
+        )
+    }
 }
 
 /// The state of a deployment as a whole.

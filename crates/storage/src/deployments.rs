@@ -261,8 +261,8 @@ pub async fn has_step_run(
         .is_some())
 }
 
-/// Ends a deployment that could not even be loaded (its stored data is broken), outside the
-/// state machine, which needs that data: Failed, with the reason.
+/// Ends a deployment that can never start (its stored data is broken), outside the state
+/// machine, which needs that data: Failed with the reason, its unfinished steps Abandoned.
 pub async fn fail_unreadable(
     client: &impl GenericClient,
     deployment_id: DeploymentId,
@@ -272,6 +272,13 @@ pub async fn fail_unreadable(
         .execute_cached(
             "UPDATE deployments SET status = 'Failed', error = $2, finished_at = now()
              WHERE deployment_id = $1",
+            &[deployment_id.as_uuid(), &reason],
+        )
+        .await?;
+    client
+        .execute_cached(
+            "UPDATE step_runs SET status = 'Abandoned', error = $2, finished_at = now()
+             WHERE deployment_id = $1 AND status IN ('Pending', 'Running')",
             &[deployment_id.as_uuid(), &reason],
         )
         .await?;

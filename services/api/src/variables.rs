@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 
 use indexmap::IndexMap;
 
-use ferry_domain::StepStatus;
 use ferry_domain::deployment::Deployment;
 use ferry_domain::variables::{ScopeContext, VariableSet};
 use ferry_secrets::{Masker, SecretError, SecretKey};
@@ -71,12 +70,7 @@ pub fn for_deployment(
     let deployment_error = deployment
         .steps
         .iter()
-        .find(|run| {
-            matches!(
-                run.status,
-                StepStatus::Failed | StepStatus::Canceled | StepStatus::Abandoned
-            )
-        })
+        .find(|run| run.status.is_failure())
         .map(|run| {
             format!(
                 "Step \"{}\" {}: {}",

@@ -41,9 +41,15 @@ pub enum Refusal {
 
 /// What people are told when their answer does not fit the question.
 pub fn not_an_answer(kind: InterruptionKind, answer: &str) -> String {
-    let (question, options) = match kind {
-        InterruptionKind::ManualIntervention => ("manual intervention", "proceed or abort"),
-        InterruptionKind::GuidedFailure => ("guided failure", "retry, ignore or abort"),
+    let question = match kind {
+        InterruptionKind::ManualIntervention => "manual intervention",
+        InterruptionKind::GuidedFailure => "guided failure",
+    };
+    let options: Vec<&str> = Answer::options(kind).iter().map(|a| a.as_str()).collect();
+    let options = match options.split_last() {
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
     };
     format!("`{answer}` is not an answer to a {question}; use {options}")
 }

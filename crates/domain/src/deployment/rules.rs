@@ -6,10 +6,24 @@ use crate::ids::DeploymentId;
 use crate::names::StepName;
 use crate::process::Process;
 
+/// Where a new deployment's guided-failure setting can come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuidedFailureSettings {
+    /// The deployment request's own choice, if it made one.
+    pub deployment: Option<bool>,
+    /// The project's, if it has one.
+    pub project: Option<bool>,
+    /// The environment's, which always has one.
+    pub environment: bool,
+}
+
 /// Whether a new deployment pauses for a person when a step fails: the deployment's own
 /// choice when it made one, else the project's, else the environment's.
-pub fn guided_failure(deployment: Option<bool>, project: Option<bool>, environment: bool) -> bool {
-    deployment.or(project).unwrap_or(environment)
+pub fn guided_failure(settings: GuidedFailureSettings) -> bool {
+    settings
+        .deployment
+        .or(settings.project)
+        .unwrap_or(settings.environment)
 }
 
 /// A step a deployment asked to leave out and may not.
@@ -81,17 +95,28 @@ mod tests {
 
     #[test]
     fn guided_failure_is_the_deployments_choice_else_the_projects_else_the_environments() {
+        let settings = |deployment, project, environment| GuidedFailureSettings {
+            deployment,
+            project,
+            environment,
+        };
         for environment in [false, true] {
-            assert_eq!(guided_failure(None, None, environment), environment);
+            assert_eq!(
+                guided_failure(settings(None, None, environment)),
+                environment
+            );
             for project in [false, true] {
-                assert_eq!(guided_failure(None, Some(project), environment), project);
+                assert_eq!(
+                    guided_failure(settings(None, Some(project), environment)),
+                    project
+                );
                 for deployment in [false, true] {
                     assert_eq!(
-                        guided_failure(Some(deployment), Some(project), environment),
+                        guided_failure(settings(Some(deployment), Some(project), environment)),
                         deployment
                     );
                     assert_eq!(
-                        guided_failure(Some(deployment), None, environment),
+                        guided_failure(settings(Some(deployment), None, environment)),
                         deployment
                     );
                 }

@@ -3,16 +3,15 @@
 //! state machine applies the answer and takes the deployment on; the answer, the note and
 //! the actor are kept on the interruption, in the task log and in the audit log.
 
-use ferry_domain::deployment::{Answer, Command, Refusal, not_an_answer};
-use ferry_domain::{AuditAction, InterruptionId};
+use ferry_domain::AuditAction;
+use ferry_domain::deployment::{Answer, Command, not_an_answer};
 use ferry_storage::audit::{self, AuditEvent};
 use ferry_storage::interruptions::{self, Interruption};
-use ferry_storage::{Client, GenericClient, StorageError};
+use ferry_storage::{Client, StorageError};
 use serde_json::json;
 
-use super::drive::{CommandError, drive};
-use super::load::Loaded;
-use super::queue::start_next;
+use super::drive::{commit, drive};
+use super::interruption::{lock_interruption, refusal_error};
 use crate::AppState;
 use crate::actor::Actor;
 use crate::error::ApiError;
@@ -63,83 +62,9 @@ pub async fn answer(
         },
     )
     .await?;
-    let mut wrote_outbox = driven.persisted.wrote_outbox;
-    if let Some(when) = driven.persisted.next_queued {
-        wrote_outbox |= start_next(
-            state,
-            &transaction,
-            loaded.context.project_id,
-            loaded.context.environment_id,
-            when,
-        )
-        .await?;
-    }
-    transaction.commit().await?;
-    if wrote_outbox {
-        state.outbox_written();
-    }
-    let mut answered = interruption;
-    answered.resolution = Some(submission.result);
-    answered.note = submission.note;
-    answered.resolved_by = Some(actor.name().to_owned());
+    let answered = interruptions::find(&transaction, interruption.interruption_id)
+        .await?
+        .ok_or_else(|| StorageError::Missing(format!("interruption {raw_id}")))?;
+    commit(state, transaction, driven.wrote_outbox).await?;
     Ok(answered)
-}
-
-/// Loads the interruption a request names and its deployment, locked in the order every
-/// writer uses (project+environment, deployment, interruption), with the index of the step it
-/// is about. An interruption that was answered already is a 409 naming the answer.
-pub(super) async fn lock_interruption(
-    client: &impl GenericClient,
-    raw_id: &str,
-) -> Result<(Interruption, Loaded, usize), ApiError> {
-    let not_found = || ApiError::NotFound(format!("interruption `{raw_id}` does not exist"));
-    let interruption_id: InterruptionId = raw_id.parse().map_err(|_| not_found())?;
-    let named = interruptions::find(client, interruption_id)
-        .await?
-        .ok_or_else(not_found)?;
-    let deployment_id = named.deployment_id;
-    let loaded = super::load::lock(client, deployment_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("deployment {deployment_id} does not exist")))?;
-    if loaded.open_interruption_id != Some(interruption_id) {
-        // Not the open one: it was answered (read again now that the deployment is locked).
-        let answered = interruptions::find(client, interruption_id)
-            .await?
-            .ok_or_else(not_found)?;
-        return Err(ApiError::Conflict(format!(
-            "interruption {raw_id} was already answered: {} by {}",
-            answered.resolution.as_deref().unwrap_or("closed"),
-            answered.resolved_by.as_deref().unwrap_or("nobody")
-        )));
-    }
-    let step_index = loaded.step_index(named.step_run_id).ok_or_else(|| {
-        StorageError::Corrupt(format!(
-            "interruption {raw_id} is about a step run deployment {deployment_id} does not have"
-        ))
-    })?;
-    Ok((named, loaded, step_index))
-}
-
-/// The HTTP error for a refused take or answer, naming the interruption.
-pub(super) fn refusal_error(error: CommandError, interruption: &Interruption) -> ApiError {
-    let id = interruption.interruption_id;
-    match error {
-        CommandError::Storage(error) => ApiError::from(error),
-        CommandError::Refused(refusal) => match refusal {
-            Refusal::AnswerDoesNotFit { .. } => ApiError::invalid("result", refusal.to_string()),
-            Refusal::NotTaken => ApiError::Conflict(format!(
-                "take responsibility for interruption {id} first (POST /api/interruptions/{id}/take)"
-            )),
-            Refusal::TakenBySomeoneElse { owner } => ApiError::Conflict(format!(
-                "{owner} has taken responsibility for interruption {id}; take it over first"
-            )),
-            Refusal::NotWaitingForIntervention { status } => ApiError::Conflict(format!(
-                "deployment {} is {status}, not waiting for an intervention",
-                interruption.deployment_id
-            )),
-            other => {
-                ApiError::Conflict(format!("deployment {} {other}", interruption.deployment_id))
-            }
-        },
-    }
 }

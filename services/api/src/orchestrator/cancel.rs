@@ -9,9 +9,8 @@ use ferry_storage::Client;
 use ferry_storage::audit::{self, AuditEvent};
 use serde_json::json;
 
-use super::drive::{CommandError, drive};
+use super::drive::{CommandError, commit, drive};
 use super::load;
-use super::queue::start_next;
 use crate::AppState;
 use crate::actor::Actor;
 use crate::error::ApiError;
@@ -58,17 +57,6 @@ pub async fn cancel(
         },
     )
     .await?;
-    if let Some(when) = driven.persisted.next_queued {
-        start_next(
-            state,
-            &transaction,
-            context.project_id,
-            context.environment_id,
-            when,
-        )
-        .await?;
-    }
-    transaction.commit().await?;
-    state.outbox_written();
+    commit(state, transaction, driven.wrote_outbox).await?;
     Ok(())
 }

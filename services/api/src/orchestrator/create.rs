@@ -4,8 +4,8 @@
 //! environment that is still going — all in one transaction with its audit record.
 
 use chrono::Utc;
-use ferry_domain::deployment::rules::{self, ExclusionError};
-use ferry_domain::deployment::{Command, NextQueued, Purpose};
+use ferry_domain::deployment::rules::{self, ExclusionError, GuidedFailureSettings};
+use ferry_domain::deployment::{Command, Effect, NextQueued, Purpose};
 use ferry_domain::{AuditAction, DeploymentId, DeploymentStatus};
 use ferry_storage::audit::{self, AuditEvent};
 use ferry_storage::deployments::{self, Deployment};
@@ -13,7 +13,7 @@ use ferry_storage::{Client, GenericClient};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::drive::{CommandError, drive};
+use super::drive::{CommandError, commit, drive};
 use super::load;
 use super::queue::start_next;
 use crate::AppState;
@@ -70,10 +70,7 @@ pub async fn create(
         },
     )
     .await?;
-    transaction.commit().await?;
-    if recorded.wrote_outbox {
-        state.outbox_written();
-    }
+    commit(state, transaction, recorded.wrote_outbox).await?;
     Ok(Created {
         deployment_id: recorded.deployment_id,
         target,
@@ -137,11 +134,11 @@ pub(super) async fn record(
         created_at: Utc::now(),
         started_at: None,
         finished_at: None,
-        guided_failure: rules::guided_failure(
-            new.guided_failure,
-            project.guided_failure,
-            environment.guided_failure,
-        ),
+        guided_failure: rules::guided_failure(GuidedFailureSettings {
+            deployment: new.guided_failure,
+            project: project.guided_failure,
+            environment: environment.guided_failure,
+        }),
         excluded_steps: excluded,
         rollback_of: new.rollback_of,
     };
@@ -190,14 +187,17 @@ pub(super) async fn record(
                 ApiError::Conflict(format!("deployment {deployment_id} {refusal}"))
             }
         })?;
-    let mut wrote_outbox = driven.persisted.wrote_outbox;
-    // The new deployment finished at once (every step skipped), or a stranded one goes first.
-    let next = driven
-        .persisted
-        .next_queued
-        .or(admission.start_first.map(|_| NextQueued::Start));
-    if let Some(when) = next {
-        wrote_outbox |= start_next(state, client, project_id, environment_id, when).await?;
+    let mut wrote_outbox = driven.wrote_outbox;
+    // A stranded deployment goes first (the admission said so); when the new one finished at
+    // once, `drive` started the line already.
+    let line_started = driven
+        .transition
+        .effects
+        .iter()
+        .any(|effect| matches!(effect, Effect::StartNextQueued(_)));
+    if admission.start_first.is_some() && !line_started {
+        wrote_outbox |=
+            start_next(state, client, project_id, environment_id, NextQueued::Start).await?;
     }
     Ok(Recorded {
         deployment_id,

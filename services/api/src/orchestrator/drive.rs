@@ -1,13 +1,16 @@
 //! Calling the state machine for a loaded deployment and persisting its answer: the one path
-//! every command takes between loading and committing.
+//! every command takes between loading and committing. When the deployment gives up its
+//! project and environment, the next queued deployment of the pair starts in the same
+//! transaction, so no command can forget it.
 
 use chrono::Utc;
 use ferry_domain::deployment::{Command, Refusal, Stale, Transition, settle};
-use ferry_storage::{GenericClient, StorageError};
+use ferry_storage::{GenericClient, StorageError, Transaction};
 
-use super::answers;
 use super::load::Loaded;
 use super::persist::{Persisted, persist};
+use super::queue::start_next;
+use super::replies;
 use crate::AppState;
 
 /// Why a command changed nothing.
@@ -24,7 +27,9 @@ pub enum CommandError {
 #[derive(Debug)]
 pub struct Driven {
     pub transition: Transition,
-    pub persisted: Persisted,
+    /// Messages were written to the outbox (by this deployment or one it started): wake the
+    /// relay after commit.
+    pub wrote_outbox: bool,
 }
 
 impl Driven {
@@ -33,28 +38,65 @@ impl Driven {
     }
 }
 
-/// Applies `command` to the loaded deployment: the machine decides (the shell answering its
-/// questions from the deployment's variables), and the new state and effects are written in
-/// the caller's transaction. A refused command writes nothing.
+/// Applies `command` to the loaded deployment and writes what the machine decided in the
+/// caller's transaction, then starts the next queued deployment of the pair if this one gave
+/// it up. A refused command writes nothing.
 pub async fn drive(
     state: &AppState,
     client: &impl GenericClient,
     loaded: &Loaded,
     command: Command,
 ) -> Result<Driven, CommandError> {
+    let (transition, persisted) = drive_one(state, client, loaded, command).await?;
+    let mut wrote_outbox = persisted.wrote_outbox;
+    if let Some(when) = persisted.next_queued {
+        let context = &loaded.context;
+        wrote_outbox |= start_next(
+            state,
+            client,
+            context.project_id,
+            context.environment_id,
+            when,
+        )
+        .await?;
+    }
+    Ok(Driven {
+        transition,
+        wrote_outbox,
+    })
+}
+
+/// The machine and the persist step alone, for `queue.rs`, which starts the next deployment
+/// itself (in a loop, each under its savepoint).
+pub(super) async fn drive_one(
+    state: &AppState,
+    client: &impl GenericClient,
+    loaded: &Loaded,
+    command: Command,
+) -> Result<(Transition, Persisted), CommandError> {
     let transition = settle(
         loaded.state.clone(),
         command,
         Utc::now(),
-        |deployment, request| answers::answer(state, &loaded.context, deployment, request),
+        |deployment, request| replies::reply(state, &loaded.context, deployment, request),
     )?;
     let persisted = if transition.stale.is_some() {
         Persisted::default()
     } else {
         persist(state, client, loaded, &transition).await?
     };
-    Ok(Driven {
-        transition,
-        persisted,
-    })
+    Ok((transition, persisted))
+}
+
+/// Commits a command's transaction and, when it wrote to the outbox, wakes the relay.
+pub async fn commit(
+    state: &AppState,
+    transaction: Transaction<'_>,
+    wrote_outbox: bool,
+) -> Result<(), StorageError> {
+    transaction.commit().await?;
+    if wrote_outbox {
+        state.outbox_written();
+    }
+    Ok(())
 }

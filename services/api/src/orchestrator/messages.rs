@@ -13,7 +13,7 @@ use ferry_storage::{GenericClient, StorageError};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::answers::deployment_variables;
+use super::replies::deployment_variables;
 use crate::AppState;
 use crate::context::{DeploymentContext, status_url};
 
@@ -77,7 +77,8 @@ pub async fn finished(
                 status: run.status,
             })
             .collect(),
-        finished_at: Utc::now(),
+        // Stamped by the machine when the deployment ended.
+        finished_at: deployment.finished_at.unwrap_or_else(Utc::now),
     };
     let spec = state.topology().deployment_finished();
     enqueue(

@@ -10,17 +10,20 @@
 //! - `queue.rs`: the next queued deployment of a project and environment starts.
 //! - `preview.rs`: the machine played forward without storing anything.
 //!
-//! Shared pieces: `load.rs` (locks and loading), `drive.rs` (calling the machine and
-//! persisting), `persist.rs` (writing the state and effects), `answers.rs` (what only the
-//! shell can work out: conditions and instructions), `messages.rs` (the outbox messages).
+//! Shared pieces: `load.rs` (locks and loading), `interruption.rs` (locking the interruption a
+//! request names), `drive.rs` (calling the machine, persisting, starting the next queued
+//! deployment, committing), `persist.rs` (writing the state and effects), `replies.rs` (the
+//! shell's replies to the machine's questions: conditions and instructions), `messages.rs`
+//! (the outbox messages).
 //! No rule lives here: a rule is in the domain crate, with its unit test.
 
-mod answers;
 mod drive;
+mod interruption;
 mod load;
 mod messages;
 mod persist;
 mod queue;
+mod replies;
 
 pub mod answer;
 pub mod cancel;

@@ -3,8 +3,8 @@
 //! insert), outbox messages, interruption rows. The caller's transaction commits them all
 //! together, so there is never a state without its messages or its log.
 
-use ferry_domain::InterruptionId;
-use ferry_domain::deployment::{Deployment, Effect, NextQueued, Transition};
+use ferry_domain::deployment::{Deployment, Effect, NextQueued, StepRun, Transition};
+use ferry_domain::{InterruptionId, StepRunId};
 use ferry_storage::deployments::{self, DeploymentProgress, StepProgress};
 use ferry_storage::{GenericClient, StorageError, interruptions, task_log};
 
@@ -103,44 +103,71 @@ async fn save_state(
     loaded: &Loaded,
     after: &Deployment,
 ) -> Result<(), StorageError> {
-    let before = &loaded.state;
-    let progress_changed = before.status != after.status
-        || before.error != after.error
-        || before.started_at != after.started_at
-        || before.finished_at != after.finished_at;
-    if progress_changed {
-        deployments::save_progress(
-            client,
-            loaded.deployment_id(),
-            &DeploymentProgress {
-                status: after.status,
-                error: after.error.as_deref(),
-                started_at: after.started_at,
-                finished_at: after.finished_at,
-            },
-        )
-        .await?;
+    let new = progress_of(after);
+    if progress_of(&loaded.state) != new {
+        deployments::save_progress(client, loaded.deployment_id(), &new).await?;
     }
     let mut changed = Vec::new();
-    for (index, (old, new)) in before.steps.iter().zip(&after.steps).enumerate() {
-        if old == new {
-            continue;
+    for (index, (old, new)) in loaded.state.steps.iter().zip(&after.steps).enumerate() {
+        if old != new {
+            changed.push(step_progress_of(loaded.step_run_ids[index], new)?);
         }
-        changed.push(StepProgress {
-            step_run_id: loaded.step_run_ids[index],
-            status: new.status,
-            attempt: i32::try_from(new.attempt)
-                .map_err(|_| StorageError::Corrupt(format!("attempt {}", new.attempt)))?,
-            exit_code: new.exit_code,
-            error: new.error.as_deref(),
-            failure_ignored: new.failure_ignored,
-            dispatched_at: new.dispatched_at,
-            started_at: new.started_at,
-            finished_at: new.finished_at,
-            outputs: &new.outputs,
-        });
     }
     deployments::save_step_progress(client, &changed).await
+}
+
+/// The stored part of a deployment's state. Destructured whole, so a field added to the
+/// machine's state is a compile error here until it is stored or said not to be.
+fn progress_of(deployment: &Deployment) -> DeploymentProgress<'_> {
+    let Deployment {
+        facts: _,             // loaded from the release, project and environment
+        guided_failure: _,    // fixed at creation
+        steps: _,             // stored one by one, below
+        open_interruption: _, // stored through the interruption effects
+        awaiting: _,          // never stored: the shell answers before it persists
+        status,
+        error,
+        started_at,
+        finished_at,
+    } = deployment;
+    DeploymentProgress {
+        status: *status,
+        error: error.as_deref(),
+        started_at: *started_at,
+        finished_at: *finished_at,
+    }
+}
+
+/// The stored part of a step run's state, destructured whole for the same reason.
+fn step_progress_of(
+    step_run_id: StepRunId,
+    run: &StepRun,
+) -> Result<StepProgress<'_>, StorageError> {
+    let StepRun {
+        spec: _, // the release's process, fixed
+        status,
+        attempt,
+        exit_code,
+        error,
+        failure_ignored,
+        dispatched_at,
+        started_at,
+        finished_at,
+        outputs,
+    } = run;
+    Ok(StepProgress {
+        step_run_id,
+        status: *status,
+        attempt: i32::try_from(*attempt)
+            .map_err(|_| StorageError::Corrupt(format!("attempt {attempt}")))?,
+        exit_code: *exit_code,
+        error: error.as_deref(),
+        failure_ignored: *failure_ignored,
+        dispatched_at: *dispatched_at,
+        started_at: *started_at,
+        finished_at: *finished_at,
+        outputs,
+    })
 }
 
 fn attempt_of(loaded: &Loaded, index: usize, attempt: u32) -> Result<Attempt, StorageError> {

@@ -7,7 +7,7 @@ use chrono::Utc;
 use ferry_domain::deployment::{self, Command, Deployment, NewDeployment, Planned, Request};
 use ferry_storage::GenericClient;
 
-use super::answers;
+use super::replies;
 use crate::AppState;
 use crate::context::DeploymentContext;
 use crate::error::ApiError;
@@ -53,7 +53,7 @@ pub async fn preview(
             step,
             result: Ok(String::new()),
         },
-        Request::EvaluateCondition { .. } => answers::answer(state, &context, deployment, request),
+        Request::EvaluateCondition { .. } => replies::reply(state, &context, deployment, request),
     });
     Ok(Preview {
         target,

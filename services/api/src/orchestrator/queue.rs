@@ -1,14 +1,16 @@
 //! The line of deployments of one project and environment: when the active one gives up the
 //! pair, the oldest queued one starts, in the same transaction. Each start is isolated in a
-//! savepoint: a deployment that cannot start (its stored data is broken) is marked Failed
-//! with the reason and the next one in line starts instead, so neither the deployment that
-//! just finished nor the line behind it is held up.
+//! savepoint: a deployment that can never start (its stored data cannot be read, or the
+//! machine or the persist step refuses it for good) is marked Failed with the reason and the
+//! next one in line starts instead, so neither the deployment that just finished nor the line
+//! behind it is held up. A failure that may pass (the database went away) fails the whole
+//! transaction, to be retried.
 
 use ferry_domain::deployment::{Command, NextQueued};
-use ferry_domain::{EnvironmentId, ProjectId};
+use ferry_domain::{DeploymentId, EnvironmentId, ProjectId};
 use ferry_storage::{GenericClient, StorageError, deployments, task_log};
 
-use super::drive::drive;
+use super::drive::{CommandError, drive_one};
 use super::load::load_locked;
 use crate::AppState;
 
@@ -33,28 +35,28 @@ pub async fn start_next(
     while let Some(row) = next {
         let deployment_id = row.deployment_id;
         client.batch_execute("SAVEPOINT ferry_start_queued").await?;
-        let started = async {
-            let loaded = load_locked(client, row).await?;
-            drive(state, client, &loaded, Command::Start).await
-        }
-        .await;
+        let started = match load_locked(client, row).await {
+            Ok(loaded) => drive_one(state, client, &loaded, Command::Start).await,
+            Err(error) => Err(CommandError::Storage(error)),
+        };
         let finished_at_once = match started {
-            Ok(driven) => {
+            Ok((_, persisted)) => {
                 client
                     .batch_execute("RELEASE SAVEPOINT ferry_start_queued")
                     .await?;
-                wrote_outbox |= driven.persisted.wrote_outbox;
-                driven.persisted.next_queued.is_some()
+                wrote_outbox |= persisted.wrote_outbox;
+                persisted.next_queued.is_some()
             }
-            Err(error) => {
+            Err(error) if never_starts(&error) => {
                 client
                     .batch_execute("ROLLBACK TO SAVEPOINT ferry_start_queued")
                     .await?;
-                tracing::error!(%error, %deployment_id, "a queued deployment could not start");
-                let reason = format!("the deployment could not start: {error}");
-                deployments::fail_unreadable(client, deployment_id, &reason).await?;
-                task_log::append_system_log(client, deployment_id, &reason).await?;
+                cannot_start(client, deployment_id, &error).await?;
                 true
+            }
+            Err(CommandError::Storage(error)) => return Err(error),
+            Err(CommandError::Refused(refusal)) => {
+                return Err(StorageError::Corrupt(refusal.to_string()));
             }
         };
         next = if finished_at_once {
@@ -64,4 +66,27 @@ pub async fn start_next(
         };
     }
     Ok(wrote_outbox)
+}
+
+/// Whether starting failed for a reason that will not pass on a retry.
+fn never_starts(error: &CommandError) -> bool {
+    matches!(
+        error,
+        CommandError::Refused(_)
+            | CommandError::Storage(StorageError::Corrupt(_) | StorageError::Missing(_))
+    )
+}
+
+/// Ends a deployment that can never start, outside the machine (which needs the state that
+/// could not be read): Failed with the reason, its steps Abandoned, a line in its task log.
+/// No status email is sent for it: what the email says cannot be read either.
+async fn cannot_start(
+    client: &impl GenericClient,
+    deployment_id: DeploymentId,
+    error: &CommandError,
+) -> Result<(), StorageError> {
+    tracing::error!(%error, %deployment_id, "a queued deployment could not start");
+    let reason = format!("the deployment could not start: {error}");
+    deployments::fail_unreadable(client, deployment_id, &reason).await?;
+    task_log::append_system_log(client, deployment_id, &reason).await
 }

@@ -7,6 +7,7 @@ use ferry_domain::deployment::Purpose;
 use ferry_storage::{Client, deployments, releases};
 
 use super::create::{NewDeployment, record};
+use super::drive::commit;
 use crate::AppState;
 use crate::actor::Actor;
 use crate::error::ApiError;
@@ -31,6 +32,14 @@ pub async fn rollback(
     let transaction = client.transaction().await?;
     let project = lookup::named_project(&transaction, project).await?;
     let environment = lookup::named_environment(&transaction, environment).await?;
+    // The pair's lock first, so no deployment of the pair finishes between reading what
+    // succeeded and recording the rollback (the lock is taken again, harmlessly, by `record`).
+    deployments::lock_project_environment(
+        &transaction,
+        project.project_id,
+        environment.environment_id,
+    )
+    .await?;
     let history = deployments::successful_history(
         &transaction,
         project.project_id,
@@ -74,10 +83,7 @@ pub async fn rollback(
         },
     )
     .await?;
-    transaction.commit().await?;
-    if recorded.wrote_outbox {
-        state.outbox_written();
-    }
+    commit(state, transaction, recorded.wrote_outbox).await?;
     Ok(RolledBack {
         deployment_id: recorded.deployment_id,
         target,

@@ -9,7 +9,6 @@ use ferry_storage::{StorageError, processed, task_log};
 
 use super::drive::{CommandError, drive};
 use super::load;
-use super::queue::start_next;
 use crate::AppState;
 
 /// The name under which applied step events are recorded in `processed_messages`.
@@ -82,17 +81,6 @@ pub async fn apply(state: &AppState, event: &StepEvent) -> Result<bool, StorageE
             "stale step result ignored"
         );
     }
-    let mut wrote_outbox = driven.persisted.wrote_outbox;
-    if let Some(when) = driven.persisted.next_queued {
-        wrote_outbox |= start_next(
-            state,
-            &transaction,
-            loaded.row.project_id,
-            loaded.row.environment_id,
-            when,
-        )
-        .await?;
-    }
     transaction.commit().await?;
-    Ok(wrote_outbox)
+    Ok(driven.wrote_outbox)
 }

@@ -2,14 +2,14 @@
 //! only they may answer it then.
 
 use ferry_domain::AuditAction;
-use ferry_domain::deployment::Command;
-use ferry_storage::Client;
+use ferry_domain::deployment::{Command, Effect};
 use ferry_storage::audit::{self, AuditEvent};
-use ferry_storage::interruptions::Interruption;
+use ferry_storage::interruptions::{self, Interruption};
+use ferry_storage::{Client, StorageError};
 use serde_json::json;
 
-use super::answer::{lock_interruption, refusal_error};
-use super::drive::drive;
+use super::drive::{commit, drive};
+use super::interruption::{lock_interruption, refusal_error};
 use crate::AppState;
 use crate::actor::Actor;
 use crate::error::ApiError;
@@ -22,13 +22,24 @@ pub async fn take(
     raw_id: &str,
 ) -> Result<Interruption, ApiError> {
     let transaction = client.transaction().await?;
-    let (mut interruption, loaded, _) = lock_interruption(&transaction, raw_id).await?;
+    let (interruption, loaded, _) = lock_interruption(&transaction, raw_id).await?;
     let command = Command::Take {
         taken_by: actor.name().to_owned(),
     };
-    drive(state, &transaction, &loaded, command)
+    let driven = drive(state, &transaction, &loaded, command)
         .await
         .map_err(|error| refusal_error(error, &interruption))?;
+    let previously_taken_by = driven
+        .transition
+        .effects
+        .iter()
+        .find_map(|effect| match effect {
+            Effect::TakeInterruption {
+                previously_taken_by,
+                ..
+            } => previously_taken_by.clone(),
+            _ => None,
+        });
     audit::record(
         &transaction,
         &AuditEvent {
@@ -37,11 +48,13 @@ pub async fn take(
             project_id: Some(loaded.context.project_id),
             environment_id: Some(loaded.context.environment_id),
             subject: &format!("interruption {}", interruption.interruption_id),
-            details: json!({ "deployment_id": interruption.deployment_id, "previously_taken_by": interruption.taken_by }),
+            details: json!({ "deployment_id": interruption.deployment_id, "previously_taken_by": previously_taken_by }),
         },
     )
     .await?;
-    transaction.commit().await?;
-    interruption.taken_by = Some(actor.name().to_owned());
-    Ok(interruption)
+    let taken = interruptions::find(&transaction, interruption.interruption_id)
+        .await?
+        .ok_or_else(|| StorageError::Missing(format!("interruption {raw_id}")))?;
+    commit(state, transaction, driven.wrote_outbox).await?;
+    Ok(taken)
 }

@@ -71,7 +71,6 @@ impl Machine {
         if let Some(stale) = stale {
             return Ok(Handled::Stale(stale));
         }
-        let now = self.now;
         let StepReport {
             attempt,
             outcome,
@@ -124,7 +123,7 @@ impl Machine {
                     instructions: question.clone(),
                     responsible_team: None,
                 });
-                self.wait_for_a_person(index, InterruptionKind::GuidedFailure, now);
+                self.wait_for_a_person(index, InterruptionKind::GuidedFailure);
                 self.log(Note::AskingForGuidance { question });
                 Ok(Handled::Settled)
             }

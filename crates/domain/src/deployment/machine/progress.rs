@@ -111,7 +111,7 @@ impl Machine {
             instructions: instructions.clone(),
             responsible_team: responsible_team.clone(),
         });
-        self.wait_for_a_person(index, InterruptionKind::ManualIntervention, self.now);
+        self.wait_for_a_person(index, InterruptionKind::ManualIntervention);
         self.log(Note::WaitsForIntervention {
             step: self.deployment.steps[index].name().to_owned(),
             responsible_team,
@@ -119,14 +119,9 @@ impl Machine {
         });
     }
 
-    pub(super) fn wait_for_a_person(
-        &mut self,
-        index: usize,
-        kind: InterruptionKind,
-        now: Timestamp,
-    ) {
+    pub(super) fn wait_for_a_person(&mut self, index: usize, kind: InterruptionKind) {
         self.deployment.status = DeploymentStatus::WaitingForIntervention;
-        self.deployment.started_at.get_or_insert(now);
+        self.deployment.started_at.get_or_insert(self.now);
         self.deployment.open_interruption = Some(OpenInterruption {
             step: index,
             kind,

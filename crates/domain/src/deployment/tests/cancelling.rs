@@ -92,3 +92,19 @@ fn cancelling_a_paused_deployment_closes_its_question_and_stops_no_worker() {
         "no worker runs a manual intervention"
     );
 }
+
+#[test]
+fn cancelling_during_a_guided_failure_question_stops_no_worker() {
+    let cancelled = run(paused_by_guided_failure().deployment, cancel("frank"));
+    assert_eq!(statuses(&cancelled), [Canceled, Abandoned, Abandoned]);
+    let effects = others(&cancelled);
+    assert!(
+        !effects
+            .iter()
+            .any(|effect| matches!(effect, Effect::StopStep { .. })),
+        "the worker already reported: none runs the step"
+    );
+    assert!(effects.contains(&Effect::CloseInterruption {
+        cancelled_by: "frank".into()
+    }));
+}

@@ -68,12 +68,29 @@ fn commands_for(state: &Deployment) -> Vec<(&'static str, Command)> {
     ];
     for answer_kind in Answer::ALL {
         commands.push(("answer", answer("alice", answer_kind, Some("note"))));
+        commands.push(("answer", answer("bob", answer_kind, None)));
     }
     for (index, run) in state.steps.iter().enumerate() {
-        for attempt in [run.attempt, run.attempt + 1] {
+        for attempt in [run.attempt.saturating_sub(1), run.attempt, run.attempt + 1] {
             commands.push(("step finished", succeeded(index, attempt)));
             commands.push(("step finished", failed(index, attempt, 4)));
         }
+        // A worker that died: no exit code, only a reason.
+        commands.push((
+            "step finished",
+            Command::StepFinished(StepReport {
+                step: index,
+                attempt: run.attempt,
+                outcome: StepOutcome::Failed {
+                    exit_code: None,
+                    reason: "the worker running this step stopped before it reported a result"
+                        .into(),
+                },
+                started_at: at(10),
+                finished_at: at(11),
+                outputs: BTreeMap::new(),
+            }),
+        ));
         commands.push((
             "condition evaluated",
             Command::ConditionEvaluated {
@@ -124,7 +141,7 @@ fn every_command_in_every_reachable_state_keeps_the_invariants() {
                 };
                 applied.insert((before.status.as_str().to_owned(), name));
                 transitions += 1;
-                check_invariants(&before, &command, &after);
+                check_invariants(shell, &before, &command, &after);
                 // Retries under guided failure can go on for ever: three attempts show it all.
                 let bounded = after.deployment.steps.iter().all(|run| run.attempt <= 3);
                 if bounded && seen.insert(format!("{:?}", after.deployment)) {
@@ -175,16 +192,46 @@ fn every_command_in_every_reachable_state_keeps_the_invariants() {
     }
 }
 
-fn check_invariants(before: &Deployment, command: &Command, transition: &Transition) {
+/// Whether the machine must treat a worker's report as stale, worked out from the state
+/// before it independently of the machine: only the running attempt of a step counts, while
+/// nobody is asked about it and the deployment has not ended.
+fn must_be_stale(before: &Deployment, report: &StepReport) -> bool {
+    let run = &before.steps[report.step];
+    before.status.is_terminal()
+        || before.status == DeploymentStatus::WaitingForIntervention
+        || run.status != Running
+        || run.attempt != report.attempt
+}
+
+fn check_invariants(shell: Shell, before: &Deployment, command: &Command, transition: &Transition) {
     let after = &transition.deployment;
     let context = || format!("{command:?}\nbefore: {before:#?}\nafter: {after:#?}");
     assert_eq!(transition.request, None, "settle answers every question");
     assert_eq!(after.awaiting, None);
+    if let Command::StepFinished(report) = command {
+        assert_eq!(
+            transition.stale.is_some(),
+            must_be_stale(before, report),
+            "staleness: {}",
+            context()
+        );
+    } else {
+        assert!(transition.stale.is_none());
+    }
     if transition.stale.is_some() {
         assert_eq!(after, before, "a stale result changes nothing");
         assert!(transition.effects.is_empty());
         return;
     }
+    // Only the person who took the question answers it.
+    if let Command::Answer { answered_by, .. } = command {
+        let open = before
+            .open_interruption
+            .as_ref()
+            .expect("answered an open question");
+        assert_eq!(open.taken_by.as_ref(), Some(answered_by), "{}", context());
+    }
+    check_effects_agree_with_the_state(before, transition);
     // Final states stay final, attempts only grow.
     for (old, new) in before.steps.iter().zip(&after.steps) {
         if old.status.is_terminal() {
@@ -227,10 +274,7 @@ fn check_invariants(before: &Deployment, command: &Command, transition: &Transit
             assert!(after.steps.iter().all(|run| run.status.is_terminal()));
             assert!(after.open_interruption.is_none());
             assert!(after.finished_at.is_some());
-            let failed = after
-                .steps
-                .iter()
-                .any(|run| matches!(run.status, Failed | Canceled | Abandoned));
+            let failed = after.steps.iter().any(|run| run.status.is_failure());
             match after.status {
                 DeploymentStatus::Success => assert!(!failed && after.error.is_none()),
                 _ => assert!(failed && after.error.is_some(), "{}", context()),
@@ -277,7 +321,7 @@ fn check_invariants(before: &Deployment, command: &Command, transition: &Transit
                 .unwrap_or_else(|| panic!("step {index} skipped silently: {}", context()));
             let failed_before = after.steps[..index]
                 .iter()
-                .any(|run| matches!(run.status, Failed | Canceled | Abandoned));
+                .any(|run| run.status.is_failure());
             let spec = &new.spec;
             let holds = match reason {
                 SkipReason::Excluded => spec.excluded,
@@ -287,11 +331,71 @@ fn check_invariants(before: &Deployment, command: &Command, transition: &Transit
                     Condition::Failure => !failed_before,
                     _ => false,
                 },
+                // Only a condition the shell evaluated to false skips its step.
                 SkipReason::VariableCondition => {
-                    matches!(spec.condition, Condition::Variable(_))
+                    matches!(spec.condition, Condition::Variable(_)) && shell == Shell::Declining
                 }
             };
             assert!(holds, "step {index} skipped for {reason:?}: {}", context());
         }
     }
+}
+
+/// The effects the shell persists one by one must say what the new state says: an
+/// interruption row exactly when a question opens, its taker, its answer, the stop of a step
+/// a worker runs, and the next queued deployment exactly when this one ends.
+fn check_effects_agree_with_the_state(before: &Deployment, transition: &Transition) {
+    let after = &transition.deployment;
+    let context = || {
+        format!(
+            "before: {before:#?}\nafter: {after:#?}\n{:#?}",
+            transition.effects
+        )
+    };
+    let effects = &transition.effects;
+    let opened = effects.iter().rev().find_map(|effect| match effect {
+        Effect::OpenInterruption { step, kind, .. } => Some((*step, *kind)),
+        _ => None,
+    });
+    let closed = effects.iter().any(|effect| {
+        matches!(
+            effect,
+            Effect::ResolveInterruption { .. } | Effect::CloseInterruption { .. }
+        )
+    });
+    match (&before.open_interruption, &after.open_interruption) {
+        (_, Some(open)) if opened.is_some() => {
+            assert_eq!(opened, Some((open.step, open.kind)), "{}", context());
+            assert_eq!(open.taken_by, None);
+        }
+        (Some(old), Some(new)) => {
+            assert_eq!((old.step, old.kind), (new.step, new.kind), "{}", context());
+            assert!(!closed, "{}", context());
+        }
+        (None, Some(_)) => panic!("a question opened without its row: {}", context()),
+        (Some(_), None) => assert!(closed, "a question closed without its row: {}", context()),
+        (None, None) => assert!(opened.is_none() && !closed, "{}", context()),
+    }
+    for effect in effects {
+        match effect {
+            Effect::TakeInterruption { taken_by, .. } => {
+                let open = after.open_interruption.as_ref().expect("taken while open");
+                assert_eq!(open.taken_by.as_ref(), Some(taken_by));
+            }
+            Effect::StopStep { step, attempt } => {
+                let old = &before.steps[*step];
+                assert!(old.spec.runs_on_worker(), "{}", context());
+                assert_eq!((old.status, old.attempt), (Running, *attempt));
+                assert_eq!(before.status, DeploymentStatus::Running, "{}", context());
+                assert_eq!(after.steps[*step].status, Canceled);
+            }
+            _ => {}
+        }
+    }
+    let next_queued = effects
+        .iter()
+        .filter(|effect| matches!(effect, Effect::StartNextQueued(_)))
+        .count();
+    let ended = after.status.is_terminal() && !before.status.is_terminal();
+    assert_eq!(next_queued, usize::from(ended), "{}", context());
 }

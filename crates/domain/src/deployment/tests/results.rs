@@ -163,3 +163,30 @@ fn outputs_of_the_current_attempt_are_kept_for_later_steps() {
     let done = run(created.deployment, Command::StepFinished(report));
     assert_eq!(done.deployment.steps[0].outputs["Greeting"], "hello");
 }
+
+#[test]
+fn a_worker_that_died_fails_its_step_without_an_exit_code() {
+    let created = run(deployment(vec![spec("Deploy")]), create());
+    let died = run(
+        created.deployment,
+        Command::StepFinished(StepReport {
+            step: 0,
+            attempt: 1,
+            outcome: StepOutcome::Failed {
+                exit_code: None,
+                reason: "the worker running this step stopped before it reported a result".into(),
+            },
+            started_at: at(10),
+            finished_at: at(11),
+            outputs: BTreeMap::new(),
+        }),
+    );
+    assert_eq!(died.deployment.status, DeploymentStatus::Failed);
+    assert_eq!(died.deployment.steps[0].exit_code, None);
+    assert_eq!(
+        died.deployment.error.as_deref(),
+        Some(
+            "Step \"Deploy\" failed: the worker running this step stopped before it reported a result"
+        )
+    );
+}

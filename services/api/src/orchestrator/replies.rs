@@ -13,7 +13,7 @@ use crate::context::{DeploymentContext, status_url};
 use crate::variables::{self, StepVariables};
 
 /// The machine's question, answered.
-pub fn answer(
+pub fn reply(
     state: &AppState,
     context: &DeploymentContext,
     deployment: &Deployment,
