@@ -610,6 +610,11 @@ async fn the_queue_survives_a_deployment_that_cannot_start() {
             .contains("could not start"),
         "{broken_now:#}"
     );
+    assert_eq!(
+        step_status(&broken_now, "Ask"),
+        StepStatus::Abandoned,
+        "a failed deployment has no step left to run: {broken_now:#}"
+    );
     stack
         .wait_for(&third, DeploymentStatus::WaitingForIntervention)
         .await;
@@ -634,6 +639,58 @@ async fn the_queue_survives_a_deployment_that_cannot_start() {
         .await;
     let newest_now = stack.deployment(&newest).await;
     assert_eq!(deployment_status(&newest_now), DeploymentStatus::Queued);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_with_damaged_data_can_still_be_cancelled() {
+    let stack = TestStack::start().await;
+    stack.create_environment("Dev").await;
+    stack
+        .create_project(&json!({ "name": "Damaged", "steps": [
+            { "name": "Ask", "kind": "manual_intervention", "instructions": "ok?" }
+        ] }))
+        .await;
+    stack.create_release("Damaged", "1.0.0").await;
+    let damaged = stack.deploy("Damaged", "1.0.0", "Dev").await;
+    stack
+        .wait_for(&damaged, DeploymentStatus::WaitingForIntervention)
+        .await;
+    let behind = stack.deploy("Damaged", "1.0.0", "Dev").await;
+    stack
+        .db()
+        .await
+        .execute(
+            "UPDATE deployments SET variables = '\"not a variable list\"' WHERE deployment_id = $1::text::uuid",
+            &[&damaged],
+        )
+        .await
+        .unwrap();
+    // Its data cannot be read, but it must not hold its project and environment for ever.
+    let cancelled = stack.cancel(&damaged).await;
+    assert_eq!(
+        deployment_status(&cancelled),
+        DeploymentStatus::Canceled,
+        "{cancelled:#}"
+    );
+    assert_eq!(step_status(&cancelled, "Ask"), StepStatus::Canceled);
+    assert!(
+        log_text(&cancelled).contains("its stored data cannot be read"),
+        "{cancelled:#}"
+    );
+    assert!(
+        stack
+            .pending_interruptions()
+            .await
+            .iter()
+            .all(|i| i.deployment_id != damaged),
+        "its question is closed"
+    );
+    stack
+        .wait_for(&behind, DeploymentStatus::WaitingForIntervention)
+        .await;
+    let (status, _) = stack.try_cancel(&damaged).await;
+    assert_eq!(status, StatusCode::CONFLICT, "already finished");
     stack.stop().await;
 }
 

@@ -3,6 +3,7 @@
 //! repository root to the violations it found, so tests run it on a scratch tree.
 
 pub mod dependencies;
+pub mod domain_purity;
 pub mod env_reads;
 pub mod file_header;
 pub mod file_length;
@@ -58,6 +59,10 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("at most 400 lines of code per file", file_length::check),
     ("the router and openapi.json agree", routes::check),
     ("dependency rules of the code map", dependencies::check),
+    (
+        "the domain reads no clock and does no I/O",
+        domain_purity::check,
+    ),
     (
         "deployment state is written only by the orchestrator",
         state_writes::check,

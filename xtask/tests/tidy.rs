@@ -7,7 +7,8 @@ use std::path::Path;
 use serde_json::json;
 use tempfile::TempDir;
 use xtask::{
-    Violation, dependencies, env_reads, file_header, file_length, http_status, routes, state_writes,
+    Violation, dependencies, domain_purity, env_reads, file_header, file_length, http_status,
+    routes, state_writes,
 };
 
 fn scratch_tree(files: &[(&str, &str)]) -> TempDir {
@@ -394,22 +395,62 @@ fn deployment_state_written_outside_the_orchestrator_fails() {
         ("tests/tests/damage.rs", write),
         (
             "services/api/src/relay.rs",
-            "//! Example.\n\nfn f() {\n    interruptions::close_all(c, id, who);\n    interruptions::pending(c);\n}\n",
+            "//! Example.\n\nuse ferry_storage::interruptions;\n\nfn f() {\n    interruptions::close_all(c, id, who);\n    interruptions::pending(c);\n}\n",
+        ),
+        // The route handlers' own `interruptions` module is not storage's.
+        (
+            "services/api/src/routes/mod.rs",
+            "//! Example.\n\nmod interruptions;\n\nfn router() {\n    post(interruptions::take);\n}\n",
+        ),
+        (
+            "services/api/src/sneaky.rs",
+            "//! Example.\n\nuse ferry_storage::interruptions::{pending, resolve};\nuse ferry_storage::deployments::save_step_progress as quietly;\n\nfn f() {\n    client.execute(\"UPDATE step_runs SET status = 'Failed'\", &[]);\n    client.query(\"SELECT * FROM deployments\", &[]);\n}\n",
         ),
     ]);
     let rendered = rendered(state_writes::check(root.path()).unwrap());
-    assert_eq!(rendered.len(), 2, "{rendered:#?}");
-    assert!(
-        rendered[0].starts_with(
-            "services/api/src/relay.rs:4: `interruptions::close_all` writes a deployment's state outside services/api/src/orchestrator/persist.rs"
-        ),
+    let located: Vec<&str> = rendered
+        .iter()
+        .map(|line| line.split(" writes ").next().unwrap())
+        .collect();
+    assert_eq!(
+        located,
+        [
+            "services/api/src/relay.rs:6: `interruptions::close_all`",
+            "services/api/src/routes/deployments.rs:4: `deployments::save_progress`",
+            "services/api/src/sneaky.rs:3: `interruptions::resolve`",
+            "services/api/src/sneaky.rs:4: `deployments::save_step_progress`",
+            "services/api/src/sneaky.rs:7: SQL writing `step_runs`",
+        ],
         "{rendered:#?}"
     );
-    assert!(
-        rendered[1].starts_with(
-            "services/api/src/routes/deployments.rs:4: `deployments::save_progress` writes a deployment's state"
-        ),
-        "{rendered:#?}"
-    );
+    assert!(rendered[1].contains("outside services/api/src/orchestrator/persist.rs"));
     assert!(rendered[1].ends_with("persist it in the orchestrator"));
+}
+
+#[test]
+fn the_domain_reading_a_clock_or_doing_io_fails() {
+    let root = scratch_tree(&[
+        (
+            "crates/domain/src/machine.rs",
+            "//! Example.\n\nfn stamp() {\n    let now = chrono::Utc::now();\n    let id = Uuid::now_v7();\n    std::fs::read(\"x\");\n}\n\n#[cfg(test)]\nmod tests {\n    fn at() { let _ = Utc::now(); }\n}\n",
+        ),
+        (
+            "services/api/src/clock.rs",
+            "//! Example.\n\nfn stamp() {\n    let now = chrono::Utc::now();\n}\n",
+        ),
+    ]);
+    let rendered = rendered(domain_purity::check(root.path()).unwrap());
+    let located: Vec<&str> = rendered
+        .iter()
+        .map(|line| line.split(" in the domain crate").next().unwrap())
+        .collect();
+    assert_eq!(
+        located,
+        [
+            "crates/domain/src/machine.rs:4: `Utc::now` reads a clock or draws randomness",
+            "crates/domain/src/machine.rs:5: `Uuid::now_v7` reads a clock or draws randomness",
+            "crates/domain/src/machine.rs:6: `std::fs` does I/O",
+        ],
+        "{rendered:#?}"
+    );
 }

@@ -80,6 +80,25 @@ pub async fn next_queued(
         .transpose()
 }
 
+/// A deployment that is still queued, locked; `None` when it is not queued any more.
+pub async fn lock_queued(
+    client: &impl GenericClient,
+    deployment_id: DeploymentId,
+) -> Result<Option<Deployment>, StorageError> {
+    client
+        .query_opt_cached(
+            &format!(
+                "SELECT {DEPLOYMENT_COLUMNS} FROM deployments d
+                 WHERE d.deployment_id = $1 AND d.status = 'Queued' FOR UPDATE"
+            ),
+            &[deployment_id.as_uuid()],
+        )
+        .await?
+        .as_ref()
+        .map(deployment_from_row)
+        .transpose()
+}
+
 /// Names of the environments where this release has a successful deployment.
 pub async fn succeeded_environments(
     client: &impl GenericClient,

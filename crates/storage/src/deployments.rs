@@ -285,6 +285,36 @@ pub async fn fail_unreadable(
     Ok(())
 }
 
+/// Cancels a deployment that cannot be loaded, outside the state machine (which needs its
+/// data): Canceled, its running step Canceled and pending ones Abandoned (each "cancelled by
+/// …"), its open interruption closed.
+pub async fn cancel_unreadable(
+    client: &impl GenericClient,
+    deployment_id: DeploymentId,
+    cancelled_by: &str,
+) -> Result<(), StorageError> {
+    client
+        .execute_cached(
+            "UPDATE deployments SET status = 'Canceled', error = 'the deployment was cancelled',
+                 finished_at = now()
+             WHERE deployment_id = $1",
+            &[deployment_id.as_uuid()],
+        )
+        .await?;
+    client
+        .execute_cached(
+            "UPDATE step_runs SET error = $2, finished_at = coalesce(finished_at, now()),
+                 status = CASE status WHEN 'Running' THEN 'Canceled' ELSE 'Abandoned' END
+             WHERE deployment_id = $1 AND status IN ('Pending', 'Running')",
+            &[
+                deployment_id.as_uuid(),
+                &format!("cancelled by {cancelled_by}"),
+            ],
+        )
+        .await?;
+    crate::interruptions::close_all(client, deployment_id, cancelled_by).await
+}
+
 /// The part of a deployment that changes as it runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeploymentProgress<'a> {

@@ -88,6 +88,16 @@ pub(crate) fn optional_id<T: From<Uuid>>(row: &Row, index: usize) -> Option<T> {
     row.get::<_, Option<Uuid>>(index).map(T::from)
 }
 
+/// The database's clock: the start of the current transaction (`now()`). Every time a command
+/// stamps on a deployment comes from here, so several API instances with different clocks
+/// still write one consistent history (and the same time the database stamps on log lines
+/// and interruptions).
+pub async fn database_now(
+    client: &impl GenericClient,
+) -> Result<chrono::DateTime<chrono::Utc>, StorageError> {
+    Ok(client.query_one_cached("SELECT now()", &[]).await?.get(0))
+}
+
 pub(crate) fn json_column<T: serde::de::DeserializeOwned>(
     value: serde_json::Value,
     what: &str,

@@ -2,7 +2,7 @@
 //! through. The shell (`services/api/src/orchestrator/`) loads a [`Deployment`], calls
 //! [`settle`] with one [`Command`] (answering the machine's [`Request`]s), writes the new
 //! state and carries out the [`Effect`]s in one transaction. Nothing here does I/O or reads a
-//! clock; `tests.rs` covers every command in every deployment status.
+//! clock; `tests/` covers every command in every deployment status.
 
 mod command;
 mod effect;

@@ -5,12 +5,13 @@
 
 use ferry_domain::deployment::{Command, Refusal};
 use ferry_domain::{AuditAction, DeploymentId};
-use ferry_storage::Client;
 use ferry_storage::audit::{self, AuditEvent};
+use ferry_storage::{Client, StorageError};
 use serde_json::json;
 
 use super::drive::{CommandError, commit, drive};
 use super::load;
+use super::unreadable;
 use crate::AppState;
 use crate::actor::Actor;
 use crate::error::ApiError;
@@ -23,9 +24,18 @@ pub async fn cancel(
 ) -> Result<(), ApiError> {
     let not_found = || ApiError::NotFound(format!("deployment `{deployment_id}` does not exist"));
     let transaction = client.transaction().await?;
-    let loaded = load::lock(&transaction, deployment_id)
-        .await?
-        .ok_or_else(not_found)?;
+    let loaded = match load::lock(&transaction, deployment_id).await {
+        Ok(Some(loaded)) => loaded,
+        Ok(None) => return Err(not_found()),
+        // Damaged data must not keep a deployment (and the line behind it) going for ever.
+        Err(StorageError::Corrupt(why)) => {
+            let wrote_outbox =
+                unreadable::cancel(state, &transaction, actor, deployment_id, &why).await?;
+            commit(state, transaction, wrote_outbox).await?;
+            return Ok(());
+        }
+        Err(other) => return Err(other.into()),
+    };
     let command = Command::Cancel {
         cancelled_by: actor.name().to_owned(),
     };

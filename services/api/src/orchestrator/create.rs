@@ -3,9 +3,8 @@
 //! machine starts it — or queues it behind the deployment of the same project and
 //! environment that is still going — all in one transaction with its audit record.
 
-use chrono::Utc;
 use ferry_domain::deployment::rules::{self, ExclusionError, GuidedFailureSettings};
-use ferry_domain::deployment::{Command, Effect, NextQueued, Purpose};
+use ferry_domain::deployment::{Command, Effect, Purpose};
 use ferry_domain::{AuditAction, DeploymentId, DeploymentStatus};
 use ferry_storage::audit::{self, AuditEvent};
 use ferry_storage::deployments::{self, Deployment};
@@ -15,7 +14,7 @@ use uuid::Uuid;
 
 use super::drive::{CommandError, commit, drive};
 use super::load;
-use super::queue::start_next;
+use super::queue::start_stranded;
 use crate::AppState;
 use crate::actor::Actor;
 use crate::context::DeploymentContext;
@@ -124,6 +123,7 @@ pub(super) async fn record(
             .map(|queued| queued.deployment_id),
     };
     let admission = rules::admit(active, oldest_queued);
+    let now = ferry_storage::database_now(client).await?;
     let row = Deployment {
         deployment_id: DeploymentId::from(Uuid::now_v7()),
         release_id: release.release_id,
@@ -131,7 +131,7 @@ pub(super) async fn record(
         environment_id,
         status: DeploymentStatus::Queued,
         error: None,
-        created_at: Utc::now(),
+        created_at: now,
         started_at: None,
         finished_at: None,
         guided_failure: rules::guided_failure(GuidedFailureSettings {
@@ -173,7 +173,7 @@ pub(super) async fn record(
     let mut release = release.clone();
     release.variables = inserted.variables;
     let context = DeploymentContext::new(Some(deployment_id), project, release, environment);
-    let loaded = load::assemble(context, row, inserted.step_runs, None)?;
+    let loaded = load::assemble(context, row, inserted.step_runs, None, now)?;
     let command = Command::Create {
         requested_by: actor.name().to_owned(),
         purpose: new.purpose,
@@ -195,9 +195,10 @@ pub(super) async fn record(
         .effects
         .iter()
         .any(|effect| matches!(effect, Effect::StartNextQueued(_)));
-    if admission.start_first.is_some() && !line_started {
-        wrote_outbox |=
-            start_next(state, client, project_id, environment_id, NextQueued::Start).await?;
+    if let Some(stranded) = admission.start_first
+        && !line_started
+    {
+        wrote_outbox |= start_stranded(state, client, project_id, environment_id, stranded).await?;
     }
     Ok(Recorded {
         deployment_id,

@@ -3,7 +3,6 @@
 //! project and environment, the next queued deployment of the pair starts in the same
 //! transaction, so no command can forget it.
 
-use chrono::Utc;
 use ferry_domain::deployment::{Command, Refusal, Stale, Transition, settle};
 use ferry_storage::{GenericClient, StorageError, Transaction};
 
@@ -77,7 +76,7 @@ pub(super) async fn drive_one(
     let transition = settle(
         loaded.state.clone(),
         command,
-        Utc::now(),
+        loaded.now,
         |deployment, request| replies::reply(state, &loaded.context, deployment, request),
     )?;
     let persisted = if transition.stale.is_some() {

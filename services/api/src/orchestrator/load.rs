@@ -3,7 +3,7 @@
 //! so a result, a cancel and an answer never deadlock, and a finishing deployment always sees
 //! the one queued behind it.
 
-use ferry_domain::deployment::{self, OpenInterruption, StepRun, StepSpec};
+use ferry_domain::deployment::{self, OpenInterruption, StepRun, StepSpec, Timestamp};
 use ferry_domain::{DeploymentId, InterruptionId, StepRunId};
 use ferry_storage::deployments::{self, Deployment};
 use ferry_storage::interruptions::{self, Interruption};
@@ -23,6 +23,8 @@ pub struct Loaded {
     pub state: deployment::Deployment,
     /// The open interruption's id, when one is open.
     pub open_interruption_id: Option<InterruptionId>,
+    /// The database's clock for this transaction: the time the command happens at.
+    pub now: Timestamp,
 }
 
 impl Loaded {
@@ -63,7 +65,8 @@ pub async fn load_locked(
         DeploymentContext::load(client, deployment_id, row.project_id, row.environment_id).await?;
     let runs = deployments::step_runs(client, deployment_id).await?;
     let open = interruptions::lock_open(client, deployment_id).await?;
-    assemble(context, row, runs, open)
+    let now = ferry_storage::database_now(client).await?;
+    assemble(context, row, runs, open, now)
 }
 
 /// Puts a stored deployment together for the machine: the release's process gives each
@@ -73,6 +76,7 @@ pub fn assemble(
     row: Deployment,
     runs: Vec<deployments::StepRun>,
     open: Option<Interruption>,
+    now: Timestamp,
 ) -> Result<Loaded, StorageError> {
     let steps = context.release.process.steps();
     let deployment_id = row.deployment_id;
@@ -134,6 +138,7 @@ pub fn assemble(
         step_run_ids,
         state,
         open_interruption_id: open.map(|interruption| interruption.interruption_id),
+        now,
     })
 }
 

@@ -14,7 +14,9 @@
 //! request names), `drive.rs` (calling the machine, persisting, starting the next queued
 //! deployment, committing), `persist.rs` (writing the state and effects), `replies.rs` (the
 //! shell's replies to the machine's questions: conditions and instructions), `messages.rs`
-//! (the outbox messages).
+//! (the outbox messages), `unreadable.rs` (the two ways out for a deployment whose stored data
+//! cannot be read: failing it when it cannot start, cancelling it; outside the machine, which
+//! needs that data).
 //! No rule lives here: a rule is in the domain crate, with its unit test.
 
 mod drive;
@@ -24,6 +26,7 @@ mod messages;
 mod persist;
 mod queue;
 mod replies;
+mod unreadable;
 
 pub mod answer;
 pub mod cancel;

@@ -8,10 +8,11 @@
 
 use ferry_domain::deployment::{Command, NextQueued};
 use ferry_domain::{DeploymentId, EnvironmentId, ProjectId};
-use ferry_storage::{GenericClient, StorageError, deployments, task_log};
+use ferry_storage::{GenericClient, StorageError, deployments};
 
 use super::drive::{CommandError, drive_one};
 use super::load::load_locked;
+use super::unreadable;
 use crate::AppState;
 
 /// Starts the next queued deployment of the pair (and, should it finish at once, the ones
@@ -30,8 +31,33 @@ pub async fn start_next(
     {
         return Ok(false);
     }
+    let first = deployments::next_queued(client, project_id, environment_id).await?;
+    start_line(state, client, project_id, environment_id, first).await
+}
+
+/// Starts a deployment left queued with nothing active ahead of it (`rules::admit` names it),
+/// then the line behind it as they finish.
+pub async fn start_stranded(
+    state: &AppState,
+    client: &impl GenericClient,
+    project_id: ProjectId,
+    environment_id: EnvironmentId,
+    stranded: DeploymentId,
+) -> Result<bool, StorageError> {
+    let first = deployments::lock_queued(client, stranded).await?;
+    start_line(state, client, project_id, environment_id, first).await
+}
+
+/// Starts `first`, and the next queued deployment each time one finishes at once.
+async fn start_line(
+    state: &AppState,
+    client: &impl GenericClient,
+    project_id: ProjectId,
+    environment_id: EnvironmentId,
+    first: Option<deployments::Deployment>,
+) -> Result<bool, StorageError> {
     let mut wrote_outbox = false;
-    let mut next = deployments::next_queued(client, project_id, environment_id).await?;
+    let mut next = first;
     while let Some(row) = next {
         let deployment_id = row.deployment_id;
         client.batch_execute("SAVEPOINT ferry_start_queued").await?;
@@ -51,7 +77,7 @@ pub async fn start_next(
                 client
                     .batch_execute("ROLLBACK TO SAVEPOINT ferry_start_queued")
                     .await?;
-                cannot_start(client, deployment_id, &error).await?;
+                unreadable::cannot_start(client, deployment_id, &error).await?;
                 true
             }
             Err(CommandError::Storage(error)) => return Err(error),
@@ -75,18 +101,4 @@ fn never_starts(error: &CommandError) -> bool {
         CommandError::Refused(_)
             | CommandError::Storage(StorageError::Corrupt(_) | StorageError::Missing(_))
     )
-}
-
-/// Ends a deployment that can never start, outside the machine (which needs the state that
-/// could not be read): Failed with the reason, its steps Abandoned, a line in its task log.
-/// No status email is sent for it: what the email says cannot be read either.
-async fn cannot_start(
-    client: &impl GenericClient,
-    deployment_id: DeploymentId,
-    error: &CommandError,
-) -> Result<(), StorageError> {
-    tracing::error!(%error, %deployment_id, "a queued deployment could not start");
-    let reason = format!("the deployment could not start: {error}");
-    deployments::fail_unreadable(client, deployment_id, &reason).await?;
-    task_log::append_system_log(client, deployment_id, &reason).await
 }

@@ -1,0 +1,85 @@
+//! Deployments whose stored data cannot be read (a bug or a bad migration damaged it): the
+//! state machine needs that data, so the two ways out are taken here, outside it, and said
+//! in the task log. A deployment that can never start is failed; a person may still cancel
+//! one. No status email is sent for either: what the email says cannot be read.
+
+use ferry_domain::deployment::NextQueued;
+use ferry_domain::{AuditAction, DeploymentId, DeploymentStatus};
+use ferry_storage::audit::{self, AuditEvent};
+use ferry_storage::{GenericClient, StorageError, deployments, task_log};
+use serde_json::json;
+
+use super::drive::CommandError;
+use super::queue::start_next;
+use crate::AppState;
+use crate::actor::Actor;
+use crate::error::ApiError;
+
+/// Fails a queued deployment that can never start: Failed with the reason, its steps
+/// Abandoned, a line in its task log.
+pub async fn cannot_start(
+    client: &impl GenericClient,
+    deployment_id: DeploymentId,
+    error: &CommandError,
+) -> Result<(), StorageError> {
+    tracing::error!(%error, %deployment_id, "a queued deployment could not start");
+    let reason = format!("the deployment could not start: {error}");
+    deployments::fail_unreadable(client, deployment_id, &reason).await?;
+    task_log::append_system_log(client, deployment_id, &reason).await
+}
+
+/// Cancels a deployment that cannot be loaded (the caller holds its locks): Canceled, its
+/// unfinished steps Canceled or Abandoned, its open question closed, the line behind it
+/// started. Returns whether the outbox was written.
+pub async fn cancel(
+    state: &AppState,
+    client: &impl GenericClient,
+    actor: &Actor,
+    deployment_id: DeploymentId,
+    why_unreadable: &str,
+) -> Result<bool, ApiError> {
+    let found = deployments::summary(client, deployment_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("deployment `{deployment_id}` does not exist"))
+        })?;
+    let status = found.deployment.status;
+    if status.is_terminal() {
+        return Err(ApiError::Conflict(format!(
+            "deployment {deployment_id} already finished: {status}"
+        )));
+    }
+    tracing::error!(%deployment_id, reason = why_unreadable, "cancelling a deployment whose stored data cannot be read");
+    deployments::cancel_unreadable(client, deployment_id, actor.name()).await?;
+    task_log::append_system_log(
+        client,
+        deployment_id,
+        &format!(
+            "Cancelled by {} (its stored data cannot be read: {why_unreadable})",
+            actor.name()
+        ),
+    )
+    .await?;
+    let (project_id, environment_id) =
+        (found.deployment.project_id, found.deployment.environment_id);
+    audit::record(
+        client,
+        &AuditEvent {
+            actor: actor.name(),
+            action: AuditAction::DeploymentCanceled,
+            project_id: Some(project_id),
+            environment_id: Some(environment_id),
+            subject: &format!(
+                "{} release {} to {}",
+                found.project_name, found.release_number, found.environment_name
+            ),
+            details: json!({ "deployment_id": deployment_id }),
+        },
+    )
+    .await?;
+    let when = match status {
+        DeploymentStatus::Queued => NextQueued::IfIdle,
+        _ => NextQueued::Start,
+    };
+    Ok(start_next(state, client, project_id, environment_id, when).await?)
+}
