@@ -1,12 +1,15 @@
 //! Talking to the Ferry API: the server settings every command shares, JSON requests with the
-//! API key (or HTTP Basic with `FERRY_USER`, so the audit log names a person), and following
-//! a deployment's task log.
+//! API key (or HTTP Basic with `FERRY_USER`, so the audit log names a person), answers read
+//! into the API's own types (`ferry-api-types`), and following a deployment's task log.
 
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use serde_json::Value;
+use ferry_api_types::{DeploymentView, ErrorBody};
+use ferry_domain::DeploymentStatus;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 #[derive(Args, Clone)]
 pub struct Server {
@@ -53,7 +56,11 @@ pub fn urlencode(segment: &str) -> String {
         .collect()
 }
 
-pub async fn post(server: &Server, path: &str, body: &Value) -> anyhow::Result<Value> {
+pub async fn post<Answer: DeserializeOwned>(
+    server: &Server,
+    path: &str,
+    body: &impl Serialize,
+) -> anyhow::Result<Answer> {
     let response = server
         .request(reqwest::Method::POST, path)
         .json(body)
@@ -63,7 +70,7 @@ pub async fn post(server: &Server, path: &str, body: &Value) -> anyhow::Result<V
     answer(response).await
 }
 
-pub async fn get(server: &Server, path: &str) -> anyhow::Result<Value> {
+pub async fn get<Answer: DeserializeOwned>(server: &Server, path: &str) -> anyhow::Result<Answer> {
     let response = server
         .request(reqwest::Method::GET, path)
         .send()
@@ -72,14 +79,23 @@ pub async fn get(server: &Server, path: &str) -> anyhow::Result<Value> {
     answer(response).await
 }
 
-/// The JSON body of a successful response, or the API's error message as an error.
-pub async fn answer(response: reqwest::Response) -> anyhow::Result<Value> {
+/// The body of a successful response read as `Answer`, or the API's error message as an
+/// error.
+pub async fn answer<Answer: DeserializeOwned>(
+    response: reqwest::Response,
+) -> anyhow::Result<Answer> {
     let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let body = response
+        .bytes()
+        .await
+        .with_context(|| format!("reading the API's answer ({status})"))?;
     if status.is_success() {
-        return Ok(body);
+        return serde_json::from_slice(&body)
+            .with_context(|| format!("the API's answer ({status}) is not what this ferry reads"));
     }
-    let message = body["error"]["message"].as_str().unwrap_or("no details");
+    let message = serde_json::from_slice::<ErrorBody>(&body)
+        .map(|body| body.error.message)
+        .unwrap_or_else(|_| "no details".to_owned());
     bail!("the API answered {status}: {message}")
 }
 
@@ -93,32 +109,32 @@ pub async fn follow(
     let mut printed = 0;
     let mut announced_wait = false;
     loop {
-        let deployment = get(server, &format!("/api/deployments/{deployment_id}")).await?;
-        if let Some(lines) = deployment["log"].as_array() {
-            for line in lines.iter().skip(printed) {
-                let step = line["step"]
-                    .as_str()
-                    .map(|s| format!("[{s}] "))
-                    .unwrap_or_default();
-                println!("{step}{}", line["text"].as_str().unwrap_or_default());
-            }
-            printed = printed.max(lines.len());
+        let deployment: DeploymentView =
+            get(server, &format!("/api/deployments/{deployment_id}")).await?;
+        for line in deployment.log.iter().skip(printed) {
+            let step = line
+                .step
+                .as_deref()
+                .map(|s| format!("[{s}] "))
+                .unwrap_or_default();
+            println!("{step}{}", line.text);
         }
-        let status = deployment["status"].as_str().unwrap_or_default();
+        printed = printed.max(deployment.log.len());
+        let status = deployment.status;
         match status {
-            "Success" => {
+            DeploymentStatus::Success => {
                 println!("Deployment succeeded");
                 return Ok(0);
             }
-            "Failed" | "Canceled" => {
+            DeploymentStatus::Failed | DeploymentStatus::Canceled => {
                 println!(
                     "Deployment {}: {}",
-                    status.to_lowercase(),
-                    deployment["error"].as_str().unwrap_or("no reason recorded")
+                    status.as_str().to_lowercase(),
+                    deployment.error.as_deref().unwrap_or("no reason recorded")
                 );
                 return Ok(1);
             }
-            "WaitingForIntervention" if !announced_wait => {
+            DeploymentStatus::WaitingForIntervention if !announced_wait => {
                 announced_wait = true;
                 println!(
                     "Waiting for a person: see `ferry interruptions`, then `ferry intervene <id> proceed|abort|retry|ignore`"

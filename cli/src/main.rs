@@ -15,10 +15,14 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use api::{Server, follow, post, urlencode};
 use clap::{Parser, Subcommand};
+use ferry_api_types::{
+    CreateDeployment, CreateEnvironment, CreateRelease, CreatedDeployment, EnvironmentView,
+    PackageView, ProjectView, ReleaseView,
+};
 use ferry_domain::{PackageId, PackageVersion};
 use ferry_packages::PackageFileName;
 use ferry_packages::archive::{ArchiveFormat, pack_zip};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 #[derive(Parser)]
 #[command(name = "ferry", version, about = "Ferry deployment automation")]
@@ -284,34 +288,30 @@ async fn run(command: Command) -> anyhow::Result<i32> {
                 .send()
                 .await
                 .context("reaching the Ferry API")?;
-            let body = api::answer(response).await?;
+            let pushed: PackageView = api::answer(response).await?;
             println!(
                 "Pushed {} {} (sha256 {}, {} bytes)",
-                body["package_id"].as_str().unwrap_or_default(),
-                body["version"].as_str().unwrap_or_default(),
-                body["sha256"].as_str().unwrap_or_default(),
-                body["size_bytes"]
+                pushed.package_id, pushed.version, pushed.sha256, pushed.size_bytes
             );
             Ok(0)
         }
         Command::CreateEnvironment { name, server } => {
-            let body = post(&server, "/api/environments", &json!({ "name": name })).await?;
-            println!(
-                "Created environment {}",
-                body["name"].as_str().unwrap_or_default()
-            );
+            let request = CreateEnvironment {
+                name,
+                guided_failure: false,
+            };
+            let created: EnvironmentView = post(&server, "/api/environments", &request).await?;
+            println!("Created environment {}", created.name);
             Ok(0)
         }
         Command::CreateProject { file, server } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
+            // Sent as written: the API checks it and names the field of any mistake.
             let project: Value = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not JSON", file.display()))?;
-            let body = post(&server, "/api/projects", &project).await?;
-            println!(
-                "Created project {}",
-                body["name"].as_str().unwrap_or_default()
-            );
+            let created: ProjectView = post(&server, "/api/projects", &project).await?;
+            println!("Created project {}", created.name);
             Ok(0)
         }
         Command::CreateRelease {
@@ -321,23 +321,21 @@ async fn run(command: Command) -> anyhow::Result<i32> {
             notes,
             server,
         } => {
-            let mut pinned = serde_json::Map::new();
+            let mut pinned = std::collections::BTreeMap::new();
             for package in packages {
                 let (id, version) = package
                     .split_once(':')
                     .with_context(|| format!("--package `{package}` must be PackageId:Version"))?;
-                pinned.insert(id.to_owned(), Value::String(version.to_owned()));
+                pinned.insert(id.to_owned(), version.to_owned());
             }
-            let mut request = json!({ "release_number": release_number, "packages": pinned });
-            if let Some(notes) = notes {
-                request["notes"] = Value::String(notes);
-            }
+            let request = CreateRelease {
+                release_number,
+                notes,
+                packages: pinned,
+            };
             let path = format!("/api/projects/{}/releases", urlencode(&project));
-            let body = post(&server, &path, &request).await?;
-            println!(
-                "Created release {} of {project}",
-                body["release_number"].as_str().unwrap_or_default()
-            );
+            let created: ReleaseView = post(&server, &path, &request).await?;
+            println!("Created release {} of {project}", created.release_number);
             Ok(0)
         }
         Command::Deploy {
@@ -351,25 +349,20 @@ async fn run(command: Command) -> anyhow::Result<i32> {
             excluded_steps,
             server,
         } => {
-            let mut request = json!({
-                "project": project,
-                "release_number": release_number,
-                "environment": environment,
-                "excluded_steps": excluded_steps,
-            });
-            if guided_failure || no_guided_failure {
-                request["guided_failure"] = Value::Bool(guided_failure);
-            }
-            let body = post(&server, "/api/deployments", &request).await?;
-            let deployment_id = body["deployment_id"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            println!("Deploying {project} release {release_number} to {environment}");
+            let request = CreateDeployment {
+                project,
+                release_number,
+                environment,
+                excluded_steps,
+                guided_failure: (guided_failure || no_guided_failure).then_some(guided_failure),
+            };
+            let created: CreatedDeployment = post(&server, "/api/deployments", &request).await?;
             println!(
-                "Status page: {}",
-                body["status_url"].as_str().unwrap_or_default()
+                "Deploying {} release {} to {}",
+                request.project, request.release_number, request.environment
             );
+            println!("Status page: {}", created.status_url);
+            let deployment_id = created.deployment_id.to_string();
             follow_if_asked(&server, &deployment_id, progress, timeout_seconds).await
         }
     }

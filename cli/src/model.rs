@@ -4,6 +4,12 @@
 use std::path::Path;
 
 use anyhow::Context;
+use ferry_api_types::{
+    AnswerRequest, DeploymentView, InterruptionView, LifecycleView, PendingInterruptions,
+    ReleasePreview, RollbackRequest, RolledBack,
+};
+use ferry_domain::InterruptionId;
+use ferry_domain::deployment::Answer;
 use serde_json::{Value, json};
 
 use crate::api::{Server, get, post, urlencode};
@@ -11,13 +17,11 @@ use crate::api::{Server, get, post, urlencode};
 pub async fn create_lifecycle(server: &Server, file: &Path) -> anyhow::Result<i32> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    // Sent as written: the API checks it and names the field of any mistake.
     let lifecycle: Value =
         serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
-    let body = post(server, "/api/lifecycles", &lifecycle).await?;
-    println!(
-        "Created lifecycle {}",
-        body["name"].as_str().unwrap_or_default()
-    );
+    let created: LifecycleView = post(server, "/api/lifecycles", &lifecycle).await?;
+    println!("Created lifecycle {}", created.name);
     Ok(0)
 }
 
@@ -33,67 +37,67 @@ pub async fn preview(
         urlencode(release_number),
         urlencode(environment)
     );
-    let body = get(server, &path).await?;
-    match body["lifecycle"]["allowed"].as_bool() {
-        Some(true) => println!("The lifecycle allows deploying {release_number} to {environment}."),
-        _ => println!(
+    let preview: ReleasePreview = get(server, &path).await?;
+    if preview.lifecycle.allowed {
+        println!("The lifecycle allows deploying {release_number} to {environment}.");
+    } else {
+        println!(
             "Not allowed yet: {}",
-            body["lifecycle"]["reason"]
-                .as_str()
+            preview
+                .lifecycle
+                .reason
+                .as_deref()
                 .unwrap_or("no reason given")
-        ),
+        );
     }
-    for step in body["steps"].as_array().into_iter().flatten() {
-        let name = step["name"].as_str().unwrap_or_default();
-        if step["runs"].as_bool() == Some(true) {
-            println!(
-                "  runs     {name}  (on {})",
-                step["target"].as_str().unwrap_or_default()
-            );
+    for step in &preview.steps {
+        let name = &step.name;
+        if step.runs {
+            println!("  runs     {name}  (on {})", step.target);
         } else {
             println!(
                 "  skipped  {name}  ({})",
-                step["reason"].as_str().unwrap_or_default()
+                step.reason.as_deref().unwrap_or_default()
             );
         }
-        if let Some(error) = step["condition_error"].as_str() {
+        if let Some(error) = &step.condition_error {
             println!("           its condition cannot be evaluated: {error}");
         }
     }
     Ok(0)
 }
 
+/// The answers an interruption takes, as people type them.
+fn option_names(interruption: &InterruptionView) -> Vec<&'static str> {
+    interruption
+        .options
+        .iter()
+        .map(|answer| answer.as_str())
+        .collect()
+}
+
 pub async fn interruptions(server: &Server) -> anyhow::Result<i32> {
-    let body = get(server, "/api/interruptions").await?;
-    let pending = body["interruptions"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    if pending.is_empty() {
+    let pending: PendingInterruptions = get(server, "/api/interruptions").await?;
+    if pending.interruptions.is_empty() {
         println!("Nothing is waiting for a person.");
     }
-    for interruption in pending {
-        let options: Vec<&str> = interruption["options"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
+    for interruption in &pending.interruptions {
         println!(
             "{}  deployment {}  {}{}",
-            interruption["interruption_id"].as_str().unwrap_or_default(),
-            interruption["deployment_id"].as_str().unwrap_or_default(),
-            interruption["kind"].as_str().unwrap_or_default(),
-            interruption["taken_by"]
-                .as_str()
+            interruption.interruption_id,
+            interruption.deployment_id,
+            interruption.kind.as_str(),
+            interruption
+                .taken_by
+                .as_deref()
                 .map(|by| format!("  (taken by {by})"))
                 .unwrap_or_default()
         );
+        println!("    {}", interruption.instructions);
         println!(
-            "    {}",
-            interruption["instructions"].as_str().unwrap_or_default()
+            "    answer with: {}",
+            option_names(interruption).join(" | ")
         );
-        println!("    answer with: {}", options.join(" | "));
     }
     Ok(0)
 }
@@ -108,86 +112,68 @@ pub async fn intervene(
     note: Option<&str>,
     take_over: bool,
 ) -> anyhow::Result<i32> {
-    let pending = get(server, "/api/interruptions").await?;
-    let interruption = pending["interruptions"]
-        .as_array()
+    let pending: PendingInterruptions = get(server, "/api/interruptions").await?;
+    let wanted = interruption_id.parse::<InterruptionId>().ok();
+    let interruption = pending
+        .interruptions
         .into_iter()
-        .flatten()
-        .find(|i| i["interruption_id"] == interruption_id)
-        .cloned()
+        .find(|i| Some(i.interruption_id) == wanted)
         .with_context(|| {
             format!("no interruption {interruption_id} is waiting (see `ferry interruptions`)")
         })?;
-    let options: Vec<&str> = interruption["options"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
-    if !options.contains(&result) {
+    if !Answer::parse(result).is_some_and(|answer| interruption.options.contains(&answer)) {
         anyhow::bail!(
             "`{result}` is not an answer to this interruption; use {}",
-            options.join(" or ")
+            option_names(&interruption).join(" or ")
         );
     }
     let me = server.user.as_deref().unwrap_or("api-key");
     let id = urlencode(interruption_id);
-    match interruption["taken_by"].as_str() {
+    match interruption.taken_by.as_deref() {
         Some(owner) if owner == me => {}
         Some(owner) if !take_over => anyhow::bail!(
             "{owner} has taken responsibility for this interruption; pass --take-over to take it from them"
         ),
         _ => {
-            post(server, &format!("/api/interruptions/{id}/take"), &json!({})).await?;
+            let _taken: InterruptionView =
+                post(server, &format!("/api/interruptions/{id}/take"), &json!({})).await?;
         }
     }
-    let mut answer = json!({ "result": result });
-    if let Some(note) = note {
-        answer["note"] = Value::String(note.to_owned());
-    }
-    let body = post(server, &format!("/api/interruptions/{id}/submit"), &answer).await?;
+    let answer = AnswerRequest {
+        result: result.to_owned(),
+        note: note.map(str::to_owned),
+    };
+    let answered: InterruptionView =
+        post(server, &format!("/api/interruptions/{id}/submit"), &answer).await?;
     println!(
         "Answered {result} for deployment {}",
-        body["deployment_id"].as_str().unwrap_or_default()
+        answered.deployment_id
     );
     Ok(0)
 }
 
 pub async fn cancel(server: &Server, deployment_id: &str) -> anyhow::Result<i32> {
-    let body = post(
+    let cancelled: DeploymentView = post(
         server,
         &format!("/api/deployments/{}/cancel", urlencode(deployment_id)),
         &json!({}),
     )
     .await?;
-    println!(
-        "Deployment {deployment_id} is {}",
-        body["status"].as_str().unwrap_or_default()
-    );
+    println!("Deployment {deployment_id} is {}", cancelled.status);
     Ok(0)
 }
 
 /// Starts a rollback; returns the new deployment's id.
 pub async fn rollback(server: &Server, project: &str, environment: &str) -> anyhow::Result<String> {
-    let body = post(
-        server,
-        "/api/deployments/rollback",
-        &json!({ "project": project, "environment": environment }),
-    )
-    .await?;
+    let request = RollbackRequest {
+        project: project.to_owned(),
+        environment: environment.to_owned(),
+    };
+    let rolled: RolledBack = post(server, "/api/deployments/rollback", &request).await?;
     println!(
         "Rolling {project} in {environment} back from release {} to {}",
-        body["rolled_back_from_release"]
-            .as_str()
-            .unwrap_or_default(),
-        body["release_number"].as_str().unwrap_or_default()
+        rolled.rolled_back_from_release, rolled.deployment.release_number
     );
-    println!(
-        "Status page: {}",
-        body["status_url"].as_str().unwrap_or_default()
-    );
-    Ok(body["deployment_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned())
+    println!("Status page: {}", rolled.deployment.status_url);
+    Ok(rolled.deployment.deployment_id.to_string())
 }

@@ -1,7 +1,8 @@
 //! Invariants of the code map's "must never depend on" column, checked on the resolved
 //! dependency graph (`cargo metadata`, normal and build dependencies, not dev-dependencies):
 //! the worker and the notifier reach no database crate (they hold no database credentials),
-//! and the domain crate reaches no tokio, SQL, HTTP or AMQP crate (it is pure).
+//! and neither the domain crate (it is pure) nor the API's body types (the CLI shares them)
+//! reach a tokio, SQL, HTTP or AMQP crate.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
@@ -63,6 +64,11 @@ pub const RULES: &[Rule] = &[
         package: "ferry-domain",
         forbidden: INPUT_OUTPUT_CRATES,
         why: "the domain crate is pure: no tokio, SQL, HTTP or AMQP",
+    },
+    Rule {
+        package: "ferry-api-types",
+        forbidden: INPUT_OUTPUT_CRATES,
+        why: "the API's body types are plain data the CLI shares: no tokio, SQL (so no ferry-storage), HTTP or AMQP",
     },
 ];
 

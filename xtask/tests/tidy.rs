@@ -309,8 +309,8 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// A `cargo metadata --format-version 1` shaped graph: the worker reaches tokio-postgres
-/// through some-crate, uses sqlx only in its tests, and the domain reaches tokio through a
-/// build dependency.
+/// through some-crate, uses sqlx only in its tests, the domain reaches tokio through a
+/// build dependency, and the API's body types use tokio only in their tests.
 fn metadata_fixture(root: &Path) -> serde_json::Value {
     let package = |name: &str, manifest: &str| {
         json!({
@@ -332,6 +332,7 @@ fn metadata_fixture(root: &Path) -> serde_json::Value {
             package("ferry-worker", "services/worker/Cargo.toml"),
             package("ferry-notifier", "services/notifier/Cargo.toml"),
             package("ferry-domain", "crates/domain/Cargo.toml"),
+            package("ferry-api-types", "crates/api-types/Cargo.toml"),
             package("some-crate", "registry/some-crate/Cargo.toml"),
             package("tokio-postgres", "registry/tokio-postgres/Cargo.toml"),
             package("sqlx", "registry/sqlx/Cargo.toml"),
@@ -339,12 +340,18 @@ fn metadata_fixture(root: &Path) -> serde_json::Value {
             package("codegen", "registry/codegen/Cargo.toml"),
             package("tokio", "registry/tokio/Cargo.toml"),
         ],
-        "workspace_members": ["ferry-worker 1.0.0", "ferry-notifier 1.0.0", "ferry-domain 1.0.0"],
+        "workspace_members": [
+            "ferry-worker 1.0.0",
+            "ferry-notifier 1.0.0",
+            "ferry-domain 1.0.0",
+            "ferry-api-types 1.0.0",
+        ],
         "resolve": {
             "nodes": [
                 { "id": "ferry-worker 1.0.0", "deps": [dep("serde", None), dep("some-crate", None), dep("sqlx", Some("dev"))] },
                 { "id": "ferry-notifier 1.0.0", "deps": [dep("serde", None)] },
                 { "id": "ferry-domain 1.0.0", "deps": [dep("serde", None), dep("codegen", Some("build"))] },
+                { "id": "ferry-api-types 1.0.0", "deps": [dep("serde", None), dep("tokio", Some("dev"))] },
                 { "id": "some-crate 1.0.0", "deps": [dep("tokio-postgres", None)] },
                 { "id": "codegen 1.0.0", "deps": [dep("tokio", None)] },
                 { "id": "tokio-postgres 1.0.0", "deps": [dep("tokio", None)] },

@@ -3,9 +3,9 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use ferry_api_types::{ErrorBody, ErrorKind, Health};
 use ferry_domain::ValidationError;
 use ferry_storage::StorageError;
-use serde_json::json;
 use tokio_postgres::error::SqlState;
 
 #[derive(Debug, thiserror::Error)]
@@ -94,35 +94,32 @@ impl From<StorageError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, kind) = match &self {
-            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, ErrorKind::BadRequest),
+            ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, ErrorKind::Invalid),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, ErrorKind::NotFound),
+            ApiError::MethodNotAllowed => {
+                (StatusCode::METHOD_NOT_ALLOWED, ErrorKind::MethodNotAllowed)
+            }
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, ErrorKind::Conflict),
             ApiError::PayloadTooLarge { .. } => {
-                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+                (StatusCode::PAYLOAD_TOO_LARGE, ErrorKind::PayloadTooLarge)
             }
-            ApiError::UnsupportedMediaType(_) => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
-            }
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorKind::UnsupportedMediaType,
+            ),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, ErrorKind::Unauthorized),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorKind::Unavailable),
             ApiError::Internal(error) => {
                 tracing::error!(error = format!("{error:#}"), "internal error");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+                (StatusCode::INTERNAL_SERVER_ERROR, ErrorKind::Internal)
             }
         };
         let field = match &self {
             ApiError::Invalid(error) => Some(error.field.clone()),
             _ => None,
         };
-        let body = json!({
-            "error": {
-                "kind": kind,
-                "message": self.to_string(),
-                "field": field,
-            }
-        });
+        let body = ErrorBody::new(kind, self.to_string(), field);
         let mut response = (status, Json(body)).into_response();
         if matches!(self, ApiError::Unauthorized) {
             response.headers_mut().insert(
@@ -134,13 +131,17 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl IntoResponse for crate::routes::Health {
+/// The answer of `/health` with its HTTP status: load balancers read the status, people the
+/// body.
+pub struct HealthAnswer(pub Health);
+
+impl IntoResponse for HealthAnswer {
     fn into_response(self) -> Response {
-        let status = if self.is_healthy() {
+        let status = if self.0.is_healthy() {
             StatusCode::OK
         } else {
             StatusCode::SERVICE_UNAVAILABLE
         };
-        (status, Json(self)).into_response()
+        (status, Json(self.0)).into_response()
     }
 }

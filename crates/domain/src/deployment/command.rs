@@ -93,8 +93,10 @@ pub enum StepOutcome {
     },
 }
 
-/// A person's answer to an interruption.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A person's answer to an interruption. Serde spells it as [`Answer::as_str`] does, for the
+/// API's answers (`options`, `resolution`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Answer {
     /// Manual intervention: carry on; the step succeeded.
     Proceed,

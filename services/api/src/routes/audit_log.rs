@@ -2,8 +2,8 @@
 
 use axum::Json;
 use axum::extract::State;
+use ferry_api_types::{AuditEventView, AuditLog};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -22,7 +22,7 @@ pub struct AuditQuery {
 pub async fn list(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<AuditQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AuditLog>, ApiError> {
     let limit = query.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::invalid("limit", "must be between 1 and 1000"));
@@ -33,15 +33,18 @@ pub async fn list(
         None => None,
     };
     let events = ferry_storage::audit::list(&client, project_id, limit).await?;
-    Ok(Json(json!({
-        "events": events.iter().map(|event| json!({
-            "occurred_at": event.occurred_at,
-            "actor": event.actor,
-            "action": event.action,
-            "project_id": event.project_id,
-            "environment_id": event.environment_id,
-            "subject": event.subject,
-            "details": event.details,
-        })).collect::<Vec<_>>()
-    })))
+    Ok(Json(AuditLog {
+        events: events
+            .into_iter()
+            .map(|event| AuditEventView {
+                occurred_at: event.occurred_at,
+                actor: event.actor,
+                action: event.action,
+                project_id: event.project_id,
+                environment_id: event.environment_id,
+                subject: event.subject,
+                details: event.details,
+            })
+            .collect(),
+    }))
 }

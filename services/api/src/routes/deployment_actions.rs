@@ -5,30 +5,22 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
+use ferry_api_types::{DeploymentView, RollbackRequest, RolledBack};
 use ferry_domain::DeploymentId;
-use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::actor::Actor;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::orchestrator::{cancel as cancelling, rollback as rolling_back};
-use crate::routes::deployments::{created_json, load_view};
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RollbackBody {
-    project: String,
-    environment: String,
-}
+use crate::routes::deployments::{created_deployment, load_view};
 
 /// Redeploys the last release that succeeded in the environment before the current one.
 pub async fn rollback(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
-    JsonBody(body): JsonBody<RollbackBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+    JsonBody(body): JsonBody<RollbackRequest>,
+) -> Result<(StatusCode, Json<RolledBack>), ApiError> {
     let mut client = state.db().await?;
     let rolled = rolling_back::rollback(
         &state,
@@ -38,10 +30,12 @@ pub async fn rollback(
         &body.environment,
     )
     .await?;
-    let mut created = created_json(&state, rolled.deployment_id, &rolled.target);
-    created["rollback_of"] = json!(rolled.rollback_of);
-    created["rolled_back_from_release"] = json!(rolled.rolled_back_from_release);
-    Ok((StatusCode::CREATED, Json(created)))
+    let answer = RolledBack {
+        deployment: created_deployment(&state, rolled.deployment_id, &rolled.target),
+        rollback_of: rolled.rollback_of,
+        rolled_back_from_release: rolled.rolled_back_from_release,
+    };
+    Ok((StatusCode::CREATED, Json(answer)))
 }
 
 /// Cancels a queued, running or paused deployment: the running step is told to stop, the
@@ -50,7 +44,7 @@ pub async fn cancel(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
     Path(raw_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DeploymentView>, ApiError> {
     let not_found = || ApiError::NotFound(format!("deployment `{raw_id}` does not exist"));
     let deployment_id: DeploymentId = raw_id.parse().map_err(|_| not_found())?;
     let mut client = state.db().await?;

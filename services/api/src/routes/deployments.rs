@@ -6,10 +6,11 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
+use ferry_api_types::{
+    CreateDeployment, CreatedDeployment, DeploymentView, StepRunView, TaskLogLine,
+};
 use ferry_domain::{DeploymentId, StepRunId};
 use ferry_storage::{GenericClient, deployments, interruptions, task_log};
-use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::actor::Actor;
@@ -18,41 +19,27 @@ use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::lookup::DeploymentTarget;
 use crate::orchestrator::create::{self, DeploymentRequest};
+use crate::routes::interruptions::interruption_view;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateDeployment {
-    /// Project id or name.
-    project: String,
-    release_number: String,
-    /// Environment id or name.
-    environment: String,
-    /// Steps to leave out of this deployment (not allowed for required steps).
-    #[serde(default)]
-    excluded_steps: Vec<String>,
-    /// Overrides the project's and environment's guided-failure setting.
-    guided_failure: Option<bool>,
-}
-
-pub(crate) fn created_json(
+pub(crate) fn created_deployment(
     state: &AppState,
     deployment_id: DeploymentId,
     target: &DeploymentTarget,
-) -> Value {
-    json!({
-        "deployment_id": deployment_id,
-        "project": target.project.name,
-        "release_number": target.release.release_number,
-        "environment": target.environment.name,
-        "status_url": status_url(&state.config().public_url, deployment_id),
-    })
+) -> CreatedDeployment {
+    CreatedDeployment {
+        deployment_id,
+        project: target.project.name.clone(),
+        release_number: target.release.release_number.clone(),
+        environment: target.environment.name.clone(),
+        status_url: status_url(&state.config().public_url, deployment_id),
+    }
 }
 
 pub async fn create(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
     JsonBody(body): JsonBody<CreateDeployment>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<CreatedDeployment>), ApiError> {
     let mut client = state.db().await?;
     let request = DeploymentRequest {
         project: body.project,
@@ -64,14 +51,18 @@ pub async fn create(
     let created = create::create(&state, &mut client, &actor, request).await?;
     Ok((
         StatusCode::CREATED,
-        Json(created_json(&state, created.deployment_id, &created.target)),
+        Json(created_deployment(
+            &state,
+            created.deployment_id,
+            &created.target,
+        )),
     ))
 }
 
 pub async fn show(
     State(state): State<AppState>,
     Path(deployment_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DeploymentView>, ApiError> {
     let client = state.db().await?;
     let view = load_view(&state, &client, &deployment_id).await?;
     Ok(Json(view))
@@ -82,7 +73,7 @@ pub async fn load_view(
     state: &AppState,
     client: &impl GenericClient,
     raw_id: &str,
-) -> Result<Value, ApiError> {
+) -> Result<DeploymentView, ApiError> {
     let not_found = || ApiError::NotFound(format!("deployment `{raw_id}` does not exist"));
     let deployment_id: DeploymentId = raw_id.parse().map_err(|_| not_found())?;
     let summary = deployments::summary(client, deployment_id)
@@ -99,38 +90,49 @@ pub async fn load_view(
                 .map(|s| s.name.clone())
         })
     };
-    let d = &summary.deployment;
-    Ok(json!({
-        "deployment_id": d.deployment_id,
-        "project": summary.project_name,
-        "release_number": summary.release_number,
-        "environment": summary.environment_name,
-        "status": d.status,
-        "error": d.error,
-        "created_at": d.created_at,
-        "started_at": d.started_at,
-        "finished_at": d.finished_at,
-        "guided_failure": d.guided_failure,
-        "excluded_steps": d.excluded_steps,
-        "rollback_of": d.rollback_of,
-        "status_url": status_url(&state.config().public_url, d.deployment_id),
-        "steps": steps.iter().map(|s| json!({
-            "name": s.name,
-            "status": s.status,
-            "attempt": s.attempt,
-            "exit_code": s.exit_code,
-            "error": s.error,
-            "failure_ignored": s.failure_ignored,
-            "started_at": s.started_at,
-            "finished_at": s.finished_at,
-        })).collect::<Vec<_>>(),
-        "interruptions": interruptions.iter().map(|i| crate::routes::interruptions::interruption_json(i, step_name(Some(i.step_run_id)))).collect::<Vec<_>>(),
-        "log": log.iter().map(|line| json!({
-            "step": step_name(line.step_run_id),
-            "attempt": line.attempt,
-            "stream": line.stream,
-            "logged_at": line.logged_at,
-            "text": line.text,
-        })).collect::<Vec<_>>(),
-    }))
+    let interruptions = interruptions
+        .iter()
+        .map(|i| interruption_view(i, step_name(Some(i.step_run_id))))
+        .collect::<Result<_, _>>()?;
+    let log = log
+        .into_iter()
+        .map(|line| TaskLogLine {
+            step: step_name(line.step_run_id),
+            attempt: line.attempt,
+            stream: line.stream,
+            logged_at: line.logged_at,
+            text: line.text,
+        })
+        .collect();
+    let d = summary.deployment;
+    Ok(DeploymentView {
+        deployment_id: d.deployment_id,
+        project: summary.project_name,
+        release_number: summary.release_number,
+        environment: summary.environment_name,
+        status: d.status,
+        error: d.error,
+        created_at: d.created_at,
+        started_at: d.started_at,
+        finished_at: d.finished_at,
+        guided_failure: d.guided_failure,
+        excluded_steps: d.excluded_steps,
+        rollback_of: d.rollback_of,
+        status_url: status_url(&state.config().public_url, d.deployment_id),
+        steps: steps
+            .iter()
+            .map(|s| StepRunView {
+                name: s.name.clone(),
+                status: s.status,
+                attempt: s.attempt,
+                exit_code: s.exit_code,
+                error: s.error.clone(),
+                failure_ignored: s.failure_ignored,
+                started_at: s.started_at,
+                finished_at: s.finished_at,
+            })
+            .collect(),
+        interruptions,
+        log,
+    })
 }

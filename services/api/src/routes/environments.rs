@@ -3,49 +3,35 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
+use ferry_api_types::{CreateEnvironment, EnvironmentList, EnvironmentView, UpdateEnvironment};
 use ferry_domain::{AuditAction, EnvironmentName};
 use ferry_storage::audit::{self, AuditEvent};
 use ferry_storage::environments::{self, Environment};
-use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::actor::Actor;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
+use crate::routes::audit_details;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateEnvironment {
-    name: String,
-    /// Whether a failed step pauses for a person's decision here by default.
-    #[serde(default)]
-    guided_failure: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateEnvironment {
-    guided_failure: bool,
-}
-
-fn environment_json(environment: &Environment) -> Value {
-    json!({
-        "environment_id": environment.environment_id,
-        "name": environment.name,
-        "guided_failure": environment.guided_failure,
-    })
+fn environment_view(environment: &Environment) -> EnvironmentView {
+    EnvironmentView {
+        environment_id: environment.environment_id,
+        name: environment.name.clone(),
+        guided_failure: environment.guided_failure,
+    }
 }
 
 pub async fn create(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
     JsonBody(body): JsonBody<CreateEnvironment>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<EnvironmentView>), ApiError> {
     let name = EnvironmentName::parse(&body.name)?;
     let mut client = state.db().await?;
     let transaction = client.transaction().await?;
     let environment = environments::insert(&transaction, &name, body.guided_failure).await?;
+    let shown = environment_view(&environment);
     audit::record(
         &transaction,
         &AuditEvent {
@@ -54,12 +40,12 @@ pub async fn create(
             project_id: None,
             environment_id: Some(environment.environment_id),
             subject: &format!("environment {}", environment.name),
-            details: environment_json(&environment),
+            details: audit_details(&shown)?,
         },
     )
     .await?;
     transaction.commit().await?;
-    Ok((StatusCode::CREATED, Json(environment_json(&environment))))
+    Ok((StatusCode::CREATED, Json(shown)))
 }
 
 pub async fn update(
@@ -67,7 +53,7 @@ pub async fn update(
     Extension(actor): Extension<Actor>,
     Path(environment): Path<String>,
     JsonBody(body): JsonBody<UpdateEnvironment>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EnvironmentView>, ApiError> {
     let mut client = state.db().await?;
     let transaction = client.transaction().await?;
     let mut existing = environments::find(&transaction, &environment)
@@ -76,6 +62,7 @@ pub async fn update(
     environments::set_guided_failure(&transaction, existing.environment_id, body.guided_failure)
         .await?;
     existing.guided_failure = body.guided_failure;
+    let shown = environment_view(&existing);
     audit::record(
         &transaction,
         &AuditEvent {
@@ -84,18 +71,18 @@ pub async fn update(
             project_id: None,
             environment_id: Some(existing.environment_id),
             subject: &format!("environment {}", existing.name),
-            details: environment_json(&existing),
+            details: audit_details(&shown)?,
         },
     )
     .await?;
     transaction.commit().await?;
-    Ok(Json(environment_json(&existing)))
+    Ok(Json(shown))
 }
 
-pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn list(State(state): State<AppState>) -> Result<Json<EnvironmentList>, ApiError> {
     let client = state.db().await?;
     let environments = environments::list(&client).await?;
-    Ok(Json(json!({
-        "environments": environments.iter().map(environment_json).collect::<Vec<_>>()
-    })))
+    Ok(Json(EnvironmentList {
+        environments: environments.iter().map(environment_view).collect(),
+    }))
 }

@@ -5,10 +5,10 @@
 
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
+use ferry_api_types::{AnswerRequest, InterruptionView, PendingInterruptions};
 use ferry_domain::deployment::Answer;
+use ferry_storage::StorageError;
 use ferry_storage::interruptions::{self, Interruption};
-use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::actor::Actor;
@@ -20,59 +20,71 @@ use crate::orchestrator::take as taking;
 /// The longest note kept with an answer.
 const MAX_NOTE_CHARS: usize = 4000;
 
-pub fn interruption_json(interruption: &Interruption, step: Option<String>) -> Value {
-    json!({
-        "interruption_id": interruption.interruption_id,
-        "deployment_id": interruption.deployment_id,
-        "step": step,
-        "kind": interruption.kind.as_str(),
-        "instructions": interruption.instructions,
-        "responsible_team": interruption.responsible_team,
-        "options": Answer::options(interruption.kind).iter().map(|answer| answer.as_str()).collect::<Vec<_>>(),
-        "created_at": interruption.created_at,
-        "taken_by": interruption.taken_by,
-        "taken_at": interruption.taken_at,
-        "resolution": interruption.resolution,
-        "note": interruption.note,
-        "resolved_by": interruption.resolved_by,
-        "resolved_at": interruption.resolved_at,
+/// An interruption as the API shows it; `step` is the name of the step it is about, when
+/// the caller knows it. A stored resolution that is not an answer (the table's check allows
+/// none) is corrupt data.
+pub fn interruption_view(
+    interruption: &Interruption,
+    step: Option<String>,
+) -> Result<InterruptionView, ApiError> {
+    let resolution = interruption
+        .resolution
+        .as_deref()
+        .map(|raw| {
+            Answer::parse(raw).ok_or_else(|| {
+                StorageError::Corrupt(format!(
+                    "interruption {} has the resolution `{raw}`, which is not an answer",
+                    interruption.interruption_id
+                ))
+            })
+        })
+        .transpose()?;
+    Ok(InterruptionView {
+        interruption_id: interruption.interruption_id,
+        deployment_id: interruption.deployment_id,
+        step,
+        kind: interruption.kind,
+        instructions: interruption.instructions.clone(),
+        responsible_team: interruption.responsible_team.clone(),
+        options: Answer::options(interruption.kind).to_vec(),
+        created_at: interruption.created_at,
+        taken_by: interruption.taken_by.clone(),
+        taken_at: interruption.taken_at,
+        resolution,
+        note: interruption.note.clone(),
+        resolved_by: interruption.resolved_by.clone(),
+        resolved_at: interruption.resolved_at,
     })
 }
 
 /// Pending interruptions, oldest first.
-pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn list(State(state): State<AppState>) -> Result<Json<PendingInterruptions>, ApiError> {
     let client = state.db().await?;
     let pending = interruptions::pending(&client).await?;
-    Ok(Json(json!({
-        "interruptions": pending.iter().map(|i| interruption_json(i, None)).collect::<Vec<_>>()
-    })))
+    Ok(Json(PendingInterruptions {
+        interruptions: pending
+            .iter()
+            .map(|interruption| interruption_view(interruption, None))
+            .collect::<Result<_, _>>()?,
+    }))
 }
 
 pub async fn take(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
     Path(raw_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<InterruptionView>, ApiError> {
     let mut client = state.db().await?;
     let interruption = taking::take(&state, &mut client, &actor, &raw_id).await?;
-    Ok(Json(interruption_json(&interruption, None)))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Submission {
-    /// `proceed` or `abort` (manual intervention); `retry`, `ignore` or `abort` (guided
-    /// failure).
-    result: String,
-    note: Option<String>,
+    Ok(Json(interruption_view(&interruption, None)?))
 }
 
 pub async fn submit(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
     Path(raw_id): Path<String>,
-    JsonBody(body): JsonBody<Submission>,
-) -> Result<Json<Value>, ApiError> {
+    JsonBody(body): JsonBody<AnswerRequest>,
+) -> Result<Json<InterruptionView>, ApiError> {
     if body
         .note
         .as_ref()
@@ -95,5 +107,5 @@ pub async fn submit(
         },
     )
     .await?;
-    Ok(Json(interruption_json(&answered, None)))
+    Ok(Json(interruption_view(&answered, None)?))
 }

@@ -3,18 +3,19 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
+use ferry_api_types::{LifecycleList, LifecycleView};
 use ferry_domain::lifecycle::{Lifecycle, Phase};
 use ferry_domain::{AuditAction, LifecycleName, ValidationError};
 use ferry_storage::audit::{self, AuditEvent};
 use ferry_storage::lifecycles::{self, StoredLifecycle};
 use ferry_storage::{GenericClient, environments};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::actor::Actor;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
+use crate::routes::audit_details;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,23 +50,24 @@ async fn parse_lifecycle(
     Ok(Lifecycle::new(name, phases)?)
 }
 
-pub fn lifecycle_json(stored: &StoredLifecycle) -> Value {
-    json!({
-        "lifecycle_id": stored.lifecycle_id,
-        "name": stored.lifecycle.name,
-        "phases": stored.lifecycle.phases(),
-    })
+fn lifecycle_view(stored: &StoredLifecycle) -> LifecycleView {
+    LifecycleView {
+        lifecycle_id: stored.lifecycle_id,
+        name: stored.lifecycle.name.clone(),
+        phases: stored.lifecycle.phases().to_vec(),
+    }
 }
 
 pub async fn create(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
     JsonBody(body): JsonBody<LifecycleBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<LifecycleView>), ApiError> {
     let mut client = state.db().await?;
     let transaction = client.transaction().await?;
     let lifecycle = parse_lifecycle(&transaction, body).await?;
     let stored = lifecycles::insert(&transaction, &lifecycle).await?;
+    let shown = lifecycle_view(&stored);
     audit::record(
         &transaction,
         &AuditEvent {
@@ -74,12 +76,12 @@ pub async fn create(
             project_id: None,
             environment_id: None,
             subject: &format!("lifecycle {}", lifecycle.name),
-            details: lifecycle_json(&stored),
+            details: audit_details(&shown)?,
         },
     )
     .await?;
     transaction.commit().await?;
-    Ok((StatusCode::CREATED, Json(lifecycle_json(&stored))))
+    Ok((StatusCode::CREATED, Json(shown)))
 }
 
 pub async fn update(
@@ -87,7 +89,7 @@ pub async fn update(
     Extension(actor): Extension<Actor>,
     Path(lifecycle): Path<String>,
     JsonBody(body): JsonBody<LifecycleBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<LifecycleView>, ApiError> {
     let mut client = state.db().await?;
     let transaction = client.transaction().await?;
     let existing = find_lifecycle(&transaction, &lifecycle).await?;
@@ -97,6 +99,7 @@ pub async fn update(
         lifecycle_id: existing.lifecycle_id,
         lifecycle,
     };
+    let shown = lifecycle_view(&stored);
     audit::record(
         &transaction,
         &AuditEvent {
@@ -105,30 +108,30 @@ pub async fn update(
             project_id: None,
             environment_id: None,
             subject: &format!("lifecycle {}", stored.lifecycle.name),
-            details: lifecycle_json(&stored),
+            details: audit_details(&shown)?,
         },
     )
     .await?;
     transaction.commit().await?;
-    Ok(Json(lifecycle_json(&stored)))
+    Ok(Json(shown))
 }
 
 pub async fn show(
     State(state): State<AppState>,
     Path(lifecycle): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<LifecycleView>, ApiError> {
     let client = state.db().await?;
-    Ok(Json(lifecycle_json(
+    Ok(Json(lifecycle_view(
         &find_lifecycle(&client, &lifecycle).await?,
     )))
 }
 
-pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn list(State(state): State<AppState>) -> Result<Json<LifecycleList>, ApiError> {
     let client = state.db().await?;
     let all = lifecycles::list(&client).await?;
-    Ok(Json(
-        json!({ "lifecycles": all.iter().map(lifecycle_json).collect::<Vec<_>>() }),
-    ))
+    Ok(Json(LifecycleList {
+        lifecycles: all.iter().map(lifecycle_view).collect(),
+    }))
 }
 
 pub async fn find_lifecycle(

@@ -16,8 +16,6 @@ mod project_body;
 mod projects;
 mod releases;
 
-pub use health::Health;
-
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
@@ -113,6 +111,11 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+}
+
+/// A response body as the `details` of its audit event, so the log records what was answered.
+fn audit_details(body: &impl serde::Serialize) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(body).map_err(|error| ApiError::Internal(error.into()))
 }
 
 async fn method_not_allowed() -> ApiError {

@@ -7,13 +7,13 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use bytes::{Bytes, BytesMut};
+use ferry_api_types::{PackageList, PackageView};
 use ferry_domain::{PackageId, PackageVersion};
 use ferry_packages::archive::{self, ArchiveFormat};
 use ferry_packages::store::{StoreError, object_key};
 use ferry_storage::packages::{self, Package};
 use futures_util::StreamExt;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -27,15 +27,15 @@ pub struct UploadQuery {
     overwrite: bool,
 }
 
-pub fn package_json(package: &Package) -> Value {
-    json!({
-        "package_id": package.package_id,
-        "version": package.version,
-        "format": package.format,
-        "sha256": package.sha256,
-        "size_bytes": package.size_bytes,
-        "uploaded_at": package.uploaded_at,
-    })
+fn package_view(package: Package) -> PackageView {
+    PackageView {
+        package_id: package.package_id,
+        version: package.version,
+        format: package.format,
+        sha256: package.sha256,
+        size_bytes: package.size_bytes,
+        uploaded_at: package.uploaded_at,
+    }
 }
 
 pub async fn upload(
@@ -44,7 +44,7 @@ pub async fn upload(
     QueryParams(query): QueryParams<UploadQuery>,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<PackageView>), ApiError> {
     let package_id = PackageId::parse(&package_id)?;
     let version = PackageVersion::parse(&version)?;
     let limit = state.config().max_package_bytes;
@@ -107,7 +107,7 @@ pub async fn upload(
     )
     .await?;
     tracing::info!(package_id = %package_id, version = %version, size_bytes, "package pushed");
-    Ok((StatusCode::CREATED, Json(package_json(&package))))
+    Ok((StatusCode::CREATED, Json(package_view(package))))
 }
 
 fn store_unavailable(error: StoreError) -> ApiError {
@@ -133,7 +133,7 @@ async fn read_limited(body: Body, limit: u64) -> Result<Bytes, ApiError> {
 pub async fn show(
     State(state): State<AppState>,
     Path((package_id, version)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PackageView>, ApiError> {
     let package_id = PackageId::parse(&package_id)?;
     let version = PackageVersion::parse(&version)?;
     let client = state.db().await?;
@@ -144,13 +144,13 @@ pub async fn show(
                 "package {package_id} version {version} does not exist"
             ))
         })?;
-    Ok(Json(package_json(&package)))
+    Ok(Json(package_view(package)))
 }
 
-pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn list(State(state): State<AppState>) -> Result<Json<PackageList>, ApiError> {
     let client = state.db().await?;
     let packages = packages::list(&client).await?;
-    Ok(Json(
-        json!({ "packages": packages.iter().map(package_json).collect::<Vec<_>>() }),
-    ))
+    Ok(Json(PackageList {
+        packages: packages.into_iter().map(package_view).collect(),
+    }))
 }

@@ -4,10 +4,9 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use ferry_domain::StepKind;
+use ferry_api_types::{LifecycleAdmission, ReleasePreview, StepKindName, StepPreview};
 use ferry_domain::deployment::Planned;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -27,7 +26,7 @@ pub async fn preview(
     State(state): State<AppState>,
     Path((project, release_number)): Path<(String, String)>,
     QueryParams(query): QueryParams<PreviewQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ReleasePreview>, ApiError> {
     let client = state.db().await?;
     let preview = previewing::preview(
         &state,
@@ -39,50 +38,47 @@ pub async fn preview(
     .await?;
     let target = &preview.target;
     let lifecycle = match &preview.lifecycle {
-        Ok(()) => json!({ "allowed": true }),
-        Err(reason) => json!({ "allowed": false, "reason": reason }),
+        Ok(()) => LifecycleAdmission::allowed(),
+        Err(reason) => LifecycleAdmission::refused(reason.clone()),
     };
-    let steps_json: Vec<Value> = target
+    let steps = target
         .release
         .process
         .steps()
         .iter()
         .zip(&preview.steps)
         .map(|(step, planned)| {
-            let (kind, runs_on) = match &step.kind {
-                StepKind::RunScript { .. } => (
-                    "run_script",
-                    format!(
-                        "a worker of pool `{}` (its local host)",
-                        target.project.worker_pool
-                    ),
+            let kind = StepKindName::from(&step.kind);
+            let runs_on = match kind {
+                StepKindName::RunScript => format!(
+                    "a worker of pool `{}` (its local host)",
+                    target.project.worker_pool
                 ),
-                StepKind::ManualIntervention { .. } => (
-                    "manual_intervention",
-                    "no target: the deployment waits for a person".to_owned(),
-                ),
+                StepKindName::ManualIntervention => {
+                    "no target: the deployment waits for a person".to_owned()
+                }
             };
             let (runs, reason, condition_error) = match planned {
                 Planned::Runs => (true, None, None),
                 Planned::Skipped(reason) => (false, Some(reason.describe().to_owned()), None),
                 Planned::Fails(reason) => (false, Some(reason.clone()), Some(reason.clone())),
             };
-            json!({
-                "name": step.name,
-                "kind": kind,
-                "target": runs_on,
-                "runs": runs,
-                "reason": reason,
-                "condition_error": condition_error,
-            })
+            StepPreview {
+                name: step.name.as_str().to_owned(),
+                kind,
+                target: runs_on,
+                runs,
+                reason,
+                condition_error,
+            }
         })
         .collect();
-    Ok(Json(json!({
-        "project": target.project.name,
-        "release_number": target.release.release_number,
-        "environment": target.environment.name,
-        "lifecycle": lifecycle,
-        "assumes": "every step that runs succeeds and every manual intervention proceeds",
-        "steps": steps_json,
-    })))
+    Ok(Json(ReleasePreview {
+        project: target.project.name.clone(),
+        release_number: target.release.release_number.clone(),
+        environment: target.environment.name.clone(),
+        lifecycle,
+        assumes: "every step that runs succeeds and every manual intervention proceeds".to_owned(),
+        steps,
+    }))
 }

@@ -7,13 +7,13 @@ use std::collections::BTreeMap;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
+use ferry_api_types::{ProjectList, ProjectView, ResolvedVariable, VariablePreview, VariableView};
 use ferry_domain::AuditAction;
 use ferry_domain::variables::VariableSet;
 use ferry_storage::GenericClient;
 use ferry_storage::audit::{self, AuditEvent};
 use ferry_storage::projects::{self, Project};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::actor::Actor;
@@ -21,47 +21,47 @@ use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::extract::QueryParams;
 use crate::lookup::named_environment;
+use crate::routes::audit_details;
 use crate::routes::project_body::{ProjectBody, parse_project};
 
-/// A project's variables as the API shows them: sensitive values never leave the server.
-pub fn variables_json(variables: &VariableSet<String>) -> Value {
+/// A project's (or release's) variables as the API shows them: sensitive values never leave
+/// the server.
+pub fn variable_views(variables: &VariableSet<String>) -> Vec<VariableView> {
     variables
         .variables()
         .iter()
-        .map(|variable| {
-            json!({
-                "name": variable.name,
-                "value": if variable.sensitive { Value::Null } else { Value::String(variable.value.clone()) },
-                "sensitive": variable.sensitive,
-                "scope": variable.scope,
-            })
+        .map(|variable| VariableView {
+            name: variable.name.clone(),
+            value: (!variable.sensitive).then(|| variable.value.clone()),
+            sensitive: variable.sensitive,
+            scope: variable.scope.clone(),
         })
         .collect()
 }
 
-pub fn project_json(project: &Project) -> Value {
-    json!({
-        "project_id": project.project_id,
-        "name": project.name,
-        "steps": project.process,
-        "variables": variables_json(&project.variables),
-        "notification_email": project.notification_email,
-        "worker_pool": project.worker_pool,
-        "lifecycle_id": project.lifecycle_id,
-        "guided_failure": project.guided_failure,
-    })
+fn project_view(project: &Project) -> ProjectView {
+    ProjectView {
+        project_id: project.project_id,
+        name: project.name.clone(),
+        steps: project.process.clone(),
+        variables: variable_views(&project.variables),
+        notification_email: project.notification_email.clone(),
+        worker_pool: project.worker_pool.clone(),
+        lifecycle_id: project.lifecycle_id,
+        guided_failure: project.guided_failure,
+    }
 }
 
 pub async fn create(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
     JsonBody(body): JsonBody<ProjectBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ProjectView>), ApiError> {
     let mut client = state.db().await?;
     let transaction = client.transaction().await?;
     let project = parse_project(&state, &transaction, body, None).await?;
     let project = projects::insert(&transaction, &project).await?;
-    let shown = project_json(&project);
+    let shown = project_view(&project);
     audit::record(
         &transaction,
         &AuditEvent {
@@ -70,7 +70,7 @@ pub async fn create(
             project_id: Some(project.project_id),
             environment_id: None,
             subject: &format!("project {}", project.name),
-            details: shown.clone(),
+            details: audit_details(&shown)?,
         },
     )
     .await?;
@@ -83,7 +83,7 @@ pub async fn update(
     Extension(actor): Extension<Actor>,
     Path(project): Path<String>,
     JsonBody(body): JsonBody<ProjectBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ProjectView>, ApiError> {
     let mut client = state.db().await?;
     let transaction = client.transaction().await?;
     let existing = find_project(&transaction, &project).await?;
@@ -94,7 +94,7 @@ pub async fn update(
         .ok_or_else(|| {
             ApiError::NotFound(format!("project {} does not exist", existing.project_id))
         })?;
-    let shown = project_json(&updated);
+    let shown = project_view(&updated);
     audit::record(
         &transaction,
         &AuditEvent {
@@ -103,7 +103,7 @@ pub async fn update(
             project_id: Some(updated.project_id),
             environment_id: None,
             subject: &format!("project {}", updated.name),
-            details: shown.clone(),
+            details: audit_details(&shown)?,
         },
     )
     .await?;
@@ -114,17 +114,17 @@ pub async fn update(
 pub async fn show(
     State(state): State<AppState>,
     Path(project): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ProjectView>, ApiError> {
     let client = state.db().await?;
-    Ok(Json(project_json(&find_project(&client, &project).await?)))
+    Ok(Json(project_view(&find_project(&client, &project).await?)))
 }
 
-pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn list(State(state): State<AppState>) -> Result<Json<ProjectList>, ApiError> {
     let client = state.db().await?;
     let projects = projects::list(&client).await?;
-    Ok(Json(
-        json!({ "projects": projects.iter().map(project_json).collect::<Vec<_>>() }),
-    ))
+    Ok(Json(ProjectList {
+        projects: projects.iter().map(project_view).collect(),
+    }))
 }
 
 #[derive(Deserialize)]
@@ -140,7 +140,7 @@ pub async fn variable_preview(
     State(state): State<AppState>,
     Path(project): Path<String>,
     QueryParams(query): QueryParams<PreviewQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<VariablePreview>, ApiError> {
     let client = state.db().await?;
     let project = find_project(&client, &project).await?;
     let environment = named_environment(&client, &query.environment).await?;
@@ -162,27 +162,31 @@ pub async fn variable_preview(
         ..Default::default()
     };
     let resolved = project.variables.resolve(&context);
-    let mut rows: BTreeMap<String, Value> = BTreeMap::new();
+    let mut rows: BTreeMap<String, ResolvedVariable> = BTreeMap::new();
     for winner in resolved.values() {
         let variable = winner.variable;
         rows.insert(
             variable.name.as_str().to_lowercase(),
-            json!({
-                "name": variable.name,
-                "value": if variable.sensitive { ferry_secrets::MASK.to_owned() } else { variable.value.clone() },
-                "sensitive": variable.sensitive,
-                "scope": variable.scope.describe(),
-                "index": winner.index,
-                "values_that_applied": winner.candidates,
-            }),
+            ResolvedVariable {
+                name: variable.name.clone(),
+                value: if variable.sensitive {
+                    ferry_secrets::MASK.to_owned()
+                } else {
+                    variable.value.clone()
+                },
+                sensitive: variable.sensitive,
+                scope: variable.scope.describe(),
+                index: winner.index,
+                values_that_applied: winner.candidates,
+            },
         );
     }
-    Ok(Json(json!({
-        "project": project.name,
-        "environment": environment.name,
-        "step": query.step,
-        "variables": rows.into_values().collect::<Vec<_>>(),
-    })))
+    Ok(Json(VariablePreview {
+        project: project.name,
+        environment: environment.name,
+        step: query.step,
+        variables: rows.into_values().collect(),
+    }))
 }
 
 /// Finds a project by id or name, or answers 404 naming it.

@@ -7,48 +7,43 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use chrono::Utc;
+use ferry_api_types::{CreateRelease, ReleaseList, ReleasePackageView, ReleaseView};
 use ferry_domain::{AuditAction, PackageId, PackageVersion, ReleaseId, ReleaseNumber};
 use ferry_storage::audit::{self, AuditEvent};
 use ferry_storage::packages;
 use ferry_storage::releases::{self, Release, ReleasePackage};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::actor::Actor;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
-use crate::routes::projects::{find_project, variables_json};
+use crate::routes::audit_details;
+use crate::routes::projects::{find_project, variable_views};
 
 /// The longest release notes accepted.
 const MAX_NOTES_CHARS: usize = 20_000;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateRelease {
-    release_number: String,
-    notes: Option<String>,
-    /// Package id -> version; packages not named here get their latest version.
-    #[serde(default)]
-    packages: BTreeMap<String, String>,
-}
-
-pub fn release_json(release: &Release) -> Value {
-    json!({
-        "release_id": release.release_id,
-        "project_id": release.project_id,
-        "release_number": release.release_number,
-        "notes": release.notes,
-        "steps": release.process,
-        "variables": variables_json(&release.variables),
-        "packages": release.packages.iter().map(|(id, pinned)| json!({
-            "package_id": id,
-            "version": pinned.version,
-            "sha256": pinned.sha256,
-        })).collect::<Vec<_>>(),
-        "created_at": release.created_at,
-    })
+fn release_view(release: &Release) -> ReleaseView {
+    ReleaseView {
+        release_id: release.release_id,
+        project_id: release.project_id,
+        release_number: release.release_number.clone(),
+        notes: release.notes.clone(),
+        steps: release.process.clone(),
+        variables: variable_views(&release.variables),
+        packages: release
+            .packages
+            .iter()
+            .map(|(id, pinned)| ReleasePackageView {
+                package_id: id.clone(),
+                version: pinned.version.clone(),
+                sha256: pinned.sha256.clone(),
+            })
+            .collect(),
+        created_at: release.created_at,
+    }
 }
 
 pub async fn create(
@@ -56,7 +51,7 @@ pub async fn create(
     Extension(actor): Extension<Actor>,
     Path(project): Path<String>,
     JsonBody(body): JsonBody<CreateRelease>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ReleaseView>), ApiError> {
     let release_number = ReleaseNumber::parse(&body.release_number)?;
     if body
         .notes
@@ -129,7 +124,7 @@ pub async fn create(
         created_at: Utc::now(),
     };
     releases::insert(&transaction, &release, &project.name).await?;
-    let shown = release_json(&release);
+    let shown = release_view(&release);
     audit::record(
         &transaction,
         &AuditEvent {
@@ -138,7 +133,7 @@ pub async fn create(
             project_id: Some(project.project_id),
             environment_id: None,
             subject: &format!("{} release {}", project.name, release.release_number),
-            details: shown.clone(),
+            details: audit_details(&shown)?,
         },
     )
     .await?;
@@ -149,7 +144,7 @@ pub async fn create(
 pub async fn show(
     State(state): State<AppState>,
     Path((project, release_number)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ReleaseView>, ApiError> {
     let client = state.db().await?;
     let project = find_project(&client, &project).await?;
     let release = releases::find(&client, project.project_id, &release_number)
@@ -160,19 +155,19 @@ pub async fn show(
                 project.name
             ))
         })?;
-    Ok(Json(release_json(&release)))
+    Ok(Json(release_view(&release)))
 }
 
 pub async fn list(
     State(state): State<AppState>,
     Path(project): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ReleaseList>, ApiError> {
     let client = state.db().await?;
     let project = find_project(&client, &project).await?;
     let releases = releases::list(&client, project.project_id).await?;
-    Ok(Json(
-        json!({ "releases": releases.iter().map(release_json).collect::<Vec<_>>() }),
-    ))
+    Ok(Json(ReleaseList {
+        releases: releases.iter().map(release_view).collect(),
+    }))
 }
 
 /// Octopus's *update variables*: the release takes the project's current variables; its
@@ -181,7 +176,7 @@ pub async fn update_variables(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
     Path((project, release_number)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ReleaseView>, ApiError> {
     let mut client = state.db().await?;
     let transaction = client.transaction().await?;
     let project = find_project(&transaction, &project).await?;
@@ -194,9 +189,9 @@ pub async fn update_variables(
             ))
         })?;
     releases::update_variables(&transaction, release.release_id, &project.variables).await?;
-    let before = variables_json(&release.variables);
+    let before = variable_views(&release.variables);
     release.variables = project.variables.clone();
-    let shown = release_json(&release);
+    let shown = release_view(&release);
     audit::record(
         &transaction,
         &AuditEvent {
@@ -205,7 +200,7 @@ pub async fn update_variables(
             project_id: Some(project.project_id),
             environment_id: None,
             subject: &format!("{} release {}", project.name, release.release_number),
-            details: json!({ "before": before, "after": variables_json(&release.variables) }),
+            details: json!({ "before": before, "after": shown.variables }),
         },
     )
     .await?;
