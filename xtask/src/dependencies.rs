@@ -1,8 +1,8 @@
 //! Invariants of the code map's "must never depend on" column, checked on the resolved
 //! dependency graph (`cargo metadata`, normal and build dependencies, not dev-dependencies):
-//! the worker and the notifier reach no database crate (they hold no database credentials),
-//! and neither the domain crate (it is pure) nor the API's body types (the CLI shares them)
-//! reach a tokio, SQL, HTTP or AMQP crate.
+//! each rule below is one row of ARCHITECTURE.md's code map (the worker and the notifier reach
+//! no database crate; the domain, the templates, the secrets and the API's body types reach no
+//! tokio, SQL, HTTP or AMQP crate; the CLI no object-store SDK; …).
 
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
@@ -23,12 +23,11 @@ pub struct Rule {
 const DATABASE_CRATES: &[&str] = &[
     "ferry-storage",
     "tokio-postgres",
-    "postgres",
-    "postgres-protocol",
-    "postgres-types",
+    "postgres*",
     "deadpool-postgres",
-    "sqlx",
-    "diesel",
+    "sqlx*",
+    "diesel*",
+    "rusqlite",
 ];
 
 const INPUT_OUTPUT_CRATES: &[&str] = &[
@@ -47,6 +46,47 @@ const INPUT_OUTPUT_CRATES: &[&str] = &[
     "reqwest",
     "lapin",
     "amq-protocol*",
+    "amiquip",
+    "ureq",
+    "minreq",
+    "isahc",
+    "curl",
+];
+
+/// Ferry's service crates: nothing shared may depend on them.
+const SERVICE_CRATES: &[&str] = &["ferry-api", "ferry-worker", "ferry-notifier", "ferry-cli"];
+
+/// What a command-line tool has no business carrying: the object store's SDK, the database.
+const CLI_FORBIDDEN: &[&str] = &[
+    "aws-sdk-*",
+    "aws-config",
+    "ferry-storage",
+    "tokio-postgres",
+    "deadpool-postgres",
+    "lapin",
+];
+
+/// A storage crate moves rows: no web framework, no HTTP client, no broker.
+const STORAGE_FORBIDDEN: &[&str] = &[
+    "axum",
+    "hyper",
+    "reqwest",
+    "tower",
+    "lapin",
+    "amq-protocol*",
+];
+
+/// The broker moves bytes with ids: it knows no deployments and no database.
+const BROKER_FORBIDDEN: &[&str] = &["ferry-domain", "ferry-storage", "tokio-postgres", "axum"];
+
+/// Configuration reading stays light: no runtime, no object-store SDK, no HTTP.
+const CONFIG_FORBIDDEN: &[&str] = &[
+    "tokio",
+    "aws-sdk-*",
+    "aws-config",
+    "hyper",
+    "reqwest",
+    "axum",
 ];
 
 pub const RULES: &[Rule] = &[
@@ -70,9 +110,102 @@ pub const RULES: &[Rule] = &[
         forbidden: INPUT_OUTPUT_CRATES,
         why: "the API's body types are plain data the CLI shares: no tokio, SQL (so no ferry-storage), HTTP or AMQP",
     },
+    Rule {
+        package: "ferry-templates",
+        forbidden: INPUT_OUTPUT_CRATES,
+        why: "the template language does no I/O",
+    },
+    Rule {
+        package: "ferry-secrets",
+        forbidden: INPUT_OUTPUT_CRATES,
+        why: "encrypting and masking do no I/O",
+    },
+    Rule {
+        package: "ferry-contracts",
+        forbidden: SERVICE_CRATES,
+        why: "the messages are plain data every service shares",
+    },
+    Rule {
+        package: "ferry-storage",
+        forbidden: STORAGE_FORBIDDEN,
+        why: "storage knows SQL and the domain, nothing about HTTP or RabbitMQ",
+    },
+    Rule {
+        package: "ferry-broker",
+        forbidden: BROKER_FORBIDDEN,
+        why: "the broker moves bytes with ids; it knows no deployments and no database",
+    },
+    Rule {
+        package: "ferry-config",
+        forbidden: CONFIG_FORBIDDEN,
+        why: "configuration reading stays light enough for the CLI and every service",
+    },
 ];
 
+/// Rules whose forbidden crates hide behind a feature other workspace members enable (the
+/// workspace-wide graph unifies features): checked on the package's own resolution, as
+/// `cargo build -p` builds it (`cargo tree -p`).
+pub const ALONE_RULES: &[Rule] = &[Rule {
+    package: "ferry-cli",
+    forbidden: CLI_FORBIDDEN,
+    why: "the CLI packs and pushes over HTTP: no object-store SDK (ferry-packages without `store`), no database, no broker",
+}];
+
 pub fn check(root: &Path) -> anyhow::Result<Vec<Violation>> {
+    let mut violations = check_workspace_graph(root)?;
+    for rule in ALONE_RULES {
+        violations.extend(check_alone(root, rule)?);
+    }
+    Ok(violations)
+}
+
+/// One rule on the crates `cargo tree -p <package>` lists.
+fn check_alone(root: &Path, rule: &Rule) -> anyhow::Result<Vec<Violation>> {
+    let output = Command::new("cargo")
+        .args([
+            "tree",
+            "-p",
+            rule.package,
+            "-e",
+            "normal,build",
+            "--prefix",
+            "none",
+        ])
+        .args(["--format", "{p}"])
+        .current_dir(root)
+        .output()
+        .with_context(|| format!("running cargo tree -p {}", rule.package))?;
+    if !output.status.success() {
+        bail!(
+            "cargo tree -p {} failed: {}",
+            rule.package,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let mut reached: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| is_forbidden(name, rule.forbidden))
+        .map(str::to_owned)
+        .collect();
+    reached.sort();
+    reached.dedup();
+    Ok(reached
+        .into_iter()
+        .map(|name| {
+            Violation::new(
+                "xtask/src/dependencies.rs",
+                1,
+                format!(
+                    "{}, built alone, depends on {name} (see `cargo tree -p {} -i {name}`), but {} (ARCHITECTURE.md); remove the dependency that leads there",
+                    rule.package, rule.package, rule.why
+                ),
+            )
+        })
+        .collect())
+}
+
+fn check_workspace_graph(root: &Path) -> anyhow::Result<Vec<Violation>> {
     let output = Command::new("cargo")
         .args(["metadata", "--format-version", "1"])
         .current_dir(root)
