@@ -91,12 +91,20 @@ pub enum LogStream {
 }
 
 impl LogStream {
+    pub const ALL: [LogStream; 3] = [LogStream::Stdout, LogStream::Stderr, LogStream::System];
+
     pub fn as_str(self) -> &'static str {
         match self {
             LogStream::Stdout => "stdout",
             LogStream::Stderr => "stderr",
             LogStream::System => "system",
         }
+    }
+
+    pub fn parse(raw: &str) -> Option<LogStream> {
+        LogStream::ALL
+            .into_iter()
+            .find(|stream| stream.as_str() == raw)
     }
 }
 

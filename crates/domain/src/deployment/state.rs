@@ -140,7 +140,7 @@ pub struct OpenInterruption {
 impl StepSpec {
     /// The plan of one step of a process, for a deployment to `environment` that excluded
     /// the steps named in `excluded` (names compare case-insensitively).
-    pub fn of(step: &Step, environment: &str, excluded: &[String]) -> StepSpec {
+    pub fn of(step: &Step, environment: &str, excluded: &[StepName]) -> StepSpec {
         StepSpec {
             name: step.name.clone(),
             work: match &step.kind {
@@ -160,7 +160,7 @@ impl StepSpec {
             environment_allows: step.environments.allows(environment),
             excluded: excluded
                 .iter()
-                .any(|name| name.eq_ignore_ascii_case(step.name.as_str())),
+                .any(|name| name.as_str().eq_ignore_ascii_case(step.name.as_str())),
             retries: step.retries,
         }
     }
@@ -207,7 +207,7 @@ pub struct NewDeployment<'a> {
     pub facts: Facts,
     pub process: &'a Process,
     /// Names of the steps left out (already checked with `rules::exclusions`).
-    pub excluded_steps: &'a [String],
+    pub excluded_steps: &'a [StepName],
     pub guided_failure: bool,
 }
 

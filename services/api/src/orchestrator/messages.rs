@@ -34,7 +34,7 @@ pub async fn dispatch(
     attempt: Attempt,
 ) -> Result<(), StorageError> {
     let job = step_job(state, context, deployment, attempt)?;
-    let spec = state.topology().step_jobs(&context.worker_pool);
+    let spec = state.topology().step_jobs(context.worker_pool.as_str());
     enqueue(
         client,
         job.job_id,
@@ -60,15 +60,19 @@ pub async fn finished(
     let event = DeploymentFinished {
         event_id: Uuid::now_v7(),
         deployment_id,
-        project_name: context.project_name.clone(),
-        release_number: context.release.release_number.clone(),
-        environment_name: context.environment_name.clone(),
+        project_name: context.project_name.to_string(),
+        release_number: context.release.release_number.to_string(),
+        environment_name: context.environment_name.to_string(),
         status,
         failed_step: failed.map(|run| run.name().to_owned()),
         exit_code: failed.and_then(|run| run.exit_code),
         error: deployment.error.clone(),
         status_url: status_url(&state.config().public_url, deployment_id),
-        recipients: context.notification_email.iter().cloned().collect(),
+        recipients: context
+            .notification_email
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
         steps: deployment
             .steps
             .iter()
@@ -166,19 +170,15 @@ fn step_job(
     let package = match package_id {
         None => None,
         Some(package_id) => {
-            let pinned = context
-                .release
-                .packages
-                .get(package_id.as_str())
-                .ok_or_else(|| {
-                    StorageError::Corrupt(format!(
-                        "release {} does not pin package {package_id}",
-                        context.release.release_number
-                    ))
-                })?;
+            let pinned = context.release.packages.get(package_id).ok_or_else(|| {
+                StorageError::Corrupt(format!(
+                    "release {} does not pin package {package_id}",
+                    context.release.release_number
+                ))
+            })?;
             Some(PackageReference {
                 package_id: package_id.as_str().to_owned(),
-                version: pinned.version.clone(),
+                version: pinned.version.to_string(),
                 object_key: pinned.object_key.clone(),
                 sha256: pinned.sha256.clone(),
                 size_bytes: u64::try_from(pinned.size_bytes).unwrap_or_default(),
