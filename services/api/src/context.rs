@@ -73,10 +73,10 @@ impl DeploymentContext {
     /// The names the state machine writes in the task log.
     pub fn facts(&self) -> Facts {
         Facts {
-            project_name: self.project_name.to_string(),
-            release_number: self.release.release_number.to_string(),
-            environment_name: self.environment_name.to_string(),
-            worker_pool: self.worker_pool.to_string(),
+            project_name: self.project_name.clone(),
+            release_number: self.release.release_number.clone(),
+            environment_name: self.environment_name.clone(),
+            worker_pool: self.worker_pool.clone(),
         }
     }
 }

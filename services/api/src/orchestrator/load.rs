@@ -98,7 +98,7 @@ pub fn assemble(
         }
         step_run_ids.push(run.step_run_id);
         states.push(step_state(
-            StepSpec::of(step, context.environment_name.as_str(), &row.excluded_steps),
+            StepSpec::of(step, &context.environment_name, &row.excluded_steps),
             run,
         )?);
     }

@@ -64,7 +64,7 @@ pub async fn finished(
         release_number: context.release.release_number.to_string(),
         environment_name: context.environment_name.to_string(),
         status,
-        failed_step: failed.map(|run| run.name().to_owned()),
+        failed_step: failed.map(|run| run.name().to_string()),
         exit_code: failed.and_then(|run| run.exit_code),
         error: deployment.error.clone(),
         status_url: status_url(&state.config().public_url, deployment_id),
@@ -77,7 +77,7 @@ pub async fn finished(
             .steps
             .iter()
             .map(|run| StepSummary {
-                name: run.name().to_owned(),
+                name: run.name().to_string(),
                 status: run.status,
             })
             .collect(),
