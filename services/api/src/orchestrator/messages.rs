@@ -60,24 +60,20 @@ pub async fn finished(
     let event = DeploymentFinished {
         event_id: Uuid::now_v7(),
         deployment_id,
-        project_name: context.project_name.to_string(),
-        release_number: context.release.release_number.to_string(),
-        environment_name: context.environment_name.to_string(),
+        project_name: context.project_name.clone(),
+        release_number: context.release.release_number.clone(),
+        environment_name: context.environment_name.clone(),
         status,
-        failed_step: failed.map(|run| run.name().to_string()),
+        failed_step: failed.map(|run| run.name().clone()),
         exit_code: failed.and_then(|run| run.exit_code),
         error: deployment.error.clone(),
         status_url: status_url(&state.config().public_url, deployment_id),
-        recipients: context
-            .notification_email
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
+        recipients: context.notification_email.iter().cloned().collect(),
         steps: deployment
             .steps
             .iter()
             .map(|run| StepSummary {
-                name: run.name().to_string(),
+                name: run.name().clone(),
                 status: run.status,
             })
             .collect(),
@@ -177,8 +173,8 @@ fn step_job(
                 ))
             })?;
             Some(PackageReference {
-                package_id: package_id.as_str().to_owned(),
-                version: pinned.version.to_string(),
+                package_id: package_id.clone(),
+                version: pinned.version.clone(),
                 object_key: pinned.object_key.clone(),
                 sha256: pinned.sha256.clone(),
                 size_bytes: u64::try_from(pinned.size_bytes).unwrap_or_default(),
@@ -194,7 +190,7 @@ fn step_job(
         attempt: to_wire(attempt.attempt)?,
         step_index: i32::try_from(index)
             .map_err(|_| StorageError::Corrupt(format!("step index {index}")))?,
-        step_name: step.name.as_str().to_owned(),
+        step_name: step.name.clone(),
         script: script.clone(),
         variables: variables.plain.into_iter().collect(),
         sensitive_variables: variables.sensitive,
