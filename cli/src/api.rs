@@ -114,7 +114,7 @@ pub async fn follow(
         for line in deployment.log.iter().skip(printed) {
             let step = line
                 .step
-                .as_deref()
+                .as_ref()
                 .map(|s| format!("[{s}] "))
                 .unwrap_or_default();
             println!("{step}{}", line.text);

@@ -2,7 +2,7 @@
 //! what it answers. Cancelling answers the cancelled deployment's
 //! [`DeploymentView`](crate::DeploymentView).
 
-use ferry_domain::DeploymentId;
+use ferry_domain::{DeploymentId, ReleaseNumber};
 use serde::{Deserialize, Serialize};
 
 use crate::deployments::CreatedDeployment;
@@ -27,7 +27,7 @@ pub struct RolledBack {
     /// The environment's current deployment, the one rolled back.
     pub rollback_of: DeploymentId,
     /// The release that deployment carried.
-    pub rolled_back_from_release: String,
+    pub rolled_back_from_release: ReleaseNumber,
 }
 
 #[cfg(test)]
@@ -35,20 +35,20 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::fixtures::{uuid, uuid_text};
+    use crate::fixtures::{name, uuid, uuid_text};
 
     #[test]
     fn a_rollback_answers_a_created_deployment_with_what_it_rolls_back() {
         let rolled = RolledBack {
             deployment: CreatedDeployment {
                 deployment_id: DeploymentId::from(uuid(3)),
-                project: "Random Quotes".to_owned(),
-                release_number: "1.0.2".to_owned(),
-                environment: "Production".to_owned(),
+                project: name("Random Quotes"),
+                release_number: name("1.0.2"),
+                environment: name("Production"),
                 status_url: "http://ferry/deployments/3".to_owned(),
             },
             rollback_of: DeploymentId::from(uuid(2)),
-            rolled_back_from_release: "1.0.3".to_owned(),
+            rolled_back_from_release: name("1.0.3"),
         };
         let expected = json!({
             "deployment_id": uuid_text(3),

@@ -2,7 +2,10 @@
 //! deployment answers, and a deployment as `GET /api/deployments/{id}` and the status page
 //! show it (its steps, interruptions and task log).
 
-use ferry_domain::{DeploymentId, DeploymentStatus, StepStatus};
+use ferry_domain::{
+    DeploymentId, DeploymentStatus, EnvironmentName, ProjectName, ReleaseNumber, StepName,
+    StepStatus,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
@@ -31,10 +34,10 @@ pub struct CreateDeployment {
 pub struct CreatedDeployment {
     pub deployment_id: DeploymentId,
     /// The project's name (as stored, whatever the request called it).
-    pub project: String,
-    pub release_number: String,
+    pub project: ProjectName,
+    pub release_number: ReleaseNumber,
     /// The environment's name.
-    pub environment: String,
+    pub environment: EnvironmentName,
     /// The status page of the deployment, for people.
     pub status_url: String,
 }
@@ -43,9 +46,9 @@ pub struct CreatedDeployment {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeploymentView {
     pub deployment_id: DeploymentId,
-    pub project: String,
-    pub release_number: String,
-    pub environment: String,
+    pub project: ProjectName,
+    pub release_number: ReleaseNumber,
+    pub environment: EnvironmentName,
     pub status: DeploymentStatus,
     /// Why it failed or was cancelled, in a sentence.
     pub error: Option<String>,
@@ -55,7 +58,7 @@ pub struct DeploymentView {
     pub finished_at: Option<Timestamp>,
     /// Whether a failed step pauses for a person's decision (fixed at creation).
     pub guided_failure: bool,
-    pub excluded_steps: Vec<String>,
+    pub excluded_steps: Vec<StepName>,
     /// The deployment this one rolls back, when it is a rollback.
     pub rollback_of: Option<DeploymentId>,
     pub status_url: String,
@@ -70,7 +73,7 @@ pub struct DeploymentView {
 /// One step of a deployment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepRunView {
-    pub name: String,
+    pub name: StepName,
     pub status: StepStatus,
     /// How many times the step was started; 0 while it is pending.
     pub attempt: i32,
@@ -89,9 +92,11 @@ pub struct StepRunView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskLogLine {
     /// The step it belongs to; `null` for lines about the deployment as a whole.
-    pub step: Option<String>,
+    pub step: Option<StepName>,
     pub attempt: i32,
-    /// `stdout`, `stderr` or `system` (written by Ferry itself).
+    /// `stdout`, `stderr` or `system` (written by Ferry itself). Text, as
+    /// `ferry_contracts::LogStream::as_str` spells it: these body types do not depend on the
+    /// message contracts.
     pub stream: String,
     pub logged_at: Timestamp,
     pub text: String,
@@ -104,13 +109,13 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::fixtures::{TIME_TEXT, time, uuid, uuid_text};
+    use crate::fixtures::{TIME_TEXT, name, time, uuid, uuid_text};
 
     fn interruption() -> InterruptionView {
         InterruptionView {
             interruption_id: InterruptionId::from(uuid(2)),
             deployment_id: DeploymentId::from(uuid(1)),
-            step: Some("Sign off".to_owned()),
+            step: Some(name("Sign off")),
             kind: InterruptionKind::ManualIntervention,
             instructions: "Check the site".to_owned(),
             responsible_team: None,
@@ -129,9 +134,9 @@ mod tests {
     fn a_created_deployment_names_what_it_deploys_and_its_status_page() {
         let created = CreatedDeployment {
             deployment_id: DeploymentId::from(uuid(1)),
-            project: "Random Quotes".to_owned(),
-            release_number: "1.0.3".to_owned(),
-            environment: "Test".to_owned(),
+            project: name("Random Quotes"),
+            release_number: name("1.0.3"),
+            environment: name("Test"),
             status_url: "http://ferry/deployments/1".to_owned(),
         };
         assert_eq!(
@@ -150,9 +155,9 @@ mod tests {
     fn a_deployment_view_writes_nulls_and_octopus_statuses() {
         let view = DeploymentView {
             deployment_id: DeploymentId::from(uuid(1)),
-            project: "Random Quotes".to_owned(),
-            release_number: "1.0.3".to_owned(),
-            environment: "Test".to_owned(),
+            project: name("Random Quotes"),
+            release_number: name("1.0.3"),
+            environment: name("Test"),
             status: DeploymentStatus::WaitingForIntervention,
             error: None,
             created_at: time(),
@@ -163,7 +168,7 @@ mod tests {
             rollback_of: None,
             status_url: "http://ferry/deployments/1".to_owned(),
             steps: vec![StepRunView {
-                name: "Sign off".to_owned(),
+                name: name("Sign off"),
                 status: StepStatus::Running,
                 attempt: 1,
                 exit_code: None,

@@ -1,7 +1,7 @@
 //! `/api/environments`: the requests that create and configure an environment, and an
 //! environment as the API shows it.
 
-use ferry_domain::EnvironmentId;
+use ferry_domain::{EnvironmentId, EnvironmentName};
 use serde::{Deserialize, Serialize};
 
 /// The body of `POST /api/environments`.
@@ -25,7 +25,7 @@ pub struct UpdateEnvironment {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvironmentView {
     pub environment_id: EnvironmentId,
-    pub name: String,
+    pub name: EnvironmentName,
     pub guided_failure: bool,
 }
 
@@ -40,14 +40,14 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::fixtures::{uuid, uuid_text};
+    use crate::fixtures::{name, uuid, uuid_text};
 
     #[test]
     fn an_environment_writes_its_id_name_and_guided_failure_default() {
         let list = EnvironmentList {
             environments: vec![EnvironmentView {
                 environment_id: EnvironmentId::from(uuid(4)),
-                name: "Test".to_owned(),
+                name: name("Test"),
                 guided_failure: true,
             }],
         };

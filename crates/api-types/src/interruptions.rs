@@ -2,7 +2,7 @@
 //! what to do about a failed step under guided failure), and the answer a person sends.
 
 use ferry_domain::deployment::{Answer, InterruptionKind};
-use ferry_domain::{DeploymentId, InterruptionId};
+use ferry_domain::{DeploymentId, InterruptionId, StepName, TeamName};
 use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
@@ -15,11 +15,11 @@ pub struct InterruptionView {
     pub deployment_id: DeploymentId,
     /// The step it is about. Only a deployment's view names it; the pending list and the
     /// answers of `take` and `submit` write `null`.
-    pub step: Option<String>,
+    pub step: Option<StepName>,
     pub kind: InterruptionKind,
     /// The rendered instructions (a manual intervention) or the question (a guided failure).
     pub instructions: String,
-    pub responsible_team: Option<String>,
+    pub responsible_team: Option<TeamName>,
     /// The answers this kind takes, in the order people are offered them.
     pub options: Vec<Answer>,
     pub created_at: Timestamp,
@@ -56,7 +56,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::fixtures::{TIME_TEXT, time, uuid, uuid_text};
+    use crate::fixtures::{TIME_TEXT, name, time, uuid, uuid_text};
 
     #[test]
     fn an_answered_guided_failure_spells_its_kind_options_and_resolution_in_snake_case() {
@@ -66,7 +66,7 @@ mod tests {
             step: None,
             kind: InterruptionKind::GuidedFailure,
             instructions: "Step `Deploy` failed".to_owned(),
-            responsible_team: Some("Ops".to_owned()),
+            responsible_team: Some(name("Ops")),
             options: Answer::options(InterruptionKind::GuidedFailure).to_vec(),
             created_at: time(),
             taken_by: Some("alice".to_owned()),

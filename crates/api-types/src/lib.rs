@@ -65,4 +65,14 @@ pub(crate) mod fixtures {
     }
 
     pub const TIME_TEXT: &str = "2026-12-01T09:30:00.500Z";
+
+    /// A name, release number or package version the domain accepts (`name("Test")`).
+    #[allow(clippy::expect_used)]
+    pub fn name<T>(raw: &str) -> T
+    where
+        T: TryFrom<String>,
+        T::Error: std::fmt::Debug,
+    {
+        T::try_from(raw.to_owned()).expect("a valid fixture value")
+    }
 }

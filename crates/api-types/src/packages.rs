@@ -1,5 +1,6 @@
 //! `/api/packages`: a package version's metadata as the API shows it, and the list of them.
 
+use ferry_domain::{PackageId, PackageVersion};
 use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
@@ -7,8 +8,8 @@ use crate::Timestamp;
 /// One pushed package version: what a push answers, and each entry of the list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackageView {
-    pub package_id: String,
-    pub version: String,
+    pub package_id: PackageId,
+    pub version: PackageVersion,
     /// The archive's format, by its magic bytes: `zip` or `tar.gz`.
     pub format: String,
     /// The archive's SHA-256 in hex.
@@ -28,14 +29,14 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::fixtures::{TIME_TEXT, time};
+    use crate::fixtures::{TIME_TEXT, name, time};
 
     #[test]
     fn a_package_writes_its_format_hash_and_size() {
         let list = PackageList {
             packages: vec![PackageView {
-                package_id: "RandomQuotes".to_owned(),
-                version: "1.0.3".to_owned(),
+                package_id: name("RandomQuotes"),
+                version: name("1.0.3"),
                 format: "tar.gz".to_owned(),
                 sha256: "ab".repeat(32),
                 size_bytes: 1024,

@@ -2,14 +2,15 @@
 //! environment would do, without deploying: whether the lifecycle allows it, and per step
 //! where it would run and whether it runs or is skipped, and why.
 
+use ferry_domain::{EnvironmentName, ProjectName, ReleaseNumber, StepName};
 use serde::{Deserialize, Serialize};
 
 /// The preview of one release in one environment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReleasePreview {
-    pub project: String,
-    pub release_number: String,
-    pub environment: String,
+    pub project: ProjectName,
+    pub release_number: ReleaseNumber,
+    pub environment: EnvironmentName,
     pub lifecycle: LifecycleAdmission,
     /// What the preview takes for granted about the steps before each one, in a sentence.
     pub assumes: String,
@@ -45,7 +46,7 @@ impl LifecycleAdmission {
 /// One step of the preview.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepPreview {
-    pub name: String,
+    pub name: StepName,
     pub kind: StepKindName,
     /// Where it would run, for people (`a worker of pool `default` (its local host)`).
     pub target: String,
@@ -78,18 +79,19 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::fixtures::name;
 
     #[test]
     fn a_preview_leaves_out_the_reason_of_an_allowed_lifecycle_and_writes_null_step_reasons() {
         let preview = ReleasePreview {
-            project: "Random Quotes".to_owned(),
-            release_number: "1.0.3".to_owned(),
-            environment: "Test".to_owned(),
+            project: name("Random Quotes"),
+            release_number: name("1.0.3"),
+            environment: name("Test"),
             lifecycle: LifecycleAdmission::allowed(),
             assumes: "every step that runs succeeds".to_owned(),
             steps: vec![
                 StepPreview {
-                    name: "Deploy".to_owned(),
+                    name: name("Deploy"),
                     kind: StepKindName::RunScript,
                     target: "a worker of pool `default` (its local host)".to_owned(),
                     runs: true,
@@ -97,7 +99,7 @@ mod tests {
                     condition_error: None,
                 },
                 StepPreview {
-                    name: "Sign off".to_owned(),
+                    name: name("Sign off"),
                     kind: StepKindName::ManualIntervention,
                     target: "no target: the deployment waits for a person".to_owned(),
                     runs: false,

@@ -4,19 +4,21 @@
 //! several forms that only the API's parser reads.
 
 use ferry_domain::variables::Scope;
-use ferry_domain::{LifecycleId, Process, ProjectId, VariableName};
+use ferry_domain::{
+    EmailAddress, LifecycleId, Process, ProjectId, ProjectName, VariableName, WorkerPool,
+};
 use serde::{Deserialize, Serialize};
 
 /// One project.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProjectView {
     pub project_id: ProjectId,
-    pub name: String,
+    pub name: ProjectName,
     /// The deployment process, in the shape a project's body sends it.
     pub steps: Process,
     pub variables: Vec<VariableView>,
-    pub notification_email: Option<String>,
-    pub worker_pool: String,
+    pub notification_email: Option<EmailAddress>,
+    pub worker_pool: WorkerPool,
     /// `null`: the default lifecycle (one phase per environment, in order).
     pub lifecycle_id: Option<LifecycleId>,
     /// `null`: each environment's own setting applies.
@@ -47,7 +49,7 @@ pub(crate) mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::fixtures::{uuid, uuid_text};
+    use crate::fixtures::{name, uuid, uuid_text};
 
     /// A process of one step, as JSON and as the domain reads it.
     pub fn process() -> (Value, Option<Process>) {
@@ -93,11 +95,11 @@ pub(crate) mod tests {
         let list = ProjectList {
             projects: vec![ProjectView {
                 project_id: ProjectId::from(uuid(5)),
-                name: "Random Quotes".to_owned(),
+                name: name("Random Quotes"),
                 steps,
                 variables,
                 notification_email: None,
-                worker_pool: "default".to_owned(),
+                worker_pool: name("default"),
                 lifecycle_id: None,
                 guided_failure: None,
             }],

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use ferry_domain::{Process, ProjectId, ReleaseId};
+use ferry_domain::{PackageId, PackageVersion, Process, ProjectId, ReleaseId, ReleaseNumber};
 use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
@@ -27,7 +27,7 @@ pub struct CreateRelease {
 pub struct ReleaseView {
     pub release_id: ReleaseId,
     pub project_id: ProjectId,
-    pub release_number: String,
+    pub release_number: ReleaseNumber,
     pub notes: Option<String>,
     /// The project's process when the release was created.
     pub steps: Process,
@@ -41,8 +41,8 @@ pub struct ReleaseView {
 /// One package version a release pinned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReleasePackageView {
-    pub package_id: String,
-    pub version: String,
+    pub package_id: PackageId,
+    pub version: PackageVersion,
     /// The archive's SHA-256 in hex, which workers check before extracting it.
     pub sha256: String,
 }
@@ -58,7 +58,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::fixtures::{TIME_TEXT, time, uuid, uuid_text};
+    use crate::fixtures::{TIME_TEXT, name, time, uuid, uuid_text};
     use crate::projects::tests::{process, variables};
 
     #[test]
@@ -72,13 +72,13 @@ mod tests {
             releases: vec![ReleaseView {
                 release_id: ReleaseId::from(uuid(6)),
                 project_id: ProjectId::from(uuid(5)),
-                release_number: "1.0.3".to_owned(),
+                release_number: name("1.0.3"),
                 notes: None,
                 steps,
                 variables,
                 packages: vec![ReleasePackageView {
-                    package_id: "RandomQuotes".to_owned(),
-                    version: "1.0.3".to_owned(),
+                    package_id: name("RandomQuotes"),
+                    version: name("1.0.3"),
                     sha256: "ab".repeat(32),
                 }],
                 created_at: time(),

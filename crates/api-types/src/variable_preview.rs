@@ -1,14 +1,15 @@
 //! `/api/projects/{project}/variables/preview`: every variable's value for an environment
 //! (and optionally a step), with the scope that won; sensitive values masked.
 
-use ferry_domain::VariableName;
+use ferry_domain::{EnvironmentName, ProjectName, VariableName};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VariablePreview {
-    pub project: String,
-    pub environment: String,
-    /// The step asked about; `null` when none was.
+    pub project: ProjectName,
+    pub environment: EnvironmentName,
+    /// The step asked about, as the query spelled it (matched case-insensitively); `null`
+    /// when none was.
     pub step: Option<String>,
     /// One per variable name, ordered by name (case-insensitively).
     pub variables: Vec<ResolvedVariable>,
@@ -34,12 +35,13 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::fixtures::name;
 
     #[test]
     fn a_variable_preview_names_the_winner_its_scope_and_the_count_that_applied() {
         let preview = VariablePreview {
-            project: "Random Quotes".to_owned(),
-            environment: "Test".to_owned(),
+            project: name("Random Quotes"),
+            environment: name("Test"),
             step: None,
             variables: vec![ResolvedVariable {
                 name: VariableName::parse("Password").unwrap_or_else(|error| panic!("{error}")),

@@ -2,12 +2,17 @@
 //!
 //! Architecture invariant: messages are plain serde data. A message carries everything its
 //! consumer needs (a worker never looks anything up in the database, the notifier never
-//! either), and every message has an id so a consumer can recognise a redelivery.
+//! either), and every message has an id so a consumer can recognise a redelivery. Names,
+//! versions and addresses are the domain's types, on the wire as their text, so a consumer
+//! reads them already validated.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use ferry_domain::{DeploymentId, DeploymentStatus, StepRunId, StepStatus};
+use ferry_domain::{
+    DeploymentId, DeploymentStatus, EmailAddress, EnvironmentName, PackageId, PackageVersion,
+    ProjectName, ReleaseNumber, StepName, StepRunId, StepStatus,
+};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -36,8 +41,8 @@ impl MessageKind {
 /// its SHA-256 and size match.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackageReference {
-    pub package_id: String,
-    pub version: String,
+    pub package_id: PackageId,
+    pub version: PackageVersion,
     pub object_key: String,
     pub sha256: String,
     pub size_bytes: u64,
@@ -56,7 +61,7 @@ pub struct StepJob {
     /// late event from an earlier attempt is recognised as stale.
     pub attempt: i32,
     pub step_index: i32,
-    pub step_name: String,
+    pub step_name: StepName,
     /// The script as written in the process: a template the worker renders with the
     /// variables (and the machine's own) before running it.
     pub script: String,
@@ -91,12 +96,20 @@ pub enum LogStream {
 }
 
 impl LogStream {
+    pub const ALL: [LogStream; 3] = [LogStream::Stdout, LogStream::Stderr, LogStream::System];
+
     pub fn as_str(self) -> &'static str {
         match self {
             LogStream::Stdout => "stdout",
             LogStream::Stderr => "stderr",
             LogStream::System => "system",
         }
+    }
+
+    pub fn parse(raw: &str) -> Option<LogStream> {
+        LogStream::ALL
+            .into_iter()
+            .find(|stream| stream.as_str() == raw)
     }
 }
 
@@ -160,18 +173,18 @@ pub struct StopStep {
 pub struct DeploymentFinished {
     pub event_id: Uuid,
     pub deployment_id: DeploymentId,
-    pub project_name: String,
-    pub release_number: String,
-    pub environment_name: String,
+    pub project_name: ProjectName,
+    pub release_number: ReleaseNumber,
+    pub environment_name: EnvironmentName,
     /// `Success`, `Failed` or `Canceled`; on the wire its name (`DeploymentStatus::as_str`),
     /// which the email templates print.
     pub status: DeploymentStatus,
-    pub failed_step: Option<String>,
+    pub failed_step: Option<StepName>,
     pub exit_code: Option<i32>,
     pub error: Option<String>,
     pub status_url: String,
     /// Where the status email goes; empty when the project has no notification address.
-    pub recipients: Vec<String>,
+    pub recipients: Vec<EmailAddress>,
     pub steps: Vec<StepSummary>,
     pub finished_at: DateTime<Utc>,
 }
@@ -179,7 +192,7 @@ pub struct DeploymentFinished {
 /// One step's final state, for the email.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepSummary {
-    pub name: String,
+    pub name: StepName,
     /// On the wire its name (`StepStatus::as_str`).
     pub status: StepStatus,
 }
@@ -232,30 +245,40 @@ mod tests {
         );
     }
 
-    /// The notifier's templates and any consumer written before the statuses and ids were
-    /// typed read this shape: ids as bare UUIDs, statuses by their names.
+    /// A name, release number, version or address the domain accepts.
+    fn valid<T>(raw: &str) -> T
+    where
+        T: TryFrom<String>,
+        T::Error: std::fmt::Debug,
+    {
+        T::try_from(raw.to_owned()).unwrap()
+    }
+
+    /// The notifier's templates and any consumer written before the statuses, ids and names
+    /// were typed read this shape: ids as bare UUIDs, statuses by their names, names,
+    /// versions and addresses as their text.
     #[test]
     fn a_finished_event_is_plain_json_with_statuses_by_name() {
         let deployment = "0190b5a2-7c1e-7000-8000-000000000001";
         let event = DeploymentFinished {
             event_id: Uuid::nil(),
             deployment_id: deployment.parse().unwrap(),
-            project_name: "Random Quotes".into(),
-            release_number: "1.0.3".into(),
-            environment_name: "Test".into(),
+            project_name: valid("Random Quotes"),
+            release_number: valid("1.0.3"),
+            environment_name: valid("Test"),
             status: DeploymentStatus::Failed,
-            failed_step: Some("Migrate".into()),
+            failed_step: Some(valid("Migrate")),
             exit_code: Some(3),
             error: Some("Step \"Migrate\" failed with exit code 3".into()),
             status_url: format!("http://ferry.example/deployments/{deployment}"),
-            recipients: vec!["team@example.com".into()],
+            recipients: vec![valid("team@example.com")],
             steps: vec![
                 StepSummary {
-                    name: "Migrate".into(),
+                    name: valid("Migrate"),
                     status: StepStatus::Failed,
                 },
                 StepSummary {
-                    name: "Sign off".into(),
+                    name: valid("Sign off"),
                     status: StepStatus::Abandoned,
                 },
             ],
@@ -282,5 +305,69 @@ mod tests {
         assert_eq!(serde_json::to_value(&event).unwrap(), expected);
         let read: DeploymentFinished = serde_json::from_value(expected).unwrap();
         assert_eq!(read, event);
+    }
+
+    /// A consumer reads names already validated: an event whose name breaks the domain's
+    /// rules is refused as a whole (and parked by the broker) rather than read.
+    #[test]
+    fn a_finished_event_with_a_name_the_domain_refuses_does_not_read() {
+        let mut event = serde_json::to_value(DeploymentFinished {
+            event_id: Uuid::nil(),
+            deployment_id: Uuid::nil().into(),
+            project_name: valid("Random Quotes"),
+            release_number: valid("1.0.3"),
+            environment_name: valid("Test"),
+            status: DeploymentStatus::Success,
+            failed_step: None,
+            exit_code: None,
+            error: None,
+            status_url: "http://ferry.example/deployments/0".into(),
+            recipients: vec![],
+            steps: vec![],
+            finished_at: "2026-12-01T10:00:00Z".parse().unwrap(),
+        })
+        .unwrap();
+        assert!(serde_json::from_value::<DeploymentFinished>(event.clone()).is_ok());
+        event["release_number"] = serde_json::json!("1.0");
+        let error = serde_json::from_value::<DeploymentFinished>(event).unwrap_err();
+        assert!(error.to_string().contains("release_number"), "{error}");
+    }
+
+    /// A worker reads a job's step and package by their text.
+    #[test]
+    fn a_job_names_its_step_and_package_as_text() {
+        let job = StepJob {
+            job_id: Uuid::nil(),
+            deployment_id: Uuid::nil().into(),
+            step_run_id: Uuid::nil().into(),
+            attempt: 1,
+            step_index: 0,
+            step_name: valid("Deploy"),
+            script: "true".into(),
+            variables: vec![],
+            sensitive_variables: BTreeMap::new(),
+            lenient_templates: false,
+            package: Some(PackageReference {
+                package_id: valid("RandomQuotes"),
+                version: valid("1.0.3-beta.1"),
+                object_key: "packages/sha256/ab".into(),
+                sha256: "ab".into(),
+                size_bytes: 3,
+                format: "zip".into(),
+            }),
+            timeout_seconds: 10,
+        };
+        let written = serde_json::to_value(&job).unwrap();
+        assert_eq!(written["step_name"], "Deploy");
+        assert_eq!(
+            written["package"],
+            serde_json::json!({
+                "package_id": "RandomQuotes", "version": "1.0.3-beta.1",
+                "object_key": "packages/sha256/ab", "sha256": "ab", "size_bytes": 3,
+                "format": "zip"
+            })
+        );
+        let read: StepJob = serde_json::from_value(written).unwrap();
+        assert_eq!(read, job);
     }
 }

@@ -3,10 +3,12 @@
 //! what succeeded in an environment before.
 
 use chrono::{DateTime, Utc};
-use ferry_domain::{DeploymentId, EnvironmentId, ProjectId, ReleaseId};
+use ferry_domain::{
+    DeploymentId, EnvironmentId, EnvironmentName, ProjectId, ReleaseId, ReleaseNumber,
+};
 
 use crate::deployments::{DEPLOYMENT_COLUMNS, Deployment, deployment_from_row};
-use crate::{CachedQueries, GenericClient, StorageError, id};
+use crate::{CachedQueries, GenericClient, StorageError, id, parsed};
 
 /// Serialises everything that decides which deployment of a project and environment runs:
 /// creating one, finishing one and starting the next take this transaction-scoped lock.
@@ -103,8 +105,8 @@ pub async fn lock_queued(
 pub async fn succeeded_environments(
     client: &impl GenericClient,
     release_id: ReleaseId,
-) -> Result<Vec<String>, StorageError> {
-    Ok(client
+) -> Result<Vec<EnvironmentName>, StorageError> {
+    client
         .query_cached(
             "SELECT DISTINCT e.name FROM deployments d
              JOIN environments e ON e.environment_id = d.environment_id
@@ -113,8 +115,8 @@ pub async fn succeeded_environments(
         )
         .await?
         .iter()
-        .map(|row| row.get(0))
-        .collect())
+        .map(|row| parsed(row, 0, "environments.name"))
+        .collect()
 }
 
 /// One successful deployment, for rollbacks.
@@ -122,7 +124,7 @@ pub async fn succeeded_environments(
 pub struct SuccessfulDeployment {
     pub deployment_id: DeploymentId,
     pub release_id: ReleaseId,
-    pub release_number: String,
+    pub release_number: ReleaseNumber,
     pub release_created_at: DateTime<Utc>,
 }
 
@@ -132,7 +134,7 @@ pub async fn successful_history(
     project_id: ProjectId,
     environment_id: EnvironmentId,
 ) -> Result<Vec<SuccessfulDeployment>, StorageError> {
-    Ok(client
+    client
         .query_cached(
             "SELECT d.deployment_id, d.release_id, r.release_number, r.created_at FROM deployments d
              JOIN releases r ON r.release_id = d.release_id
@@ -142,11 +144,13 @@ pub async fn successful_history(
         )
         .await?
         .iter()
-        .map(|row| SuccessfulDeployment {
-            deployment_id: id(row, 0),
-            release_id: id(row, 1),
-            release_number: row.get(2),
-            release_created_at: row.get(3),
+        .map(|row| {
+            Ok(SuccessfulDeployment {
+                deployment_id: id(row, 0),
+                release_id: id(row, 1),
+                release_number: parsed(row, 2, "releases.release_number")?,
+                release_created_at: row.get(3),
+            })
         })
-        .collect())
+        .collect()
 }

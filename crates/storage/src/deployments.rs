@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 use crate::CachedQueries;
 use chrono::{DateTime, Utc};
 use ferry_domain::{
-    DeploymentId, DeploymentStatus, EnvironmentId, ProjectId, ReleaseId, StepRunId, StepStatus,
+    DeploymentId, DeploymentStatus, EnvironmentId, EnvironmentName, ProjectId, ProjectName,
+    ReleaseId, ReleaseNumber, StepName, StepRunId, StepStatus,
 };
 use uuid::Uuid;
 
-use crate::{GenericClient, StorageError, id, optional_id};
+use crate::{GenericClient, StorageError, id, optional_id, parsed};
 
 pub use crate::deployment_queue::*;
 
@@ -27,8 +28,8 @@ pub struct Deployment {
     pub finished_at: Option<DateTime<Utc>>,
     /// Whether a failed step pauses for a person's decision (fixed at creation).
     pub guided_failure: bool,
-    /// Names of the steps the creator excluded.
-    pub excluded_steps: Vec<String>,
+    /// Names of the steps the creator excluded, spelled as the process spells them.
+    pub excluded_steps: Vec<StepName>,
     /// The deployment this one rolls back from, if it is a rollback.
     pub rollback_of: Option<DeploymentId>,
 }
@@ -37,9 +38,9 @@ pub struct Deployment {
 #[derive(Debug, Clone)]
 pub struct DeploymentSummary {
     pub deployment: Deployment,
-    pub project_name: String,
-    pub release_number: String,
-    pub environment_name: String,
+    pub project_name: ProjectName,
+    pub release_number: ReleaseNumber,
+    pub environment_name: EnvironmentName,
 }
 
 #[derive(Debug, Clone)]
@@ -47,7 +48,7 @@ pub struct StepRun {
     pub step_run_id: StepRunId,
     pub deployment_id: DeploymentId,
     pub step_index: i32,
-    pub name: String,
+    pub name: StepName,
     pub status: StepStatus,
     pub attempt: i32,
     pub exit_code: Option<i32>,
@@ -80,7 +81,12 @@ pub(crate) fn deployment_from_row(row: &tokio_postgres::Row) -> Result<Deploymen
         started_at: row.get(7),
         finished_at: row.get(8),
         guided_failure: row.get(9),
-        excluded_steps: row.get(10),
+        excluded_steps: row
+            .get::<_, Vec<String>>(10)
+            .into_iter()
+            .map(StepName::try_from)
+            .collect::<Result<_, _>>()
+            .map_err(|error| crate::corrupt_column("deployments.excluded_steps", error))?,
         rollback_of: optional_id(row, 11),
     })
 }
@@ -94,7 +100,7 @@ fn step_from_row(row: &tokio_postgres::Row) -> Result<StepRun, StorageError> {
         step_run_id: id(row, 0),
         deployment_id: id(row, 1),
         step_index: row.get(2),
-        name: row.get(3),
+        name: parsed(row, 3, "step_runs.name")?,
         status: status
             .parse()
             .map_err(|error| StorageError::Corrupt(format!("step status: {error}")))?,
@@ -121,8 +127,13 @@ pub struct Inserted {
 pub async fn insert(
     client: &impl GenericClient,
     deployment: &Deployment,
-    step_names: &[&str],
+    step_names: &[StepName],
 ) -> Result<Inserted, StorageError> {
+    let excluded_steps: Vec<&str> = deployment
+        .excluded_steps
+        .iter()
+        .map(StepName::as_str)
+        .collect();
     let row = client
         .query_one_cached(
             "INSERT INTO deployments (deployment_id, release_id, project_id, environment_id, status,
@@ -137,7 +148,7 @@ pub async fn insert(
                 &deployment.status.as_str(),
                 &deployment.created_at,
                 &deployment.guided_failure,
-                &deployment.excluded_steps,
+                &excluded_steps,
                 &deployment.rollback_of.map(DeploymentId::into_uuid),
             ],
         )
@@ -145,17 +156,13 @@ pub async fn insert(
     let variables = crate::json_column(row.get(0), "deployment variables")?;
     let ids: Vec<Uuid> = step_names.iter().map(|_| Uuid::now_v7()).collect();
     let indexes: Vec<i32> = (0..step_names.len() as i32).collect();
+    let names: Vec<&str> = step_names.iter().map(StepName::as_str).collect();
     client
         .execute_cached(
             "INSERT INTO step_runs (step_run_id, deployment_id, step_index, name, status)
              SELECT id, $2, step_index, name, 'Pending'
              FROM unnest($1::uuid[], $3::int4[], $4::text[]) AS s(id, step_index, name)",
-            &[
-                &ids,
-                deployment.deployment_id.as_uuid(),
-                &indexes,
-                &step_names,
-            ],
+            &[&ids, deployment.deployment_id.as_uuid(), &indexes, &names],
         )
         .await?;
     let step_runs = ids
@@ -166,7 +173,7 @@ pub async fn insert(
             step_run_id: StepRunId::from(*step_run_id),
             deployment_id: deployment.deployment_id,
             step_index: index,
-            name: (*name).to_owned(),
+            name: name.clone(),
             status: StepStatus::Pending,
             attempt: 0,
             exit_code: None,
@@ -221,9 +228,9 @@ pub async fn summary(
     row.map(|row| {
         Ok(DeploymentSummary {
             deployment: deployment_from_row(&row)?,
-            project_name: row.get(12),
-            release_number: row.get(13),
-            environment_name: row.get(14),
+            project_name: parsed(&row, 12, "projects.name")?,
+            release_number: parsed(&row, 13, "releases.release_number")?,
+            environment_name: parsed(&row, 14, "environments.name")?,
         })
     })
     .transpose()

@@ -4,12 +4,12 @@ use crate::CachedQueries;
 use ferry_domain::{EnvironmentId, EnvironmentName};
 use uuid::Uuid;
 
-use crate::{GenericClient, StorageError, id};
+use crate::{GenericClient, StorageError, id, parsed};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Environment {
     pub environment_id: EnvironmentId,
-    pub name: String,
+    pub name: EnvironmentName,
     /// Whether failed steps pause for a person's decision here by default.
     pub guided_failure: bool,
 }
@@ -29,7 +29,7 @@ pub async fn insert(
         .map_err(|error| StorageError::conflict_or(error, || format!("environment `{name}`")))?;
     Ok(Environment {
         environment_id,
-        name: name.as_str().to_owned(),
+        name: name.clone(),
         guided_failure,
     })
 }
@@ -41,7 +41,7 @@ pub async fn list(client: &impl GenericClient) -> Result<Vec<Environment>, Stora
             &[],
         )
         .await?;
-    Ok(rows.iter().map(from_row).collect())
+    rows.iter().map(from_row).collect()
 }
 
 /// Finds an environment by id or by name (case-insensitive).
@@ -66,15 +66,15 @@ pub async fn find(
                 )
                 .await?,
         };
-    Ok(row.as_ref().map(from_row))
+    row.as_ref().map(from_row).transpose()
 }
 
-fn from_row(row: &tokio_postgres::Row) -> Environment {
-    Environment {
+fn from_row(row: &tokio_postgres::Row) -> Result<Environment, StorageError> {
+    Ok(Environment {
         environment_id: id(row, 0),
-        name: row.get(1),
+        name: parsed(row, 1, "environments.name")?,
         guided_failure: row.get(2),
-    }
+    })
 }
 
 /// Changes an environment's guided-failure default.

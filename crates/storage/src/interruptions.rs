@@ -2,10 +2,11 @@
 //! to do about a failed step under guided failure), who took them and how they were answered.
 
 use chrono::{DateTime, Utc};
-use ferry_domain::{DeploymentId, InterruptionId, StepRunId};
+use ferry_domain::deployment::Answer;
+use ferry_domain::{DeploymentId, InterruptionId, StepRunId, TeamName};
 use uuid::Uuid;
 
-use crate::{CachedQueries, GenericClient, StorageError, id};
+use crate::{CachedQueries, GenericClient, StorageError, corrupt_column, id, optional_parsed};
 
 pub use ferry_domain::deployment::InterruptionKind;
 
@@ -16,11 +17,11 @@ pub struct Interruption {
     pub step_run_id: StepRunId,
     pub kind: InterruptionKind,
     pub instructions: String,
-    pub responsible_team: Option<String>,
+    pub responsible_team: Option<TeamName>,
     pub created_at: DateTime<Utc>,
     pub taken_by: Option<String>,
     pub taken_at: Option<DateTime<Utc>>,
-    pub resolution: Option<String>,
+    pub resolution: Option<Answer>,
     pub note: Option<String>,
     pub resolved_by: Option<String>,
     pub resolved_at: Option<DateTime<Utc>>,
@@ -31,18 +32,24 @@ const COLUMNS: &str = "interruption_id, deployment_id, step_run_id, kind, instru
 
 fn from_row(row: &tokio_postgres::Row) -> Result<Interruption, StorageError> {
     let kind: String = row.get(3);
+    let resolution: Option<String> = row.get(9);
     Ok(Interruption {
         interruption_id: id(row, 0),
         deployment_id: id(row, 1),
         step_run_id: id(row, 2),
         kind: InterruptionKind::parse(&kind)
-            .ok_or_else(|| StorageError::Corrupt(format!("interruption kind `{kind}`")))?,
+            .ok_or_else(|| corrupt_column("interruptions.kind", format!("`{kind}`")))?,
         instructions: row.get(4),
-        responsible_team: row.get(5),
+        responsible_team: optional_parsed(row, 5, "interruptions.responsible_team")?,
         created_at: row.get(6),
         taken_by: row.get(7),
         taken_at: row.get(8),
-        resolution: row.get(9),
+        resolution: resolution
+            .map(|raw| {
+                Answer::parse(&raw)
+                    .ok_or_else(|| corrupt_column("interruptions.resolution", format!("`{raw}`")))
+            })
+            .transpose()?,
         note: row.get(10),
         resolved_by: row.get(11),
         resolved_at: row.get(12),
@@ -55,9 +62,10 @@ pub async fn open(
     step_run_id: StepRunId,
     kind: InterruptionKind,
     instructions: &str,
-    responsible_team: Option<&str>,
+    responsible_team: Option<&TeamName>,
 ) -> Result<InterruptionId, StorageError> {
     let interruption_id = InterruptionId::from(Uuid::now_v7());
+    let responsible_team = responsible_team.map(TeamName::as_str);
     client
         .execute_cached(
             "INSERT INTO interruptions (interruption_id, deployment_id, step_run_id, kind, instructions, responsible_team)
@@ -178,7 +186,7 @@ pub async fn take(
 pub async fn resolve(
     client: &impl GenericClient,
     interruption_id: InterruptionId,
-    resolution: &str,
+    resolution: Answer,
     note: Option<&str>,
     actor: &str,
 ) -> Result<(), StorageError> {
@@ -186,13 +194,14 @@ pub async fn resolve(
         .execute_cached(
             "UPDATE interruptions SET resolution = $2, note = $3, resolved_by = $4, resolved_at = now()
              WHERE interruption_id = $1",
-            &[interruption_id.as_uuid(), &resolution, &note, &actor],
+            &[interruption_id.as_uuid(), &resolution.as_str(), &note, &actor],
         )
         .await?;
     Ok(())
 }
 
-/// Closes the open interruptions of a deployment that ended another way (cancelled).
+/// Closes the open interruptions of a deployment that ended another way (cancelled): they
+/// are recorded as aborted, spelled as [`Answer::Abort`] is everywhere else.
 pub async fn close_all(
     client: &impl GenericClient,
     deployment_id: DeploymentId,
@@ -200,10 +209,10 @@ pub async fn close_all(
 ) -> Result<(), StorageError> {
     client
         .execute_cached(
-            "UPDATE interruptions SET resolution = 'abort', note = 'the deployment was cancelled',
+            "UPDATE interruptions SET resolution = $3, note = 'the deployment was cancelled',
                  resolved_by = $2, resolved_at = now()
              WHERE deployment_id = $1 AND resolved_at IS NULL",
-            &[deployment_id.as_uuid(), &actor],
+            &[deployment_id.as_uuid(), &actor, &Answer::Abort.as_str()],
         )
         .await?;
     Ok(())

@@ -88,6 +88,41 @@ pub(crate) fn optional_id<T: From<Uuid>>(row: &Row, index: usize) -> Option<T> {
     row.get::<_, Option<Uuid>>(index).map(T::from)
 }
 
+/// Reads a text column holding a value the domain validates (a name, a release number, an
+/// email address, an answer) as its domain type. Every such value was validated before it
+/// was written, so one that does not parse is damaged data: [`StorageError::Corrupt`] naming
+/// the column. Writing goes the other way through the type's `as_str()` (or `to_string()`
+/// for versions).
+pub(crate) fn parsed<T>(row: &Row, index: usize, column: &str) -> Result<T, StorageError>
+where
+    T: TryFrom<String>,
+    T::Error: std::fmt::Display,
+{
+    let raw: String = row.get(index);
+    T::try_from(raw).map_err(|error| corrupt_column(column, error))
+}
+
+/// Reads a nullable text column as its domain type, like [`parsed`].
+pub(crate) fn optional_parsed<T>(
+    row: &Row,
+    index: usize,
+    column: &str,
+) -> Result<Option<T>, StorageError>
+where
+    T: TryFrom<String>,
+    T::Error: std::fmt::Display,
+{
+    row.get::<_, Option<String>>(index)
+        .map(T::try_from)
+        .transpose()
+        .map_err(|error| corrupt_column(column, error))
+}
+
+/// A stored value of `column` that does not read as its type.
+pub(crate) fn corrupt_column(column: &str, error: impl std::fmt::Display) -> StorageError {
+    StorageError::Corrupt(format!("column {column}: {error}"))
+}
+
 /// The database's clock: the start of the current transaction (`now()`). Every time a command
 /// stamps on a deployment comes from here, so several API instances with different clocks
 /// still write one consistent history (and the same time the database stamps on log lines

@@ -1,10 +1,10 @@
 //! Lifecycles: named, ordered phases of environments that releases move through.
 
-use ferry_domain::LifecycleId;
 use ferry_domain::lifecycle::{Lifecycle, Phase};
+use ferry_domain::{LifecycleId, LifecycleName};
 use uuid::Uuid;
 
-use crate::{CachedQueries, GenericClient, StorageError, id, json_column};
+use crate::{CachedQueries, GenericClient, StorageError, id, json_column, parsed};
 
 #[derive(Debug, Clone)]
 pub struct StoredLifecycle {
@@ -13,10 +13,8 @@ pub struct StoredLifecycle {
 }
 
 fn from_row(row: &tokio_postgres::Row) -> Result<StoredLifecycle, StorageError> {
-    let name: String = row.get(1);
+    let name: LifecycleName = parsed(row, 1, "lifecycles.name")?;
     let phases: Vec<Phase> = json_column(row.get(2), "lifecycle phases")?;
-    let name = ferry_domain::LifecycleName::parse(&name)
-        .map_err(|error| StorageError::Corrupt(format!("lifecycle name: {error}")))?;
     let lifecycle = Lifecycle::new(name, phases)
         .map_err(|error| StorageError::Corrupt(format!("lifecycle: {error}")))?;
     Ok(StoredLifecycle {

@@ -4,12 +4,12 @@ use crate::CachedQueries;
 use chrono::{DateTime, Utc};
 use ferry_domain::{PackageId, PackageVersion};
 
-use crate::{GenericClient, StorageError};
+use crate::{GenericClient, StorageError, parsed};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Package {
-    pub package_id: String,
-    pub version: String,
+    pub package_id: PackageId,
+    pub version: PackageVersion,
     pub format: String,
     pub sha256: String,
     pub size_bytes: i64,
@@ -19,16 +19,16 @@ pub struct Package {
 
 const COLUMNS: &str = "package_id, version, format, sha256, size_bytes, object_key, uploaded_at";
 
-fn from_row(row: &tokio_postgres::Row) -> Package {
-    Package {
-        package_id: row.get(0),
-        version: row.get(1),
+fn from_row(row: &tokio_postgres::Row) -> Result<Package, StorageError> {
+    Ok(Package {
+        package_id: parsed(row, 0, "packages.package_id")?,
+        version: parsed(row, 1, "packages.version")?,
         format: row.get(2),
         sha256: row.get(3),
         size_bytes: row.get(4),
         object_key: row.get(5),
         uploaded_at: row.get(6),
-    }
+    })
 }
 
 /// Records a package version. With `overwrite`, an existing record is replaced; without, an
@@ -55,8 +55,8 @@ pub async fn upsert(
         .query_one_cached(
             &sql,
             &[
-                &package.package_id,
-                &package.version,
+                &package.package_id.as_str(),
+                &package.version.to_string(),
                 &package.format,
                 &package.sha256,
                 &package.size_bytes,
@@ -69,7 +69,7 @@ pub async fn upsert(
                 format!("package {} version {}", package.package_id, package.version)
             })
         })?;
-    Ok(from_row(&row))
+    from_row(&row)
 }
 
 pub async fn find(
@@ -83,7 +83,7 @@ pub async fn find(
             &[&package_id.as_str(), &version.to_string()],
         )
         .await?;
-    Ok(row.as_ref().map(from_row))
+    row.as_ref().map(from_row).transpose()
 }
 
 /// Every version of a package, newest (by semantic version) first.
@@ -97,13 +97,9 @@ pub async fn versions(
             &[&package_id.as_str()],
         )
         .await?;
-    let mut packages: Vec<(Option<semver::Version>, Package)> = rows
-        .iter()
-        .map(from_row)
-        .map(|package| (semver::Version::parse(&package.version).ok(), package))
-        .collect();
-    packages.sort_by(|a, b| b.0.cmp(&a.0));
-    Ok(packages.into_iter().map(|(_, package)| package).collect())
+    let mut packages = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+    packages.sort_by(|a, b| b.version.cmp(&a.version));
+    Ok(packages)
 }
 
 pub async fn list(client: &impl GenericClient) -> Result<Vec<Package>, StorageError> {
@@ -113,5 +109,5 @@ pub async fn list(client: &impl GenericClient) -> Result<Vec<Package>, StorageEr
             &[],
         )
         .await?;
-    Ok(rows.iter().map(from_row).collect())
+    rows.iter().map(from_row).collect()
 }

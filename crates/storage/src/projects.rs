@@ -6,17 +6,17 @@ use ferry_domain::variables::VariableSet;
 use ferry_domain::{EmailAddress, LifecycleId, Process, ProjectId, ProjectName, WorkerPool};
 use uuid::Uuid;
 
-use crate::{GenericClient, StorageError, id, json_column, optional_id};
+use crate::{GenericClient, StorageError, id, json_column, optional_id, optional_parsed, parsed};
 
 #[derive(Debug, Clone)]
 pub struct Project {
     pub project_id: ProjectId,
-    pub name: String,
+    pub name: ProjectName,
     pub process: Process,
     /// Scoped values; sensitive ones hold ciphertext.
     pub variables: VariableSet<String>,
-    pub notification_email: Option<String>,
-    pub worker_pool: String,
+    pub notification_email: Option<EmailAddress>,
+    pub worker_pool: WorkerPool,
     /// `None`: the default lifecycle.
     pub lifecycle_id: Option<LifecycleId>,
     /// `None`: follow the environment's guided-failure setting.
@@ -69,11 +69,11 @@ pub async fn insert(
         .map_err(|error| StorageError::conflict_or(error, || format!("project `{}`", project.name)))?;
     Ok(Project {
         project_id,
-        name: project.name.as_str().to_owned(),
+        name: project.name.clone(),
         process: project.process.clone(),
         variables: project.variables.clone(),
-        notification_email: email.map(str::to_owned),
-        worker_pool: project.worker_pool.as_str().to_owned(),
+        notification_email: project.notification_email.clone(),
+        worker_pool: project.worker_pool.clone(),
         lifecycle_id: project.lifecycle_id,
         guided_failure: project.guided_failure,
     })
@@ -126,11 +126,11 @@ const COLUMNS: &str = "project_id, name, process, variables, notification_email,
 fn from_row(row: &tokio_postgres::Row) -> Result<Project, StorageError> {
     Ok(Project {
         project_id: id(row, 0),
-        name: row.get(1),
+        name: parsed(row, 1, "projects.name")?,
         process: json_column(row.get(2), "project process")?,
         variables: json_column(row.get(3), "project variables")?,
-        notification_email: row.get(4),
-        worker_pool: row.get(5),
+        notification_email: optional_parsed(row, 4, "projects.notification_email")?,
+        worker_pool: parsed(row, 5, "projects.worker_pool")?,
         lifecycle_id: optional_id(row, 6),
         guided_failure: row.get(7),
     })

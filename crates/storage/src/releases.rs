@@ -6,15 +6,18 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use ferry_domain::Process;
 use ferry_domain::variables::VariableSet;
-use ferry_domain::{DeploymentId, ProjectId, ReleaseId};
+use ferry_domain::{
+    DeploymentId, EmailAddress, EnvironmentName, PackageId, PackageVersion, ProjectId, ProjectName,
+    ReleaseId, ReleaseNumber, WorkerPool,
+};
 use serde::{Deserialize, Serialize};
 
-use crate::{GenericClient, StorageError, id, json_column};
+use crate::{GenericClient, StorageError, id, json_column, optional_parsed, parsed};
 
 /// The package version a release pinned for one package id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReleasePackage {
-    pub version: String,
+    pub version: PackageVersion,
     pub format: String,
     pub sha256: String,
     pub size_bytes: i64,
@@ -25,14 +28,14 @@ pub struct ReleasePackage {
 pub struct Release {
     pub release_id: ReleaseId,
     pub project_id: ProjectId,
-    pub release_number: String,
+    pub release_number: ReleaseNumber,
     pub notes: Option<String>,
     pub process: Process,
     /// The project's scoped variables when the release was created (or last re-snapshotted);
     /// sensitive values hold ciphertext.
     pub variables: VariableSet<String>,
     /// package id -> pinned version.
-    pub packages: BTreeMap<String, ReleasePackage>,
+    pub packages: BTreeMap<PackageId, ReleasePackage>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -43,7 +46,7 @@ fn from_row(row: &tokio_postgres::Row) -> Result<Release, StorageError> {
     Ok(Release {
         release_id: id(row, 0),
         project_id: id(row, 1),
-        release_number: row.get(2),
+        release_number: parsed(row, 2, "releases.release_number")?,
         notes: row.get(3),
         process: json_column(row.get(4), "release process")?,
         variables: json_column(row.get(5), "release variables")?,
@@ -55,7 +58,7 @@ fn from_row(row: &tokio_postgres::Row) -> Result<Release, StorageError> {
 pub async fn insert(
     client: &impl GenericClient,
     release: &Release,
-    project_name: &str,
+    project_name: &ProjectName,
 ) -> Result<(), StorageError> {
     let to_json = |value: serde_json::Result<serde_json::Value>| {
         value.map_err(|error| StorageError::Corrupt(error.to_string()))
@@ -69,7 +72,7 @@ pub async fn insert(
             &[
                 release.release_id.as_uuid(),
                 release.project_id.as_uuid(),
-                &release.release_number,
+                &release.release_number.to_string(),
                 &release.notes,
                 &process,
                 &variables,
@@ -92,14 +95,14 @@ pub async fn insert(
 pub async fn find(
     client: &impl GenericClient,
     project_id: ProjectId,
-    release_number: &str,
+    release_number: &ReleaseNumber,
 ) -> Result<Option<Release>, StorageError> {
     client
         .query_opt_cached(
             &format!(
                 "SELECT {COLUMNS} FROM releases WHERE project_id = $1 AND release_number = $2"
             ),
-            &[project_id.as_uuid(), &release_number],
+            &[project_id.as_uuid(), &release_number.to_string()],
         )
         .await?
         .as_ref()
@@ -128,10 +131,10 @@ pub async fn find_by_id(
 #[derive(Debug, Clone)]
 pub struct DeploymentRelease {
     pub release: Release,
-    pub project_name: String,
-    pub notification_email: Option<String>,
-    pub worker_pool: String,
-    pub environment_name: String,
+    pub project_name: ProjectName,
+    pub notification_email: Option<EmailAddress>,
+    pub worker_pool: WorkerPool,
+    pub environment_name: EnvironmentName,
 }
 
 pub async fn of_deployment(
@@ -153,10 +156,10 @@ pub async fn of_deployment(
     row.map(|row| {
         Ok(DeploymentRelease {
             release: from_row(&row)?,
-            project_name: row.get(8),
-            notification_email: row.get(9),
-            worker_pool: row.get(10),
-            environment_name: row.get(11),
+            project_name: parsed(&row, 8, "projects.name")?,
+            notification_email: optional_parsed(&row, 9, "projects.notification_email")?,
+            worker_pool: parsed(&row, 10, "projects.worker_pool")?,
+            environment_name: parsed(&row, 11, "environments.name")?,
         })
     })
     .transpose()

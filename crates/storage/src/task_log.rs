@@ -3,17 +3,17 @@
 //! deployment itself.
 
 use chrono::{DateTime, Utc};
-use ferry_contracts::LogLine;
+use ferry_contracts::{LogLine, LogStream};
 use ferry_domain::{DeploymentId, StepRunId};
 
-use crate::{CachedQueries, GenericClient, StorageError, optional_id};
+use crate::{CachedQueries, GenericClient, StorageError, corrupt_column, optional_id};
 
 /// One line of a deployment's task log as stored.
 #[derive(Debug, Clone)]
 pub struct StoredLogLine {
     pub step_run_id: Option<StepRunId>,
     pub attempt: i32,
-    pub stream: String,
+    pub stream: LogStream,
     pub logged_at: DateTime<Utc>,
     pub text: String,
 }
@@ -77,8 +77,8 @@ pub async fn append_system_logs(
             client
                 .execute_cached(
                     "INSERT INTO log_lines (deployment_id, stream, logged_at, text)
-                     VALUES ($1, 'system', now(), $2)",
-                    &[deployment_id.as_uuid(), text],
+                     VALUES ($1, $3, now(), $2)",
+                    &[deployment_id.as_uuid(), text, &LogStream::System.as_str()],
                 )
                 .await?;
         }
@@ -86,10 +86,10 @@ pub async fn append_system_logs(
             client
                 .execute_cached(
                     "INSERT INTO log_lines (deployment_id, stream, logged_at, text)
-                     SELECT $1, 'system', now(), text
+                     SELECT $1, $3, now(), text
                      FROM unnest($2::text[]) WITH ORDINALITY AS l(text, position)
                      ORDER BY position",
-                    &[deployment_id.as_uuid(), &texts],
+                    &[deployment_id.as_uuid(), &texts, &LogStream::System.as_str()],
                 )
                 .await?;
         }
@@ -109,14 +109,17 @@ pub async fn task_log(
             &[deployment_id.as_uuid()],
         )
         .await?;
-    Ok(rows
-        .iter()
-        .map(|row| StoredLogLine {
-            step_run_id: optional_id(row, 0),
-            attempt: row.get(1),
-            stream: row.get(2),
-            logged_at: row.get(3),
-            text: row.get(4),
+    rows.iter()
+        .map(|row| {
+            let stream: String = row.get(2);
+            Ok(StoredLogLine {
+                step_run_id: optional_id(row, 0),
+                attempt: row.get(1),
+                stream: LogStream::parse(&stream)
+                    .ok_or_else(|| corrupt_column("log_lines.stream", format!("`{stream}`")))?,
+                logged_at: row.get(3),
+                text: row.get(4),
+            })
         })
-        .collect())
+        .collect()
 }

@@ -3,7 +3,9 @@
 //! storage rows, and nothing of orchestration or variables, which both use it.
 
 use ferry_domain::deployment::Facts;
-use ferry_domain::{DeploymentId, EnvironmentId, ProjectId};
+use ferry_domain::{
+    DeploymentId, EmailAddress, EnvironmentId, EnvironmentName, ProjectId, ProjectName, WorkerPool,
+};
 use ferry_storage::environments::Environment;
 use ferry_storage::projects::Project;
 use ferry_storage::releases::Release;
@@ -19,10 +21,10 @@ pub struct DeploymentContext {
     /// The release, with the variables the deployment took when it was created (a later
     /// *update variables* does not reach a deployment already made).
     pub release: Release,
-    pub project_name: String,
-    pub notification_email: Option<String>,
-    pub worker_pool: String,
-    pub environment_name: String,
+    pub project_name: ProjectName,
+    pub notification_email: Option<EmailAddress>,
+    pub worker_pool: WorkerPool,
+    pub environment_name: EnvironmentName,
 }
 
 impl DeploymentContext {

@@ -3,11 +3,13 @@
 //! preview goes through (the rule itself is `ferry_domain::lifecycle::may_deploy`).
 
 use ferry_domain::lifecycle::{Lifecycle, may_deploy};
-use ferry_domain::{EnvironmentName, LifecycleId};
+use ferry_domain::{EnvironmentName, LifecycleId, ProjectId, ReleaseNumber};
 use ferry_storage::environments::Environment;
 use ferry_storage::projects::Project;
 use ferry_storage::releases::Release;
-use ferry_storage::{GenericClient, deployments, environments, lifecycles, projects, releases};
+use ferry_storage::{
+    GenericClient, StorageError, deployments, environments, lifecycles, projects, releases,
+};
 
 use crate::error::ApiError;
 
@@ -52,7 +54,7 @@ pub async fn deployment_target(
     environment: &str,
 ) -> Result<DeploymentTarget, ApiError> {
     let project = named_project(client, project).await?;
-    let release = releases::find(client, project.project_id, release_number)
+    let release = release_numbered(client, project.project_id, release_number)
         .await?
         .ok_or_else(|| {
             ApiError::invalid(
@@ -82,12 +84,8 @@ pub async fn check_lifecycle(
         environment,
     } = target;
     let lifecycle = effective_lifecycle(client, project.lifecycle_id).await?;
-    let succeeded = deployments::succeeded_environments(client, release.release_id)
-        .await?
-        .iter()
-        .map(|name| EnvironmentName::parse(name))
-        .collect::<Result<Vec<_>, _>>()?;
-    may_deploy(&lifecycle, &environment.name, &succeeded).map_err(|refusal| {
+    let succeeded = deployments::succeeded_environments(client, release.release_id).await?;
+    may_deploy(&lifecycle, environment.name.as_str(), &succeeded).map_err(|refusal| {
         ApiError::Conflict(format!(
             "release {} of `{}` cannot be deployed to {} yet: {refusal}",
             release.release_number, project.name, environment.name
@@ -106,12 +104,25 @@ pub async fn effective_lifecycle(
             .ok_or_else(|| ApiError::NotFound(format!("lifecycle `{id}` does not exist")))?
             .lifecycle),
         None => {
-            let names = environments::list(client)
+            let names: Vec<EnvironmentName> = environments::list(client)
                 .await?
                 .into_iter()
-                .map(|environment| ferry_domain::EnvironmentName::parse(&environment.name))
-                .collect::<Result<Vec<_>, _>>()?;
+                .map(|environment| environment.name)
+                .collect();
             Ok(Lifecycle::default_for(&names))
         }
+    }
+}
+
+/// A project's release by the number a request gave, `None` when it has none; also when the
+/// text is not a release number at all, since no release can be numbered so.
+pub async fn release_numbered(
+    client: &impl GenericClient,
+    project_id: ProjectId,
+    release_number: &str,
+) -> Result<Option<Release>, StorageError> {
+    match ReleaseNumber::parse(release_number) {
+        Ok(release_number) => releases::find(client, project_id, &release_number).await,
+        Err(_) => Ok(None),
     }
 }

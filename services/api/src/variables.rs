@@ -64,7 +64,7 @@ pub fn for_deployment(
     let step = step_index.map(|index| &steps[index]);
     let mut variables = resolve_set(
         &context.release.variables,
-        &context.environment_name,
+        context.environment_name.as_str(),
         step.map(|step| step.name.as_str()),
     );
     let deployment_error = deployment
@@ -80,13 +80,16 @@ pub fn for_deployment(
             )
         });
     let mut system: Vec<(String, String)> = vec![
-        ("Environment.Name".into(), context.environment_name.clone()),
+        (
+            "Environment.Name".into(),
+            context.environment_name.to_string(),
+        ),
         ("Environment.Id".into(), context.environment_id.to_string()),
-        ("Project.Name".into(), context.project_name.clone()),
+        ("Project.Name".into(), context.project_name.to_string()),
         ("Project.Id".into(), context.project_id.to_string()),
         (
             "Release.Number".into(),
-            context.release.release_number.clone(),
+            context.release.release_number.to_string(),
         ),
         (
             "Release.Notes".into(),
@@ -109,7 +112,7 @@ pub fn for_deployment(
     for (index, definition) in steps.iter().enumerate() {
         let name = definition.name.as_str();
         if let Some(package_id) = definition.package_id()
-            && let Some(pinned) = context.release.packages.get(package_id.as_str())
+            && let Some(pinned) = context.release.packages.get(package_id)
         {
             system.push((
                 format!("Action[{name}].Package.PackageId"),
@@ -117,13 +120,13 @@ pub fn for_deployment(
             ));
             system.push((
                 format!("Action[{name}].Package.PackageVersion"),
-                pinned.version.clone(),
+                pinned.version.to_string(),
             ));
             if Some(index) == step_index {
                 system.push(("Action.Package.PackageId".into(), package_id.to_string()));
                 system.push((
                     "Action.Package.PackageVersion".into(),
-                    pinned.version.clone(),
+                    pinned.version.to_string(),
                 ));
             }
         }

@@ -137,6 +137,7 @@ fn compose(notifier: &Notifier, event: &DeploymentFinished) -> Result<Message, S
         .header(ContentType::TEXT_PLAIN);
     for recipient in &event.recipients {
         let mailbox: Mailbox = recipient
+            .as_str()
             .parse()
             .map_err(|error| format!("recipient `{recipient}` is not an email address: {error}"))?;
         builder = builder.to(mailbox);

@@ -12,7 +12,9 @@ use ferry_packages::store::{PackageStore, StoreError};
 
 use crate::events::EventSink;
 
-/// Why a package could not be made ready. Every variant fails the step with its message.
+/// Why a package could not be made ready. Every variant fails the step with its message. The
+/// package's id and version are kept as the text the message prints (as typed values the
+/// error would outgrow what clippy allows an `Err` to be).
 #[derive(Debug, thiserror::Error)]
 pub enum PackageError {
     #[error("package {package_id} {version} is missing from the package store ({detail})")]
@@ -60,8 +62,8 @@ pub async fn fetch_and_extract(
 ) -> Result<PathBuf, PackageError> {
     let format = ArchiveFormat::from_extension(&package.format).ok_or_else(|| {
         PackageError::UnknownFormat {
-            package_id: package.package_id.clone(),
-            version: package.version.clone(),
+            package_id: package.package_id.to_string(),
+            version: package.version.to_string(),
             format: package.format.clone(),
         }
     })?;
@@ -107,8 +109,8 @@ pub async fn fetch_and_extract(
     let extracted =
         tokio::task::spawn_blocking(move || archive::extract(&bytes, format, &target)).await;
     let extract_error = |detail: String| PackageError::Extract {
-        package_id: package.package_id.clone(),
-        version: package.version.clone(),
+        package_id: package.package_id.to_string(),
+        version: package.version.to_string(),
         detail,
     };
     match extracted {
@@ -130,8 +132,8 @@ async fn download(store: &PackageStore, package: &PackageReference) -> Result<By
             Ok(bytes) => return Ok(bytes),
             Err(StoreError::NotFound { key, .. }) => {
                 return Err(PackageError::Missing {
-                    package_id: package.package_id.clone(),
-                    version: package.version.clone(),
+                    package_id: package.package_id.to_string(),
+                    version: package.version.to_string(),
                     detail: format!("no object `{key}`"),
                 });
             }
@@ -154,8 +156,8 @@ fn verify(package: &PackageReference, bytes: &[u8]) -> Result<(), PackageError> 
     let actual = archive::sha256_hex(bytes);
     if actual != package.sha256 || bytes.len() as u64 != package.size_bytes {
         return Err(PackageError::ChecksumMismatch {
-            package_id: package.package_id.clone(),
-            version: package.version.clone(),
+            package_id: package.package_id.to_string(),
+            version: package.version.to_string(),
             expected: package.sha256.clone(),
             size_bytes: package.size_bytes,
             actual,

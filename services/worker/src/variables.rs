@@ -205,7 +205,7 @@ mod tests {
             step_run_id: uuid::Uuid::nil().into(),
             attempt: 1,
             step_index: 0,
-            step_name: "Run".into(),
+            step_name: ferry_domain::StepName::parse("Run").unwrap(),
             script: "true".into(),
             variables: vec![
                 ("Conn".into(), "Server=db1;Password=#{Db Password}".into()),

@@ -6,7 +6,7 @@ use std::fmt;
 use super::command::{Answer, Purpose};
 use super::state::InterruptionKind;
 use crate::ids::DeploymentId;
-use crate::names::TeamName;
+use crate::names::{EnvironmentName, ProjectName, ReleaseNumber, StepName, TeamName, WorkerPool};
 use crate::orchestration::SkipReason;
 use crate::status::DeploymentStatus;
 
@@ -73,13 +73,14 @@ pub enum Request {
 }
 
 /// A line Ferry writes to a deployment's task log. The `Display` form is the text people
-/// read, exactly as the status page and the API show it.
+/// read, exactly as the status page and the API show it; the names in it are the domain's
+/// types, each written as its text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Note {
     Requested {
         purpose: Purpose,
-        release_number: String,
-        environment_name: String,
+        release_number: ReleaseNumber,
+        environment_name: EnvironmentName,
         requested_by: String,
     },
     QueuedBehind {
@@ -87,28 +88,28 @@ pub enum Note {
     },
     TurnCame,
     StepSkipped {
-        step: String,
+        step: StepName,
         reason: SkipReason,
     },
     StepDispatched {
-        step: String,
-        worker_pool: String,
+        step: StepName,
+        worker_pool: WorkerPool,
         attempt: u32,
     },
     WaitsForIntervention {
-        step: String,
+        step: StepName,
         responsible_team: Option<TeamName>,
         instructions: String,
     },
     StepSucceeded {
-        step: String,
+        step: StepName,
     },
     StepFailed {
-        step: String,
+        step: StepName,
         reason: String,
     },
     Retrying {
-        step: String,
+        step: StepName,
         attempt: u32,
         reason: String,
         retries: u8,
@@ -123,22 +124,22 @@ pub enum Note {
     Answered {
         answered_by: String,
         answer: Answer,
-        step: String,
+        step: StepName,
         note: Option<String>,
     },
     Cancelled {
         cancelled_by: String,
     },
     Finished {
-        project_name: String,
-        release_number: String,
-        environment_name: String,
+        project_name: ProjectName,
+        release_number: ReleaseNumber,
+        environment_name: EnvironmentName,
         status: DeploymentStatus,
     },
 }
 
 /// The question guided failure asks about a failed step.
-pub fn guided_failure_question(step: &str, reason: &str) -> String {
+pub fn guided_failure_question(step: &StepName, reason: &str) -> String {
     format!(
         "Step \"{step}\" failed: {reason}. Guided failure is on: retry the step, ignore the failure and carry on, or abort."
     )

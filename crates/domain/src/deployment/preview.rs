@@ -8,6 +8,7 @@ use super::command::{Answer, Command, Purpose, StepOutcome, StepReport};
 use super::effect::{Effect, Note, Request};
 use super::machine::settle;
 use super::state::{Deployment, Timestamp};
+use crate::names::StepName;
 use crate::orchestration::SkipReason;
 
 /// What one step would do.
@@ -83,7 +84,7 @@ pub fn preview(
     planned
 }
 
-fn mark(deployment: &Deployment, planned: &mut [Planned], step: &str, what: Planned) {
+fn mark(deployment: &Deployment, planned: &mut [Planned], step: &StepName, what: Planned) {
     if let Some(index) = deployment.steps.iter().position(|run| run.name() == step) {
         planned[index] = what;
     }

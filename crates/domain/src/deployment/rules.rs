@@ -37,7 +37,10 @@ pub enum ExclusionError {
 
 /// The steps a deployment leaves out, spelled as the process spells them: every name must be
 /// a step of the process (compared case-insensitively), and no required step may be left out.
-pub fn exclusions(process: &Process, requested: &[String]) -> Result<Vec<String>, ExclusionError> {
+pub fn exclusions(
+    process: &Process,
+    requested: &[String],
+) -> Result<Vec<StepName>, ExclusionError> {
     requested
         .iter()
         .map(|name| {
@@ -51,7 +54,7 @@ pub fn exclusions(process: &Process, requested: &[String]) -> Result<Vec<String>
                     name: step.name.clone(),
                 });
             }
-            Ok(step.name.as_str().to_owned())
+            Ok(step.name.clone())
         })
         .collect()
 }
@@ -144,7 +147,7 @@ mod tests {
         let process = Process::new(vec![step("Must", true), step("May", false)]).unwrap();
         assert_eq!(
             exclusions(&process, &["may".into()]).unwrap(),
-            vec!["May".to_owned()],
+            vec![StepName::parse("May").unwrap()],
             "spelled as the process spells it"
         );
         assert_eq!(
@@ -159,7 +162,7 @@ mod tests {
                 name: "Nope".into()
             }
         );
-        assert_eq!(exclusions(&process, &[]).unwrap(), Vec::<String>::new());
+        assert_eq!(exclusions(&process, &[]).unwrap(), Vec::<StepName>::new());
     }
 
     #[test]

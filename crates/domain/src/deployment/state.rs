@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::names::{StepName, TeamName};
+use crate::names::{EnvironmentName, ProjectName, ReleaseNumber, StepName, TeamName, WorkerPool};
 use crate::orchestration::{Condition, StepPlan};
 use crate::process::{Process, RunCondition, Step, StepKind};
 use crate::status::{DeploymentStatus, StepStatus};
@@ -41,13 +41,13 @@ pub struct Deployment {
 }
 
 /// Names of what a deployment involves, for the lines it writes.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Facts {
-    pub project_name: String,
-    pub release_number: String,
-    pub environment_name: String,
+    pub project_name: ProjectName,
+    pub release_number: ReleaseNumber,
+    pub environment_name: EnvironmentName,
     /// The worker pool whose queue the project's steps go to.
-    pub worker_pool: String,
+    pub worker_pool: WorkerPool,
 }
 
 /// One step of one deployment: what it is, and what happened to it so far.
@@ -140,7 +140,7 @@ pub struct OpenInterruption {
 impl StepSpec {
     /// The plan of one step of a process, for a deployment to `environment` that excluded
     /// the steps named in `excluded` (names compare case-insensitively).
-    pub fn of(step: &Step, environment: &str, excluded: &[String]) -> StepSpec {
+    pub fn of(step: &Step, environment: &EnvironmentName, excluded: &[StepName]) -> StepSpec {
         StepSpec {
             name: step.name.clone(),
             work: match &step.kind {
@@ -157,10 +157,10 @@ impl StepSpec {
                 RunCondition::Always => Condition::Always,
                 RunCondition::Variable(_) => Condition::Variable(None),
             },
-            environment_allows: step.environments.allows(environment),
+            environment_allows: step.environments.allows(environment.as_str()),
             excluded: excluded
                 .iter()
-                .any(|name| name.eq_ignore_ascii_case(step.name.as_str())),
+                .any(|name| name.as_str().eq_ignore_ascii_case(step.name.as_str())),
             retries: step.retries,
         }
     }
@@ -196,8 +196,8 @@ impl StepRun {
         }
     }
 
-    pub fn name(&self) -> &str {
-        self.spec.name.as_str()
+    pub fn name(&self) -> &StepName {
+        &self.spec.name
     }
 }
 
@@ -207,7 +207,7 @@ pub struct NewDeployment<'a> {
     pub facts: Facts,
     pub process: &'a Process,
     /// Names of the steps left out (already checked with `rules::exclusions`).
-    pub excluded_steps: &'a [String],
+    pub excluded_steps: &'a [StepName],
     pub guided_failure: bool,
 }
 

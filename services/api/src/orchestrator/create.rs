@@ -5,7 +5,7 @@
 
 use ferry_domain::deployment::rules::{self, ExclusionError, GuidedFailureSettings};
 use ferry_domain::deployment::{Command, Effect, Purpose};
-use ferry_domain::{AuditAction, DeploymentId, DeploymentStatus};
+use ferry_domain::{AuditAction, DeploymentId, DeploymentStatus, StepName};
 use ferry_storage::audit::{self, AuditEvent};
 use ferry_storage::deployments::{self, Deployment};
 use ferry_storage::{Client, GenericClient};
@@ -143,11 +143,11 @@ pub(super) async fn record(
         rollback_of: new.rollback_of,
     };
     let deployment_id = row.deployment_id;
-    let step_names: Vec<&str> = release
+    let step_names: Vec<StepName> = release
         .process
         .steps()
         .iter()
-        .map(|s| s.name.as_str())
+        .map(|step| step.name.clone())
         .collect();
     let inserted = deployments::insert(client, &row, &step_names).await?;
     let action = match new.purpose {

@@ -2,7 +2,7 @@
 //! in the order every writer uses, and the HTTP errors for what the machine refuses about it.
 
 use ferry_domain::InterruptionId;
-use ferry_domain::deployment::Refusal;
+use ferry_domain::deployment::{Answer, Refusal};
 use ferry_storage::interruptions::{self, Interruption};
 use ferry_storage::{GenericClient, StorageError};
 
@@ -33,7 +33,7 @@ pub(super) async fn lock_interruption(
             .ok_or_else(not_found)?;
         return Err(ApiError::Conflict(format!(
             "interruption {raw_id} was already answered: {} by {}",
-            answered.resolution.as_deref().unwrap_or("closed"),
+            answered.resolution.map_or("closed", Answer::as_str),
             answered.resolved_by.as_deref().unwrap_or("nobody")
         )));
     }

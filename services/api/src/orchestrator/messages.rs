@@ -34,7 +34,7 @@ pub async fn dispatch(
     attempt: Attempt,
 ) -> Result<(), StorageError> {
     let job = step_job(state, context, deployment, attempt)?;
-    let spec = state.topology().step_jobs(&context.worker_pool);
+    let spec = state.topology().step_jobs(context.worker_pool.as_str());
     enqueue(
         client,
         job.job_id,
@@ -64,7 +64,7 @@ pub async fn finished(
         release_number: context.release.release_number.clone(),
         environment_name: context.environment_name.clone(),
         status,
-        failed_step: failed.map(|run| run.name().to_owned()),
+        failed_step: failed.map(|run| run.name().clone()),
         exit_code: failed.and_then(|run| run.exit_code),
         error: deployment.error.clone(),
         status_url: status_url(&state.config().public_url, deployment_id),
@@ -73,7 +73,7 @@ pub async fn finished(
             .steps
             .iter()
             .map(|run| StepSummary {
-                name: run.name().to_owned(),
+                name: run.name().clone(),
                 status: run.status,
             })
             .collect(),
@@ -166,18 +166,14 @@ fn step_job(
     let package = match package_id {
         None => None,
         Some(package_id) => {
-            let pinned = context
-                .release
-                .packages
-                .get(package_id.as_str())
-                .ok_or_else(|| {
-                    StorageError::Corrupt(format!(
-                        "release {} does not pin package {package_id}",
-                        context.release.release_number
-                    ))
-                })?;
+            let pinned = context.release.packages.get(package_id).ok_or_else(|| {
+                StorageError::Corrupt(format!(
+                    "release {} does not pin package {package_id}",
+                    context.release.release_number
+                ))
+            })?;
             Some(PackageReference {
-                package_id: package_id.as_str().to_owned(),
+                package_id: package_id.clone(),
                 version: pinned.version.clone(),
                 object_key: pinned.object_key.clone(),
                 sha256: pinned.sha256.clone(),
@@ -194,7 +190,7 @@ fn step_job(
         attempt: to_wire(attempt.attempt)?,
         step_index: i32::try_from(index)
             .map_err(|_| StorageError::Corrupt(format!("step index {index}")))?,
-        step_name: step.name.as_str().to_owned(),
+        step_name: step.name.clone(),
         script: script.clone(),
         variables: variables.plain.into_iter().collect(),
         sensitive_variables: variables.sensitive,

@@ -65,7 +65,7 @@ pub async fn persist(
                     loaded.step_run_ids[*step],
                     *kind,
                     instructions,
-                    responsible_team.as_ref().map(|team| team.as_str()),
+                    responsible_team.as_ref(),
                 )
                 .await?;
             }
@@ -80,7 +80,7 @@ pub async fn persist(
                 interruptions::resolve(
                     client,
                     open_interruption(loaded)?,
-                    answer.as_str(),
+                    *answer,
                     note.as_deref(),
                     answered_by,
                 )

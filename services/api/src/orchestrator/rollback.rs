@@ -2,8 +2,8 @@
 //! release of its latest successful deployment. Rolling back twice goes back twice, never
 //! forward again.
 
-use ferry_domain::DeploymentId;
 use ferry_domain::deployment::Purpose;
+use ferry_domain::{DeploymentId, ReleaseNumber};
 use ferry_storage::{Client, deployments, releases};
 
 use super::create::{NewDeployment, record};
@@ -19,7 +19,7 @@ pub struct RolledBack {
     pub target: DeploymentTarget,
     /// The deployment it rolls back from, and that deployment's release.
     pub rollback_of: DeploymentId,
-    pub rolled_back_from_release: String,
+    pub rolled_back_from_release: ReleaseNumber,
 }
 
 pub async fn rollback(

@@ -93,13 +93,13 @@ pub async fn load_view(
     let interruptions = interruptions
         .iter()
         .map(|i| interruption_view(i, step_name(Some(i.step_run_id))))
-        .collect::<Result<_, _>>()?;
+        .collect();
     let log = log
         .into_iter()
         .map(|line| TaskLogLine {
             step: step_name(line.step_run_id),
             attempt: line.attempt,
-            stream: line.stream,
+            stream: line.stream.as_str().to_owned(),
             logged_at: line.logged_at,
             text: line.text,
         })

@@ -6,8 +6,8 @@
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use ferry_api_types::{AnswerRequest, InterruptionView, PendingInterruptions};
+use ferry_domain::StepName;
 use ferry_domain::deployment::Answer;
-use ferry_storage::StorageError;
 use ferry_storage::interruptions::{self, Interruption};
 
 use crate::AppState;
@@ -21,25 +21,9 @@ use crate::orchestrator::take as taking;
 const MAX_NOTE_CHARS: usize = 4000;
 
 /// An interruption as the API shows it; `step` is the name of the step it is about, when
-/// the caller knows it. A stored resolution that is not an answer (the table's check allows
-/// none) is corrupt data.
-pub fn interruption_view(
-    interruption: &Interruption,
-    step: Option<String>,
-) -> Result<InterruptionView, ApiError> {
-    let resolution = interruption
-        .resolution
-        .as_deref()
-        .map(|raw| {
-            Answer::parse(raw).ok_or_else(|| {
-                StorageError::Corrupt(format!(
-                    "interruption {} has the resolution `{raw}`, which is not an answer",
-                    interruption.interruption_id
-                ))
-            })
-        })
-        .transpose()?;
-    Ok(InterruptionView {
+/// the caller knows it.
+pub fn interruption_view(interruption: &Interruption, step: Option<StepName>) -> InterruptionView {
+    InterruptionView {
         interruption_id: interruption.interruption_id,
         deployment_id: interruption.deployment_id,
         step,
@@ -50,11 +34,11 @@ pub fn interruption_view(
         created_at: interruption.created_at,
         taken_by: interruption.taken_by.clone(),
         taken_at: interruption.taken_at,
-        resolution,
+        resolution: interruption.resolution,
         note: interruption.note.clone(),
         resolved_by: interruption.resolved_by.clone(),
         resolved_at: interruption.resolved_at,
-    })
+    }
 }
 
 /// Pending interruptions, oldest first.
@@ -65,7 +49,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<PendingInterrupt
         interruptions: pending
             .iter()
             .map(|interruption| interruption_view(interruption, None))
-            .collect::<Result<_, _>>()?,
+            .collect(),
     }))
 }
 
@@ -76,7 +60,7 @@ pub async fn take(
 ) -> Result<Json<InterruptionView>, ApiError> {
     let mut client = state.db().await?;
     let interruption = taking::take(&state, &mut client, &actor, &raw_id).await?;
-    Ok(Json(interruption_view(&interruption, None)?))
+    Ok(Json(interruption_view(&interruption, None)))
 }
 
 pub async fn submit(
@@ -107,5 +91,5 @@ pub async fn submit(
         },
     )
     .await?;
-    Ok(Json(interruption_view(&answered, None)?))
+    Ok(Json(interruption_view(&answered, None)))
 }

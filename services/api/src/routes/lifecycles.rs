@@ -37,14 +37,14 @@ async fn parse_lifecycle(
         for environment in &mut phase.environments {
             let stored = known
                 .iter()
-                .find(|e| e.name.eq_ignore_ascii_case(environment.as_str()))
+                .find(|e| e.name.as_str().eq_ignore_ascii_case(environment.as_str()))
                 .ok_or_else(|| {
                     ValidationError::new(
                         format!("phases[{index}].environments"),
                         format!("there is no environment named `{environment}`"),
                     )
                 })?;
-            *environment = ferry_domain::EnvironmentName::parse(&stored.name)?;
+            *environment = stored.name.clone();
         }
     }
     Ok(Lifecycle::new(name, phases)?)

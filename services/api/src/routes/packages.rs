@@ -95,8 +95,8 @@ pub async fn upload(
     let package = packages::upsert(
         &client,
         &Package {
-            package_id: package_id.to_string(),
-            version: version.to_string(),
+            package_id: package_id.clone(),
+            version: version.clone(),
             format: format.extension().to_owned(),
             sha256,
             size_bytes,

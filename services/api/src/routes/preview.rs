@@ -64,7 +64,7 @@ pub async fn preview(
                 Planned::Fails(reason) => (false, Some(reason.clone()), Some(reason.clone())),
             };
             StepPreview {
-                name: step.name.as_str().to_owned(),
+                name: step.name.clone(),
                 kind,
                 target: runs_on,
                 runs,

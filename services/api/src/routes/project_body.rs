@@ -6,8 +6,8 @@
 
 use ferry_domain::variables::{KnownNames, Scope, Variable, VariableSet};
 use ferry_domain::{
-    EmailAddress, EnvironmentCondition, PackageId, Process, ProjectName, RunCondition, Step,
-    StepKind, StepName, TeamName, ValidationError, VariableName, WorkerPool,
+    EmailAddress, EnvironmentCondition, EnvironmentName, PackageId, Process, ProjectName,
+    RunCondition, Step, StepKind, StepName, TeamName, ValidationError, VariableName, WorkerPool,
 };
 use ferry_storage::projects::{NewProject, Project};
 use ferry_storage::{GenericClient, environments};
@@ -113,7 +113,7 @@ fn parse_run_condition(field: &str, raw: Option<Value>) -> Result<RunCondition, 
 fn parse_environment_condition(
     field: &str,
     raw: Option<Value>,
-    known: &[String],
+    known: &[EnvironmentName],
 ) -> Result<EnvironmentCondition, ValidationError> {
     let Some(raw) = raw else {
         return Ok(EnvironmentCondition::All);
@@ -127,7 +127,7 @@ fn parse_environment_condition(
     for environment in condition.environments() {
         if !known
             .iter()
-            .any(|name| name.eq_ignore_ascii_case(environment.as_str()))
+            .any(|name| name.as_str().eq_ignore_ascii_case(environment.as_str()))
         {
             return Err(ValidationError::new(
                 field,
@@ -141,7 +141,7 @@ fn parse_environment_condition(
 fn parse_step(
     index: usize,
     body: StepBody,
-    known_environments: &[String],
+    known_environments: &[EnvironmentName],
 ) -> Result<Step, ValidationError> {
     let field = |name: &str| format!("steps[{index}].{name}");
     let name = StepName::parse(&body.name).map_err(|e| e.within(&format!("steps[{index}]")))?;
@@ -308,7 +308,7 @@ pub(crate) async fn parse_project(
     existing: Option<&Project>,
 ) -> Result<NewProject, ApiError> {
     let name = ProjectName::parse(&body.name)?;
-    let environment_names: Vec<String> = environments::list(client)
+    let environment_names: Vec<EnvironmentName> = environments::list(client)
         .await?
         .into_iter()
         .map(|environment| environment.name)
@@ -320,7 +320,10 @@ pub(crate) async fn parse_project(
         .map(|(index, step)| parse_step(index, step, &environment_names))
         .collect::<Result<Vec<_>, _>>()?;
     let process = Process::new(steps)?;
-    let environment_refs: Vec<&str> = environment_names.iter().map(String::as_str).collect();
+    let environment_refs: Vec<&str> = environment_names
+        .iter()
+        .map(EnvironmentName::as_str)
+        .collect();
     let step_refs: Vec<&str> = process.steps().iter().map(|s| s.name.as_str()).collect();
     let variables = parse_variables(
         state,

@@ -157,7 +157,7 @@ pub async fn variable_preview(
         ));
     }
     let context = ferry_domain::variables::ScopeContext {
-        environment: Some(&environment.name),
+        environment: Some(environment.name.as_str()),
         step: query.step.as_deref(),
         ..Default::default()
     };

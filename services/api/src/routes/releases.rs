@@ -19,6 +19,7 @@ use crate::AppState;
 use crate::actor::Actor;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
+use crate::lookup::release_numbered;
 use crate::routes::audit_details;
 use crate::routes::projects::{find_project, variable_views};
 
@@ -103,7 +104,7 @@ pub async fn create(
                 })?,
         };
         pinned.insert(
-            package_id.to_string(),
+            package_id.clone(),
             ReleasePackage {
                 version: package.version,
                 format: package.format,
@@ -116,7 +117,7 @@ pub async fn create(
     let release = Release {
         release_id: ReleaseId::from(Uuid::now_v7()),
         project_id: project.project_id,
-        release_number: release_number.to_string(),
+        release_number,
         notes: body.notes,
         process: project.process.clone(),
         variables: project.variables.clone(),
@@ -147,7 +148,7 @@ pub async fn show(
 ) -> Result<Json<ReleaseView>, ApiError> {
     let client = state.db().await?;
     let project = find_project(&client, &project).await?;
-    let release = releases::find(&client, project.project_id, &release_number)
+    let release = release_numbered(&client, project.project_id, &release_number)
         .await?
         .ok_or_else(|| {
             ApiError::NotFound(format!(
@@ -180,7 +181,7 @@ pub async fn update_variables(
     let mut client = state.db().await?;
     let transaction = client.transaction().await?;
     let project = find_project(&transaction, &project).await?;
-    let mut release = releases::find(&transaction, project.project_id, &release_number)
+    let mut release = release_numbered(&transaction, project.project_id, &release_number)
         .await?
         .ok_or_else(|| {
             ApiError::NotFound(format!(

@@ -85,7 +85,7 @@ impl Machine {
         };
         let run = &mut self.deployment.steps[index];
         run.outputs.extend(outputs);
-        let name = run.name().to_owned();
+        let name = run.name().clone();
         let (exit_code, reason) = match outcome {
             StepOutcome::Succeeded => {
                 record(run, StepStatus::Succeeded, None, None, &times);

@@ -71,7 +71,7 @@ impl Machine {
         self.log(Note::Answered {
             answered_by: answered_by.clone(),
             answer,
-            step: self.deployment.steps[index].name().to_owned(),
+            step: self.deployment.steps[index].name().clone(),
             note: note.clone(),
         });
         let now = self.now;

@@ -58,7 +58,7 @@ impl Machine {
     pub(super) fn skip(&mut self, skip: Skip) {
         let run = &mut self.deployment.steps[skip.index];
         run.status = StepStatus::Skipped;
-        let step = run.name().to_owned();
+        let step = run.name().clone();
         self.log(Note::StepSkipped {
             step,
             reason: skip.reason,
@@ -88,7 +88,7 @@ impl Machine {
     pub(super) fn dispatch(&mut self, index: usize) {
         let attempt = self.begin_attempt(index);
         self.log(Note::StepDispatched {
-            step: self.deployment.steps[index].name().to_owned(),
+            step: self.deployment.steps[index].name().clone(),
             worker_pool: self.deployment.facts.worker_pool.clone(),
             attempt,
         });
@@ -113,7 +113,7 @@ impl Machine {
         });
         self.wait_for_a_person(index, InterruptionKind::ManualIntervention);
         self.log(Note::WaitsForIntervention {
-            step: self.deployment.steps[index].name().to_owned(),
+            step: self.deployment.steps[index].name().clone(),
             responsible_team,
             instructions,
         });
@@ -135,7 +135,7 @@ impl Machine {
         run.status = StepStatus::Failed;
         run.error = Some(reason.clone());
         run.finished_at.get_or_insert(self.now);
-        let step = run.name().to_owned();
+        let step = run.name().clone();
         self.log(Note::StepFailed { step, reason });
     }
 

@@ -21,7 +21,7 @@ mod preview;
 mod results;
 
 use crate::ids::DeploymentId;
-use crate::names::{StepName, TeamName};
+use crate::names::{EnvironmentName, ProjectName, ReleaseNumber, StepName, TeamName, WorkerPool};
 use crate::orchestration::{Condition, SkipReason};
 use crate::status::{DeploymentStatus, StepStatus};
 
@@ -56,10 +56,10 @@ pub(super) fn with_condition(condition: Condition, step: StepSpec) -> StepSpec {
 pub(super) fn deployment(steps: Vec<StepSpec>) -> Deployment {
     Deployment {
         facts: Facts {
-            project_name: "Random Quotes".into(),
-            release_number: "0.0.2".into(),
-            environment_name: "Test".into(),
-            worker_pool: "default".into(),
+            project_name: ProjectName::parse("Random Quotes").unwrap(),
+            release_number: ReleaseNumber::parse("0.0.2").unwrap(),
+            environment_name: EnvironmentName::parse("Test").unwrap(),
+            worker_pool: WorkerPool::parse("default").unwrap(),
         },
         status: DeploymentStatus::Queued,
         error: None,
