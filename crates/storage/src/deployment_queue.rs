@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use ferry_domain::{
-    DeploymentId, EnvironmentId, EnvironmentName, ProjectId, ReleaseId, ReleaseNumber,
+    DeploymentId, DeploymentStatus, EnvironmentId, EnvironmentName, ProjectId, ReleaseId,
+    ReleaseNumber,
 };
 
 use crate::deployments::{DEPLOYMENT_COLUMNS, Deployment, deployment_from_row};
@@ -40,6 +41,28 @@ pub async fn pair(
         )
         .await?
         .map(|row| (id(&row, 0), id(&row, 1))))
+}
+
+/// Where a deployment stands, read from the columns only Ferry writes (no names, no
+/// variables), so it reads even when the rest of the deployment's data is damaged.
+pub async fn standing(
+    client: &impl GenericClient,
+    deployment_id: DeploymentId,
+) -> Result<Option<(ProjectId, EnvironmentId, DeploymentStatus)>, StorageError> {
+    client
+        .query_opt_cached(
+            "SELECT project_id, environment_id, status FROM deployments WHERE deployment_id = $1",
+            &[deployment_id.as_uuid()],
+        )
+        .await?
+        .map(|row| {
+            let status: String = row.get(2);
+            let status = status
+                .parse()
+                .map_err(|error| StorageError::Corrupt(format!("deployment status: {error}")))?;
+            Ok((id(&row, 0), id(&row, 1), status))
+        })
+        .transpose()
 }
 
 /// The deployment of this project and environment that has started and not finished, if any

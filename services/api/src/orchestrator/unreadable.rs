@@ -38,12 +38,11 @@ pub async fn cancel(
     deployment_id: DeploymentId,
     why_unreadable: &str,
 ) -> Result<bool, ApiError> {
-    let found = deployments::summary(client, deployment_id)
+    let (project_id, environment_id, status) = deployments::standing(client, deployment_id)
         .await?
         .ok_or_else(|| {
             ApiError::NotFound(format!("deployment `{deployment_id}` does not exist"))
         })?;
-    let status = found.deployment.status;
     if status.is_terminal() {
         return Err(ApiError::Conflict(format!(
             "deployment {deployment_id} already finished: {status}"
@@ -60,8 +59,15 @@ pub async fn cancel(
         ),
     )
     .await?;
-    let (project_id, environment_id) =
-        (found.deployment.project_id, found.deployment.environment_id);
+    // The names, when they can be read; the id otherwise.
+    let subject = match deployments::summary(client, deployment_id).await {
+        Ok(Some(found)) => format!(
+            "{} release {} to {}",
+            found.project_name, found.release_number, found.environment_name
+        ),
+        Ok(None) | Err(StorageError::Corrupt(_)) => format!("deployment {deployment_id}"),
+        Err(other) => return Err(other.into()),
+    };
     audit::record(
         client,
         &AuditEvent {
@@ -69,10 +75,7 @@ pub async fn cancel(
             action: AuditAction::DeploymentCanceled,
             project_id: Some(project_id),
             environment_id: Some(environment_id),
-            subject: &format!(
-                "{} release {} to {}",
-                found.project_name, found.release_number, found.environment_name
-            ),
+            subject: &subject,
             details: json!({ "deployment_id": deployment_id }),
         },
     )
