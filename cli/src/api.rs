@@ -1,28 +1,15 @@
-//! Talking to the Ferry API: the server settings every command shares, JSON requests with the
-//! API key (or HTTP Basic with `FERRY_USER`, so the audit log names a person), answers read
+//! Talking to the Ferry API: JSON requests with the API key (or HTTP Basic with `FERRY_USER`, so the audit log names a person), answers read
 //! into the API's own types (`ferry-api-types`), and following a deployment's task log.
 
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::Args;
 use ferry_api_types::{DeploymentView, ErrorBody};
 use ferry_domain::DeploymentStatus;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-#[derive(Args, Clone)]
-pub struct Server {
-    /// The Ferry API's address.
-    #[arg(long, env = "FERRY_SERVER", default_value = "http://127.0.0.1:58080")]
-    pub server: String,
-    /// The API key (better given as FERRY_API_KEY than on the command line).
-    #[arg(long, env = "FERRY_API_KEY", hide_env_values = true)]
-    pub api_key: String,
-    /// Who you are, for the audit log and interventions (sent as the HTTP Basic user name).
-    #[arg(long, env = "FERRY_USER")]
-    pub user: Option<String>,
-}
+pub use crate::config::Server;
 
 impl Server {
     fn url(&self, path: &str) -> String {

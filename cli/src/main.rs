@@ -5,6 +5,7 @@
 //! `ferry template render` renders an Octostache template locally, without a server.
 
 mod api;
+mod config;
 mod model;
 mod template;
 
