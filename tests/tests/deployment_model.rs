@@ -585,17 +585,23 @@ async fn the_queue_survives_a_deployment_that_cannot_start() {
         .wait_for(&first, DeploymentStatus::WaitingForIntervention)
         .await;
     let broken = stack.deploy("Line", "1.0.0", "Dev").await;
+    let damaged_row = stack.deploy("Line", "1.0.0", "Dev").await;
     let third = stack.deploy("Line", "1.0.0", "Dev").await;
-    // Damage the second one's stored data, as a bug or a bad migration might.
-    stack
-        .db()
-        .await
-        .execute(
-            "UPDATE deployments SET variables = '\"not a variable list\"' WHERE deployment_id = $1::text::uuid",
-            &[&broken],
-        )
-        .await
-        .unwrap();
+    // Damage the second one's stored variables and the third one's own row, as a bug or a
+    // bad migration might.
+    let db = stack.db().await;
+    db.execute(
+        "UPDATE deployments SET variables = '\"not a variable list\"' WHERE deployment_id = $1::text::uuid",
+        &[&broken],
+    )
+    .await
+    .unwrap();
+    db.execute(
+        "UPDATE deployments SET excluded_steps = ARRAY['']::text[] WHERE deployment_id = $1::text::uuid",
+        &[&damaged_row],
+    )
+    .await
+    .unwrap();
     stack.cancel(&first).await;
     let broken_now = stack.deployment(&broken).await;
     assert_eq!(
@@ -614,6 +620,23 @@ async fn the_queue_survives_a_deployment_that_cannot_start() {
         step_status(&broken_now, "Ask"),
         StepStatus::Abandoned,
         "a failed deployment has no step left to run: {broken_now:#}"
+    );
+    // A damaged row cannot be shown, but it had its turn and failed in it.
+    let row = db
+        .query_one(
+            "SELECT status, error FROM deployments WHERE deployment_id = $1::text::uuid",
+            &[&damaged_row],
+        )
+        .await
+        .unwrap();
+    let (status, error): (String, Option<String>) = (row.get(0), row.get(1));
+    assert_eq!(status, "Failed", "{error:?}");
+    assert!(
+        error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("could not start"),
+        "{error:?}"
     );
     stack
         .wait_for(&third, DeploymentStatus::WaitingForIntervention)
@@ -691,6 +714,53 @@ async fn a_deployment_with_damaged_data_can_still_be_cancelled() {
         .await;
     let (status, _) = stack.try_cancel(&damaged).await;
     assert_eq!(status, StatusCode::CONFLICT, "already finished");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_deployment_with_damaged_data_is_cancelled_and_its_script_stopped() {
+    let stack = TestStack::start().await;
+    stack.create_environment("Dev").await;
+    let gate = stack.work_root.path().join("gate");
+    stack
+        .create_project(&project(
+            "Runs on",
+            &format!(
+                "echo started\nfor i in $(seq 1 600); do [ -f '{}' ] && break; sleep 0.05; done\necho ran to the end",
+                gate.display()
+            ),
+            json!({}),
+        ))
+        .await;
+    stack.create_release("Runs on", "1.0.0").await;
+    let running = stack.deploy("Runs on", "1.0.0", "Dev").await;
+    stack.wait_for_log_line(&running, "started").await;
+    stack
+        .db()
+        .await
+        .execute(
+            "UPDATE deployments SET variables = '\"not a variable list\"' WHERE deployment_id = $1::text::uuid",
+            &[&running],
+        )
+        .await
+        .unwrap();
+    let cancelled = stack.cancel(&running).await;
+    assert_eq!(deployment_status(&cancelled), DeploymentStatus::Canceled);
+    assert_eq!(step_status(&cancelled, "Run"), StepStatus::Canceled);
+    // The worker was told to stop: opening the gate now lets nothing run to the end.
+    stack
+        .wait_for_log_line(
+            &running,
+            "Stopping the script: the deployment was cancelled",
+        )
+        .await;
+    std::fs::write(&gate, "").unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let after = stack.deployment(&running).await;
+    assert!(
+        !log_text(&after).contains("ran to the end"),
+        "the cancelled script ran on: {after:#}"
+    );
     stack.stop().await;
 }
 

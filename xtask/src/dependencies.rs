@@ -136,6 +136,16 @@ pub const RULES: &[Rule] = &[
         why: "the broker moves bytes with ids; it knows no deployments and no database",
     },
     Rule {
+        package: "ferry-packages",
+        forbidden: DATABASE_CRATES,
+        why: "packages are archives and objects: no database",
+    },
+    Rule {
+        package: "ferry-secrets",
+        forbidden: &["ferry-config"],
+        why: "the secrets crate takes its key as a value: it reads no configuration",
+    },
+    Rule {
         package: "ferry-config",
         forbidden: CONFIG_FORBIDDEN,
         why: "configuration reading stays light enough for the CLI and every service",

@@ -1,10 +1,11 @@
 //! Invariant: every change of a deployment goes through the state machine
-//! (`ferry_domain::deployment::transition`). The storage functions that write a deployment's
-//! state — its progress, its step runs' progress, its interruptions — are called only by the
-//! orchestrator's persist step (`services/api/src/orchestrator/persist.rs`), which writes what
-//! the machine decided; a new deployment's rows only by `create.rs`; and the two ways out for
-//! a deployment whose stored data cannot be read only by `unreadable.rs`. Outside storage, no
-//! SQL string writes those tables at all.
+//! (`ferry_domain::deployment::transition`). All SQL that writes a deployment's state (the
+//! `deployments`, `step_runs` and `interruptions` tables) lives in one storage module,
+//! `crates/storage/src/progress.rs`, and each of its functions is called from one file of the
+//! orchestrator: the persist step (`persist.rs`, which writes what the machine decided),
+//! `create.rs` (a new deployment's rows) or `unreadable.rs` (the two ways out for a deployment
+//! whose stored data cannot be read). Nothing else names the module or its functions, and no
+//! other SQL string writes those tables.
 
 use std::path::Path;
 
@@ -12,174 +13,211 @@ use crate::lexer::TokenKind;
 use crate::source::SourceFile;
 use crate::{Violation, is_test_or_bench_file, rust_files};
 
+/// The storage module that holds every state write.
+pub const PROGRESS: &str = "crates/storage/src/progress.rs";
 const PERSIST: &str = "services/api/src/orchestrator/persist.rs";
 const CREATE: &str = "services/api/src/orchestrator/create.rs";
 const UNREADABLE: &str = "services/api/src/orchestrator/unreadable.rs";
 
-/// `module::function` pairs that write deployment state, and the file allowed to call them.
-/// The names unique to state writing are also caught unqualified (an import or an alias).
-pub const WRITERS: &[(&str, &str, &str)] = &[
-    ("deployments", "save_progress", PERSIST),
-    ("deployments", "save_step_progress", PERSIST),
-    ("deployments", "insert", CREATE),
-    ("deployments", "fail_unreadable", UNREADABLE),
-    ("deployments", "cancel_unreadable", UNREADABLE),
-    ("interruptions", "open", PERSIST),
-    ("interruptions", "take", PERSIST),
-    ("interruptions", "resolve", PERSIST),
-    ("interruptions", "close_all", PERSIST),
-];
-
-/// Writer names no other function in the workspace has: any mention outside their file is one.
-const UNIQUE_NAMES: &[&str] = &[
-    "save_progress",
-    "save_step_progress",
-    "fail_unreadable",
-    "cancel_unreadable",
+/// Which file may call each function of the progress module. A function the module gains
+/// must be added here, with its caller, or the check fails.
+pub const CALLERS: &[(&str, &str)] = &[
+    ("save_deployment", PERSIST),
+    ("save_step_runs", PERSIST),
+    ("open_interruption", PERSIST),
+    ("take_interruption", PERSIST),
+    ("resolve_interruption", PERSIST),
+    ("close_interruptions", PERSIST),
+    ("insert_deployment", CREATE),
+    ("fail_unreadable", UNREADABLE),
+    ("cancel_unreadable", UNREADABLE),
 ];
 
 /// The tables that hold a deployment's state.
 const TABLES: &[&str] = &["deployments", "step_runs", "interruptions"];
 
-/// Where the writers are defined (calls inside storage itself are its own business).
-const STORAGE: &str = "crates/storage/";
-
 pub fn check(root: &Path) -> anyhow::Result<Vec<Violation>> {
     let mut violations = Vec::new();
+    let functions = if root.join(PROGRESS).is_file() {
+        let progress = SourceFile::read(root, PROGRESS)?;
+        let functions = public_functions(&progress);
+        for (line, name) in &functions {
+            if !CALLERS.iter().any(|(known, _)| known == name) {
+                violations.push(Violation::new(
+                    PROGRESS,
+                    *line,
+                    format!(
+                        "`progress::{name}` writes a deployment's state but xtask/src/state_writes.rs \
+                         does not say which orchestrator file may call it; add it to `CALLERS`"
+                    ),
+                ));
+            }
+        }
+        functions.into_iter().map(|(_, name)| name).collect()
+    } else {
+        Vec::new()
+    };
     for path in rust_files(root)? {
-        if path.starts_with(STORAGE) || path.starts_with("xtask/") {
+        if path == PROGRESS || path.starts_with("xtask/") || is_test_or_bench_file(root, &path) {
             continue;
         }
-        if is_test_or_bench_file(root, &path) {
-            continue;
+        let file = SourceFile::read(root, &path)?;
+        violations.extend(sql_writes(&file));
+        if !path.starts_with("crates/storage/") {
+            violations.extend(progress_uses(&file, &functions));
         }
-        violations.extend(state_writes(&SourceFile::read(root, &path)?));
     }
+    violations.sort();
     Ok(violations)
 }
 
-fn violation(file: &SourceFile, line: usize, what: &str, allowed: &str) -> Violation {
+/// `pub async fn` / `pub fn` names of a file, with their lines.
+fn public_functions(file: &SourceFile) -> Vec<(usize, String)> {
+    let tokens = &file.tokens;
+    let mut functions = Vec::new();
+    for (index, token) in tokens.iter().enumerate() {
+        if token.is_ident("fn")
+            && index >= 1
+            && (tokens[index - 1].is_ident("pub")
+                || (tokens[index - 1].is_ident("async")
+                    && index >= 2
+                    && tokens[index - 2].is_ident("pub")))
+            && let Some(name) = tokens.get(index + 1)
+            && !file.in_test_module(token.line)
+        {
+            functions.push((name.line, name.text.clone()));
+        }
+    }
+    functions
+}
+
+fn violation(file: &SourceFile, line: usize, what: &str, instead: &str) -> Violation {
     Violation::new(
         &file.path,
         line,
         format!(
-            "{what} writes a deployment's state outside {allowed}; every change of a \
-             deployment goes through the state machine (`ferry_domain::deployment::transition`): \
-             add a command or an effect there and persist it in the orchestrator"
+            "{what} writes a deployment's state {instead}; every change of a deployment goes \
+             through the state machine (`ferry_domain::deployment::transition`): add a command \
+             or an effect there and persist it in the orchestrator"
         ),
     )
 }
 
-/// State writes outside the files allowed to make them: `module::function` paths (also in
-/// `use module::{…}` lists), the writer names unique to state writing wherever they appear,
-/// and SQL strings that insert into, update or delete from the state's tables.
-pub fn state_writes(file: &SourceFile) -> Vec<Violation> {
+/// Mentions of the progress module or its functions outside the file allowed each one:
+/// `ferry_storage::progress` in a path or a `use` (aliases and globs included), and the
+/// function names anywhere.
+pub fn progress_uses(file: &SourceFile, functions: &[String]) -> Vec<Violation> {
     let tokens = &file.tokens;
-    let from_storage = storage_modules(file);
+    let allowed = [PERSIST, CREATE, UNREADABLE].contains(&file.path.as_str());
     let mut violations = Vec::new();
-    let mut imported_from: Option<&str> = None;
     for (index, token) in tokens.iter().enumerate() {
         if file.in_test_module(token.line) {
             continue;
         }
-        if token.kind == TokenKind::Str {
-            if let Some(table) = sql_write(&token.text) {
+        if !allowed
+            && token.is_ident("ferry_storage")
+            && tokens.get(index + 1).is_some_and(|t| t.is_punct("::"))
+        {
+            for line in module_mentions(&tokens[index + 2..]) {
                 violations.push(violation(
                     file,
-                    token.line,
-                    &format!("SQL writing `{table}`"),
-                    "crates/storage",
+                    line,
+                    "`ferry_storage::progress`",
+                    "outside the orchestrator's persist step",
                 ));
             }
-            continue;
         }
-        // `deployments::{…}` or `interruptions::{…}`: the names inside come from that module.
-        let next = tokens.get(index + 1);
-        let after = tokens.get(index + 2);
-        if next.is_some_and(|t| t.is_punct("::")) && after.is_some_and(|t| t.is_punct("{")) {
-            imported_from = WRITERS
+        // A call (not a field or a method of the same name): `name(` after `::` or alone.
+        let called = tokens.get(index + 1).is_some_and(|t| t.is_punct("("))
+            && (index == 0
+                || !(tokens[index - 1].is_punct(".") || tokens[index - 1].is_ident("fn")));
+        if called
+            && let Some((name, owner)) = CALLERS
                 .iter()
-                .map(|(module, _, _)| *module)
-                .find(|module| token.is_ident(module) && from_storage.contains(module));
-        }
-        if token.is_punct("}") {
-            imported_from = None;
-        }
-        for (module, name, allowed) in WRITERS {
-            if file.path == *allowed || !token.is_ident(name) {
-                continue;
-            }
-            let qualified = index >= 2
-                && tokens[index - 1].is_punct("::")
-                && tokens[index - 2].is_ident(module)
-                && from_storage.contains(module);
-            let imported = imported_from == Some(module);
-            if qualified || imported || UNIQUE_NAMES.contains(name) {
-                violations.push(violation(
-                    file,
-                    token.line,
-                    &format!("`{module}::{name}`"),
-                    allowed,
-                ));
-            }
+                .find(|(name, _)| token.is_ident(name) && functions.iter().any(|f| f == name))
+            && file.path != *owner
+        {
+            violations.push(violation(
+                file,
+                token.line,
+                &format!("`progress::{name}`"),
+                &format!("outside {owner}"),
+            ));
         }
     }
     violations.dedup();
     violations
 }
 
-/// The state modules a file takes from `ferry_storage` (`use ferry_storage::interruptions;`,
-/// `use ferry_storage::{deployments, …}`, or a path `ferry_storage::deployments::…`): a local
-/// module of the same name (the route handlers' `interruptions`) is not storage.
-fn storage_modules(file: &SourceFile) -> Vec<&'static str> {
-    let tokens = &file.tokens;
-    let mut found = Vec::new();
-    for (index, token) in tokens.iter().enumerate() {
-        if !token.is_ident("ferry_storage")
-            || !tokens.get(index + 1).is_some_and(|t| t.is_punct("::"))
-        {
-            continue;
-        }
-        let mut depth = 0;
-        for next in &tokens[index + 2..] {
-            if next.is_punct("{") {
-                depth += 1;
-            } else if next.is_punct("}") {
-                depth -= 1;
-                if depth <= 0 {
-                    break;
+/// The lines where `progress` follows `ferry_storage::` directly or inside its `{…}` list.
+fn module_mentions(after_path: &[crate::lexer::Token]) -> Vec<usize> {
+    match after_path.first() {
+        Some(first) if first.is_ident("progress") => vec![first.line],
+        Some(first) if first.is_punct("{") => {
+            let mut depth = 0usize;
+            let mut lines = Vec::new();
+            for token in after_path {
+                if token.is_punct("{") {
+                    depth += 1;
+                } else if token.is_punct("}") {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                } else if depth == 1 && token.is_ident("progress") {
+                    lines.push(token.line);
                 }
-            } else if depth == 0 && !next.is_punct("::") && next.kind != TokenKind::Ident {
-                break;
             }
-            if let Some(module) = WRITERS
-                .iter()
-                .map(|(module, _, _)| *module)
-                .find(|module| next.is_ident(module))
-                && !found.contains(&module)
-            {
-                found.push(module);
-            }
-            if depth == 0 && next.kind == TokenKind::Ident && !next.is_ident("ferry_storage") {
-                // `ferry_storage::x` followed by `::` continues the path; anything else ends it.
-                continue;
-            }
+            lines
         }
+        _ => Vec::new(),
     }
-    found
 }
 
-/// The table a SQL string writes, when it writes one of the state's tables.
+/// SQL strings that insert into, update or delete from the state's tables.
+pub fn sql_writes(file: &SourceFile) -> Vec<Violation> {
+    file.tokens
+        .iter()
+        .filter(|token| token.kind == TokenKind::Str && !file.in_test_module(token.line))
+        .filter_map(|token| sql_write(&token.text).map(|table| (token.line, table)))
+        .map(|(line, table)| {
+            violation(
+                file,
+                line,
+                &format!("SQL writing `{table}`"),
+                &format!("outside {PROGRESS}"),
+            )
+        })
+        .collect()
+}
+
+/// The table a SQL string writes, when it writes one of the state's tables: `UPDATE [ONLY]
+/// [public.]t … SET`, `INSERT INTO [public.]t`, `DELETE FROM [public.]t`, quoted or not, also
+/// inside a `WITH`.
 fn sql_write(text: &str) -> Option<&'static str> {
     let sql = text.to_ascii_lowercase();
-    let words: Vec<&str> = sql.split_whitespace().collect();
-    for pair in words.windows(2) {
-        let writes = matches!(pair[0], "update" | "into" | "from") && {
-            // `from` only as `delete from`.
-            pair[0] != "from" || sql.contains("delete")
+    let words: Vec<&str> = sql
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| !word.is_empty())
+        .collect();
+    for (index, word) in words.iter().enumerate() {
+        let table_at = match *word {
+            "update" if words[index + 1..].contains(&"set") => index + 1,
+            "into" if index >= 1 && words[index - 1] == "insert" => index + 1,
+            "from" if index >= 1 && words[index - 1] == "delete" => index + 1,
+            _ => continue,
         };
-        if writes && let Some(table) = TABLES.iter().find(|table| pair[1] == **table) {
-            return Some(table);
+        let mut rest = words[table_at.min(words.len())..].iter();
+        let mut table = rest.next();
+        while let Some(skipped) = table
+            && matches!(*skipped, "only" | "public")
+        {
+            table = rest.next();
+        }
+        if let Some(table) = table
+            && let Some(found) = TABLES.iter().find(|known| **known == *table)
+        {
+            return Some(found);
         }
     }
     None

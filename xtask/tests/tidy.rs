@@ -412,24 +412,20 @@ fn a_worker_reaching_a_postgres_client_fails_naming_the_path() {
 
 #[test]
 fn deployment_state_written_outside_the_orchestrator_fails() {
-    let write = "//! Example.\n\nasync fn go(c: &C) {\n    deployments::save_progress(c, id, &p).await;\n}\n";
+    let progress = "//! Example.\n\npub async fn save_deployment(c: &C) {\n    c.execute(\"UPDATE deployments SET status = $2\", &[]);\n}\n\npub async fn rename_everything(c: &C) {}\n";
+    let call = "//! Example.\n\nuse ferry_storage::progress;\n\nasync fn go(c: &C) {\n    progress::save_deployment(c).await;\n}\n";
     let root = scratch_tree(&[
-        ("services/api/src/routes/deployments.rs", write),
-        ("services/api/src/orchestrator/persist.rs", write),
-        ("crates/storage/src/deployments.rs", write),
-        ("tests/tests/damage.rs", write),
+        ("crates/storage/src/progress.rs", progress),
+        ("services/api/src/orchestrator/persist.rs", call),
+        ("services/api/src/routes/deployments.rs", call),
+        ("tests/tests/damage.rs", call),
         (
-            "services/api/src/relay.rs",
-            "//! Example.\n\nuse ferry_storage::interruptions;\n\nfn f() {\n    interruptions::close_all(c, id, who);\n    interruptions::pending(c);\n}\n",
-        ),
-        // The route handlers' own `interruptions` module is not storage's.
-        (
-            "services/api/src/routes/mod.rs",
-            "//! Example.\n\nmod interruptions;\n\nfn router() {\n    post(interruptions::take);\n}\n",
+            "crates/storage/src/projects.rs",
+            "//! Example.\n\nfn f() {\n    q(\"UPDATE ONLY public.step_runs SET error = ''\");\n    q(\"SELECT * FROM deployments\");\n    q(\"could not update deployments\");\n}\n",
         ),
         (
             "services/api/src/sneaky.rs",
-            "//! Example.\n\nuse ferry_storage::interruptions::{pending, resolve};\nuse ferry_storage::deployments::save_step_progress as quietly;\n\nfn f() {\n    client.execute(\"UPDATE step_runs SET status = 'Failed'\", &[]);\n    client.query(\"SELECT * FROM deployments\", &[]);\n}\n",
+            "//! Example.\n\nuse ferry_storage::{audit, progress as quietly};\n\nfn f() {\n    client.execute(\"WITH x AS (INSERT INTO \\\"interruptions\\\"(a) VALUES (1)) SELECT 1\", &[]);\n}\n",
         ),
     ]);
     let rendered = rendered(state_writes::check(root.path()).unwrap());
@@ -440,16 +436,17 @@ fn deployment_state_written_outside_the_orchestrator_fails() {
     assert_eq!(
         located,
         [
-            "services/api/src/relay.rs:6: `interruptions::close_all`",
-            "services/api/src/routes/deployments.rs:4: `deployments::save_progress`",
-            "services/api/src/sneaky.rs:3: `interruptions::resolve`",
-            "services/api/src/sneaky.rs:4: `deployments::save_step_progress`",
-            "services/api/src/sneaky.rs:7: SQL writing `step_runs`",
+            "crates/storage/src/progress.rs:7: `progress::rename_everything`",
+            "crates/storage/src/projects.rs:4: SQL writing `step_runs`",
+            "services/api/src/routes/deployments.rs:3: `ferry_storage::progress`",
+            "services/api/src/routes/deployments.rs:6: `progress::save_deployment`",
+            "services/api/src/sneaky.rs:3: `ferry_storage::progress`",
+            "services/api/src/sneaky.rs:6: SQL writing `interruptions`",
         ],
         "{rendered:#?}"
     );
-    assert!(rendered[1].contains("outside services/api/src/orchestrator/persist.rs"));
-    assert!(rendered[1].ends_with("persist it in the orchestrator"));
+    assert!(rendered[3].contains("outside services/api/src/orchestrator/persist.rs"));
+    assert!(rendered[3].ends_with("persist it in the orchestrator"));
 }
 
 #[test]
@@ -458,6 +455,10 @@ fn the_domain_reading_a_clock_or_doing_io_fails() {
         (
             "crates/domain/src/machine.rs",
             "//! Example.\n\nfn stamp() {\n    let now = chrono::Utc::now();\n    let id = Uuid::now_v7();\n    std::fs::read(\"x\");\n}\n\n#[cfg(test)]\nmod tests {\n    fn at() { let _ = Utc::now(); }\n}\n",
+        ),
+        (
+            "crates/domain/src/sneaky.rs",
+            "//! Example.\n\nuse std::{collections::HashMap, io::Write};\nuse chrono::Utc as Clock;\n\nfn f() {\n    println!(\"hi\");\n}\n",
         ),
         (
             "services/api/src/clock.rs",
@@ -475,6 +476,9 @@ fn the_domain_reading_a_clock_or_doing_io_fails() {
             "crates/domain/src/machine.rs:4: `Utc::now` reads a clock or draws randomness",
             "crates/domain/src/machine.rs:5: `Uuid::now_v7` reads a clock or draws randomness",
             "crates/domain/src/machine.rs:6: `std::fs` does I/O",
+            "crates/domain/src/sneaky.rs:3: `std::io` does I/O",
+            "crates/domain/src/sneaky.rs:4: renaming `Utc` hides a clock read",
+            "crates/domain/src/sneaky.rs:7: `println!` writes to the process's output",
         ],
         "{rendered:#?}"
     );

@@ -4,8 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use ferry_domain::{
-    DeploymentId, DeploymentStatus, EnvironmentId, EnvironmentName, ProjectId, ReleaseId,
-    ReleaseNumber,
+    DeploymentId, EnvironmentId, EnvironmentName, ProjectId, ReleaseId, ReleaseNumber,
 };
 
 use crate::deployments::{DEPLOYMENT_COLUMNS, Deployment, deployment_from_row};
@@ -43,28 +42,6 @@ pub async fn pair(
         .map(|row| (id(&row, 0), id(&row, 1))))
 }
 
-/// Where a deployment stands, read from the columns only Ferry writes (no names, no
-/// variables), so it reads even when the rest of the deployment's data is damaged.
-pub async fn standing(
-    client: &impl GenericClient,
-    deployment_id: DeploymentId,
-) -> Result<Option<(ProjectId, EnvironmentId, DeploymentStatus)>, StorageError> {
-    client
-        .query_opt_cached(
-            "SELECT project_id, environment_id, status FROM deployments WHERE deployment_id = $1",
-            &[deployment_id.as_uuid()],
-        )
-        .await?
-        .map(|row| {
-            let status: String = row.get(2);
-            let status = status
-                .parse()
-                .map_err(|error| StorageError::Corrupt(format!("deployment status: {error}")))?;
-            Ok((id(&row, 0), id(&row, 1), status))
-        })
-        .transpose()
-}
-
 /// The deployment of this project and environment that has started and not finished, if any
 /// (at most one exists).
 pub async fn active(
@@ -84,25 +61,23 @@ pub async fn active(
         .map(|row| id(&row, 0)))
 }
 
-/// The oldest queued deployment of this project and environment, locked.
+/// The oldest queued deployment of this project and environment, locked. Only its id is
+/// read, so a queued deployment whose other columns are damaged still has its turn (and is
+/// failed in it) instead of blocking the line.
 pub async fn next_queued(
     client: &impl GenericClient,
     project_id: ProjectId,
     environment_id: EnvironmentId,
-) -> Result<Option<Deployment>, StorageError> {
-    client
+) -> Result<Option<DeploymentId>, StorageError> {
+    Ok(client
         .query_opt_cached(
-            &format!(
-                "SELECT {DEPLOYMENT_COLUMNS} FROM deployments d
-                 WHERE d.project_id = $1 AND d.environment_id = $2 AND d.status = 'Queued'
-                 ORDER BY d.created_at, d.deployment_id LIMIT 1 FOR UPDATE"
-            ),
+            "SELECT deployment_id FROM deployments
+             WHERE project_id = $1 AND environment_id = $2 AND status = 'Queued'
+             ORDER BY created_at, deployment_id LIMIT 1 FOR UPDATE",
             &[project_id.as_uuid(), environment_id.as_uuid()],
         )
         .await?
-        .as_ref()
-        .map(deployment_from_row)
-        .transpose()
+        .map(|row| id(&row, 0)))
 }
 
 /// A deployment that is still queued, locked; `None` when it is not queued any more.

@@ -4,7 +4,6 @@
 use chrono::{DateTime, Utc};
 use ferry_domain::deployment::Answer;
 use ferry_domain::{DeploymentId, InterruptionId, StepRunId, TeamName};
-use uuid::Uuid;
 
 use crate::{CachedQueries, GenericClient, StorageError, corrupt_column, id, optional_parsed};
 
@@ -54,33 +53,6 @@ fn from_row(row: &tokio_postgres::Row) -> Result<Interruption, StorageError> {
         resolved_by: row.get(11),
         resolved_at: row.get(12),
     })
-}
-
-pub async fn open(
-    client: &impl GenericClient,
-    deployment_id: DeploymentId,
-    step_run_id: StepRunId,
-    kind: InterruptionKind,
-    instructions: &str,
-    responsible_team: Option<&TeamName>,
-) -> Result<InterruptionId, StorageError> {
-    let interruption_id = InterruptionId::from(Uuid::now_v7());
-    let responsible_team = responsible_team.map(TeamName::as_str);
-    client
-        .execute_cached(
-            "INSERT INTO interruptions (interruption_id, deployment_id, step_run_id, kind, instructions, responsible_team)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            &[
-                interruption_id.as_uuid(),
-                deployment_id.as_uuid(),
-                step_run_id.as_uuid(),
-                &kind.as_str(),
-                &instructions,
-                &responsible_team,
-            ],
-        )
-        .await?;
-    Ok(interruption_id)
 }
 
 /// Loads one interruption without locking it.
@@ -167,53 +139,4 @@ pub async fn of_deployment(
         .iter()
         .map(from_row)
         .collect()
-}
-
-pub async fn take(
-    client: &impl GenericClient,
-    interruption_id: InterruptionId,
-    actor: &str,
-) -> Result<(), StorageError> {
-    client
-        .execute_cached(
-            "UPDATE interruptions SET taken_by = $2, taken_at = now() WHERE interruption_id = $1",
-            &[interruption_id.as_uuid(), &actor],
-        )
-        .await?;
-    Ok(())
-}
-
-pub async fn resolve(
-    client: &impl GenericClient,
-    interruption_id: InterruptionId,
-    resolution: Answer,
-    note: Option<&str>,
-    actor: &str,
-) -> Result<(), StorageError> {
-    client
-        .execute_cached(
-            "UPDATE interruptions SET resolution = $2, note = $3, resolved_by = $4, resolved_at = now()
-             WHERE interruption_id = $1",
-            &[interruption_id.as_uuid(), &resolution.as_str(), &note, &actor],
-        )
-        .await?;
-    Ok(())
-}
-
-/// Closes the open interruptions of a deployment that ended another way (cancelled): they
-/// are recorded as aborted, spelled as [`Answer::Abort`] is everywhere else.
-pub async fn close_all(
-    client: &impl GenericClient,
-    deployment_id: DeploymentId,
-    actor: &str,
-) -> Result<(), StorageError> {
-    client
-        .execute_cached(
-            "UPDATE interruptions SET resolution = $3, note = 'the deployment was cancelled',
-                 resolved_by = $2, resolved_at = now()
-             WHERE deployment_id = $1 AND resolved_at IS NULL",
-            &[deployment_id.as_uuid(), &actor, &Answer::Abort.as_str()],
-        )
-        .await?;
-    Ok(())
 }

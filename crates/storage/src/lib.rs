@@ -16,6 +16,7 @@ pub mod migrations;
 pub mod outbox;
 pub mod packages;
 pub mod processed;
+pub mod progress;
 pub mod projects;
 pub mod releases;
 pub mod task_log;

@@ -1,8 +1,8 @@
 //! The consumer of step events: parses each event and hands it to the orchestrator
 //! (`orchestrator::step_log` for log lines, `orchestrator::step_result` for a result), which
 //! applies it in one transaction; then acknowledges it. A message that can never apply (not
-//! a step event, or about a deployment that does not exist) is parked in the dead-letter
-//! queue; anything else is retried.
+//! a step event, about a deployment that does not exist, or whose stored data cannot be read)
+//! is parked in the dead-letter queue; anything else is retried.
 
 use std::sync::Arc;
 
@@ -57,6 +57,13 @@ async fn handle(state: &AppState, delivery: &Delivery) -> Handled {
         Err(StorageError::Missing(what)) => Handled::Reject {
             reason: format!(
                 "event {} refers to {what}, which does not exist",
+                event.event_id
+            ),
+        },
+        // Stored data that cannot be read stays unreadable however often the event is tried.
+        Err(StorageError::Corrupt(why)) => Handled::Reject {
+            reason: format!(
+                "event {} cannot be applied: stored data is not readable: {why}",
                 event.event_id
             ),
         },

@@ -5,12 +5,12 @@
 
 use ferry_domain::deployment::{Command, Refusal};
 use ferry_domain::{AuditAction, DeploymentId};
+use ferry_storage::Client;
 use ferry_storage::audit::{self, AuditEvent};
-use ferry_storage::{Client, StorageError};
 use serde_json::json;
 
 use super::drive::{CommandError, commit, drive};
-use super::load;
+use super::load::{self, Locked};
 use super::unreadable;
 use crate::AppState;
 use crate::actor::Actor;
@@ -24,17 +24,20 @@ pub async fn cancel(
 ) -> Result<(), ApiError> {
     let not_found = || ApiError::NotFound(format!("deployment `{deployment_id}` does not exist"));
     let transaction = client.transaction().await?;
-    let loaded = match load::lock(&transaction, deployment_id).await {
-        Ok(Some(loaded)) => loaded,
-        Ok(None) => return Err(not_found()),
+    let loaded = match load::lock(&transaction, deployment_id).await? {
+        Some(Locked::Readable(loaded)) => loaded,
+        None => return Err(not_found()),
         // Damaged data must not keep a deployment (and the line behind it) going for ever.
-        Err(StorageError::Corrupt(why)) => {
-            let wrote_outbox =
-                unreadable::cancel(state, &transaction, actor, deployment_id, &why).await?;
+        Some(Locked::Unreadable { standing, why }) => {
+            let cancel = unreadable::Cancel {
+                deployment_id,
+                standing,
+                why_unreadable: &why,
+            };
+            let wrote_outbox = unreadable::cancel(state, &transaction, actor, cancel).await?;
             commit(state, transaction, wrote_outbox).await?;
             return Ok(());
         }
-        Err(other) => return Err(other.into()),
     };
     let command = Command::Cancel {
         cancelled_by: actor.name().to_owned(),

@@ -4,11 +4,11 @@
 //! environment that is still going — all in one transaction with its audit record.
 
 use ferry_domain::deployment::rules::{self, ExclusionError, GuidedFailureSettings};
-use ferry_domain::deployment::{Command, Effect, Purpose};
+use ferry_domain::deployment::{Command, Purpose};
 use ferry_domain::{AuditAction, DeploymentId, DeploymentStatus, StepName};
 use ferry_storage::audit::{self, AuditEvent};
 use ferry_storage::deployments::{self, Deployment};
-use ferry_storage::{Client, GenericClient};
+use ferry_storage::{Client, GenericClient, progress};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -118,9 +118,7 @@ pub(super) async fn record(
     let active = deployments::active(client, project_id, environment_id).await?;
     let oldest_queued = match active {
         Some(_) => None,
-        None => deployments::next_queued(client, project_id, environment_id)
-            .await?
-            .map(|queued| queued.deployment_id),
+        None => deployments::next_queued(client, project_id, environment_id).await?,
     };
     let admission = rules::admit(active, oldest_queued);
     let now = ferry_storage::database_now(client).await?;
@@ -149,7 +147,7 @@ pub(super) async fn record(
         .iter()
         .map(|step| step.name.clone())
         .collect();
-    let inserted = deployments::insert(client, &row, &step_names).await?;
+    let inserted = progress::insert_deployment(client, &row, &step_names).await?;
     let action = match new.purpose {
         Purpose::Deploy => AuditAction::DeploymentCreated,
         Purpose::Rollback => AuditAction::DeploymentRollback,
@@ -188,16 +186,9 @@ pub(super) async fn record(
             }
         })?;
     let mut wrote_outbox = driven.wrote_outbox;
-    // A stranded deployment goes first (the admission said so); when the new one finished at
-    // once, `drive` started the line already.
-    let line_started = driven
-        .transition
-        .effects
-        .iter()
-        .any(|effect| matches!(effect, Effect::StartNextQueued(_)));
-    if let Some(stranded) = admission.start_first
-        && !line_started
-    {
+    // A deployment left queued with nothing active goes first (the admission said so; the new
+    // one waits behind it, so it cannot have started the line itself).
+    if let Some(stranded) = admission.start_first {
         wrote_outbox |= start_stranded(state, client, project_id, environment_id, stranded).await?;
     }
     Ok(Recorded {

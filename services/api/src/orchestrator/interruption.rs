@@ -7,7 +7,7 @@ use ferry_storage::interruptions::{self, Interruption};
 use ferry_storage::{GenericClient, StorageError};
 
 use super::drive::CommandError;
-use super::load::{self, Loaded};
+use super::load::{self, Loaded, Locked};
 use crate::error::ApiError;
 
 /// Loads the interruption a request names and its deployment, locked in the order every
@@ -23,9 +23,17 @@ pub(super) async fn lock_interruption(
         .await?
         .ok_or_else(not_found)?;
     let deployment_id = named.deployment_id;
-    let loaded = load::lock(client, deployment_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("deployment {deployment_id} does not exist")))?;
+    let loaded = match load::lock(client, deployment_id).await? {
+        Some(Locked::Readable(loaded)) => *loaded,
+        Some(Locked::Unreadable { why, .. }) => {
+            return Err(ApiError::from(StorageError::Corrupt(why)));
+        }
+        None => {
+            return Err(ApiError::NotFound(format!(
+                "deployment {deployment_id} does not exist"
+            )));
+        }
+    };
     if loaded.open_interruption_id != Some(interruption_id) {
         // Not the open one: it was answered (read again now that the deployment is locked).
         let answered = interruptions::find(client, interruption_id)

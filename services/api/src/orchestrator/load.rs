@@ -5,7 +5,7 @@
 
 use ferry_domain::deployment::{self, OpenInterruption, StepRun, StepSpec, Timestamp};
 use ferry_domain::{DeploymentId, InterruptionId, StepRunId};
-use ferry_storage::deployments::{self, Deployment};
+use ferry_storage::deployments::{self, Deployment, Standing};
 use ferry_storage::interruptions::{self, Interruption};
 use ferry_storage::{GenericClient, StorageError};
 
@@ -38,21 +38,43 @@ impl Loaded {
     }
 }
 
+/// A deployment locked for a command.
+#[derive(Debug)]
+pub enum Locked {
+    /// Its state, ready for the machine.
+    Readable(Box<Loaded>),
+    /// Its stored data cannot be read (damaged by a bug or a bad migration): where it stands
+    /// and why, for the few things still possible (`unreadable.rs`).
+    Unreadable { standing: Standing, why: String },
+}
+
 /// Takes the project+environment lock of a deployment, then locks and loads it. `None` when
 /// it does not exist.
 pub async fn lock(
     client: &impl GenericClient,
     deployment_id: DeploymentId,
-) -> Result<Option<Loaded>, StorageError> {
+) -> Result<Option<Locked>, StorageError> {
     // The pair never changes, so it is read before any lock is taken.
     let Some((project_id, environment_id)) = deployments::pair(client, deployment_id).await? else {
         return Ok(None);
     };
     deployments::lock_project_environment(client, project_id, environment_id).await?;
-    let Some(row) = deployments::lock(client, deployment_id).await? else {
+    let Some(locked) = deployments::lock(client, deployment_id).await? else {
         return Ok(None);
     };
-    load_locked(client, row).await.map(Some)
+    let loaded = match locked.row {
+        Ok(row) => load_locked(client, row).await,
+        Err(error) => Err(error),
+    };
+    match loaded {
+        Ok(loaded) => Ok(Some(Locked::Readable(Box::new(loaded)))),
+        // Reading is all Rust-side: the transaction is still good, the locks still held.
+        Err(StorageError::Corrupt(why)) => Ok(Some(Locked::Unreadable {
+            standing: locked.standing,
+            why,
+        })),
+        Err(other) => Err(other),
+    }
 }
 
 /// Loads a deployment whose row (and pair) the caller has locked already.

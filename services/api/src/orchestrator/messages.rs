@@ -97,13 +97,14 @@ pub async fn stop_step(
     state: &AppState,
     client: &impl GenericClient,
     deployment_id: DeploymentId,
-    attempt: Attempt,
+    step_run_id: StepRunId,
+    attempt: i32,
 ) -> Result<(), StorageError> {
     let message = StopStep {
         message_id: Uuid::now_v7(),
         deployment_id,
-        step_run_id: attempt.step_run_id,
-        attempt: to_wire(attempt.attempt)?,
+        step_run_id,
+        attempt,
     };
     enqueue(
         client,
@@ -145,7 +146,7 @@ fn deployment_id(context: &DeploymentContext) -> Result<DeploymentId, StorageErr
         .ok_or_else(|| StorageError::Corrupt("a preview sends no messages".into()))
 }
 
-fn to_wire(attempt: u32) -> Result<i32, StorageError> {
+pub(super) fn to_wire(attempt: u32) -> Result<i32, StorageError> {
     i32::try_from(attempt).map_err(|_| StorageError::Corrupt(format!("attempt {attempt}")))
 }
 

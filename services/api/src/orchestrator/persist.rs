@@ -5,8 +5,8 @@
 
 use ferry_domain::deployment::{Deployment, Effect, NextQueued, StepRun, Transition};
 use ferry_domain::{InterruptionId, StepRunId};
-use ferry_storage::deployments::{self, DeploymentProgress, StepProgress};
-use ferry_storage::{GenericClient, StorageError, interruptions, task_log};
+use ferry_storage::progress::{self, DeploymentProgress, StepProgress};
+use ferry_storage::{GenericClient, StorageError, task_log};
 
 use super::load::Loaded;
 use super::messages::{self, Attempt};
@@ -42,7 +42,15 @@ pub async fn persist(
             }
             Effect::StopStep { step, attempt } => {
                 let attempt = attempt_of(loaded, *step, *attempt)?;
-                messages::stop_step(state, client, deployment_id, attempt).await?;
+                let wire_attempt = messages::to_wire(attempt.attempt)?;
+                messages::stop_step(
+                    state,
+                    client,
+                    deployment_id,
+                    attempt.step_run_id,
+                    wire_attempt,
+                )
+                .await?;
                 persisted.wrote_outbox = true;
             }
             Effect::Finished {
@@ -59,7 +67,7 @@ pub async fn persist(
                 instructions,
                 responsible_team,
             } => {
-                interruptions::open(
+                progress::open_interruption(
                     client,
                     deployment_id,
                     loaded.step_run_ids[*step],
@@ -70,14 +78,14 @@ pub async fn persist(
                 .await?;
             }
             Effect::TakeInterruption { taken_by, .. } => {
-                interruptions::take(client, open_interruption(loaded)?, taken_by).await?;
+                progress::take_interruption(client, open_interruption(loaded)?, taken_by).await?;
             }
             Effect::ResolveInterruption {
                 answer,
                 note,
                 answered_by,
             } => {
-                interruptions::resolve(
+                progress::resolve_interruption(
                     client,
                     open_interruption(loaded)?,
                     *answer,
@@ -87,7 +95,7 @@ pub async fn persist(
                 .await?;
             }
             Effect::CloseInterruption { cancelled_by } => {
-                interruptions::close_all(client, deployment_id, cancelled_by).await?;
+                progress::close_interruptions(client, deployment_id, cancelled_by).await?;
             }
             Effect::StartNextQueued(next) => persisted.next_queued = Some(*next),
         }
@@ -105,7 +113,7 @@ async fn save_state(
 ) -> Result<(), StorageError> {
     let new = progress_of(after);
     if progress_of(&loaded.state) != new {
-        deployments::save_progress(client, loaded.deployment_id(), &new).await?;
+        progress::save_deployment(client, loaded.deployment_id(), &new).await?;
     }
     let mut changed = Vec::new();
     for (index, (old, new)) in loaded.state.steps.iter().zip(&after.steps).enumerate() {
@@ -113,7 +121,7 @@ async fn save_state(
             changed.push(step_progress_of(loaded.step_run_ids[index], new)?);
         }
     }
-    deployments::save_step_progress(client, &changed).await
+    progress::save_step_runs(client, &changed).await
 }
 
 /// The stored part of a deployment's state. Destructured whole, so a field added to the

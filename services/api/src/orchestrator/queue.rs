@@ -44,8 +44,7 @@ pub async fn start_stranded(
     environment_id: EnvironmentId,
     stranded: DeploymentId,
 ) -> Result<bool, StorageError> {
-    let first = deployments::lock_queued(client, stranded).await?;
-    start_line(state, client, project_id, environment_id, first).await
+    start_line(state, client, project_id, environment_id, Some(stranded)).await
 }
 
 /// Starts `first`, and the next queued deployment each time one finishes at once.
@@ -54,24 +53,36 @@ async fn start_line(
     client: &impl GenericClient,
     project_id: ProjectId,
     environment_id: EnvironmentId,
-    first: Option<deployments::Deployment>,
+    first: Option<DeploymentId>,
 ) -> Result<bool, StorageError> {
     let mut wrote_outbox = false;
     let mut next = first;
-    while let Some(row) = next {
-        let deployment_id = row.deployment_id;
+    while let Some(deployment_id) = next {
         client.batch_execute("SAVEPOINT ferry_start_queued").await?;
-        let started = match load_locked(client, row).await {
-            Ok(loaded) => drive_one(state, client, &loaded, Command::Start).await,
-            Err(error) => Err(CommandError::Storage(error)),
-        };
+        // Everything about the deployment is read inside the savepoint: damaged data fails
+        // this deployment, not the transaction of the one that made room for it.
+        let started = async {
+            let Some(row) = deployments::lock_queued(client, deployment_id).await? else {
+                return Ok(None); // not queued any more: nothing to start
+            };
+            let loaded = load_locked(client, row).await?;
+            drive_one(state, client, &loaded, Command::Start)
+                .await
+                .map(Some)
+        }
+        .await;
         let finished_at_once = match started {
-            Ok((_, persisted)) => {
+            Ok(started) => {
                 client
                     .batch_execute("RELEASE SAVEPOINT ferry_start_queued")
                     .await?;
-                wrote_outbox |= persisted.wrote_outbox;
-                persisted.next_queued.is_some()
+                match started {
+                    Some((_, persisted)) => {
+                        wrote_outbox |= persisted.wrote_outbox;
+                        persisted.next_queued.is_some()
+                    }
+                    None => true,
+                }
             }
             Err(error) if never_starts(&error) => {
                 client

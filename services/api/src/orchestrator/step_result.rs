@@ -5,10 +5,10 @@
 
 use ferry_contracts::{StepEvent, StepEventBody};
 use ferry_domain::deployment::{Command, StepReport};
-use ferry_storage::{StorageError, processed, task_log};
+use ferry_storage::{StorageError, deployments, processed, task_log};
 
 use super::drive::{CommandError, drive};
-use super::load;
+use super::load::{self, Locked};
 use crate::AppState;
 
 /// The name under which applied step events are recorded in `processed_messages`.
@@ -39,12 +39,13 @@ pub async fn apply(state: &AppState, event: &StepEvent) -> Result<bool, StorageE
     // A result may finish the deployment and start the next queued one: `lock` takes the
     // project+environment lock first.
     let (deployment_id, step_run_id) = (event.deployment_id, event.step_run_id);
-    let loaded = load::lock(&transaction, deployment_id)
+    let locked = load::lock(&transaction, deployment_id)
         .await?
         .ok_or_else(|| StorageError::Missing(format!("deployment {deployment_id}")))?;
-    let step = loaded
-        .step_index(step_run_id)
-        .ok_or_else(|| StorageError::Missing(format!("step run {step_run_id}")))?;
+    if !deployments::has_step_run(&transaction, deployment_id, step_run_id).await? {
+        return Err(StorageError::Missing(format!("step run {step_run_id}")));
+    }
+    // The lines are kept whatever the result means (even when it is stale).
     task_log::append_step_log(
         &transaction,
         deployment_id,
@@ -53,6 +54,22 @@ pub async fn apply(state: &AppState, event: &StepEvent) -> Result<bool, StorageE
         lines,
     )
     .await?;
+    let loaded = match locked {
+        Locked::Readable(loaded) => loaded,
+        // A deployment that ended although its data cannot be read (cancelled as damaged):
+        // the result is stale; only its lines were worth keeping.
+        Locked::Unreadable { standing, .. } if standing.status.is_terminal() => {
+            tracing::info!(%deployment_id, %step_run_id, "result for a finished deployment with damaged data: lines kept");
+            transaction.commit().await?;
+            return Ok(false);
+        }
+        // A running deployment that cannot be read cannot take its result: parked for an
+        // operator (retrying cannot help).
+        Locked::Unreadable { why, .. } => return Err(StorageError::Corrupt(why)),
+    };
+    let step = loaded
+        .step_index(step_run_id)
+        .ok_or_else(|| StorageError::Missing(format!("step run {step_run_id}")))?;
     let report = StepReport {
         step,
         // An attempt no dispatch ever had (negative) is simply stale.

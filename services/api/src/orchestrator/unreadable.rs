@@ -6,10 +6,12 @@
 use ferry_domain::deployment::NextQueued;
 use ferry_domain::{AuditAction, DeploymentId, DeploymentStatus};
 use ferry_storage::audit::{self, AuditEvent};
-use ferry_storage::{GenericClient, StorageError, deployments, task_log};
+use ferry_storage::deployments::{self, Standing};
+use ferry_storage::{GenericClient, StorageError, progress, task_log};
 use serde_json::json;
 
 use super::drive::CommandError;
+use super::messages;
 use super::queue::start_next;
 use crate::AppState;
 use crate::actor::Actor;
@@ -24,32 +26,48 @@ pub async fn cannot_start(
 ) -> Result<(), StorageError> {
     tracing::error!(%error, %deployment_id, "a queued deployment could not start");
     let reason = format!("the deployment could not start: {error}");
-    deployments::fail_unreadable(client, deployment_id, &reason).await?;
+    progress::fail_unreadable(client, deployment_id, &reason).await?;
     task_log::append_system_log(client, deployment_id, &reason).await
+}
+
+/// A cancel of a deployment that cannot be loaded.
+pub struct Cancel<'a> {
+    pub deployment_id: DeploymentId,
+    /// Where it stands, read from the columns only Ferry writes.
+    pub standing: Standing,
+    pub why_unreadable: &'a str,
 }
 
 /// Cancels a deployment that cannot be loaded (the caller holds its locks): Canceled, its
 /// unfinished steps Canceled or Abandoned, its open question closed, the line behind it
-/// started. Returns whether the outbox was written.
+/// started, the worker running a step told to stop. Returns whether the outbox was written.
 pub async fn cancel(
     state: &AppState,
     client: &impl GenericClient,
     actor: &Actor,
-    deployment_id: DeploymentId,
-    why_unreadable: &str,
+    cancel: Cancel<'_>,
 ) -> Result<bool, ApiError> {
-    let (project_id, environment_id, status) = deployments::standing(client, deployment_id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::NotFound(format!("deployment `{deployment_id}` does not exist"))
-        })?;
+    let Cancel {
+        deployment_id,
+        standing:
+            Standing {
+                project_id,
+                environment_id,
+                status,
+            },
+        why_unreadable,
+    } = cancel;
     if status.is_terminal() {
         return Err(ApiError::Conflict(format!(
             "deployment {deployment_id} already finished: {status}"
         )));
     }
     tracing::error!(%deployment_id, reason = why_unreadable, "cancelling a deployment whose stored data cannot be read");
-    deployments::cancel_unreadable(client, deployment_id, actor.name()).await?;
+    let running = progress::cancel_unreadable(client, deployment_id, actor.name()).await?;
+    // Whatever still runs is told to stop, as the machine would have it told.
+    for (step_run_id, attempt) in &running {
+        messages::stop_step(state, client, deployment_id, *step_run_id, *attempt).await?;
+    }
     task_log::append_system_log(
         client,
         deployment_id,
@@ -84,5 +102,6 @@ pub async fn cancel(
         DeploymentStatus::Queued => NextQueued::IfIdle,
         _ => NextQueued::Start,
     };
-    Ok(start_next(state, client, project_id, environment_id, when).await?)
+    let started = start_next(state, client, project_id, environment_id, when).await?;
+    Ok(started || !running.is_empty())
 }
