@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)] // A failed unwrap is a failed test, with its location.
 
 use ferry_tests::{
-    DeploymentStatus, StepStatus, TestStack, log_text, sha256_hex, step_status, zip_of,
+    DeploymentStatus, StepStatus, TestStack, log_text, sha256_hex, step_log, step_status, zip_of,
 };
 use reqwest::StatusCode;
 use serde_json::json;
@@ -170,5 +170,46 @@ async fn a_failing_script_fails_the_deployment_with_its_exit_code() {
     assert!(email.contains("Failed"), "{email}");
     assert!(email.contains("Migrate database"), "{email}");
     assert!(email.contains("exit code 3"), "{email}");
+    stack.stop().await;
+}
+
+/// PostgreSQL cannot store a NUL character: a script that prints one, or instructions that
+/// render one, must not make the deployment's events unwritable (and the deployment stuck).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nul_characters_from_a_script_or_a_template_strand_nothing() {
+    let stack = TestStack::start().await;
+    stack.create_environment("Dev").await;
+    stack
+        .create_project(&json!({
+            "name": "Nul",
+            "variables": { "Nul": "AA==" },
+            "steps": [
+                { "name": "Print", "script": "printf 'before\\0after\\n'\nprintf 'no newline\\0' >&2\nexit 3" },
+                { "name": "Ask", "kind": "manual_intervention", "instructions": "#{Nul | FromBase64}", "run_condition": "always" }
+            ]
+        }))
+        .await;
+    stack.create_release("Nul", "1.0.0").await;
+    let id = stack.deploy("Nul", "1.0.0", "Dev").await;
+    let done = stack.wait_for(&id, DeploymentStatus::Failed).await;
+    assert!(
+        step_log(&done, "Print").contains("before\u{FFFD}after"),
+        "{done:#}"
+    );
+    assert_eq!(step_status(&done, "Print"), StepStatus::Failed);
+    assert_eq!(step_status(&done, "Ask"), StepStatus::Failed);
+    let ask = done["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|step| step["name"] == "Ask")
+        .unwrap();
+    assert!(
+        ask["error"]
+            .as_str()
+            .unwrap()
+            .contains("render a NUL character"),
+        "{ask:#}"
+    );
     stack.stop().await;
 }

@@ -2,10 +2,7 @@
 //! in order), and the history lifecycles and rollbacks read: where a release succeeded, and
 //! what succeeded in an environment before.
 
-use chrono::{DateTime, Utc};
-use ferry_domain::{
-    DeploymentId, EnvironmentId, EnvironmentName, ProjectId, ReleaseId, ReleaseNumber,
-};
+use ferry_domain::{DeploymentId, EnvironmentId, EnvironmentName, ProjectId, ReleaseId};
 
 use crate::deployments::{DEPLOYMENT_COLUMNS, Deployment, deployment_from_row};
 use crate::{CachedQueries, GenericClient, StorageError, id, parsed};
@@ -117,14 +114,7 @@ pub async fn succeeded_environments(
         .collect()
 }
 
-/// One successful deployment, for rollbacks.
-#[derive(Debug, Clone)]
-pub struct SuccessfulDeployment {
-    pub deployment_id: DeploymentId,
-    pub release_id: ReleaseId,
-    pub release_number: ReleaseNumber,
-    pub release_created_at: DateTime<Utc>,
-}
+pub use ferry_domain::deployment::rules::SuccessfulDeployment;
 
 /// Successful deployments of a project to an environment, newest first.
 pub async fn successful_history(

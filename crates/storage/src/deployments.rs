@@ -12,8 +12,6 @@ use ferry_domain::{
 
 use crate::{GenericClient, StorageError, id, optional_id, parsed};
 
-pub use crate::deployment_queue::*;
-
 #[derive(Debug, Clone)]
 pub struct Deployment {
     pub deployment_id: DeploymentId,

@@ -7,7 +7,7 @@
 //! state; publishing it is the broker crate's job.
 
 pub mod audit;
-mod deployment_queue;
+pub mod deployment_queue;
 pub mod deployments;
 pub mod environments;
 pub mod interruptions;
@@ -54,6 +54,19 @@ impl From<tokio_postgres::Error> for StorageError {
 }
 
 impl StorageError {
+    /// Whether the same write would fail again however often it is tried: unreadable or
+    /// missing data, or a value PostgreSQL refuses (a data exception such as a NUL character,
+    /// or an integrity violation). A lost connection or a timeout is not permanent.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            StorageError::Corrupt(_) | StorageError::Missing(_) | StorageError::Conflict(_) => true,
+            StorageError::Postgres(error) => error
+                .code()
+                .is_some_and(|code| matches!(&code.code()[..2], "22" | "23")),
+            StorageError::Pool(_) => false,
+        }
+    }
+
     /// Maps a unique violation to [`StorageError::Conflict`] naming `what`.
     pub fn conflict_or(error: tokio_postgres::Error, what: impl FnOnce() -> String) -> Self {
         if error.code() == Some(&SqlState::UNIQUE_VIOLATION) {
@@ -124,14 +137,18 @@ pub(crate) fn corrupt_column(column: &str, error: impl std::fmt::Display) -> Sto
     StorageError::Corrupt(format!("column {column}: {error}"))
 }
 
-/// The database's clock: the start of the current transaction (`now()`). Every time a command
-/// stamps on a deployment comes from here, so several API instances with different clocks
-/// still write one consistent history (and the same time the database stamps on log lines
-/// and interruptions).
+/// The database's clock, read now (`clock_timestamp()`, not the transaction's start: a command
+/// reads it after taking its locks, so a deployment created behind another one, or started
+/// when another ends, is stamped later than it). Every time a command stamps on a deployment
+/// comes from here, so several API instances with different clocks still write one history
+/// on the same clock the database stamps log lines and interruptions with.
 pub async fn database_now(
     client: &impl GenericClient,
 ) -> Result<chrono::DateTime<chrono::Utc>, StorageError> {
-    Ok(client.query_one_cached("SELECT now()", &[]).await?.get(0))
+    Ok(client
+        .query_one_cached("SELECT clock_timestamp()", &[])
+        .await?
+        .get(0))
 }
 
 pub(crate) fn json_column<T: serde::de::DeserializeOwned>(

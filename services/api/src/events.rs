@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use ferry_broker::{ConsumerOptions, Delivery, Handled, run_consumer};
-use ferry_contracts::{StepEvent, StepEventBody};
+use ferry_contracts::{StepEvent, StepEventBody, StepOutcome};
 use ferry_storage::StorageError;
 use tokio_util::sync::CancellationToken;
 
@@ -36,7 +36,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result
 
 async fn handle(state: &AppState, delivery: &Delivery) -> Handled {
     let event: StepEvent = match serde_json::from_slice(&delivery.data) {
-        Ok(event) => event,
+        Ok(event) => storable(event),
         Err(error) => {
             return Handled::Reject {
                 reason: format!("not a step event: {error}"),
@@ -70,5 +70,99 @@ async fn handle(state: &AppState, delivery: &Delivery) -> Handled {
         Err(error) => Handled::RetryLater {
             reason: error.to_string(),
         },
+    }
+}
+
+/// A step event whose texts PostgreSQL can store: a NUL character (which a script can print)
+/// becomes U+FFFD in log lines, the failure reason and outputs, instead of failing the
+/// event's transaction for ever and stranding its deployment.
+fn storable(mut event: StepEvent) -> StepEvent {
+    fn clean(text: &mut String) {
+        if text.contains('\0') {
+            *text = text.replace('\0', "\u{FFFD}");
+        }
+    }
+    match &mut event.body {
+        StepEventBody::Log { lines } => lines.iter_mut().for_each(|line| clean(&mut line.text)),
+        StepEventBody::Finished {
+            lines,
+            outcome,
+            outputs,
+            ..
+        } => {
+            lines.iter_mut().for_each(|line| clean(&mut line.text));
+            if let StepOutcome::Failed { reason, .. } = outcome {
+                clean(reason);
+            }
+            if outputs
+                .keys()
+                .chain(outputs.values())
+                .any(|text| text.contains('\0'))
+            {
+                *outputs = std::mem::take(outputs)
+                    .into_iter()
+                    .map(|(mut name, mut value)| {
+                        clean(&mut name);
+                        clean(&mut value);
+                        (name, value)
+                    })
+                    .collect();
+            }
+        }
+    }
+    event
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use ferry_contracts::{LogLine, LogStream};
+    use ferry_domain::{DeploymentId, StepRunId};
+    use uuid::Uuid;
+
+    #[test]
+    fn nul_characters_from_a_script_become_replacement_characters() {
+        let line = LogLine {
+            sequence: 0,
+            stream: LogStream::Stdout,
+            logged_at: Utc::now(),
+            text: "a\0b".into(),
+        };
+        let event = StepEvent {
+            event_id: Uuid::nil(),
+            deployment_id: DeploymentId::from(Uuid::nil()),
+            step_run_id: StepRunId::from(Uuid::nil()),
+            attempt: 1,
+            body: StepEventBody::Finished {
+                lines: vec![line],
+                outcome: StepOutcome::Failed {
+                    exit_code: Some(1),
+                    reason: "bad\0reason".into(),
+                },
+                started_at: Utc::now(),
+                finished_at: Utc::now(),
+                outputs: [("k\0".to_owned(), "v\0".to_owned())].into(),
+            },
+        };
+        let StepEventBody::Finished {
+            lines,
+            outcome,
+            outputs,
+            ..
+        } = storable(event).body
+        else {
+            unreachable!()
+        };
+        assert_eq!(lines[0].text, "a\u{FFFD}b");
+        assert_eq!(
+            outcome,
+            StepOutcome::Failed {
+                exit_code: Some(1),
+                reason: "bad\u{FFFD}reason".into()
+            }
+        );
+        assert_eq!(outputs["k\u{FFFD}"], "v\u{FFFD}");
     }
 }

@@ -8,7 +8,7 @@ use ferry_storage::environments::Environment;
 use ferry_storage::projects::Project;
 use ferry_storage::releases::Release;
 use ferry_storage::{
-    GenericClient, StorageError, deployments, environments, lifecycles, projects, releases,
+    GenericClient, StorageError, deployment_queue, environments, lifecycles, projects, releases,
 };
 
 use crate::error::ApiError;
@@ -84,7 +84,7 @@ pub async fn check_lifecycle(
         environment,
     } = target;
     let lifecycle = effective_lifecycle(client, project.lifecycle_id).await?;
-    let succeeded = deployments::succeeded_environments(client, release.release_id).await?;
+    let succeeded = deployment_queue::succeeded_environments(client, release.release_id).await?;
     may_deploy(&lifecycle, environment.name.as_str(), &succeeded).map_err(|refusal| {
         ApiError::Conflict(format!(
             "release {} of `{}` cannot be deployed to {} yet: {refusal}",

@@ -2,8 +2,9 @@
 //! steps may be left out, whether it pauses on failure, and where it stands in the line of
 //! its project and environment.
 
-use crate::ids::DeploymentId;
-use crate::names::StepName;
+use super::state::Timestamp;
+use crate::ids::{DeploymentId, ReleaseId};
+use crate::names::{ReleaseNumber, StepName};
 use crate::process::Process;
 
 /// Where a new deployment's guided-failure setting can come from.
@@ -89,6 +90,51 @@ pub fn admit(active: Option<DeploymentId>, oldest_queued: Option<DeploymentId>) 
     }
 }
 
+/// A successful deployment of a project to an environment, for rollbacks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuccessfulDeployment {
+    pub deployment_id: DeploymentId,
+    pub release_id: ReleaseId,
+    pub release_number: ReleaseNumber,
+    /// When the release (not the deployment) was created: releases are ordered by it.
+    pub release_created_at: Timestamp,
+}
+
+/// Why there is nothing to roll back to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoRollback {
+    /// Nothing ever succeeded in the environment.
+    NeverSucceeded,
+    /// Only the current release (or newer ones) succeeded there.
+    NothingOlderThan { current: ReleaseNumber },
+}
+
+/// What a rollback deploys: a release, rolling back from a deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollbackTarget {
+    pub release_id: ReleaseId,
+    /// The latest successful deployment, the one rolled back from.
+    pub rolls_back: SuccessfulDeployment,
+}
+
+/// The release a rollback deploys, from the environment's successful deployments, newest
+/// first: the newest success of a release created before the current one's. Rolling back
+/// twice goes back twice, never forward again (the rollback's own success is the new
+/// current, and its release is older).
+pub fn rollback_target(history: &[SuccessfulDeployment]) -> Result<RollbackTarget, NoRollback> {
+    let current = history.first().ok_or(NoRollback::NeverSucceeded)?;
+    history
+        .iter()
+        .find(|earlier| earlier.release_created_at < current.release_created_at)
+        .map(|earlier| RollbackTarget {
+            release_id: earlier.release_id,
+            rolls_back: current.clone(),
+        })
+        .ok_or_else(|| NoRollback::NothingOlderThan {
+            current: current.release_number.clone(),
+        })
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -163,6 +209,45 @@ mod tests {
             }
         );
         assert_eq!(exclusions(&process, &[]).unwrap(), Vec::<StepName>::new());
+    }
+
+    fn success(
+        deployment: u128,
+        release: u128,
+        number: &str,
+        created_second: u32,
+    ) -> SuccessfulDeployment {
+        use chrono::TimeZone;
+        SuccessfulDeployment {
+            deployment_id: DeploymentId::from(Uuid::from_u128(deployment)),
+            release_id: ReleaseId::from(Uuid::from_u128(release)),
+            release_number: ReleaseNumber::parse(number).unwrap(),
+            release_created_at: chrono::Utc
+                .with_ymd_and_hms(2026, 12, 1, 9, 0, created_second)
+                .unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_rollback_goes_to_the_newest_success_of_an_older_release_never_forward() {
+        assert_eq!(rollback_target(&[]), Err(NoRollback::NeverSucceeded));
+        // 2.0.0 is current; 1.0.0 succeeded before it.
+        let history = [
+            success(3, 20, "2.0.0", 20),
+            success(2, 10, "1.0.0", 10),
+            success(1, 20, "2.0.0", 20),
+        ];
+        let target = rollback_target(&history).unwrap();
+        assert_eq!(target.release_id, ReleaseId::from(Uuid::from_u128(10)));
+        assert_eq!(target.rolls_back, history[0]);
+        // After the rollback succeeded, 1.0.0 is current: nothing older, so not forward to 2.0.0.
+        let after = [success(4, 10, "1.0.0", 10), history[0].clone()];
+        assert_eq!(
+            rollback_target(&after),
+            Err(NoRollback::NothingOlderThan {
+                current: ReleaseNumber::parse("1.0.0").unwrap()
+            })
+        );
     }
 
     #[test]

@@ -7,7 +7,8 @@ use ferry_domain::deployment::rules::{self, ExclusionError, GuidedFailureSetting
 use ferry_domain::deployment::{Command, Purpose};
 use ferry_domain::{AuditAction, DeploymentId, DeploymentStatus, StepName};
 use ferry_storage::audit::{self, AuditEvent};
-use ferry_storage::deployments::{self, Deployment};
+use ferry_storage::deployment_queue;
+use ferry_storage::deployments::Deployment;
 use ferry_storage::{Client, GenericClient, progress};
 use serde_json::json;
 use uuid::Uuid;
@@ -114,11 +115,11 @@ pub(super) async fn record(
     })?;
     lookup::check_lifecycle(client, new.target).await?;
     let (project_id, environment_id) = (project.project_id, environment.environment_id);
-    deployments::lock_project_environment(client, project_id, environment_id).await?;
-    let active = deployments::active(client, project_id, environment_id).await?;
+    deployment_queue::lock_project_environment(client, project_id, environment_id).await?;
+    let active = deployment_queue::active(client, project_id, environment_id).await?;
     let oldest_queued = match active {
         Some(_) => None,
-        None => deployments::next_queued(client, project_id, environment_id).await?,
+        None => deployment_queue::next_queued(client, project_id, environment_id).await?,
     };
     let admission = rules::admit(active, oldest_queued);
     let now = ferry_storage::database_now(client).await?;

@@ -7,7 +7,7 @@ use ferry_domain::deployment::{self, OpenInterruption, StepRun, StepSpec, Timest
 use ferry_domain::{DeploymentId, InterruptionId, StepRunId};
 use ferry_storage::deployments::{self, Deployment, Standing};
 use ferry_storage::interruptions::{self, Interruption};
-use ferry_storage::{GenericClient, StorageError};
+use ferry_storage::{GenericClient, StorageError, deployment_queue};
 
 use crate::context::DeploymentContext;
 
@@ -55,10 +55,11 @@ pub async fn lock(
     deployment_id: DeploymentId,
 ) -> Result<Option<Locked>, StorageError> {
     // The pair never changes, so it is read before any lock is taken.
-    let Some((project_id, environment_id)) = deployments::pair(client, deployment_id).await? else {
+    let Some((project_id, environment_id)) = deployment_queue::pair(client, deployment_id).await?
+    else {
         return Ok(None);
     };
-    deployments::lock_project_environment(client, project_id, environment_id).await?;
+    deployment_queue::lock_project_environment(client, project_id, environment_id).await?;
     let Some(locked) = deployments::lock(client, deployment_id).await? else {
         return Ok(None);
     };

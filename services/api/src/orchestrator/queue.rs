@@ -8,7 +8,7 @@
 
 use ferry_domain::deployment::{Command, NextQueued};
 use ferry_domain::{DeploymentId, EnvironmentId, ProjectId};
-use ferry_storage::{GenericClient, StorageError, deployments};
+use ferry_storage::{GenericClient, StorageError, deployment_queue};
 
 use super::drive::{CommandError, drive_one};
 use super::load::load_locked;
@@ -25,13 +25,13 @@ pub async fn start_next(
     when: NextQueued,
 ) -> Result<bool, StorageError> {
     if when == NextQueued::IfIdle
-        && deployments::active(client, project_id, environment_id)
+        && deployment_queue::active(client, project_id, environment_id)
             .await?
             .is_some()
     {
         return Ok(false);
     }
-    let first = deployments::next_queued(client, project_id, environment_id).await?;
+    let first = deployment_queue::next_queued(client, project_id, environment_id).await?;
     start_line(state, client, project_id, environment_id, first).await
 }
 
@@ -62,7 +62,7 @@ async fn start_line(
         // Everything about the deployment is read inside the savepoint: damaged data fails
         // this deployment, not the transaction of the one that made room for it.
         let started = async {
-            let Some(row) = deployments::lock_queued(client, deployment_id).await? else {
+            let Some(row) = deployment_queue::lock_queued(client, deployment_id).await? else {
                 return Ok(None); // not queued any more: nothing to start
             };
             let loaded = load_locked(client, row).await?;
@@ -97,7 +97,7 @@ async fn start_line(
             }
         };
         next = if finished_at_once {
-            deployments::next_queued(client, project_id, environment_id).await?
+            deployment_queue::next_queued(client, project_id, environment_id).await?
         } else {
             None
         };
@@ -105,11 +105,11 @@ async fn start_line(
     Ok(wrote_outbox)
 }
 
-/// Whether starting failed for a reason that will not pass on a retry.
+/// Whether starting failed for a reason that will not pass on a retry: the machine refused,
+/// the stored data cannot be read, or PostgreSQL refuses what starting would write.
 fn never_starts(error: &CommandError) -> bool {
-    matches!(
-        error,
-        CommandError::Refused(_)
-            | CommandError::Storage(StorageError::Corrupt(_) | StorageError::Missing(_))
-    )
+    match error {
+        CommandError::Refused(_) => true,
+        CommandError::Storage(error) => error.is_permanent(),
+    }
 }

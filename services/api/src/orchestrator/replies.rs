@@ -83,11 +83,8 @@ fn evaluate_condition(
     };
     let (variables, masker) = template_variables(state, context, deployment, index)?;
     let options = template_options(step.lenient_templates);
-    ferry_templates::evaluate_condition(expression, &variables, &options).map_err(|error| {
-        TemplateFailure {
-            message: masker.mask(&error.to_string()),
-        }
-    })
+    ferry_templates::evaluate_condition(expression, &variables, &options)
+        .map_err(|error| failure(masker.mask(&error.to_string())))
 }
 
 fn render_instructions(
@@ -104,9 +101,21 @@ fn render_instructions(
     };
     let (variables, masker) = template_variables(state, context, deployment, index)?;
     let options = template_options(step.lenient_templates);
-    ferry_templates::render(instructions, &variables, &options)
+    let rendered = ferry_templates::render(instructions, &variables, &options)
         .map(|text| masker.mask(&text))
-        .map_err(|error| TemplateFailure {
-            message: masker.mask(&error.to_string()),
-        })
+        .map_err(|error| failure(masker.mask(&error.to_string())))?;
+    if rendered.contains('\0') {
+        return Err(failure(
+            "they render a NUL character (\\u0000), which cannot be stored".to_owned(),
+        ));
+    }
+    Ok(rendered)
+}
+
+/// A template failure whose message can be stored (a NUL from a variable's value would make
+/// the step's error unwritable).
+fn failure(message: String) -> TemplateFailure {
+    TemplateFailure {
+        message: message.replace('\0', "\u{FFFD}"),
+    }
 }

@@ -3,8 +3,9 @@
 //! forward again.
 
 use ferry_domain::deployment::Purpose;
+use ferry_domain::deployment::rules::{self, NoRollback};
 use ferry_domain::{DeploymentId, ReleaseNumber};
-use ferry_storage::{Client, deployments, releases};
+use ferry_storage::{Client, deployment_queue, releases};
 
 use super::create::{NewDeployment, record};
 use super::drive::commit;
@@ -34,34 +35,32 @@ pub async fn rollback(
     let environment = lookup::named_environment(&transaction, environment).await?;
     // The pair's lock first, so no deployment of the pair finishes between reading what
     // succeeded and recording the rollback (the lock is taken again, harmlessly, by `record`).
-    deployments::lock_project_environment(
+    deployment_queue::lock_project_environment(
         &transaction,
         project.project_id,
         environment.environment_id,
     )
     .await?;
-    let history = deployments::successful_history(
+    let history = deployment_queue::successful_history(
         &transaction,
         project.project_id,
         environment.environment_id,
     )
     .await?;
-    let Some(current) = history.first().cloned() else {
-        return Err(ApiError::Conflict(format!(
-            "`{}` has never been deployed successfully to {}; there is nothing to roll back to",
-            project.name, environment.name
-        )));
-    };
-    let target_release = history
-        .iter()
-        .find(|earlier| earlier.release_created_at < current.release_created_at)
-        .map(|earlier| earlier.release_id)
-        .ok_or_else(|| {
-            ApiError::Conflict(format!(
-                "no release of `{}` older than {} succeeded in {}; there is nothing to roll back to",
-                project.name, current.release_number, environment.name
-            ))
-        })?;
+    let target_release = rules::rollback_target(&history).map_err(|nothing| {
+        ApiError::Conflict(match nothing {
+            NoRollback::NeverSucceeded => format!(
+                "`{}` has never been deployed successfully to {}; there is nothing to roll back to",
+                project.name, environment.name
+            ),
+            NoRollback::NothingOlderThan { current } => format!(
+                "no release of `{}` older than {current} succeeded in {}; there is nothing to roll back to",
+                project.name, environment.name
+            ),
+        })
+    })?;
+    let current = target_release.rolls_back;
+    let target_release = target_release.release_id;
     let release = releases::find_by_id(&transaction, target_release)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("release {target_release} does not exist")))?;

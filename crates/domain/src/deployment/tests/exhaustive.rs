@@ -392,10 +392,52 @@ fn check_effects_agree_with_the_state(before: &Deployment, transition: &Transiti
             _ => {}
         }
     }
-    let next_queued = effects
+    // And the other way round: what the state says happened has its effect.
+    for (index, (old, new)) in before.steps.iter().zip(&after.steps).enumerate() {
+        let new_attempt = new.status == Running && new.attempt > old.attempt;
+        if new_attempt && new.spec.runs_on_worker() {
+            assert!(
+                effects.contains(&Effect::Dispatch {
+                    step: index,
+                    attempt: new.attempt
+                }),
+                "step {index} runs attempt {} with no job: {}",
+                new.attempt,
+                context()
+            );
+        }
+        let stopped = old.status == Running
+            && new.status == Canceled
+            && old.spec.runs_on_worker()
+            && before.status == DeploymentStatus::Running;
+        if stopped {
+            assert!(
+                effects.contains(&Effect::StopStep {
+                    step: index,
+                    attempt: old.attempt
+                }),
+                "step {index} was cancelled while a worker ran it, with no stop: {}",
+                context()
+            );
+        }
+    }
+    let next_queued: Vec<NextQueued> = effects
         .iter()
-        .filter(|effect| matches!(effect, Effect::StartNextQueued(_)))
-        .count();
+        .filter_map(|effect| match effect {
+            Effect::StartNextQueued(next) => Some(*next),
+            _ => None,
+        })
+        .collect();
     let ended = after.status.is_terminal() && !before.status.is_terminal();
-    assert_eq!(next_queued, usize::from(ended), "{}", context());
+    let expected = match () {
+        _ if !ended => vec![],
+        // A queued deployment cancelled may sit behind one that still runs.
+        _ if before.status == DeploymentStatus::Queued
+            && after.status == DeploymentStatus::Canceled =>
+        {
+            vec![NextQueued::IfIdle]
+        }
+        _ => vec![NextQueued::Start],
+    };
+    assert_eq!(next_queued, expected, "{}", context());
 }
