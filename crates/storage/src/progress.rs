@@ -257,14 +257,29 @@ pub async fn insert_deployment(
     })
 }
 
+/// A question a deployment starts waiting on.
+#[derive(Debug, Clone)]
+pub struct NewInterruption<'a> {
+    pub deployment_id: DeploymentId,
+    /// The step it is about.
+    pub step_run_id: StepRunId,
+    pub kind: InterruptionKind,
+    /// What the person reads.
+    pub instructions: &'a str,
+    pub responsible_team: Option<&'a TeamName>,
+}
+
 pub async fn open_interruption(
     client: &impl GenericClient,
-    deployment_id: DeploymentId,
-    step_run_id: StepRunId,
-    kind: InterruptionKind,
-    instructions: &str,
-    responsible_team: Option<&TeamName>,
+    new: &NewInterruption<'_>,
 ) -> Result<InterruptionId, StorageError> {
+    let NewInterruption {
+        deployment_id,
+        step_run_id,
+        kind,
+        instructions,
+        responsible_team,
+    } = new;
     let interruption_id = InterruptionId::from(Uuid::now_v7());
     let responsible_team = responsible_team.map(TeamName::as_str);
     client

@@ -11,7 +11,7 @@ use ferry_storage::{Client, StorageError};
 use serde_json::json;
 
 use super::drive::{commit, drive};
-use super::interruption::{lock_interruption, refusal_error};
+use super::interruption::{NamedInterruption, lock_interruption, refusal_error};
 use crate::AppState;
 use crate::actor::Actor;
 use crate::error::ApiError;
@@ -34,7 +34,11 @@ pub async fn answer(
     submission: Submission,
 ) -> Result<Interruption, ApiError> {
     let transaction = client.transaction().await?;
-    let (interruption, loaded, step_index) = lock_interruption(&transaction, raw_id).await?;
+    let NamedInterruption {
+        interruption,
+        loaded,
+        step: step_index,
+    } = lock_interruption(&transaction, raw_id).await?;
     let answer = Answer::parse(&submission.result).ok_or_else(|| {
         ApiError::invalid(
             "result",

@@ -10,13 +10,22 @@ use super::drive::CommandError;
 use super::load::{self, Loaded, Locked};
 use crate::error::ApiError;
 
+/// The open interruption a request names, with its deployment locked and loaded.
+pub(super) struct NamedInterruption {
+    /// As read before the locks: only the fields that never change are used.
+    pub interruption: Interruption,
+    pub loaded: Loaded,
+    /// The index of the step it is about.
+    pub step: usize,
+}
+
 /// Loads the interruption a request names and its deployment, locked in the order every
-/// writer uses (project+environment, deployment, interruption), with the index of the step it
-/// is about. An interruption that was answered already is a 409 naming the answer.
+/// writer uses (project+environment, deployment, interruption). An interruption that was
+/// answered already is a 409 naming the answer.
 pub(super) async fn lock_interruption(
     client: &impl GenericClient,
     raw_id: &str,
-) -> Result<(Interruption, Loaded, usize), ApiError> {
+) -> Result<NamedInterruption, ApiError> {
     let not_found = || ApiError::NotFound(format!("interruption `{raw_id}` does not exist"));
     let interruption_id: InterruptionId = raw_id.parse().map_err(|_| not_found())?;
     let named = interruptions::find(client, interruption_id)
@@ -50,7 +59,11 @@ pub(super) async fn lock_interruption(
             "interruption {raw_id} is about a step run deployment {deployment_id} does not have"
         ))
     })?;
-    Ok((named, loaded, step_index))
+    Ok(NamedInterruption {
+        interruption: named,
+        loaded,
+        step: step_index,
+    })
 }
 
 /// The HTTP error for a refused take or answer, naming the interruption.

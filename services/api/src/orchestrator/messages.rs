@@ -7,7 +7,7 @@ use ferry_contracts::{
     DeploymentFinished, MessageKind, PackageReference, StepJob, StepSummary, StopStep,
 };
 use ferry_domain::deployment::Deployment;
-use ferry_domain::{DeploymentId, DeploymentStatus, StepKind, StepRunId};
+use ferry_domain::{DeploymentId, StepKind, StepRunId};
 use ferry_storage::outbox::{self, NewMessage};
 use ferry_storage::{GenericClient, StorageError};
 use serde::Serialize;
@@ -46,15 +46,16 @@ pub async fn dispatch(
     .await
 }
 
-/// Puts the finished event (the status email) in the outbox.
+/// Puts the finished event (the status email) of a deployment that just ended in the outbox.
+/// `failed_step` is the first step that failed, or the one cancelled while running.
 pub async fn finished(
     state: &AppState,
     client: &impl GenericClient,
     context: &DeploymentContext,
     deployment: &Deployment,
-    status: DeploymentStatus,
     failed_step: Option<usize>,
 ) -> Result<(), StorageError> {
+    let status = deployment.status;
     let deployment_id = deployment_id(context)?;
     let failed = failed_step.map(|index| &deployment.steps[index]);
     let event = DeploymentFinished {

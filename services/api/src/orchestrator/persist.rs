@@ -5,7 +5,7 @@
 
 use ferry_domain::deployment::{Deployment, Effect, NextQueued, StepRun, Transition};
 use ferry_domain::{InterruptionId, StepRunId};
-use ferry_storage::progress::{self, DeploymentProgress, StepProgress};
+use ferry_storage::progress::{self, DeploymentProgress, NewInterruption, StepProgress};
 use ferry_storage::{GenericClient, StorageError, task_log};
 
 use super::load::Loaded;
@@ -53,12 +53,8 @@ pub async fn persist(
                 .await?;
                 persisted.wrote_outbox = true;
             }
-            Effect::Finished {
-                status,
-                failed_step,
-            } => {
-                messages::finished(state, client, &loaded.context, after, *status, *failed_step)
-                    .await?;
+            Effect::Finished { failed_step, .. } => {
+                messages::finished(state, client, &loaded.context, after, *failed_step).await?;
                 persisted.wrote_outbox = true;
             }
             Effect::OpenInterruption {
@@ -67,15 +63,14 @@ pub async fn persist(
                 instructions,
                 responsible_team,
             } => {
-                progress::open_interruption(
-                    client,
+                let new = NewInterruption {
                     deployment_id,
-                    loaded.step_run_ids[*step],
-                    *kind,
+                    step_run_id: loaded.step_run_ids[*step],
+                    kind: *kind,
                     instructions,
-                    responsible_team.as_ref(),
-                )
-                .await?;
+                    responsible_team: responsible_team.as_ref(),
+                };
+                progress::open_interruption(client, &new).await?;
             }
             Effect::TakeInterruption { taken_by, .. } => {
                 progress::take_interruption(client, open_interruption(loaded)?, taken_by).await?;

@@ -9,7 +9,7 @@ use ferry_storage::{Client, StorageError};
 use serde_json::json;
 
 use super::drive::{commit, drive};
-use super::interruption::{lock_interruption, refusal_error};
+use super::interruption::{NamedInterruption, lock_interruption, refusal_error};
 use crate::AppState;
 use crate::actor::Actor;
 use crate::error::ApiError;
@@ -22,7 +22,11 @@ pub async fn take(
     raw_id: &str,
 ) -> Result<Interruption, ApiError> {
     let transaction = client.transaction().await?;
-    let (interruption, loaded, _) = lock_interruption(&transaction, raw_id).await?;
+    let NamedInterruption {
+        interruption,
+        loaded,
+        ..
+    } = lock_interruption(&transaction, raw_id).await?;
     let command = Command::Take {
         taken_by: actor.name().to_owned(),
     };

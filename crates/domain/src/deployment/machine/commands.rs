@@ -1,6 +1,7 @@
 //! The machine's handlers for what happens to a deployment without a person deciding: it is
 //! created, its turn comes, a worker reports, the shell answers a question.
 
+use super::progress::Recorded;
 use super::{Given, Handled, Machine, WorkerTimes, record};
 use crate::deployment::command::{Purpose, StepOutcome, StepReport, TemplateFailure};
 use crate::deployment::effect::{Effect, Note, guided_failure_question};
@@ -88,7 +89,12 @@ impl Machine {
         let name = run.name().clone();
         let (exit_code, reason) = match outcome {
             StepOutcome::Succeeded => {
-                record(run, StepStatus::Succeeded, None, None, &times);
+                let succeeded = Recorded {
+                    status: StepStatus::Succeeded,
+                    exit_code: None,
+                    error: None,
+                };
+                record(run, succeeded, &times);
                 self.log(Note::StepSucceeded { step: name });
                 return Ok(self.advance(Given::Nothing).into());
             }
@@ -109,13 +115,12 @@ impl Machine {
             FailureAction::AskForGuidance => {
                 // The failure is recorded and the step stays Running (paused) until a person
                 // answers: retry, ignore or abort.
-                record(
-                    run,
-                    StepStatus::Running,
+                let paused = Recorded {
+                    status: StepStatus::Running,
                     exit_code,
-                    Some(reason.clone()),
-                    &times,
-                );
+                    error: Some(reason.clone()),
+                };
+                record(run, paused, &times);
                 let question = guided_failure_question(&name, &reason);
                 self.effects.push(Effect::OpenInterruption {
                     step: index,
@@ -128,13 +133,12 @@ impl Machine {
                 Ok(Handled::Settled)
             }
             FailureAction::Fail => {
-                record(
-                    run,
-                    StepStatus::Failed,
+                let failed = Recorded {
+                    status: StepStatus::Failed,
                     exit_code,
-                    Some(reason.clone()),
-                    &times,
-                );
+                    error: Some(reason.clone()),
+                };
+                record(run, failed, &times);
                 self.log(Note::StepFailed { step: name, reason });
                 Ok(self.advance(Given::Nothing).into())
             }

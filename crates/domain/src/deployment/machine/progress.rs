@@ -185,14 +185,21 @@ pub(super) struct WorkerTimes {
     pub(super) finished_at: Timestamp,
 }
 
+/// What a worker's result leaves on its step.
+pub(super) struct Recorded {
+    pub(super) status: StepStatus,
+    pub(super) exit_code: Option<i32>,
+    /// Why the attempt failed.
+    pub(super) error: Option<String>,
+}
+
 /// Stores a worker's result on its step.
-pub(super) fn record(
-    run: &mut StepRun,
-    status: StepStatus,
-    exit_code: Option<i32>,
-    error: Option<String>,
-    times: &WorkerTimes,
-) {
+pub(super) fn record(run: &mut StepRun, recorded: Recorded, times: &WorkerTimes) {
+    let Recorded {
+        status,
+        exit_code,
+        error,
+    } = recorded;
     run.status = status;
     run.exit_code = exit_code;
     run.error = error;
