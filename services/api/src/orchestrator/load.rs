@@ -4,7 +4,7 @@
 //! the one queued behind it.
 
 use ferry_domain::deployment::{self, OpenInterruption, StepRun, StepSpec, Timestamp};
-use ferry_domain::{DeploymentId, InterruptionId, StepRunId};
+use ferry_domain::{DeploymentId, DeploymentStatus, InterruptionId, StepRunId};
 use ferry_storage::deployments::{self, Deployment, Standing};
 use ferry_storage::interruptions::{self, Interruption};
 use ferry_storage::{GenericClient, StorageError, deployment_queue};
@@ -87,7 +87,13 @@ pub async fn load_locked(
     let context =
         DeploymentContext::load(client, deployment_id, row.project_id, row.environment_id).await?;
     let runs = deployments::step_runs(client, deployment_id).await?;
-    let open = interruptions::lock_open(client, deployment_id).await?;
+    // Only a deployment waiting for a person has an open question (the machine's invariant).
+    let open = match row.status {
+        DeploymentStatus::WaitingForIntervention => {
+            interruptions::lock_open(client, deployment_id).await?
+        }
+        _ => None,
+    };
     let now = ferry_storage::database_now(client).await?;
     assemble(context, row, runs, open, now)
 }

@@ -42,7 +42,13 @@ pub async fn apply(state: &AppState, event: &StepEvent) -> Result<bool, StorageE
     let locked = load::lock(&transaction, deployment_id)
         .await?
         .ok_or_else(|| StorageError::Missing(format!("deployment {deployment_id}")))?;
-    if !deployments::has_step_run(&transaction, deployment_id, step_run_id).await? {
+    let belongs = match &locked {
+        Locked::Readable(loaded) => loaded.step_index(step_run_id).is_some(),
+        Locked::Unreadable { .. } => {
+            deployments::has_step_run(&transaction, deployment_id, step_run_id).await?
+        }
+    };
+    if !belongs {
         return Err(StorageError::Missing(format!("step run {step_run_id}")));
     }
     // The lines are kept whatever the result means (even when it is stale).
