@@ -4,7 +4,7 @@
 
 use ferry_domain::{DeploymentId, EnvironmentId, EnvironmentName, ProjectId, ReleaseId};
 
-use crate::deployments::{DEPLOYMENT_COLUMNS, Deployment, deployment_from_row};
+use crate::deployments::{DEPLOYMENT_COLUMNS, LockedRow, locked_row};
 use crate::{CachedQueries, GenericClient, StorageError, id, parsed};
 
 /// Serialises everything that decides which deployment of a project and environment runs:
@@ -81,18 +81,18 @@ pub async fn next_queued(
 pub async fn lock_queued(
     client: &impl GenericClient,
     deployment_id: DeploymentId,
-) -> Result<Option<Deployment>, StorageError> {
+) -> Result<Option<LockedRow>, StorageError> {
     client
         .query_opt_cached(
             &format!(
-                "SELECT {DEPLOYMENT_COLUMNS} FROM deployments d
+                "SELECT {DEPLOYMENT_COLUMNS}, clock_timestamp() FROM deployments d
                  WHERE d.deployment_id = $1 AND d.status = 'Queued' FOR UPDATE"
             ),
             &[deployment_id.as_uuid()],
         )
         .await?
         .as_ref()
-        .map(deployment_from_row)
+        .map(locked_row)
         .transpose()
 }
 

@@ -128,6 +128,8 @@ pub struct LockedRow {
     /// The whole row, or why it cannot be read (damaged data: the caller decides what that
     /// means; the lock is held either way).
     pub row: Result<Deployment, StorageError>,
+    /// The database's clock once the row was locked (see `database_now`).
+    pub now: DateTime<Utc>,
 }
 
 /// Loads a deployment and locks its row until the transaction ends, so that commands and
@@ -139,7 +141,8 @@ pub async fn lock(
     let Some(found) = client
         .query_opt_cached(
             &format!(
-                "SELECT {DEPLOYMENT_COLUMNS} FROM deployments d WHERE d.deployment_id = $1 FOR UPDATE"
+                "SELECT {DEPLOYMENT_COLUMNS}, clock_timestamp() FROM deployments d
+                 WHERE d.deployment_id = $1 FOR UPDATE"
             ),
             &[deployment_id.as_uuid()],
         )
@@ -147,18 +150,24 @@ pub async fn lock(
     else {
         return Ok(None);
     };
+    Ok(Some(locked_row(&found)?))
+}
+
+/// A row read with `{DEPLOYMENT_COLUMNS}, clock_timestamp()`.
+pub(crate) fn locked_row(found: &tokio_postgres::Row) -> Result<LockedRow, StorageError> {
     let status: String = found.get(4);
     let standing = Standing {
-        project_id: id(&found, 2),
-        environment_id: id(&found, 3),
+        project_id: id(found, 2),
+        environment_id: id(found, 3),
         status: status
             .parse()
             .map_err(|error| StorageError::Corrupt(format!("deployment status: {error}")))?,
     };
-    Ok(Some(LockedRow {
+    Ok(LockedRow {
         standing,
-        row: deployment_from_row(&found),
-    }))
+        row: deployment_from_row(found),
+        now: found.get(12),
+    })
 }
 
 pub async fn summary(

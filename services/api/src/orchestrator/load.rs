@@ -64,7 +64,7 @@ pub async fn lock(
         return Ok(None);
     };
     let loaded = match locked.row {
-        Ok(row) => load_locked(client, row).await,
+        Ok(row) => load_locked(client, row, locked.now).await,
         Err(error) => Err(error),
     };
     match loaded {
@@ -78,10 +78,12 @@ pub async fn lock(
     }
 }
 
-/// Loads a deployment whose row (and pair) the caller has locked already.
+/// Loads a deployment whose row (and pair) the caller has locked already; `now` is the
+/// database's clock read with the lock.
 pub async fn load_locked(
     client: &impl GenericClient,
     row: Deployment,
+    now: Timestamp,
 ) -> Result<Loaded, StorageError> {
     let deployment_id = row.deployment_id;
     let context =
@@ -94,7 +96,6 @@ pub async fn load_locked(
         }
         _ => None,
     };
-    let now = ferry_storage::database_now(client).await?;
     assemble(context, row, runs, open, now)
 }
 

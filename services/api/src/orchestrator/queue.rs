@@ -62,10 +62,10 @@ async fn start_line(
         // Everything about the deployment is read inside the savepoint: damaged data fails
         // this deployment, not the transaction of the one that made room for it.
         let started = async {
-            let Some(row) = deployment_queue::lock_queued(client, deployment_id).await? else {
+            let Some(locked) = deployment_queue::lock_queued(client, deployment_id).await? else {
                 return Ok(None); // not queued any more: nothing to start
             };
-            let loaded = load_locked(client, row).await?;
+            let loaded = load_locked(client, locked.row?, locked.now).await?;
             drive_one(state, client, &loaded, Command::Start)
                 .await
                 .map(Some)
