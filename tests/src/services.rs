@@ -25,7 +25,8 @@ pub(crate) fn api_config(
         step_timeout_seconds: 120,
         event_concurrency: options.event_concurrency,
         variables_key: ferry_secrets::SecretKey::from_base64(&stack.variables_key)
-            .expect("a generated key is valid"),
+            .expect("a generated key is valid")
+            .into(),
     }
 }
 
@@ -42,8 +43,10 @@ pub(crate) fn worker_config(
         work_root: work_root.to_path_buf(),
         concurrency,
         worker_name: "test-worker".into(),
+        script_user: crate::stack::script_user(),
         variables_key: ferry_secrets::SecretKey::from_base64(&stack.variables_key)
-            .expect("a generated key is valid"),
+            .expect("a generated key is valid")
+            .into(),
         inherited_environment: ferry_worker::config::inherited_environment_from_env(),
     }
 }

@@ -54,6 +54,9 @@ pub struct TestStack {
     pub bucket: String,
     pub recipient: String,
     pub work_root: tempfile::TempDir,
+    /// A folder step scripts may write (it belongs to the script user), for files a test
+    /// and a script exchange; the work root is closed to scripts.
+    pub scripts_folder: tempfile::TempDir,
     pub http: reqwest::Client,
     /// This stack's key for sensitive variables (base64), as API and workers are given it.
     pub variables_key: String,
@@ -62,6 +65,22 @@ pub struct TestStack {
     pub(crate) tasks: Vec<JoinHandle<anyhow::Result<()>>>,
     /// Taken by `stop` (or by `Drop` when a test panicked before it).
     pub(crate) cleanup: Option<Cleanup>,
+}
+
+/// The account test workers run scripts as: `FERRY_SCRIPT_USER`, by default `ferry-script`
+/// (`infra/dev up` creates it).
+pub fn script_user() -> String {
+    ferry_config::variable("FERRY_SCRIPT_USER").unwrap_or_else(|| "ferry-script".to_owned())
+}
+
+/// A temporary folder that belongs to the [`script_user`].
+fn scripts_folder() -> tempfile::TempDir {
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let user = ferry_worker::isolation::ScriptUser::lookup(&script_user())
+        .expect("the script user exists (infra/dev up creates it)");
+    std::os::unix::fs::chown(folder.path(), Some(user.uid), Some(user.gid))
+        .expect("giving the scripts' folder to the script user");
+    folder
 }
 
 /// Sends the services' logs to the test's output (once per process).
@@ -110,6 +129,7 @@ impl TestStack {
             bucket: format!("ferry-test-{short}"),
             recipient: format!("team-{short}@example.org"),
             work_root: tempfile::tempdir().expect("a temporary folder"),
+            scripts_folder: scripts_folder(),
             http: reqwest::Client::new(),
             variables_key: ferry_secrets::SecretKey::generate_base64()
                 .expect("random bytes for a key"),

@@ -124,7 +124,13 @@ async fn sensitive_values_are_encrypted_hidden_and_masked() {
         .unwrap()
         .get(0);
     assert!(!stored.contains(secret), "stored in clear: {stored}");
-    assert!(stored.contains("v1:"), "{stored}");
+    let key_id = ferry_secrets::SecretKey::from_base64(&stack.variables_key)
+        .unwrap()
+        .id();
+    assert!(
+        stored.contains(&format!("\"v2:{key_id}:")),
+        "stored sealed by the current key, which it names: {stored}"
+    );
 
     stack.create_release("Vault", "1.0.0").await;
     let id = stack.deploy("Vault", "1.0.0", "Dev").await;
@@ -180,7 +186,7 @@ async fn sensitive_values_are_encrypted_hidden_and_masked() {
 async fn one_deployment_at_a_time_cancel_and_rollback() {
     let stack = TestStack::start().await;
     stack.create_environment("Dev").await;
-    let gate = stack.work_root.path().join("gate");
+    let gate = stack.scripts_folder.path().join("gate");
     stack
         .create_project(&project(
             "Serial",
@@ -721,7 +727,7 @@ async fn a_deployment_with_damaged_data_can_still_be_cancelled() {
 async fn a_running_deployment_with_damaged_data_is_cancelled_and_its_script_stopped() {
     let stack = TestStack::start().await;
     stack.create_environment("Dev").await;
-    let gate = stack.work_root.path().join("gate");
+    let gate = stack.scripts_folder.path().join("gate");
     stack
         .create_project(&project(
             "Runs on",
@@ -772,8 +778,8 @@ async fn a_job_cancelled_before_a_worker_took_it_never_runs() {
     })
     .await;
     stack.create_environment("Dev").await;
-    let gate = stack.work_root.path().join("gate");
-    let ran = stack.work_root.path().join("ran");
+    let gate = stack.scripts_folder.path().join("gate");
+    let ran = stack.scripts_folder.path().join("ran");
     stack
         .create_project(&project(
             "Busy",

@@ -195,7 +195,7 @@ async fn guided_failure_retries_and_ignores() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let marker = stack.work_root.path().join("marker");
+    let marker = stack.scripts_folder.path().join("marker");
     stack
         .create_project(&json!({
             "name": "Flaky",
@@ -263,7 +263,7 @@ async fn guided_failure_retries_and_ignores() {
 async fn automatic_retries_come_before_failure() {
     let stack = TestStack::start().await;
     stack.create_environment("Dev").await;
-    let counter = stack.work_root.path().join("attempts");
+    let counter = stack.scripts_folder.path().join("attempts");
     stack
         .create_project(&json!({
             "name": "Third time lucky",

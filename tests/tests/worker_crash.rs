@@ -18,7 +18,7 @@ async fn a_killed_worker_fails_its_step_instead_of_hanging() {
     })
     .await;
     stack.create_environment("Dev").await;
-    let marker = stack.work_root.path().join("finished-marker");
+    let marker = stack.scripts_folder.path().join("finished-marker");
     stack
         .create_project(&json!({
             "name": "Long Step",

@@ -2,6 +2,8 @@
 //! the readers every service uses: optional, with a default, parsed, required.
 
 use std::fmt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::str::FromStr;
 
 use crate::SecretUrl;
@@ -48,6 +50,21 @@ impl Settings {
     /// The process environment. A variable whose value is not valid Unicode counts as unset.
     pub fn from_environment() -> Self {
         Settings::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// The process environment, then the file named by `FERRY_CONFIG_FILE` when it is set:
+    /// a variable set in the environment wins over the same one in the file. The file holds
+    /// `NAME=value` lines (no quoting, no expansion; blank lines and `#` comments are
+    /// skipped) and must be readable by its owner alone, so that a service's secrets can live
+    /// where no other user, a step script among them, can read them.
+    pub fn from_environment_and_file() -> Result<Self, ConfigError> {
+        let Some(path) = variable(CONFIG_FILE) else {
+            return Ok(Settings::from_environment());
+        };
+        let file = read_config_file(Path::new(&path))?;
+        Ok(Settings::from_lookup(move |name| {
+            std::env::var(name).ok().or_else(|| file.get(name).cloned())
+        }))
     }
 
     /// Settings from any lookup function (`None`: not set).
@@ -118,6 +135,57 @@ impl Settings {
     }
 }
 
+/// The variable naming a service's configuration file.
+pub const CONFIG_FILE: &str = "FERRY_CONFIG_FILE";
+
+/// The `NAME=value` pairs of a configuration file that only its owner can read.
+fn read_config_file(path: &Path) -> Result<std::collections::HashMap<String, String>, ConfigError> {
+    let refused = |reason: String| ConfigError::Refused {
+        name: CONFIG_FILE.to_owned(),
+        reason,
+    };
+    let metadata = std::fs::metadata(path)
+        .map_err(|error| refused(format!("cannot read {}: {error}", path.display())))?;
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(refused(format!(
+            "{} may be read or changed by other users (mode {mode:04o}); it holds secrets, so \
+             make it readable by its owner alone: chmod 600 {}",
+            path.display(),
+            path.display()
+        )));
+    }
+    let contents = std::fs::read_to_string(path)
+        .map_err(|error| refused(format!("cannot read {}: {error}", path.display())))?;
+    parse_config_file(&contents).map_err(|line| {
+        refused(format!(
+            "{} line {line} is not `NAME=value` (the value is not shown)",
+            path.display()
+        ))
+    })
+}
+
+/// The pairs of a configuration file's text, or the number of the first line that is not
+/// `NAME=value`, a blank line or a `#` comment.
+fn parse_config_file(contents: &str) -> Result<std::collections::HashMap<String, String>, usize> {
+    let mut pairs = std::collections::HashMap::new();
+    for (index, line) in contents.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let (name, value) = trimmed.split_once('=').ok_or(index + 1)?;
+        let name = name.trim();
+        let is_name =
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !is_name {
+            return Err(index + 1);
+        }
+        pairs.insert(name.to_owned(), value.to_owned());
+    }
+    Ok(pairs)
+}
+
 /// One variable of the process environment; empty counts as unset. For code that reads a
 /// single variable outside a service's `Config` (the test harness); services read through
 /// [`Settings`].
@@ -128,6 +196,46 @@ pub fn variable(name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_config_file_holds_name_value_lines() {
+        let pairs = parse_config_file(
+            "# Ferry worker\n\nFERRY_AMQP_URL=amqp://u:p@h/%2f\n  FERRY_EMPTY=\nFERRY_KEY=a=b \n",
+        )
+        .unwrap();
+        assert_eq!(pairs["FERRY_AMQP_URL"], "amqp://u:p@h/%2f");
+        assert_eq!(pairs["FERRY_EMPTY"], "");
+        assert_eq!(pairs["FERRY_KEY"], "a=b ", "the value is taken as it is");
+        assert_eq!(parse_config_file("FERRY_A=1\nexport FERRY_B=2\n"), Err(2));
+        assert_eq!(parse_config_file("no equals sign"), Err(1));
+    }
+
+    #[test]
+    fn a_config_file_others_can_read_is_refused() {
+        let folder = std::env::temp_dir().join(format!("ferry-config-{}", std::process::id()));
+        std::fs::create_dir_all(&folder).unwrap();
+        let path = folder.join("worker.env");
+        std::fs::write(&path, "FERRY_VARIABLES_KEY=secret-value\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let error = read_config_file(&path).unwrap_err().to_string();
+        assert!(
+            error.contains("mode 0640") && error.contains("chmod 600"),
+            "{error}"
+        );
+        assert!(!error.contains("secret-value"));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(
+            read_config_file(&path).unwrap()["FERRY_VARIABLES_KEY"],
+            "secret-value"
+        );
+        std::fs::write(&path, "FERRY_VARIABLES_KEY secret-value\n").unwrap();
+        let error = read_config_file(&path).unwrap_err().to_string();
+        assert!(
+            error.contains("line 1") && !error.contains("secret-value"),
+            "{error}"
+        );
+        std::fs::remove_dir_all(&folder).unwrap();
+    }
 
     fn settings() -> Settings {
         Settings::from_pairs([

@@ -2,9 +2,14 @@
 //! service's configuration) and masking in text that people read.
 //!
 //! Architecture invariant: no I/O, no configuration reading. The API stores sensitive
-//! variable values encrypted with [`SecretKey`] and puts them into step jobs still encrypted;
-//! a worker decrypts them just before a step runs and masks them in every log line it sends.
-//! The key never appears in `Debug` output.
+//! variable values encrypted with a [`Keyring`]'s current key and puts them into step jobs
+//! still encrypted; a worker decrypts them just before a step runs and masks them in every log
+//! line it sends. Keys never appear in `Debug` output.
+//!
+//! Every value names the key that sealed it (`v2:<key id>:<base64>`, the id derived from the
+//! key), so keys can rotate: a keyring holds the current key, which seals, and previous keys,
+//! which still open what they sealed. Values written before key ids (`v1:`) are tried with
+//! every key of the ring.
 
 use std::fmt;
 
@@ -12,6 +17,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use sha2::{Digest, Sha256};
 
 /// The shortest line of a multi-line sensitive value that is masked on its own.
 pub const MIN_LINE_CHARS: usize = 4;
@@ -19,8 +25,10 @@ pub const MIN_LINE_CHARS: usize = 4;
 /// What replaces a sensitive value wherever people read text.
 pub const MASK: &str = "*****";
 
-/// The prefix of every ciphertext this version writes, so a later format can coexist.
-const VERSION: &str = "v1:";
+/// The prefix of every ciphertext this version writes: `v2:<key id>:`.
+const VERSION: &str = "v2:";
+/// The prefix of ciphertexts written before they named their key.
+const VERSION_WITHOUT_KEY_ID: &str = "v1:";
 const NONCE_BYTES: usize = 24;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,17 +37,52 @@ pub enum SecretError {
     BadKey(String),
     #[error("a sensitive value could not be decrypted (wrong key, or the data was altered)")]
     Undecryptable,
+    #[error(
+        "a sensitive value was encrypted with key {0}, which this service does not have \
+         (give it that key in FERRY_VARIABLES_OLD_KEYS)"
+    )]
+    UnknownKey(KeyId),
     #[error("the operating system gave no random bytes: {0}")]
     Random(String),
 }
 
+/// A key's public name: the first 4 bytes of a SHA-256 of the key, in hex. It says which key
+/// sealed a value without saying anything usable about the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyId([u8; 4]);
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for byte in self.0 {
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl KeyId {
+    fn parse(text: &str) -> Option<KeyId> {
+        if text.len() != 8 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let mut bytes = [0u8; 4];
+        for (index, byte) in bytes.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(text.get(index * 2..index * 2 + 2)?, 16).ok()?;
+        }
+        Some(KeyId(bytes))
+    }
+}
+
 /// The 256-bit key that encrypts sensitive values.
 #[derive(Clone)]
-pub struct SecretKey(chacha20poly1305::Key);
+pub struct SecretKey {
+    key: chacha20poly1305::Key,
+    id: KeyId,
+}
 
 impl fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SecretKey(*****)")
+        write!(f, "SecretKey({}, *****)", self.id)
     }
 }
 
@@ -52,7 +95,21 @@ impl SecretKey {
         if bytes.len() != 32 {
             return Err(SecretError::BadKey(format!("{} bytes", bytes.len())));
         }
-        Ok(SecretKey(*chacha20poly1305::Key::from_slice(&bytes)))
+        let digest = Sha256::new()
+            .chain_update(b"ferry variables key id\0")
+            .chain_update(&bytes)
+            .finalize();
+        let mut id = [0u8; 4];
+        id.copy_from_slice(&digest[..4]);
+        Ok(SecretKey {
+            key: *chacha20poly1305::Key::from_slice(&bytes),
+            id: KeyId(id),
+        })
+    }
+
+    /// This key's public name.
+    pub fn id(&self) -> KeyId {
+        self.id
     }
 
     /// A fresh random key, base64-encoded (for dev stacks and tests).
@@ -64,10 +121,10 @@ impl SecretKey {
 
     /// Encrypts `plaintext`, bound to `context` (the variable's name): a ciphertext moved to
     /// another variable does not decrypt.
-    pub fn encrypt(&self, plaintext: &str, context: &str) -> Result<String, SecretError> {
+    fn encrypt(&self, plaintext: &str, context: &str) -> Result<String, SecretError> {
         let mut nonce = [0u8; NONCE_BYTES];
         getrandom::fill(&mut nonce).map_err(|error| SecretError::Random(error.to_string()))?;
-        let cipher = XChaCha20Poly1305::new(&self.0);
+        let cipher = XChaCha20Poly1305::new(&self.key);
         let sealed = cipher
             .encrypt(
                 XNonce::from_slice(&nonce),
@@ -79,13 +136,11 @@ impl SecretKey {
             .map_err(|_| SecretError::Undecryptable)?;
         let mut bytes = nonce.to_vec();
         bytes.extend_from_slice(&sealed);
-        Ok(format!("{VERSION}{}", STANDARD.encode(bytes)))
+        Ok(format!("{VERSION}{}:{}", self.id, STANDARD.encode(bytes)))
     }
 
-    pub fn decrypt(&self, ciphertext: &str, context: &str) -> Result<String, SecretError> {
-        let encoded = ciphertext
-            .strip_prefix(VERSION)
-            .ok_or(SecretError::Undecryptable)?;
+    /// Opens the base64 part of a ciphertext.
+    fn open(&self, encoded: &str, context: &str) -> Result<String, SecretError> {
         let bytes = STANDARD
             .decode(encoded)
             .map_err(|_| SecretError::Undecryptable)?;
@@ -93,7 +148,7 @@ impl SecretKey {
             return Err(SecretError::Undecryptable);
         }
         let (nonce, sealed) = bytes.split_at(NONCE_BYTES);
-        let cipher = XChaCha20Poly1305::new(&self.0);
+        let cipher = XChaCha20Poly1305::new(&self.key);
         let plain = cipher
             .decrypt(
                 XNonce::from_slice(nonce),
@@ -104,6 +159,69 @@ impl SecretKey {
             )
             .map_err(|_| SecretError::Undecryptable)?;
         String::from_utf8(plain).map_err(|_| SecretError::Undecryptable)
+    }
+}
+
+/// The keys a service holds: the current one, which seals every new value, and previous ones,
+/// which still open the values they sealed until those are sealed again.
+#[derive(Debug, Clone)]
+pub struct Keyring {
+    current: SecretKey,
+    previous: Vec<SecretKey>,
+}
+
+impl From<SecretKey> for Keyring {
+    fn from(current: SecretKey) -> Self {
+        Keyring::new(current, Vec::new())
+    }
+}
+
+impl Keyring {
+    pub fn new(current: SecretKey, previous: Vec<SecretKey>) -> Self {
+        let previous = previous
+            .into_iter()
+            .filter(|key| key.id != current.id)
+            .collect();
+        Keyring { current, previous }
+    }
+
+    /// The key new values are sealed with.
+    pub fn current_id(&self) -> KeyId {
+        self.current.id
+    }
+
+    /// Encrypts `plaintext` with the current key, bound to `context` (the variable's name):
+    /// a ciphertext moved to another variable does not decrypt.
+    pub fn encrypt(&self, plaintext: &str, context: &str) -> Result<String, SecretError> {
+        self.current.encrypt(plaintext, context)
+    }
+
+    pub fn decrypt(&self, ciphertext: &str, context: &str) -> Result<String, SecretError> {
+        if let Some(rest) = ciphertext.strip_prefix(VERSION) {
+            let (id, encoded) = rest.split_once(':').ok_or(SecretError::Undecryptable)?;
+            let id = KeyId::parse(id).ok_or(SecretError::Undecryptable)?;
+            let key = self
+                .keys()
+                .find(|key| key.id == id)
+                .ok_or(SecretError::UnknownKey(id))?;
+            return key.open(encoded, context);
+        }
+        let encoded = ciphertext
+            .strip_prefix(VERSION_WITHOUT_KEY_ID)
+            .ok_or(SecretError::Undecryptable)?;
+        self.keys()
+            .find_map(|key| key.open(encoded, context).ok())
+            .ok_or(SecretError::Undecryptable)
+    }
+
+    /// The key that sealed `ciphertext`, when it names one.
+    pub fn key_of(ciphertext: &str) -> Option<KeyId> {
+        let rest = ciphertext.strip_prefix(VERSION)?;
+        KeyId::parse(rest.split_once(':')?.0)
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &SecretKey> {
+        std::iter::once(&self.current).chain(&self.previous)
     }
 }
 
@@ -163,8 +281,54 @@ impl Masker {
 mod tests {
     use super::*;
 
-    fn key() -> SecretKey {
+    fn secret_key() -> SecretKey {
         SecretKey::from_base64(&SecretKey::generate_base64().unwrap()).unwrap()
+    }
+
+    fn key() -> Keyring {
+        secret_key().into()
+    }
+
+    #[test]
+    fn every_value_names_its_key_and_old_keys_still_open_theirs() {
+        let old = secret_key();
+        let new = secret_key();
+        let before = Keyring::from(old.clone());
+        let sealed_before = before.encrypt("hunter2", "Db Password").unwrap();
+        assert!(sealed_before.starts_with(&format!("v2:{}:", old.id())));
+        assert_eq!(Keyring::key_of(&sealed_before), Some(old.id()));
+
+        let rotated = Keyring::new(new.clone(), vec![old.clone()]);
+        assert_eq!(
+            rotated.decrypt(&sealed_before, "Db Password").unwrap(),
+            "hunter2"
+        );
+        let sealed_after = rotated.encrypt("hunter3", "Db Password").unwrap();
+        assert_eq!(Keyring::key_of(&sealed_after), Some(new.id()));
+
+        let without_old = Keyring::from(new);
+        assert_eq!(
+            without_old.decrypt(&sealed_before, "Db Password"),
+            Err(SecretError::UnknownKey(old.id()))
+        );
+        assert!(
+            SecretError::UnknownKey(old.id())
+                .to_string()
+                .contains(&old.id().to_string())
+        );
+    }
+
+    #[test]
+    fn values_from_before_key_ids_open_with_any_key_of_the_ring() {
+        let old = secret_key();
+        let sealed = Keyring::from(old.clone()).encrypt("hunter2", "Db").unwrap();
+        let legacy = format!("v1:{}", sealed.rsplit_once(':').unwrap().1);
+        let rotated = Keyring::new(secret_key(), vec![old]);
+        assert_eq!(rotated.decrypt(&legacy, "Db").unwrap(), "hunter2");
+        assert_eq!(
+            Keyring::from(secret_key()).decrypt(&legacy, "Db"),
+            Err(SecretError::Undecryptable)
+        );
     }
 
     #[test]
@@ -185,11 +349,15 @@ mod tests {
             key.decrypt(&sealed, "Other"),
             Err(SecretError::Undecryptable)
         );
-        assert_eq!(
+        assert!(matches!(
             self::key().decrypt(&sealed, "Database Password"),
+            Err(SecretError::UnknownKey(_))
+        ));
+        assert_eq!(key.decrypt("v1:AAAA", "x"), Err(SecretError::Undecryptable));
+        assert_eq!(
+            key.decrypt("v2:zz:AAAA", "x"),
             Err(SecretError::Undecryptable)
         );
-        assert_eq!(key.decrypt("v1:AAAA", "x"), Err(SecretError::Undecryptable));
         assert_eq!(key.decrypt("plain", "x"), Err(SecretError::Undecryptable));
     }
 
@@ -203,7 +371,11 @@ mod tests {
             SecretKey::from_base64(&STANDARD.encode([0u8; 16])),
             Err(SecretError::BadKey(_))
         ));
-        assert_eq!(format!("{:?}", key()), "SecretKey(*****)");
+        let key = secret_key();
+        assert_eq!(
+            format!("{key:?}"),
+            format!("SecretKey({}, *****)", key.id())
+        );
     }
 
     #[test]

@@ -38,13 +38,13 @@ pub struct Config {
     /// Encrypts sensitive variables at rest and in step jobs (`FERRY_VARIABLES_KEY`, base64
     /// of 32 random bytes: `openssl rand -base64 32`). Workers need the same key. There is
     /// no default.
-    pub variables_key: ferry_secrets::SecretKey,
+    pub variables_key: ferry_secrets::Keyring,
 }
 
 impl Config {
-    /// The configuration from the process environment.
+    /// The configuration from the process environment and `FERRY_CONFIG_FILE`.
     pub fn from_env() -> anyhow::Result<Self> {
-        Self::from_settings(&Settings::from_environment())
+        Self::from_settings(&Settings::from_environment_and_file()?)
     }
 
     pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {

@@ -8,7 +8,7 @@ use indexmap::IndexMap;
 
 use ferry_domain::deployment::Deployment;
 use ferry_domain::variables::{ScopeContext, VariableSet};
-use ferry_secrets::{Masker, SecretError, SecretKey};
+use ferry_secrets::{Keyring, Masker, SecretError};
 
 use crate::context::DeploymentContext;
 
@@ -162,7 +162,7 @@ impl StepVariables {
     /// that hides them again in whatever text results.
     pub fn for_templates(
         &self,
-        key: &SecretKey,
+        key: &Keyring,
     ) -> Result<(ferry_templates::Variables, Masker), SecretError> {
         let mut variables = ferry_templates::Variables::new();
         for (name, value) in &self.plain {

@@ -20,9 +20,9 @@ pub struct Config {
 }
 
 impl Config {
-    /// The configuration from the process environment.
+    /// The configuration from the process environment and `FERRY_CONFIG_FILE`.
     pub fn from_env() -> anyhow::Result<Self> {
-        Self::from_settings(&Settings::from_environment())
+        Self::from_settings(&Settings::from_environment_and_file()?)
     }
 
     pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {

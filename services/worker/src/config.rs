@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::anyhow;
 use ferry_config::{SecretUrl, Settings, StoreConfig};
-use ferry_secrets::SecretKey;
+use ferry_secrets::Keyring;
 
 /// Environment variables passed through from the worker's own environment to every script.
 /// Nothing else is: the worker's settings (object-store keys among them) never reach a
@@ -33,8 +33,11 @@ pub struct Config {
     /// Name shown in logs and RabbitMQ (`FERRY_WORKER_NAME`, default the host name); also
     /// the `Octopus.Machine.Name` scripts see.
     pub worker_name: String,
+    /// The unprivileged account scripts run as (`FERRY_SCRIPT_USER`, default `ferry-script`):
+    /// never root, never the worker's own user.
+    pub script_user: String,
     /// Decrypts the sensitive variables in step jobs (`FERRY_VARIABLES_KEY`, the API's key).
-    pub variables_key: SecretKey,
+    pub variables_key: Keyring,
     /// The variables of [`INHERITED`] that are set in the worker's environment, with their
     /// values: every script starts with these and the step's variables only. Read once here
     /// so that the environment is read in configuration code alone (and a test can give a
@@ -43,9 +46,9 @@ pub struct Config {
 }
 
 impl Config {
-    /// The configuration from the process environment.
+    /// The configuration from the process environment and `FERRY_CONFIG_FILE`.
     pub fn from_env() -> anyhow::Result<Self> {
-        Self::from_settings(&Settings::from_environment())
+        Self::from_settings(&Settings::from_environment_and_file()?)
     }
 
     pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
@@ -73,6 +76,7 @@ impl Config {
                         .filter(|name| !name.is_empty())
                 })
                 .unwrap_or_else(|| "worker".into()),
+            script_user: settings.variable_or("FERRY_SCRIPT_USER", "ferry-script"),
             variables_key: ferry_config::variables_key(
                 settings,
                 "give the worker the API's key for sensitive variables",
@@ -102,7 +106,7 @@ mod tests {
     use super::*;
 
     fn settings(extra: &[(&'static str, &'static str)]) -> Settings {
-        let key = SecretKey::generate_base64().unwrap();
+        let key = ferry_secrets::SecretKey::generate_base64().unwrap();
         let mut pairs = vec![("FERRY_VARIABLES_KEY", key)];
         pairs.extend(
             extra
@@ -114,7 +118,7 @@ mod tests {
 
     #[test]
     fn debug_output_holds_no_password_and_no_key() {
-        let key = SecretKey::generate_base64().unwrap();
+        let key = ferry_secrets::SecretKey::generate_base64().unwrap();
         let settings = Settings::from_pairs([
             ("FERRY_VARIABLES_KEY", key.clone()),
             (

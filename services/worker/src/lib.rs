@@ -16,11 +16,13 @@
 
 pub mod config;
 mod events;
+pub mod isolation;
 mod package;
 mod script;
 mod variables;
 
 use std::collections::HashMap;
+use std::os::unix::fs::OpenOptionsExt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 pub use config::Config;
 
 use crate::events::EventSink;
+use crate::isolation::ScriptUser;
 
 /// What every job handler shares.
 struct WorkerContext {
@@ -43,6 +46,8 @@ struct WorkerContext {
     store: PackageStore,
     publisher: Publisher,
     topology: Topology,
+    /// Who scripts run as.
+    script_user: ScriptUser,
     /// The attempts running now, so a stop message can reach them.
     running: Mutex<HashMap<AttemptKey, CancellationToken>>,
     /// Stop messages for attempts this worker was not running yet (their job may still be in
@@ -75,19 +80,23 @@ impl Drop for RunningGuard<'_> {
 /// Consumes step jobs for the configured pool until `shutdown` is cancelled (finishing the
 /// steps in progress) or the broker connection is lost.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    tokio::fs::create_dir_all(&config.work_root)
-        .await
+    let deployments = config.work_root.join("deployments");
+    isolation::create_passable(&config.work_root, &deployments)
+        .and_then(|()| isolation::create_private(&config.work_root.join("packages")))
         .with_context(|| format!("creating the work folder {}", config.work_root.display()))?;
+    let script_user = ScriptUser::lookup(&config.script_user)?;
+    script_user.check(&deployments).await?;
     // Leftover scratch files (a worker that died mid-step) are swept only by a worker that
     // has the work root to itself: another worker sharing it may be running those steps.
     let work_root_lock = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
         .open(config.work_root.join(".worker.lock"))
         .with_context(|| format!("opening the lock file in {}", config.work_root.display()))?;
     match work_root_lock.try_lock() {
-        Ok(()) => script::sweep_scratch_files(&config.work_root.join("deployments")),
+        Ok(()) => script::sweep_scratch_files(&deployments),
         Err(_) => tracing::info!(
             work_root = %config.work_root.display(),
             "another worker uses this work root; leaving its scratch files alone"
@@ -115,6 +124,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         config,
         publisher,
         topology: topology.clone(),
+        script_user,
         running: Mutex::new(HashMap::new()),
         stopped: Mutex::new(HashMap::new()),
         _work_root_lock: work_root_lock,
@@ -280,19 +290,25 @@ async fn run_step(
         Err(reason) => return failed(sink, reason),
     };
     sink.set_masker(variables.masker.clone());
-    let step_folder = context
+    let deployment_folder = context
         .config
         .work_root
         .join("deployments")
-        .join(job.deployment_id.to_string())
-        .join(format!("{:03}-attempt-{}", job.step_index, job.attempt));
+        .join(job.deployment_id.to_string());
+    let step_folder =
+        deployment_folder.join(format!("{:03}-attempt-{}", job.step_index, job.attempt));
+    // A folder left by an earlier run of this attempt (a worker that died) is not reused:
+    // its last owner was a script.
+    let created = isolation::create_passable(&context.config.work_root, &deployment_folder)
+        .and_then(|()| match std::fs::remove_dir_all(&step_folder) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
+            _ => std::fs::create_dir(&step_folder),
+        });
+    if let Err(error) = created {
+        return failed(sink, format!("creating the step folder: {error}"));
+    }
     let working_directory = match &job.package {
-        None => {
-            if let Err(error) = tokio::fs::create_dir_all(&step_folder).await {
-                return failed(sink, format!("creating the step folder: {error}"));
-            }
-            step_folder.clone()
-        }
+        None => step_folder.clone(),
         Some(package) => {
             match package::fetch_and_extract(
                 &context.store,
@@ -338,6 +354,7 @@ async fn run_step(
             working_directory: &working_directory,
             step_folder: &step_folder,
             inherited_environment: &context.config.inherited_environment,
+            script_user: &context.script_user,
             stop,
         },
         sink,

@@ -1,6 +1,6 @@
-//! Running a step's bash script on this host: a clean environment holding only the step's
-//! variables, output streamed line by line, a timeout, and a process group so that a timeout
-//! kills everything the script started.
+//! Running a step's bash script on this host: as the script user (`isolation`), in a clean
+//! environment holding only the step's variables, output streamed line by line, a timeout,
+//! and a process group so that a timeout kills everything the script started.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -8,17 +8,20 @@ use std::time::Duration;
 
 use ferry_contracts::{LogStream, StepJob, StepOutcome};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::process::Command;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::INHERITED;
 use crate::events::EventSink;
+use crate::isolation::ScriptUser;
 use crate::variables::{StepVariables, read_outputs};
 
-/// util-linux's `setpriv` (Essential on Debian), by absolute path so a script's `PATH`
-/// cannot replace it.
-const SETPRIV: &str = "/usr/bin/setpriv";
+/// The most a script's output variables (`set_octopusvariable`) may take, in bytes.
+const MAX_OUTPUTS_BYTES: u64 = 1 << 20;
+
+/// Variables of the worker's environment that describe the worker's user, not the script's:
+/// a script gets the script user's values instead.
+const USER_VARIABLES: &[&str] = &["HOME", "USER", "LOGNAME"];
 
 /// The environment-variable spelling of a Ferry variable name: letters and digits kept and
 /// uppercased, everything else `_` (`Nginx Port` → `NGINX_PORT`,
@@ -47,6 +50,8 @@ pub struct ScriptRun<'a> {
     /// What the script inherits from the worker's environment (`PATH`, `HOME`, locale: the
     /// worker's `Config::inherited_environment`).
     pub inherited_environment: &'a [(String, String)],
+    /// Who the script runs as.
+    pub script_user: &'a ScriptUser,
     /// Cancelled when the API asks this attempt to stop (the deployment was cancelled).
     pub stop: CancellationToken,
 }
@@ -59,6 +64,7 @@ pub async fn run(run: ScriptRun<'_>, sink: &mut EventSink<'_>) -> StepOutcome {
         working_directory,
         step_folder,
         inherited_environment,
+        script_user,
         stop,
     } = run;
     let script_path = step_folder.join("script.sh");
@@ -82,26 +88,44 @@ pub async fn run(run: ScriptRun<'_>, sink: &mut EventSink<'_>) -> StepOutcome {
             format!("writing the script's variables: {error}"),
         );
     }
-    // `setpriv --pdeathsig KILL` asks the kernel to kill the script when the worker process
-    // dies, so a killed worker never leaves a step running behind the back of the step's
-    // redelivery. It replaces a `pre_exec` hook, which would force a full fork() of the
-    // worker for every step instead of the much cheaper posix_spawn().
-    let mut command = Command::new(SETPRIV);
+    // Everything in the step folder (package, script, prelude) becomes the script user's, and
+    // the folder is closed to everyone else.
+    let folder = step_folder.to_path_buf();
+    let user = script_user.clone();
+    let handed = tokio::task::spawn_blocking(move || user.hand_over(&folder))
+        .await
+        .unwrap_or_else(|error| Err(std::io::Error::other(error)));
+    if let Err(error) = handed {
+        return failed(
+            sink,
+            None,
+            format!("handing the step folder to the script user: {error}"),
+        );
+    }
+    // `setpriv` switches to the script user and asks the kernel to kill the script when the
+    // worker process dies, so a killed worker never leaves a step running behind the back of
+    // the step's redelivery. It replaces a `pre_exec` hook, which would force a full fork()
+    // of the worker for every step instead of the much cheaper posix_spawn().
+    let mut command = script_user.command("bash");
     command
-        .args(["--pdeathsig", "KILL", "--", "bash"])
         .arg("--noprofile")
         .arg("--norc")
         .arg(&script_path)
         .current_dir(working_directory)
-        .env_clear()
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
     for (name, value) in inherited_environment {
-        command.env(name, value);
+        if !USER_VARIABLES.contains(&name.as_str()) {
+            command.env(name, value);
+        }
     }
+    command
+        .env("HOME", &script_user.home)
+        .env("USER", &script_user.name)
+        .env("LOGNAME", &script_user.name);
     for (name, value) in variables.iter() {
         if name.contains('=') || name.contains('\0') || value.contains('\0') {
             continue;
@@ -173,7 +197,10 @@ pub async fn run(run: ScriptRun<'_>, sink: &mut EventSink<'_>) -> StepOutcome {
             Ok(None) | Err(_) => output_open = false,
         }
     }
-    if let Ok(contents) = tokio::fs::read_to_string(&output_path).await {
+    let user = script_user.clone();
+    if let Ok(Some(contents)) =
+        tokio::task::spawn_blocking(move || read_script_file(&output_path, &user)).await
+    {
         sink.add_outputs(read_outputs(&contents));
     }
     match status {
@@ -259,6 +286,29 @@ fn is_protected(name: &str) -> bool {
             "LD_LIBRARY_PATH",
         ]
         .contains(&name)
+}
+
+/// A file the script wrote, read without trusting it: not through a symbolic link, not a
+/// FIFO or device, owned by the script user, at most [`MAX_OUTPUTS_BYTES`]. `None` when it
+/// is absent or any of that fails (the step simply has no output variables).
+fn read_script_file(path: &Path, user: &ScriptUser) -> Option<String> {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    let metadata = file.metadata().ok()?;
+    if !metadata.is_file() || metadata.uid() != user.uid {
+        tracing::warn!(path = %path.display(), "ignoring a script's output file that is not a plain file of the script user");
+        return None;
+    }
+    let mut contents = String::new();
+    file.take(MAX_OUTPUTS_BYTES)
+        .read_to_string(&mut contents)
+        .ok()?;
+    Some(contents)
 }
 
 /// Files removed when dropped.

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use ferry_contracts::StepJob;
-use ferry_secrets::{Masker, SecretKey};
+use ferry_secrets::{Keyring, Masker};
 use indexmap::IndexMap;
 
 /// Both spellings of a system variable.
@@ -26,7 +26,7 @@ pub struct StepVariables {
 
 impl StepVariables {
     /// Decrypts the job's sensitive values and adds the machine's variables.
-    pub fn prepare(job: &StepJob, key: &SecretKey, machine_name: &str) -> Result<Self, String> {
+    pub fn prepare(job: &StepJob, key: &Keyring, machine_name: &str) -> Result<Self, String> {
         let mut values: IndexMap<String, String> = job.variables.iter().cloned().collect();
         let mut secrets = Vec::new();
         for (name, ciphertext) in &job.sensitive_variables {
@@ -198,7 +198,11 @@ mod tests {
 
     #[test]
     fn values_built_from_secrets_are_masked_once_expanded() {
-        let key = SecretKey::from_base64(&SecretKey::generate_base64().unwrap()).unwrap();
+        let key: Keyring = ferry_secrets::SecretKey::from_base64(
+            &ferry_secrets::SecretKey::generate_base64().unwrap(),
+        )
+        .unwrap()
+        .into();
         let job = StepJob {
             job_id: uuid::Uuid::nil(),
             deployment_id: uuid::Uuid::nil().into(),

@@ -1,0 +1,206 @@
+//! Keeping a step's script away from the worker: scripts run as their own unprivileged user
+//! (`FERRY_SCRIPT_USER`), in a step folder that user owns, under a work root they may pass
+//! through but not list.
+//!
+//! What this holds (ARCHITECTURE.md, "Threat model"): the worker's environment, memory and
+//! files belong to another user, so `/proc/<worker>/environ`, `/proc/<worker>/mem`, `ps e`,
+//! the package cache and the worker's configuration file are closed to a script; the script
+//! cannot gain privileges (`no_new_privs`: set-user-ID programs such as `sudo` do not raise
+//! it); the kernel kills it when the worker dies. Scripts of one worker share the script
+//! user, so they are one trust domain: steps that must not see each other run on different
+//! workers (different pools).
+//!
+//! The worker itself needs to switch users and to manage files it hands over: it runs as
+//! root or with `CAP_SETUID`, `CAP_SETGID`, `CAP_CHOWN`, `CAP_FOWNER`, `CAP_DAC_OVERRIDE` and
+//! `CAP_KILL`. [`ScriptUser::check`] proves at start-up that this works.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Stdio;
+
+use anyhow::{Context, anyhow, bail};
+
+/// util-linux's `setpriv` (Essential on Debian), by absolute path so a script's `PATH`
+/// cannot replace it.
+const SETPRIV: &str = "/usr/bin/setpriv";
+
+/// `getent` (libc-bin, Essential): looks the user up through NSS like every other tool.
+const GETENT: &str = "/usr/bin/getent";
+
+/// The account scripts run as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptUser {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// The account's home folder: the script's `HOME`.
+    pub home: String,
+}
+
+impl ScriptUser {
+    /// The account named `name`, from the system's user database.
+    pub fn lookup(name: &str) -> anyhow::Result<ScriptUser> {
+        let output = std::process::Command::new(GETENT)
+            .args(["passwd", "--", name])
+            .env_clear()
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .with_context(|| format!("running {GETENT} to look up the script user"))?;
+        if !output.status.success() {
+            bail!(
+                "the script user `{name}` (FERRY_SCRIPT_USER) does not exist; create it with \
+                 `useradd --system --create-home --shell /usr/sbin/nologin {name}` \
+                 (infra/dev does this for the dev stack)"
+            );
+        }
+        let line = String::from_utf8_lossy(&output.stdout);
+        parse_passwd_line(line.trim_end())
+            .ok_or_else(|| anyhow!("`getent passwd {name}` printed an entry that does not parse"))
+    }
+
+    /// Start-up checks: the script user is neither root nor the worker's own user, the worker
+    /// can switch to it, and it can reach the step folders under `deployments`.
+    pub async fn check(&self, deployments: &Path) -> anyhow::Result<()> {
+        if self.uid == 0 {
+            bail!(
+                "the script user `{}` is root; scripts must run as an unprivileged user",
+                self.name
+            );
+        }
+        let worker_uid = std::fs::metadata("/proc/self")
+            .map(|metadata| std::os::unix::fs::MetadataExt::uid(&metadata))
+            .context("reading the worker's own user id")?;
+        if worker_uid == self.uid {
+            bail!(
+                "the script user `{}` is the worker's own user: a script could read the worker's \
+                 environment and files (its broker and store credentials, the variables key); \
+                 run the worker as another user",
+                self.name
+            );
+        }
+        let switched = self
+            .command("/usr/bin/test")
+            .arg("-x")
+            .arg(deployments)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .await
+            .context("running setpriv")?;
+        if !switched.status.success() {
+            let detail = String::from_utf8_lossy(&switched.stderr);
+            bail!(
+                "cannot run scripts as `{}` in {}: {}; the worker needs root or CAP_SETUID, \
+                 CAP_SETGID, CAP_CHOWN, CAP_FOWNER, CAP_DAC_OVERRIDE and CAP_KILL, and every \
+                 folder above the work root must be searchable by other users",
+                self.name,
+                deployments.display(),
+                if detail.trim().is_empty() {
+                    "the script user cannot reach it"
+                } else {
+                    detail.trim()
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// `program` run as this user: no supplementary groups, no way to gain privileges, killed
+    /// by the kernel when the worker dies (`setpriv` sets the signal after switching users,
+    /// which would otherwise clear it). The environment is the caller's to fill.
+    pub fn command(&self, program: &str) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(SETPRIV);
+        command
+            .arg(format!("--reuid={}", self.uid))
+            .arg(format!("--regid={}", self.gid))
+            .args([
+                "--clear-groups",
+                "--no-new-privs",
+                "--pdeathsig",
+                "KILL",
+                "--",
+                program,
+            ])
+            .env_clear();
+        command
+    }
+
+    /// Gives `folder` and everything in it to this user (symbolic links are changed, never
+    /// followed), then closes the folder to everyone else.
+    pub fn hand_over(&self, folder: &Path) -> std::io::Result<()> {
+        self.change_owner(folder)?;
+        std::fs::set_permissions(folder, std::fs::Permissions::from_mode(0o700))
+    }
+
+    fn change_owner(&self, path: &Path) -> std::io::Result<()> {
+        std::os::unix::fs::lchown(path, Some(self.uid), Some(self.gid))?;
+        if std::fs::symlink_metadata(path)?.is_dir() {
+            for entry in std::fs::read_dir(path)? {
+                self.change_owner(&entry?.path())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Makes `folder` (and the folders above it up to `work_root`) passable but not listable by
+/// other users, and creates it when missing: the script user reaches its own step folder
+/// through them, and sees nothing else.
+pub fn create_passable(work_root: &Path, folder: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(folder)?;
+    for ancestor in folder.ancestors() {
+        std::fs::set_permissions(ancestor, std::fs::Permissions::from_mode(0o711))?;
+        if ancestor == work_root {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Creates `folder` readable by the worker alone (the package cache).
+pub fn create_private(folder: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(folder)?;
+    std::fs::set_permissions(folder, std::fs::Permissions::from_mode(0o700))
+}
+
+/// `name:password:uid:gid:gecos:home:shell`.
+fn parse_passwd_line(line: &str) -> Option<ScriptUser> {
+    let fields: Vec<&str> = line.split(':').collect();
+    let [name, _, uid, gid, _, home, _] = fields.as_slice() else {
+        return None;
+    };
+    Some(ScriptUser {
+        name: (*name).to_owned(),
+        uid: uid.parse().ok()?,
+        gid: gid.parse().ok()?,
+        home: (*home).to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_passwd_entry_gives_the_ids_and_home() {
+        assert_eq!(
+            parse_passwd_line("ferry-script:x:998:997::/home/ferry-script:/usr/sbin/nologin"),
+            Some(ScriptUser {
+                name: "ferry-script".into(),
+                uid: 998,
+                gid: 997,
+                home: "/home/ferry-script".into(),
+            })
+        );
+        assert_eq!(parse_passwd_line("ferry-script:x:998"), None);
+        assert_eq!(parse_passwd_line("a:x:-1:0::/:/bin/sh"), None);
+    }
+
+    #[test]
+    fn a_missing_user_says_how_to_create_it() {
+        let error = ScriptUser::lookup("ferry-no-such-user").unwrap_err();
+        assert!(error.to_string().contains("useradd --system"), "{error:#}");
+    }
+}

@@ -1,0 +1,118 @@
+//! A step script reaches nothing of the worker that runs it: it runs as the script user, and
+//! the worker's environment, configuration file, memory and work root are closed to it.
+
+#![allow(clippy::unwrap_used)] // A failed unwrap is a failed test, with its location.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Stdio;
+
+use ferry_tests::ferry_worker::isolation::ScriptUser;
+use ferry_tests::stack::script_user;
+use ferry_tests::{DeploymentStatus, StackOptions, TestStack, log_text};
+use serde_json::json;
+
+/// What a hostile script tries first: the worker's environment (its parent's), every
+/// process's environment, the worker's configuration file and memory, the package cache.
+const PROBE: &str = r##"echo "running as $(id -un) ($(id -u)) in $(stat -c %U .)"
+tr '\0' '\n' </proc/$PPID/environ || echo "probe: environ refused"
+ps eww -A | grep -e '[F]ERRY_VARIABLES_KEY=' -e '[F]ERRY_AMQP_URL=' -e '[F]ERRY_S3_SECRET_KEY=' \
+  || echo "probe: no worker setting in ps e"
+cat "#{Worker Config}" || echo "probe: config file refused"
+head -c 4096 /proc/$PPID/mem >/dev/null || echo "probe: memory refused"
+ls "#{Work Root}" || echo "probe: work root refused"
+ls "#{Work Root}/packages" || echo "probe: package cache refused"
+sudo -n true || echo "probe: no sudo"
+echo "probe: done""##;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_script_reaches_nothing_of_its_worker() {
+    let stack = TestStack::start_with(StackOptions {
+        worker: false,
+        ..StackOptions::default()
+    })
+    .await;
+    let work_root = tempfile::tempdir().unwrap();
+    let config_folder = tempfile::tempdir().unwrap();
+    // Half of the worker's secrets in its configuration file, all of them in its environment:
+    // both are places a script must not read.
+    let environment = stack.worker_environment(work_root.path());
+    let secrets: Vec<String> = environment
+        .iter()
+        .filter(|(name, _)| {
+            [
+                "FERRY_AMQP_URL",
+                "FERRY_S3_SECRET_KEY",
+                "FERRY_VARIABLES_KEY",
+            ]
+            .contains(&name.as_str())
+        })
+        .map(|(_, value)| value.clone())
+        .collect();
+    assert_eq!(secrets.len(), 3);
+    let config_file = config_folder.path().join("worker.env");
+    let file_contents: String = environment
+        .iter()
+        .filter(|(name, _)| name.contains("S3") || name == "FERRY_VARIABLES_KEY")
+        .map(|(name, value)| format!("{name}={value}\n"))
+        .collect();
+    std::fs::write(&config_file, file_contents).unwrap();
+    std::fs::set_permissions(&config_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut worker = tokio::process::Command::new(env!("CARGO_BIN_EXE_ferry-test-worker"))
+        .envs(environment)
+        .env("FERRY_CONFIG_FILE", &config_file)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starting the worker process");
+
+    stack.create_environment("Dev").await;
+    stack
+        .create_project(&json!({
+            "name": "Hostile",
+            "variables": {
+                "Worker Config": config_file.display().to_string(),
+                "Work Root": work_root.path().display().to_string(),
+            },
+            "steps": [{ "name": "Probe", "script": PROBE }],
+        }))
+        .await;
+    stack.create_release("Hostile", "1.0.0").await;
+    let id = stack.deploy("Hostile", "1.0.0", "Dev").await;
+    let deployment = stack.wait_for(&id, DeploymentStatus::Success).await;
+    let log = log_text(&deployment);
+
+    let user = ScriptUser::lookup(&script_user()).unwrap();
+    assert!(
+        log.contains(&format!(
+            "running as {} ({}) in {}",
+            user.name, user.uid, user.name
+        )),
+        "the script runs as the script user, in a folder it owns:\n{log}"
+    );
+    for refused in [
+        "environ refused",
+        "no worker setting in ps e",
+        "config file refused",
+        "memory refused",
+        "work root refused",
+        "package cache refused",
+        "no sudo",
+        "done",
+    ] {
+        assert!(
+            log.contains(&format!("probe: {refused}")),
+            "probe: {refused}\n{log}"
+        );
+    }
+    for secret in &secrets {
+        assert!(
+            !log.contains(secret.as_str()),
+            "a secret of the worker reached the task log:\n{log}"
+        );
+    }
+    worker.start_kill().unwrap();
+    let _ = worker.wait().await;
+    stack.stop().await;
+}
