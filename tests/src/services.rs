@@ -24,6 +24,7 @@ pub(crate) fn api_config(
         api_key: ferry_api::Secret::new(API_KEY),
         step_timeout_seconds: 120,
         event_concurrency: options.event_concurrency,
+        template_limits: ferry_templates::Limits::default(),
         variables_key: ferry_secrets::SecretKey::from_base64(&stack.variables_key)
             .expect("a generated key is valid")
             .into(),
@@ -44,6 +45,7 @@ pub(crate) fn worker_config(
         concurrency,
         worker_name: "test-worker".into(),
         script_user: crate::stack::script_user(),
+        template_limits: ferry_templates::Limits::default(),
         variables_key: ferry_secrets::SecretKey::from_base64(&stack.variables_key)
             .expect("a generated key is valid")
             .into(),

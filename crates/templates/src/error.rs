@@ -18,6 +18,9 @@ pub enum TemplateErrorKind {
     SelfReference,
     /// A `#{calc}` expression could not be computed (not a number, division by zero).
     Calculation,
+    /// The render went over its [`Limits`](crate::Limits): too much output or too many steps
+    /// (values that double at every level, loops inside loops).
+    OverBudget,
 }
 
 /// A template error, positioned at the `#{` that failed (1-based line and column, the column

@@ -64,6 +64,12 @@
 //! - Limits keep hostile templates from exhausting the stack: tags, blocks and parentheses
 //!   nest at most 50 deep, a `#{calc}` has at most 100 operators, and values refer to values
 //!   at most 32 levels deep.
+//! - A render has a budget ([`Limits`]): at most `max_output_bytes` of output (each expanded
+//!   value counts too) and `max_steps` steps (every variable looked up, every loop iteration,
+//!   every byte a value or filter produces, weighted). Going over is an [`TemplateErrorKind::OverBudget`]
+//!   error naming the variables whose values were being expanded. A variable's expanded value
+//!   is computed once per render (values see no loop variables, so it cannot differ), which
+//!   keeps values that refer to other values twice from doubling the work at every level.
 
 mod compile;
 mod error;
@@ -77,7 +83,7 @@ use chrono::{DateTime, Utc};
 pub use error::{TemplateError, TemplateErrorKind};
 pub use variables::Variables;
 
-/// How a render treats missing variables, and the clock `NowDate` reads.
+/// How a render treats missing variables, the clock `NowDate` reads, and its budget.
 #[derive(Clone, Debug)]
 pub struct Options {
     /// `true`: an unknown variable (or a filter or calculation that cannot be applied) leaves
@@ -85,6 +91,33 @@ pub struct Options {
     pub lenient: bool,
     /// The time `NowDate` and `NowDateUtc` print; passed in so rendering stays pure.
     pub now: DateTime<Utc>,
+    pub limits: Limits,
+}
+
+/// The most one render may do. The defaults are far beyond any honest script or
+/// configuration file (an installer script is a few kilobytes) and stop a hostile template
+/// within about a second.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The most bytes of output, and of any one variable's expanded value.
+    pub max_output_bytes: usize,
+    /// The most steps: a byte produced by a value or a filter is one, a variable looked up 16,
+    /// a loop iteration 64.
+    pub max_steps: u64,
+}
+
+impl Limits {
+    pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 16 * 1024 * 1024;
+    pub const DEFAULT_MAX_STEPS: u64 = 16 * 1024 * 1024;
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_output_bytes: Limits::DEFAULT_MAX_OUTPUT_BYTES,
+            max_steps: Limits::DEFAULT_MAX_STEPS,
+        }
+    }
 }
 
 impl Options {
@@ -92,11 +125,22 @@ impl Options {
         Options {
             lenient: false,
             now,
+            limits: Limits::default(),
         }
     }
 
     pub fn lenient(now: DateTime<Utc>) -> Self {
-        Options { lenient: true, now }
+        Options {
+            lenient: true,
+            now,
+            limits: Limits::default(),
+        }
+    }
+
+    /// The same options with another budget.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 }
 
@@ -108,7 +152,18 @@ pub fn render(
 ) -> Result<String, TemplateError> {
     let nodes = syntax::parse(template)?;
     let program = compile::compile(&nodes);
-    runtime::render(program, variables.store(), options.lenient, options.now)
+    runtime::render(program, variables.store(), options)
+}
+
+/// Renders several templates against the same variables within one budget (and computing
+/// each variable's value once for all of them): for expanding every value of a variable set.
+/// Each template gets its own result.
+pub fn render_all(
+    templates: &[&str],
+    variables: &Variables,
+    options: &Options,
+) -> Vec<Result<String, TemplateError>> {
+    runtime::render_all(templates, variables.store(), options)
 }
 
 /// Syntax-only check for save time: parse errors and unknown filters, with line and column.

@@ -73,3 +73,86 @@ fn long_chains_of_values_stop_at_a_limit() {
         "{error}"
     );
 }
+
+/// `V1 = #{V2}#{V2}`, `V2 = #{V3}#{V3}`, … down to `V{depth} = x`: `V1` is 2^(depth-1) bytes.
+fn doubling(depth: usize) -> Variables {
+    let mut variables: Vec<(String, String)> = (1..depth)
+        .map(|level| {
+            let next = format!("#{{V{}}}", level + 1);
+            (format!("V{level}"), format!("{next}{next}"))
+        })
+        .collect();
+    variables.push((format!("V{depth}"), "x".to_owned()));
+    variables.into_iter().collect()
+}
+
+#[test]
+fn values_that_double_at_every_level_are_expanded_once_each() {
+    let rendered = render("#{V1}", &doubling(22), &strict()).unwrap();
+    assert_eq!(rendered.len(), 1 << 21);
+    assert!(rendered.bytes().all(|b| b == b'x'));
+}
+
+#[test]
+fn a_doubling_bomb_fails_with_a_budget_error_naming_the_variables() {
+    let error = render("echo #{V1}", &doubling(31), &strict()).unwrap_err();
+    assert_eq!(error.kind, TemplateErrorKind::OverBudget, "{error}");
+    assert!(
+        error.message.contains("in the value of `V1`"),
+        "the error names the variables it went through: {error}"
+    );
+    assert_eq!((error.line, error.column), (1, 6));
+}
+
+#[test]
+fn loops_inside_loops_run_out_of_steps() {
+    let list = vec!["item"; 1000].join(",");
+    let variables: Variables = [("L".to_owned(), list)].into_iter().collect();
+    let template = "#{each a in L}#{each b in L}#{each c in L}x#{/each}#{/each}#{/each}";
+    let error = render(template, &variables, &strict()).unwrap_err();
+    assert_eq!(error.kind, TemplateErrorKind::OverBudget, "{error}");
+    assert!(error.message.contains("steps to render"), "{error}");
+}
+
+#[test]
+fn a_smaller_budget_is_honoured() {
+    use ferry_templates::Limits;
+    let variables: Variables = [("A".to_owned(), "twenty characters!!!".to_owned())]
+        .into_iter()
+        .collect();
+    let tight = strict().with_limits(Limits {
+        max_output_bytes: 10,
+        max_steps: 1_000,
+    });
+    let error = render("#{A}", &variables, &tight).unwrap_err();
+    assert_eq!(error.kind, TemplateErrorKind::OverBudget, "{error}");
+    let error = render("#{A | ToUpper}", &variables, &tight).unwrap_err();
+    assert_eq!(error.kind, TemplateErrorKind::OverBudget, "{error}");
+    assert_eq!(
+        render("ok", &variables, &tight).unwrap(),
+        "ok",
+        "within the budget a render works"
+    );
+}
+
+#[test]
+fn rendering_many_values_shares_one_budget() {
+    let mut variables = doubling(31);
+    variables.insert("Greeting", "hello #{Name}");
+    variables.insert("Name", "world");
+    let honest = ferry_templates::render_all(&["#{Greeting}", "#{Name}!"], &variables, &strict());
+    assert_eq!(honest[0].as_ref().unwrap(), "hello world");
+    assert_eq!(honest[1].as_ref().unwrap(), "world!");
+    let templates: Vec<String> = (1..=31).map(|level| format!("#{{V{level}}}")).collect();
+    let templates: Vec<&str> = templates.iter().map(String::as_str).collect();
+    let results = ferry_templates::render_all(&templates, &variables, &strict());
+    assert_eq!(results.len(), 31);
+    // The first value spends the budget; what comes after it in the same render fails too,
+    // instead of spending a budget of its own.
+    for result in &results[..24] {
+        assert_eq!(
+            result.as_ref().unwrap_err().kind,
+            TemplateErrorKind::OverBudget
+        );
+    }
+}

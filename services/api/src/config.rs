@@ -35,6 +35,9 @@ pub struct Config {
     pub step_timeout_seconds: u64,
     /// How many step events are applied at once (`FERRY_EVENT_CONCURRENCY`).
     pub event_concurrency: u16,
+    /// The budget of one template render (`FERRY_TEMPLATE_MAX_OUTPUT_BYTES`,
+    /// `FERRY_TEMPLATE_MAX_STEPS`).
+    pub template_limits: ferry_templates::Limits,
     /// Encrypts sensitive variables at rest and in step jobs (`FERRY_VARIABLES_KEY`, base64
     /// of 32 random bytes: `openssl rand -base64 32`). Workers need the same key. There is
     /// no default.
@@ -75,6 +78,16 @@ impl Config {
             api_key: Secret::new(api_key),
             step_timeout_seconds: settings.parsed("FERRY_STEP_TIMEOUT_SECONDS", 3600)?,
             event_concurrency: settings.parsed("FERRY_EVENT_CONCURRENCY", 32)?,
+            template_limits: ferry_templates::Limits {
+                max_output_bytes: settings.parsed(
+                    "FERRY_TEMPLATE_MAX_OUTPUT_BYTES",
+                    ferry_templates::Limits::DEFAULT_MAX_OUTPUT_BYTES,
+                )?,
+                max_steps: settings.parsed(
+                    "FERRY_TEMPLATE_MAX_STEPS",
+                    ferry_templates::Limits::DEFAULT_MAX_STEPS,
+                )?,
+            },
             variables_key: ferry_config::variables_key(
                 settings,
                 "it encrypts sensitive variables; create one with `openssl rand -base64 32` and give the API and every worker the same key",

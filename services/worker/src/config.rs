@@ -33,6 +33,9 @@ pub struct Config {
     /// Name shown in logs and RabbitMQ (`FERRY_WORKER_NAME`, default the host name); also
     /// the `Octopus.Machine.Name` scripts see.
     pub worker_name: String,
+    /// The budget of one template render (`FERRY_TEMPLATE_MAX_OUTPUT_BYTES`,
+    /// `FERRY_TEMPLATE_MAX_STEPS`).
+    pub template_limits: ferry_templates::Limits,
     /// The unprivileged account scripts run as (`FERRY_SCRIPT_USER`, default `ferry-script`):
     /// never root, never the worker's own user.
     pub script_user: String,
@@ -76,6 +79,16 @@ impl Config {
                         .filter(|name| !name.is_empty())
                 })
                 .unwrap_or_else(|| "worker".into()),
+            template_limits: ferry_templates::Limits {
+                max_output_bytes: settings.parsed(
+                    "FERRY_TEMPLATE_MAX_OUTPUT_BYTES",
+                    ferry_templates::Limits::DEFAULT_MAX_OUTPUT_BYTES,
+                )?,
+                max_steps: settings.parsed(
+                    "FERRY_TEMPLATE_MAX_STEPS",
+                    ferry_templates::Limits::DEFAULT_MAX_STEPS,
+                )?,
+            },
             script_user: settings.variable_or("FERRY_SCRIPT_USER", "ferry-script"),
             variables_key: ferry_config::variables_key(
                 settings,

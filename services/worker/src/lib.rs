@@ -273,22 +273,67 @@ async fn handle(context: &WorkerContext, delivery: &Delivery) -> Handled {
     }
 }
 
-/// Fetches the package (if any), then runs the script. Never returns an error: every failure
-/// becomes a failed step with a reason.
+/// Prepares the step (package, variables, script), then runs the script. The step's timeout
+/// covers both. Never returns an error: every failure becomes a failed step with a reason.
 async fn run_step(
     context: &WorkerContext,
     job: &StepJob,
     sink: &mut EventSink<'_>,
     stop: CancellationToken,
 ) -> StepOutcome {
-    let mut variables = match variables::StepVariables::prepare(
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(job.timeout_seconds.max(1));
+    let prepared = match tokio::time::timeout_at(deadline, prepare(context, job, sink)).await {
+        Ok(Ok(prepared)) => prepared,
+        Ok(Err(reason)) => return failed(sink, reason),
+        Err(_) => {
+            return failed(
+                sink,
+                format!(
+                    "preparing the step (its package, variables and script) took longer than \
+                     its timeout of {} seconds",
+                    job.timeout_seconds
+                ),
+            );
+        }
+    };
+    script::run(
+        script::ScriptRun {
+            job,
+            script: &prepared.script,
+            variables: &prepared.variables,
+            working_directory: &prepared.working_directory,
+            step_folder: &prepared.step_folder,
+            inherited_environment: &context.config.inherited_environment,
+            script_user: &context.script_user,
+            deadline,
+            stop,
+        },
+        sink,
+    )
+    .await
+}
+
+/// A step ready to run.
+struct Prepared {
+    variables: variables::StepVariables,
+    step_folder: std::path::PathBuf,
+    working_directory: std::path::PathBuf,
+    /// The script after template rendering.
+    script: String,
+}
+
+/// Decrypts the variables, makes the step folder, fetches and extracts the package, and
+/// renders the script. An error is the reason the step fails.
+async fn prepare(
+    context: &WorkerContext,
+    job: &StepJob,
+    sink: &mut EventSink<'_>,
+) -> Result<Prepared, String> {
+    let mut variables = variables::StepVariables::prepare(
         job,
         &context.config.variables_key,
         &context.config.worker_name,
-    ) {
-        Ok(variables) => variables,
-        Err(reason) => return failed(sink, reason),
-    };
+    )?;
     sink.set_masker(variables.masker.clone());
     let deployment_folder = context
         .config
@@ -299,30 +344,23 @@ async fn run_step(
         deployment_folder.join(format!("{:03}-attempt-{}", job.step_index, job.attempt));
     // A folder left by an earlier run of this attempt (a worker that died) is not reused:
     // its last owner was a script.
-    let created = isolation::create_passable(&context.config.work_root, &deployment_folder)
+    isolation::create_passable(&context.config.work_root, &deployment_folder)
         .and_then(|()| match std::fs::remove_dir_all(&step_folder) {
             Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
             _ => std::fs::create_dir(&step_folder),
-        });
-    if let Err(error) = created {
-        return failed(sink, format!("creating the step folder: {error}"));
-    }
+        })
+        .map_err(|error| format!("creating the step folder: {error}"))?;
     let working_directory = match &job.package {
         None => step_folder.clone(),
-        Some(package) => {
-            match package::fetch_and_extract(
-                &context.store,
-                &context.config.work_root,
-                package,
-                &step_folder,
-                sink,
-            )
-            .await
-            {
-                Ok(folder) => folder,
-                Err(error) => return failed(sink, error.to_string()),
-            }
-        }
+        Some(package) => package::fetch_and_extract(
+            &context.store,
+            &context.config.work_root,
+            package,
+            &step_folder,
+            sink,
+        )
+        .await
+        .map_err(|error| error.to_string())?,
     };
     if job.package.is_some() {
         let path = working_directory.to_string_lossy().into_owned();
@@ -340,26 +378,33 @@ async fn run_step(
                 .collect(),
         );
     }
-    variables.expand_values();
+    // Rendering may take up to the template budget: off the async executor's threads.
+    let limits = context.config.template_limits;
+    let script = off_the_executor(|| {
+        variables.expand_values(limits);
+        variables.render_script(job, limits)
+    });
     sink.set_masker(variables.masker.clone());
-    let script = match variables.render_script(job) {
-        Ok(script) => script,
-        Err(reason) => return failed(sink, reason),
-    };
-    script::run(
-        script::ScriptRun {
-            job,
-            script: &script,
-            variables: &variables,
-            working_directory: &working_directory,
-            step_folder: &step_folder,
-            inherited_environment: &context.config.inherited_environment,
-            script_user: &context.script_user,
-            stop,
-        },
-        sink,
-    )
-    .await
+    Ok(Prepared {
+        script: script?,
+        variables,
+        step_folder,
+        working_directory,
+    })
+}
+
+/// Runs `work` (CPU-bound, up to a template budget long) without holding up the runtime's
+/// other tasks: the worker thread hands its tasks to the others meanwhile. A runtime with one
+/// thread has no others, and runs it in place.
+fn off_the_executor<T>(work: impl FnOnce() -> T) -> T {
+    let multi_threaded = tokio::runtime::Handle::try_current().is_ok_and(|runtime| {
+        runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+    });
+    if multi_threaded {
+        tokio::task::block_in_place(work)
+    } else {
+        work()
+    }
 }
 
 fn failed(sink: &mut EventSink<'_>, reason: String) -> StepOutcome {

@@ -52,6 +52,8 @@ pub struct ScriptRun<'a> {
     pub inherited_environment: &'a [(String, String)],
     /// Who the script runs as.
     pub script_user: &'a ScriptUser,
+    /// When the step's timeout ends (it started before the step was prepared).
+    pub deadline: tokio::time::Instant,
     /// Cancelled when the API asks this attempt to stop (the deployment was cancelled).
     pub stop: CancellationToken,
 }
@@ -65,6 +67,7 @@ pub async fn run(run: ScriptRun<'_>, sink: &mut EventSink<'_>) -> StepOutcome {
         step_folder,
         inherited_environment,
         script_user,
+        deadline,
         stop,
     } = run;
     let script_path = step_folder.join("script.sh");
@@ -160,7 +163,7 @@ pub async fn run(run: ScriptRun<'_>, sink: &mut EventSink<'_>) -> StepOutcome {
     }
     drop(sender);
 
-    let deadline = tokio::time::sleep(Duration::from_secs(job.timeout_seconds.max(1)));
+    let deadline = tokio::time::sleep_until(deadline);
     tokio::pin!(deadline);
     let mut ticker = tokio::time::interval(Duration::from_millis(100));
     let mut timed_out = false;

@@ -64,19 +64,28 @@ impl StepVariables {
     /// Expands values that are themselves templates (`Server=db;Password=#{Db Password}`), as
     /// Octopus does before a script sees them. Octopus's lenient rules apply here: a value
     /// that cannot be rendered is kept as written (the script template is strict).
-    pub fn expand_values(&mut self) {
+    /// All values share one template budget (`limits`): a set of values that double at every
+    /// level spends it once and keeps its values as written.
+    pub fn expand_values(&mut self, limits: ferry_templates::Limits) {
         let lookup: ferry_templates::Variables = self
             .values
             .iter()
             .map(|(name, value)| (name.clone(), value.clone()))
             .collect();
-        let options = ferry_templates::Options::lenient(chrono::Utc::now());
+        let options = ferry_templates::Options::lenient(chrono::Utc::now()).with_limits(limits);
+        let templates: Vec<&str> = self
+            .values
+            .values()
+            .filter(|value| value.contains("#{"))
+            .map(String::as_str)
+            .collect();
+        let mut rendered = ferry_templates::render_all(&templates, &lookup, &options).into_iter();
         let mut derived = Vec::new();
         for (name, value) in self.values.iter_mut() {
             if !value.contains("#{") {
                 continue;
             }
-            let Ok(expanded) = ferry_templates::render(value, &lookup, &options) else {
+            let Some(Ok(expanded)) = rendered.next() else {
                 continue;
             };
             // A sensitive value, or any value built from one, is masked as expanded too.
@@ -101,7 +110,11 @@ impl StepVariables {
     }
 
     /// Renders the step's script. An error names the line and column in the script.
-    pub fn render_script(&self, job: &StepJob) -> Result<String, String> {
+    pub fn render_script(
+        &self,
+        job: &StepJob,
+        limits: ferry_templates::Limits,
+    ) -> Result<String, String> {
         let variables: ferry_templates::Variables = self
             .values
             .iter()
@@ -112,7 +125,8 @@ impl StepVariables {
             ferry_templates::Options::lenient(now)
         } else {
             ferry_templates::Options::strict(now)
-        };
+        }
+        .with_limits(limits);
         ferry_templates::render(&job.script, &variables, &options).map_err(|error| {
             self.masker.mask(&format!(
                 "the script of step \"{}\" is not a valid template: script.sh {error}",
@@ -226,7 +240,7 @@ mod tests {
             timeout_seconds: 10,
         };
         let mut variables = StepVariables::prepare(&job, &key, "host").unwrap();
-        variables.expand_values();
+        variables.expand_values(ferry_templates::Limits::default());
         assert_eq!(
             variables.masker.mask("Server=db1;Password=S3cr3t user app"),
             "***** user app"

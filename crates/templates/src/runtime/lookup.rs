@@ -12,6 +12,12 @@ use crate::variables::{Key, KeyStep, Store};
 /// How deep values may refer to values, so a long chain cannot exhaust the stack.
 const MOST_NESTED_VALUES: usize = 32;
 
+/// What a variable lookup costs in steps (a byte of produced text costs one).
+const LOOKUP_STEPS: u64 = 16;
+
+/// What one loop iteration costs in steps.
+const ITERATION_STEPS: u64 = 64;
+
 /// One iteration of `#{each}`: the text `#{item}` prints, and for an indexed family
 /// (`Octopus.Step[Deploy]`) the path under which `#{item.Status.Code}` is found.
 #[derive(Debug)]
@@ -49,17 +55,21 @@ pub(super) fn lookup(
 ) -> Result<Value, Error> {
     let scope = Scope::of(state)?;
     let info = symbol_info(&scope, symbol)?;
+    scope.render().charge(&scope, info.tag, LOOKUP_STEPS)?;
     let Some(key) = key_for(info, &nested) else {
         return missing(&scope, info, &mode);
     };
     let target = resolve(&scope.render().store, &key, &scopes);
-    match target.found {
-        Found::Item(value) => Ok(Value::from(value)),
-        Found::Variable { key, raw } => Ok(Value::from(expand(
-            &scope, &key, &info.text, &raw, info.tag,
-        )?)),
-        Found::Nothing => missing(&scope, info, &mode),
-    }
+    let value = match target.found {
+        Found::Item(value) => value,
+        Found::Variable { key, raw } => expand(&scope, &key, &info.text, &raw, info.tag)?,
+        Found::Nothing => return missing(&scope, info, &mode),
+    };
+    // Every byte a lookup produces is work, and may be output.
+    scope
+        .render()
+        .charge(&scope, info.tag, value.len() as u64)?;
+    Ok(Value::from(value))
 }
 
 fn missing(scope: &Scope, info: &SymbolInfo, mode: &str) -> Result<Value, Error> {
@@ -85,6 +95,7 @@ pub(super) fn items(
 ) -> Result<Value, Error> {
     let scope = Scope::of(state)?;
     let info = symbol_info(&scope, symbol)?;
+    scope.render().charge(&scope, info.tag, LOOKUP_STEPS)?;
     let Some(key) = key_for(info, &nested) else {
         return Ok(Value::from(Vec::<Value>::new()));
     };
@@ -93,6 +104,10 @@ pub(super) fn items(
     if let Some(path) = &target.path {
         let family = store.family(path);
         if !family.is_empty() {
+            // Each iteration of the loop is a step.
+            scope
+                .render()
+                .charge(&scope, info.tag, family.len() as u64 * ITERATION_STEPS)?;
             let mut items = Vec::with_capacity(family.len());
             for member in family {
                 let mut prefix = path.clone();
@@ -117,6 +132,11 @@ pub(super) fn items(
         Found::Variable { key, raw } => expand(&scope, &key, &info.text, &raw, info.tag)?,
         Found::Nothing => return Ok(Value::from(Vec::<Value>::new())),
     };
+    scope.render().charge(
+        &scope,
+        info.tag,
+        list.split(',').count() as u64 * ITERATION_STEPS,
+    )?;
     let items: Vec<Value> = list
         .split(',')
         .map(|piece| {
@@ -227,6 +247,15 @@ fn expand(scope: &Scope, key: &Key, name: &str, raw: &str, tag: usize) -> Result
     if !raw.contains("#{") {
         return Ok(raw.to_owned());
     }
+    if let Some(value) = scope
+        .render()
+        .expanded
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(key)
+    {
+        return Ok(value.clone());
+    }
     {
         let mut expanding = scope
             .render()
@@ -265,5 +294,15 @@ fn expand(scope: &Scope, key: &Key, name: &str, raw: &str, tag: usize) -> Result
         .tag(tag)
         .map(|info| (info.position.line, info.position.column))
         .unwrap_or((1, 1));
-    result.map_err(|failure| failure.seen_through(name, position).into_minijinja())
+    let value = result.map_err(|failure| failure.seen_through(name, position).into_minijinja())?;
+    scope
+        .render()
+        .check_size(scope, tag, value.len(), &format!("the value of `{name}`"))?;
+    scope
+        .render()
+        .expanded
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(key.clone(), value.clone());
+    Ok(value)
 }

@@ -4,6 +4,8 @@
 mod calc;
 mod lookup;
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -14,6 +16,7 @@ use crate::compile::{Program, TagInfo};
 use crate::error::{Failure, TemplateError, TemplateErrorKind};
 use crate::filters::{self, FilterDefinition, FilterInput};
 use crate::variables::{Key, Store};
+use crate::{Limits, Options};
 
 /// The context name of the per-render state.
 const RENDER: &str = "__render";
@@ -62,6 +65,54 @@ pub(crate) struct RenderState {
     pub now: DateTime<Utc>,
     /// The variables whose values are being expanded, outermost first, to catch cycles.
     pub expanding: Mutex<Vec<(Key, String)>>,
+    /// Variables' expanded values, computed once per render.
+    pub expanded: Mutex<HashMap<Key, String>>,
+    pub limits: Limits,
+    /// Steps taken so far, against `limits.max_steps`.
+    pub steps: AtomicU64,
+}
+
+impl RenderState {
+    /// Counts `steps` more; over the budget it is an error at `tag`.
+    fn charge(&self, scope: &Scope, tag: usize, steps: u64) -> Result<(), minijinja::Error> {
+        let taken = self
+            .steps
+            .fetch_add(steps, Ordering::Relaxed)
+            .saturating_add(steps);
+        if taken > self.limits.max_steps {
+            return Err(scope.fail(
+                tag,
+                TemplateErrorKind::OverBudget,
+                format!(
+                    "the template takes more than {} steps to render (values that repeat \
+                     other values, or loops inside loops)",
+                    self.limits.max_steps
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuses a text longer than the output budget, at `tag`.
+    fn check_size(
+        &self,
+        scope: &Scope,
+        tag: usize,
+        bytes: usize,
+        what: &str,
+    ) -> Result<(), minijinja::Error> {
+        if bytes > self.limits.max_output_bytes {
+            return Err(scope.fail(
+                tag,
+                TemplateErrorKind::OverBudget,
+                format!(
+                    "{what} is longer than the most a render may produce ({} bytes)",
+                    self.limits.max_output_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Object for RenderState {}
@@ -140,20 +191,63 @@ pub(crate) fn render_program(program: Program, render: Value) -> Result<String, 
     })
 }
 
+/// The state of one render (one budget, one set of expanded values).
+fn render_state(store: Arc<Store>, options: &Options) -> Value {
+    Value::from_object(RenderState {
+        store,
+        lenient: options.lenient,
+        now: options.now,
+        expanding: Mutex::new(Vec::new()),
+        expanded: Mutex::new(HashMap::new()),
+        limits: options.limits,
+        steps: AtomicU64::new(0),
+    })
+}
+
 /// Renders a top-level template.
 pub(crate) fn render(
     program: Program,
     store: Arc<Store>,
-    lenient: bool,
-    now: DateTime<Utc>,
+    options: &Options,
 ) -> Result<String, TemplateError> {
-    let render = Value::from_object(RenderState {
-        store,
-        lenient,
-        now,
-        expanding: Mutex::new(Vec::new()),
-    });
-    render_program(program, render).map_err(Failure::into_template_error)
+    finish(program, render_state(store, options), options.limits)
+}
+
+/// Renders templates one after another in one render state.
+pub(crate) fn render_all(
+    templates: &[&str],
+    store: Arc<Store>,
+    options: &Options,
+) -> Vec<Result<String, TemplateError>> {
+    let render = render_state(store, options);
+    templates
+        .iter()
+        .map(|template| {
+            let nodes = crate::syntax::parse(template)?;
+            finish(
+                crate::compile::compile(&nodes),
+                render.clone(),
+                options.limits,
+            )
+        })
+        .collect()
+}
+
+/// Renders `program` in `render` and checks the size of the result.
+fn finish(program: Program, render: Value, limits: Limits) -> Result<String, TemplateError> {
+    let output = render_program(program, render).map_err(Failure::into_template_error)?;
+    if output.len() > limits.max_output_bytes {
+        return Err(TemplateError {
+            kind: TemplateErrorKind::OverBudget,
+            message: format!(
+                "the rendered text is longer than the most a render may produce ({} bytes)",
+                limits.max_output_bytes
+            ),
+            line: 1,
+            column: 1,
+        });
+    }
+    Ok(output)
 }
 
 /// Checks that the compiled source is valid minijinja, without rendering it.
@@ -212,8 +306,18 @@ fn apply_filter(
         arguments: &arguments,
         now: render.now,
     };
+    render.charge(&scope, tag, 1 + text.len() as u64)?;
     match (definition.apply)(&input) {
-        Ok(result) => Ok(Value::from(result)),
+        Ok(result) => {
+            render.charge(&scope, tag, result.len() as u64)?;
+            render.check_size(
+                &scope,
+                tag,
+                result.len(),
+                &format!("the result of filter `{}`", definition.name),
+            )?;
+            Ok(Value::from(result))
+        }
         Err(_) if render.lenient => Ok(Value::from(())),
         Err(reason) => Err(scope.fail(
             tag,

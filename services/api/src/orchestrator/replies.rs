@@ -12,14 +12,15 @@ use crate::AppState;
 use crate::context::{DeploymentContext, status_url};
 use crate::variables::{self, StepVariables};
 
-/// The machine's question, answered.
+/// The machine's question, answered. Rendering may take a while (up to the template budget),
+/// so it runs where it does not hold up the async executor's other tasks.
 pub fn reply(
     state: &AppState,
     context: &DeploymentContext,
     deployment: &Deployment,
     request: Request,
 ) -> Command {
-    match request {
+    let answer = || match request {
         Request::EvaluateCondition { step } => Command::ConditionEvaluated {
             step,
             result: evaluate_condition(state, context, deployment, step),
@@ -28,6 +29,14 @@ pub fn reply(
             step,
             result: render_instructions(state, context, deployment, step),
         },
+    };
+    let multi_threaded = tokio::runtime::Handle::try_current().is_ok_and(|runtime| {
+        runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+    });
+    if multi_threaded {
+        tokio::task::block_in_place(answer)
+    } else {
+        answer()
     }
 }
 
@@ -46,12 +55,13 @@ pub fn deployment_variables(
     variables::for_deployment(context, deployment, step_index, &link, public_url)
 }
 
-pub fn template_options(lenient: bool) -> ferry_templates::Options {
-    if lenient {
+pub fn template_options(state: &AppState, lenient: bool) -> ferry_templates::Options {
+    let options = if lenient {
         ferry_templates::Options::lenient(Utc::now())
     } else {
         ferry_templates::Options::strict(Utc::now())
-    }
+    };
+    options.with_limits(state.config().template_limits)
 }
 
 /// A step's variables for rendering in the API (sensitive values decrypted), with the masker
@@ -82,7 +92,7 @@ fn evaluate_condition(
         });
     };
     let (variables, masker) = template_variables(state, context, deployment, index)?;
-    let options = template_options(step.lenient_templates);
+    let options = template_options(state, step.lenient_templates);
     ferry_templates::evaluate_condition(expression, &variables, &options)
         .map_err(|error| failure(masker.mask(&error.to_string())))
 }
@@ -100,7 +110,7 @@ fn render_instructions(
         });
     };
     let (variables, masker) = template_variables(state, context, deployment, index)?;
-    let options = template_options(step.lenient_templates);
+    let options = template_options(state, step.lenient_templates);
     let rendered = ferry_templates::render(instructions, &variables, &options)
         .map(|text| masker.mask(&text))
         .map_err(|error| failure(masker.mask(&error.to_string())))?;
