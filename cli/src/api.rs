@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use ferry_api_types::{DeploymentView, ErrorBody};
+use ferry_api_types::{DeploymentView, ErrorBody, TaskLogPage};
 use ferry_domain::DeploymentStatus;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -86,19 +86,20 @@ pub async fn answer<Answer: DeserializeOwned>(
     bail!("the API answered {status}: {message}")
 }
 
-/// Prints new task-log lines until the deployment ends; the exit code is 0 only on success.
-pub async fn follow(
+/// Prints the task-log lines written after `cursor`, page by page; returns the cursor to go
+/// on from.
+async fn print_new_lines(
     server: &Server,
     deployment_id: &str,
-    timeout: Duration,
-) -> anyhow::Result<i32> {
-    let started = std::time::Instant::now();
-    let mut printed = 0;
-    let mut announced_wait = false;
+    mut cursor: i64,
+) -> anyhow::Result<i64> {
     loop {
-        let deployment: DeploymentView =
-            get(server, &format!("/api/deployments/{deployment_id}")).await?;
-        for line in deployment.log.iter().skip(printed) {
+        let page: TaskLogPage = get(
+            server,
+            &format!("/api/deployments/{deployment_id}/log?after={cursor}&limit=5000"),
+        )
+        .await?;
+        for line in &page.lines {
             let step = line
                 .step
                 .as_ref()
@@ -106,7 +107,28 @@ pub async fn follow(
                 .unwrap_or_default();
             println!("{step}{}", line.text);
         }
-        printed = printed.max(deployment.log.len());
+        cursor = page.next_cursor;
+        if !page.more {
+            return Ok(cursor);
+        }
+    }
+}
+
+/// Prints new task-log lines until the deployment ends; the exit code is 0 only on success.
+/// The log is read from where the last read ended (`?after=<cursor>`), never again whole.
+pub async fn follow(
+    server: &Server,
+    deployment_id: &str,
+    timeout: Duration,
+) -> anyhow::Result<i32> {
+    let started = std::time::Instant::now();
+    let mut cursor = 0;
+    let mut announced_wait = false;
+    loop {
+        // The status first: lines written before a final status are then all printed.
+        let deployment: DeploymentView =
+            get(server, &format!("/api/deployments/{deployment_id}")).await?;
+        cursor = print_new_lines(server, deployment_id, cursor).await?;
         let status = deployment.status;
         match status {
             DeploymentStatus::Success => {

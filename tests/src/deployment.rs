@@ -34,16 +34,15 @@ pub fn step_log(deployment: &Value, step: &str) -> String {
     log_lines(deployment, |line| line["step"] == step)
 }
 
+/// Panics when the deployment was read without its log (`?include=log`), so that a test can
+/// never pass by looking into an absent log.
 fn log_lines(deployment: &Value, wanted: impl Fn(&Value) -> bool) -> String {
     deployment["log"]
         .as_array()
-        .map(|lines| {
-            lines
-                .iter()
-                .filter(|line| wanted(line))
-                .map(|line| line["text"].as_str().unwrap_or_default())
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-        .unwrap_or_default()
+        .expect("a deployment read with its log (GET /api/deployments/{id}?include=log)")
+        .iter()
+        .filter(|line| wanted(line))
+        .map(|line| line["text"].as_str().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n")
 }

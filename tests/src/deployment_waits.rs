@@ -90,7 +90,9 @@ impl TestStack {
             &format!("a line with {needle:?} in the log of deployment {deployment_id}"),
             Patience::within(timeout),
             || async {
-                let (_, deployment) = self.get(&format!("/api/deployments/{deployment_id}")).await;
+                let (_, deployment) = self
+                    .get(&format!("/api/deployments/{deployment_id}?include=log"))
+                    .await;
                 if log_text(&deployment).contains(needle) {
                     Progress::Done(())
                 } else {

@@ -37,7 +37,9 @@ impl TestStack {
 
     /// The deployment as the API shows it now.
     pub async fn deployment(&self, deployment_id: &str) -> Value {
-        let (status, body) = self.get(&format!("/api/deployments/{deployment_id}")).await;
+        let (status, body) = self
+            .get(&format!("/api/deployments/{deployment_id}?include=log"))
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body
     }

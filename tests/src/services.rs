@@ -45,6 +45,7 @@ pub(crate) fn worker_config(
         concurrency,
         worker_name: "test-worker".into(),
         script_user: crate::stack::script_user(),
+        log_budget: ferry_worker::LogBudget::default(),
         template_limits: ferry_templates::Limits::default(),
         variables_key: ferry_secrets::SecretKey::from_base64(&stack.variables_key)
             .expect("a generated key is valid")

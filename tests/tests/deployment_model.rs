@@ -703,9 +703,10 @@ async fn a_deployment_with_damaged_data_can_still_be_cancelled() {
         "{cancelled:#}"
     );
     assert_eq!(step_status(&cancelled, "Ask"), StepStatus::Canceled);
+    let read = stack.deployment(&damaged).await;
     assert!(
-        log_text(&cancelled).contains("its stored data cannot be read"),
-        "{cancelled:#}"
+        log_text(&read).contains("its stored data cannot be read"),
+        "{read:#}"
     );
     assert!(
         stack

@@ -117,6 +117,19 @@ async fn a_package_is_deployed_and_everyone_can_see_it_succeeded() {
         html.contains("Success") && html.contains("Deploy web app"),
         "{html}"
     );
+    // It carries the log up to a cursor and follows on from there, never reloading the
+    // whole log.
+    let (_, page) = stack
+        .get(&format!("/api/deployments/{deployment_id}/log"))
+        .await;
+    let last = page["lines"].as_array().unwrap().last().unwrap().clone();
+    assert!(html.contains(last["text"].as_str().unwrap()), "{html}");
+    assert!(
+        html.contains(&format!("let cursor = {};", last["cursor"])),
+        "{html}"
+    );
+    assert!(html.contains("/log?limit=5000&after="), "{html}");
+    assert!(!html.contains("http-equiv=\"refresh\""), "{html}");
     stack.stop().await;
 }
 
@@ -210,6 +223,81 @@ async fn nul_characters_from_a_script_or_a_template_strand_nothing() {
             .unwrap()
             .contains("render a NUL character"),
         "{ask:#}"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_task_log_is_read_in_pages_from_a_cursor() {
+    let stack = TestStack::start().await;
+    stack.create_environment("Dev").await;
+    stack
+        .create_project(&json!({
+            "name": "Counter",
+            "steps": [{ "name": "Count", "script": "seq 1 25" }],
+        }))
+        .await;
+    stack.create_release("Counter", "1.0.0").await;
+    let id = stack.deploy("Counter", "1.0.0", "Dev").await;
+    let whole = stack.wait_for(&id, DeploymentStatus::Success).await;
+    let whole: Vec<String> = whole["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|line| line["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(whole.len() > 25, "{whole:?}");
+
+    let mut cursor = 0;
+    let mut paged = Vec::new();
+    let mut pages = 0;
+    loop {
+        let (status, page) = stack
+            .get(&format!(
+                "/api/deployments/{id}/log?after={cursor}&limit=10"
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let lines = page["lines"].as_array().unwrap();
+        assert!(lines.len() <= 10);
+        let mut previous = cursor;
+        for line in lines {
+            let at = line["cursor"].as_i64().unwrap();
+            assert!(at > previous, "cursors grow: {page}");
+            previous = at;
+            paged.push(line["text"].as_str().unwrap().to_owned());
+        }
+        pages += 1;
+        cursor = page["next_cursor"].as_i64().unwrap();
+        if !page["more"].as_bool().unwrap() {
+            break;
+        }
+    }
+    assert_eq!(
+        paged, whole,
+        "the pages together are the whole log, in order"
+    );
+    assert_eq!(pages, whole.len().div_ceil(10));
+    let (_, rest) = stack
+        .get(&format!("/api/deployments/{id}/log?after={cursor}"))
+        .await;
+    assert_eq!(rest["lines"], json!([]));
+    assert_eq!(rest["next_cursor"].as_i64(), Some(cursor));
+    assert_eq!(rest["more"], json!(false));
+
+    let (status, body) = stack
+        .get(&format!("/api/deployments/{id}/log?after=-1"))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "after");
+    let (status, _) = stack
+        .get("/api/deployments/01a23193-86c8-7671-9285-63b4757c06c2/log")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, plain) = stack.get(&format!("/api/deployments/{id}")).await;
+    assert!(
+        plain.get("log").is_none(),
+        "the deployment alone leaves the log out"
     );
     stack.stop().await;
 }

@@ -78,6 +78,18 @@ impl Checked {
         // Answered already: a 409.
         self.post_as("alice", &submit, answer).await;
         self.stack.wait_for_deployment(&deployment_id).await;
+        self.get(&format!("/api/deployments/{deployment_id}?include=log"))
+            .await;
+        self.get(&format!(
+            "/api/deployments/{deployment_id}/log?after=0&limit=2"
+        ))
+        .await;
+        self.get(&format!("/api/deployments/{deployment_id}/log?limit=0"))
+            .await;
+        self.get(&format!(
+            "/api/deployments/{deployment_id}?include=everything"
+        ))
+        .await;
         self.get(&format!("/api/deployments/{deployment_id}")).await
     }
 }

@@ -66,8 +66,22 @@ pub struct DeploymentView {
     pub steps: Vec<StepRunView>,
     /// Every question the deployment asked, answered or open, oldest first.
     pub interruptions: Vec<InterruptionView>,
-    /// The task log, in order.
-    pub log: Vec<TaskLogLine>,
+    /// The whole task log, in order: only with `?include=log` (followers read it in pages
+    /// from `GET /api/deployments/{id}/log`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<Vec<TaskLogLine>>,
+}
+
+/// `GET /api/deployments/{id}/log?after=<cursor>`: the task-log lines written after a cursor,
+/// oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskLogPage {
+    pub lines: Vec<TaskLogLine>,
+    /// Where the next page starts: the cursor of the last line here, or the `after` asked
+    /// for when there is none.
+    pub next_cursor: i64,
+    /// Whether more lines were already written than this page holds.
+    pub more: bool,
 }
 
 /// One step of a deployment.
@@ -91,6 +105,8 @@ pub struct StepRunView {
 /// One line of a deployment's task log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskLogLine {
+    /// The line's place in the log: a later line has a greater cursor.
+    pub cursor: i64,
     /// The step it belongs to; `null` for lines about the deployment as a whole.
     pub step: Option<StepName>,
     pub attempt: i32,
@@ -178,13 +194,14 @@ mod tests {
                 finished_at: None,
             }],
             interruptions: vec![interruption()],
-            log: vec![TaskLogLine {
+            log: Some(vec![TaskLogLine {
+                cursor: 7,
                 step: None,
                 attempt: 0,
                 stream: "system".to_owned(),
                 logged_at: time(),
                 text: "Deploying".to_owned(),
-            }],
+            }]),
         };
         let expected = json!({
             "deployment_id": uuid_text(1),
@@ -227,6 +244,7 @@ mod tests {
                 "resolved_at": null,
             }],
             "log": [{
+                "cursor": 7,
                 "step": null,
                 "attempt": 0,
                 "stream": "system",

@@ -11,6 +11,9 @@ use crate::{CachedQueries, GenericClient, StorageError, corrupt_column, optional
 /// One line of a deployment's task log as stored.
 #[derive(Debug, Clone)]
 pub struct StoredLogLine {
+    /// The line's id: lines of one deployment are written under its row lock, so a line
+    /// committed later always has a greater id (a reader's cursor never skips one).
+    pub log_line_id: i64,
     pub step_run_id: Option<StepRunId>,
     pub attempt: i32,
     pub stream: LogStream,
@@ -102,23 +105,35 @@ pub async fn task_log(
     client: &impl GenericClient,
     deployment_id: DeploymentId,
 ) -> Result<Vec<StoredLogLine>, StorageError> {
+    page(client, deployment_id, 0, i64::MAX).await
+}
+
+/// At most `limit` lines of a deployment's task log written after the line `after` (0: from
+/// the start), in the order they were written.
+pub async fn page(
+    client: &impl GenericClient,
+    deployment_id: DeploymentId,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<StoredLogLine>, StorageError> {
     let rows = client
         .query_cached(
-            "SELECT step_run_id, attempt, stream, logged_at, text FROM log_lines
-             WHERE deployment_id = $1 ORDER BY log_line_id",
-            &[deployment_id.as_uuid()],
+            "SELECT log_line_id, step_run_id, attempt, stream, logged_at, text FROM log_lines
+             WHERE deployment_id = $1 AND log_line_id > $2 ORDER BY log_line_id LIMIT $3",
+            &[deployment_id.as_uuid(), &after, &limit],
         )
         .await?;
     rows.iter()
         .map(|row| {
-            let stream: String = row.get(2);
+            let stream: String = row.get(3);
             Ok(StoredLogLine {
-                step_run_id: optional_id(row, 0),
-                attempt: row.get(1),
+                log_line_id: row.get(0),
+                step_run_id: optional_id(row, 1),
+                attempt: row.get(2),
                 stream: LogStream::parse(&stream)
                     .ok_or_else(|| corrupt_column("log_lines.stream", format!("`{stream}`")))?,
-                logged_at: row.get(3),
-                text: row.get(4),
+                logged_at: row.get(4),
+                text: row.get(5),
             })
         })
         .collect()

@@ -36,6 +36,9 @@ pub struct Config {
     /// The budget of one template render (`FERRY_TEMPLATE_MAX_OUTPUT_BYTES`,
     /// `FERRY_TEMPLATE_MAX_STEPS`).
     pub template_limits: ferry_templates::Limits,
+    /// How much of one step's output is kept (`FERRY_STEP_LOG_MAX_LINES`,
+    /// `FERRY_STEP_LOG_MAX_BYTES`); the rest is counted.
+    pub log_budget: crate::LogBudget,
     /// The unprivileged account scripts run as (`FERRY_SCRIPT_USER`, default `ferry-script`):
     /// never root, never the worker's own user.
     pub script_user: String,
@@ -87,6 +90,16 @@ impl Config {
                 max_steps: settings.parsed(
                     "FERRY_TEMPLATE_MAX_STEPS",
                     ferry_templates::Limits::DEFAULT_MAX_STEPS,
+                )?,
+            },
+            log_budget: crate::LogBudget {
+                max_lines: settings.parsed(
+                    "FERRY_STEP_LOG_MAX_LINES",
+                    crate::LogBudget::DEFAULT_MAX_LINES,
+                )?,
+                max_bytes: settings.parsed(
+                    "FERRY_STEP_LOG_MAX_BYTES",
+                    crate::LogBudget::DEFAULT_MAX_BYTES,
                 )?,
             },
             script_user: settings.variable_or("FERRY_SCRIPT_USER", "ferry-script"),

@@ -1,4 +1,8 @@
 //! Collects a step's log lines and sends them to the API as batched events, then the result.
+//!
+//! A step's log has a budget (`LogBudget`: lines and bytes). Output beyond it is counted, not
+//! kept, and the count is said in the log when the step ends; Ferry's own (system) lines are
+//! always kept.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -17,7 +21,37 @@ const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
 /// …or as soon as this many are waiting.
 const FLUSH_LINES: usize = 500;
 /// Longer lines are cut, so one runaway line cannot make a message too large.
-const MAX_LINE_BYTES: usize = 16 * 1024;
+pub const MAX_LINE_BYTES: usize = 16 * 1024;
+
+/// How much of a step's output is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogBudget {
+    pub max_lines: u64,
+    pub max_bytes: u64,
+}
+
+impl LogBudget {
+    pub const DEFAULT_MAX_LINES: u64 = 100_000;
+    pub const DEFAULT_MAX_BYTES: u64 = 32 * 1024 * 1024;
+}
+
+impl Default for LogBudget {
+    fn default() -> Self {
+        LogBudget {
+            max_lines: LogBudget::DEFAULT_MAX_LINES,
+            max_bytes: LogBudget::DEFAULT_MAX_BYTES,
+        }
+    }
+}
+
+/// What a step's output has used of its budget.
+#[derive(Debug, Default)]
+struct LogUse {
+    kept_lines: u64,
+    kept_bytes: u64,
+    dropped_lines: u64,
+    dropped_bytes: u64,
+}
 /// How often publishing one event is tried before giving up.
 const PUBLISH_ATTEMPTS: u32 = 5;
 
@@ -35,10 +69,17 @@ pub struct EventSink<'a> {
     masker: Masker,
     /// Output variables to report with the result.
     outputs: BTreeMap<String, String>,
+    budget: LogBudget,
+    used: LogUse,
 }
 
 impl<'a> EventSink<'a> {
-    pub fn new(publisher: &'a Publisher, topology: &Topology, job: &StepJob) -> Self {
+    pub fn new(
+        publisher: &'a Publisher,
+        topology: &Topology,
+        job: &StepJob,
+        budget: LogBudget,
+    ) -> Self {
         let spec = topology.step_events();
         EventSink {
             publisher,
@@ -52,6 +93,8 @@ impl<'a> EventSink<'a> {
             last_flush: Instant::now(),
             masker: Masker::default(),
             outputs: BTreeMap::new(),
+            budget,
+            used: LogUse::default(),
         }
     }
 
@@ -64,8 +107,35 @@ impl<'a> EventSink<'a> {
         self.outputs.extend(outputs);
     }
 
-    /// Adds a line to the next batch.
+    /// Adds a line to the next batch, or counts it when the step's output is over its budget
+    /// (Ferry's own lines are always kept).
     pub fn line(&mut self, stream: LogStream, text: String) {
+        if stream != LogStream::System {
+            let bytes = text.len() as u64;
+            let over = self.used.kept_lines >= self.budget.max_lines
+                || self.used.kept_bytes.saturating_add(bytes) > self.budget.max_bytes;
+            if over {
+                if self.used.dropped_lines == 0 {
+                    self.push(
+                        LogStream::System,
+                        format!(
+                            "The step's output is over its log budget ({} lines, {} bytes): \
+                             further output is counted, not kept",
+                            self.budget.max_lines, self.budget.max_bytes
+                        ),
+                    );
+                }
+                self.used.dropped_lines += 1;
+                self.used.dropped_bytes += bytes;
+                return;
+            }
+            self.used.kept_lines += 1;
+            self.used.kept_bytes += bytes;
+        }
+        self.push(stream, text);
+    }
+
+    fn push(&mut self, stream: LogStream, text: String) {
         let mut text = if self.masker.is_empty() {
             text
         } else {
@@ -113,6 +183,18 @@ impl<'a> EventSink<'a> {
         outcome: StepOutcome,
         started_at: DateTime<Utc>,
     ) -> Result<(), BrokerError> {
+        if self.used.dropped_lines > 0 {
+            let said = format!(
+                "{} more lines ({} bytes) of output were not kept: the step's log budget is {} \
+                 lines or {} bytes",
+                self.used.dropped_lines,
+                self.used.dropped_bytes,
+                self.budget.max_lines,
+                self.budget.max_bytes
+            );
+            self.used.dropped_lines = 0;
+            self.push(LogStream::System, said);
+        }
         let body = StepEventBody::Finished {
             lines: std::mem::take(&mut self.pending),
             outcome: match outcome {

@@ -36,6 +36,7 @@ use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
+pub use events::LogBudget;
 
 use crate::events::EventSink;
 use crate::isolation::ScriptUser;
@@ -225,7 +226,12 @@ async fn handle(context: &WorkerContext, delivery: &Delivery) -> Handled {
     };
     let span = tracing::info_span!("step", deployment_id = %job.deployment_id, step = %job.step_name, attempt = job.attempt);
     let _entered = span.enter();
-    let mut sink = EventSink::new(&context.publisher, &context.topology, &job);
+    let mut sink = EventSink::new(
+        &context.publisher,
+        &context.topology,
+        &job,
+        context.config.log_budget,
+    );
     let started_at = Utc::now();
     let outcome = if delivery.redelivered {
         let reason = "the worker running this step stopped before it reported a result; \

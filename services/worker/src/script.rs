@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::INHERITED;
-use crate::events::EventSink;
+use crate::events::{EventSink, MAX_LINE_BYTES};
 use crate::isolation::ScriptUser;
 use crate::variables::{StepVariables, read_outputs};
 
@@ -241,29 +241,65 @@ fn failed(sink: &mut EventSink<'_>, exit_code: Option<i32>, reason: String) -> S
     StepOutcome::Failed { exit_code, reason }
 }
 
-/// Reads lines (lossily decoded) and forwards them until the stream closes.
+/// The most bytes of one line that are read; the rest of the line is skipped as it is read,
+/// so a line without end (`cat /dev/zero`) takes no more memory than this. The sink masks
+/// the line and then cuts it to `MAX_LINE_BYTES`: reading more than that first keeps a
+/// secret that straddles the cut maskable.
+const READ_LINE_BYTES: usize = 4 * MAX_LINE_BYTES;
+
+/// Reads lines (lossily decoded) and forwards them until the stream closes. A line longer
+/// than [`READ_LINE_BYTES`] is forwarded as soon as that much of it has been read, and the
+/// rest of it is skipped.
 async fn forward_lines(
     stream: impl AsyncRead + Unpin,
     kind: LogStream,
     sender: mpsc::Sender<(LogStream, String)>,
 ) {
-    let mut reader = BufReader::new(stream);
-    let mut buffer = Vec::new();
+    let mut reader = BufReader::with_capacity(64 * 1024, stream);
+    let mut line: Vec<u8> = Vec::new();
+    // Set once a long line was forwarded: its rest is read and dropped.
+    let mut skipping = false;
     loop {
-        buffer.clear();
-        match reader.read_until(b'\n', &mut buffer).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {
-                while buffer.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-                    buffer.pop();
+        let (consumed, ended) = match reader.fill_buf().await {
+            Ok([]) | Err(_) => break,
+            Ok(available) => {
+                let end = available.iter().position(|byte| *byte == b'\n');
+                let chunk = &available[..end.unwrap_or(available.len())];
+                if !skipping {
+                    let room = READ_LINE_BYTES.saturating_sub(line.len());
+                    line.extend_from_slice(&chunk[..chunk.len().min(room)]);
                 }
-                let text = String::from_utf8_lossy(&buffer).into_owned();
-                if sender.send((kind, text)).await.is_err() {
-                    return;
-                }
+                (end.map_or(available.len(), |end| end + 1), end.is_some())
             }
+        };
+        reader.consume(consumed);
+        let full = !skipping && line.len() >= READ_LINE_BYTES;
+        if ((ended && !skipping) || full) && !send_line(&sender, kind, &mut line).await {
+            return;
+        }
+        if ended {
+            skipping = false;
+        } else if full {
+            skipping = true;
         }
     }
+    if !line.is_empty() {
+        send_line(&sender, kind, &mut line).await;
+    }
+}
+
+/// Sends one line (without its line break) and empties `line`; `false` when nobody listens.
+async fn send_line(
+    sender: &mpsc::Sender<(LogStream, String)>,
+    kind: LogStream,
+    line: &mut Vec<u8>,
+) -> bool {
+    while line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    let text = String::from_utf8_lossy(line).into_owned();
+    line.clear();
+    sender.send((kind, text)).await.is_ok()
 }
 
 fn kill_group(process_group: Option<u32>) {

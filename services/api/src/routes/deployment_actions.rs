@@ -49,5 +49,5 @@ pub async fn cancel(
     let deployment_id: DeploymentId = raw_id.parse().map_err(|_| not_found())?;
     let mut client = state.db().await?;
     cancelling::cancel(&state, &mut client, &actor, deployment_id).await?;
-    Ok(Json(load_view(&state, &client, &raw_id).await?))
+    Ok(Json(load_view(&state, &client, &raw_id, false).await?))
 }

@@ -7,16 +7,17 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use ferry_api_types::{
-    CreateDeployment, CreatedDeployment, DeploymentView, StepRunView, TaskLogLine,
+    CreateDeployment, CreatedDeployment, DeploymentView, StepRunView, TaskLogLine, TaskLogPage,
 };
 use ferry_domain::{DeploymentId, StepRunId};
 use ferry_storage::{GenericClient, deployments, interruptions, task_log};
+use serde::Deserialize;
 
 use crate::AppState;
 use crate::actor::Actor;
 use crate::context::status_url;
 use crate::error::ApiError;
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, QueryParams};
 use crate::lookup::DeploymentTarget;
 use crate::orchestrator::create::{self, DeploymentRequest};
 use crate::routes::interruptions::interruption_view;
@@ -59,20 +60,106 @@ pub async fn create(
     ))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShowQuery {
+    /// `log`: include the whole task log.
+    include: Option<String>,
+}
+
 pub async fn show(
     State(state): State<AppState>,
     Path(deployment_id): Path<String>,
+    QueryParams(query): QueryParams<ShowQuery>,
 ) -> Result<Json<DeploymentView>, ApiError> {
+    let with_log = match query.include.as_deref() {
+        None => false,
+        Some("log") => true,
+        Some(_) => return Err(ApiError::invalid("include", "the only choice is `log`")),
+    };
     let client = state.db().await?;
-    let view = load_view(&state, &client, &deployment_id).await?;
+    let view = load_view(&state, &client, &deployment_id, with_log).await?;
     Ok(Json(view))
 }
 
-/// A deployment as the API and the status page show it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogQuery {
+    /// Lines after this cursor (default 0: from the start).
+    after: Option<i64>,
+    /// At most this many lines (default 1000, at most 5000).
+    limit: Option<i64>,
+}
+
+/// `GET /api/deployments/{id}/log?after=<cursor>&limit=<n>`: the task log in pages.
+pub async fn log(
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+    QueryParams(query): QueryParams<LogQuery>,
+) -> Result<Json<TaskLogPage>, ApiError> {
+    let after = query.after.unwrap_or(0);
+    if after < 0 {
+        return Err(ApiError::invalid(
+            "after",
+            "must be a cursor of the log (0 or more)",
+        ));
+    }
+    let limit = query.limit.unwrap_or(1000);
+    if !(1..=5000).contains(&limit) {
+        return Err(ApiError::invalid("limit", "must be between 1 and 5000"));
+    }
+    let not_found = || ApiError::NotFound(format!("deployment `{raw_id}` does not exist"));
+    let deployment_id: DeploymentId = raw_id.parse().map_err(|_| not_found())?;
+    let client = state.db().await?;
+    let steps = deployments::step_runs(&client, deployment_id).await?;
+    if steps.is_empty()
+        && deployments::summary(&client, deployment_id)
+            .await?
+            .is_none()
+    {
+        return Err(not_found());
+    }
+    // One line more than asked says whether there are more.
+    let mut lines = task_log::page(&client, deployment_id, after, limit + 1).await?;
+    let more = lines.len() as i64 > limit;
+    lines.truncate(limit as usize);
+    let next_cursor = lines.last().map_or(after, |line| line.log_line_id);
+    Ok(Json(TaskLogPage {
+        lines: log_lines(lines, &steps),
+        next_cursor,
+        more,
+    }))
+}
+
+/// Stored log lines as the API shows them, with their steps' names.
+pub(crate) fn log_lines(
+    lines: Vec<task_log::StoredLogLine>,
+    steps: &[deployments::StepRun],
+) -> Vec<TaskLogLine> {
+    lines
+        .into_iter()
+        .map(|line| TaskLogLine {
+            cursor: line.log_line_id,
+            step: line.step_run_id.and_then(|id| {
+                steps
+                    .iter()
+                    .find(|s| s.step_run_id == id)
+                    .map(|s| s.name.clone())
+            }),
+            attempt: line.attempt,
+            stream: line.stream.as_str().to_owned(),
+            logged_at: line.logged_at,
+            text: line.text,
+        })
+        .collect()
+}
+
+/// A deployment as the API and the status page show it; with its whole task log when asked.
 pub async fn load_view(
     state: &AppState,
     client: &impl GenericClient,
     raw_id: &str,
+    with_log: bool,
 ) -> Result<DeploymentView, ApiError> {
     let not_found = || ApiError::NotFound(format!("deployment `{raw_id}` does not exist"));
     let deployment_id: DeploymentId = raw_id.parse().map_err(|_| not_found())?;
@@ -80,7 +167,14 @@ pub async fn load_view(
         .await?
         .ok_or_else(not_found)?;
     let steps = deployments::step_runs(client, deployment_id).await?;
-    let log = task_log::task_log(client, deployment_id).await?;
+    let log = if with_log {
+        Some(log_lines(
+            task_log::task_log(client, deployment_id).await?,
+            &steps,
+        ))
+    } else {
+        None
+    };
     let interruptions = interruptions::of_deployment(client, deployment_id).await?;
     let step_name = |id: Option<StepRunId>| {
         id.and_then(|id| {
@@ -93,16 +187,6 @@ pub async fn load_view(
     let interruptions = interruptions
         .iter()
         .map(|i| interruption_view(i, step_name(Some(i.step_run_id))))
-        .collect();
-    let log = log
-        .into_iter()
-        .map(|line| TaskLogLine {
-            step: step_name(line.step_run_id),
-            attempt: line.attempt,
-            stream: line.stream.as_str().to_owned(),
-            logged_at: line.logged_at,
-            text: line.text,
-        })
         .collect();
     let d = summary.deployment;
     Ok(DeploymentView {

@@ -99,6 +99,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/deployments", post(deployments::create))
         .route("/api/deployments/{deployment_id}", get(deployments::show))
+        .route(
+            "/api/deployments/{deployment_id}/log",
+            get(deployments::log),
+        )
         .route("/deployments/{deployment_id}", get(pages::deployment))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
