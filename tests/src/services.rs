@@ -25,6 +25,7 @@ pub(crate) fn api_config(
         step_timeout_seconds: 120,
         event_concurrency: options.event_concurrency,
         template_limits: ferry_templates::Limits::default(),
+        unpack_limits: ferry_packages::UnpackLimits::default(),
         variables_key: ferry_secrets::SecretKey::from_base64(&stack.variables_key)
             .expect("a generated key is valid")
             .into(),
@@ -47,6 +48,7 @@ pub(crate) fn worker_config(
         script_user: crate::stack::script_user(),
         log_budget: ferry_worker::LogBudget::default(),
         template_limits: ferry_templates::Limits::default(),
+        unpack_limits: ferry_packages::UnpackLimits::default(),
         variables_key: ferry_secrets::SecretKey::from_base64(&stack.variables_key)
             .expect("a generated key is valid")
             .into(),

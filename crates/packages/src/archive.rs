@@ -2,11 +2,13 @@
 //! `<PackageId>.<version>.<zip|tar.gz>` that CI tools use.
 
 use std::fs;
-use std::io::{self, Cursor, Read, Seek, Write};
+use std::io::{self, Read, Seek, Write};
 use std::path::Path;
 
 use ferry_domain::{PackageId, PackageVersion, ValidationError};
 use sha2::{Digest, Sha256};
+
+pub use crate::unpack::{UnpackLimits, extract, verify};
 
 /// The package archive formats Ferry stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,107 +56,10 @@ pub enum ArchiveError {
         format: &'static str,
         detail: String,
     },
-    #[error("the package contains an entry with an unsafe path: {0}")]
-    UnsafePath(String),
+    #[error("the package's entry `{entry}` is refused: {reason}")]
+    Refused { entry: String, reason: String },
     #[error("extracting the package: {0}")]
     Io(#[from] io::Error),
-}
-
-/// Reads every entry of an archive to prove it is complete and safe to extract: entries must
-/// stay inside the extraction folder. Returns the number of files.
-pub fn verify(bytes: &[u8], format: ArchiveFormat) -> Result<usize, ArchiveError> {
-    match format {
-        ArchiveFormat::Zip => {
-            let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|error| {
-                ArchiveError::Corrupt {
-                    format: "zip",
-                    detail: error.to_string(),
-                }
-            })?;
-            let mut files = 0;
-            for index in 0..archive.len() {
-                let mut entry = archive
-                    .by_index(index)
-                    .map_err(|error| ArchiveError::Corrupt {
-                        format: "zip",
-                        detail: error.to_string(),
-                    })?;
-                if entry.enclosed_name().is_none() {
-                    return Err(ArchiveError::UnsafePath(
-                        entry
-                            .name()
-                            .map(|name| name.into_owned())
-                            .unwrap_or_default(),
-                    ));
-                }
-                if !entry.is_dir() {
-                    files += 1;
-                    io::copy(&mut entry, &mut io::sink()).map_err(|error| {
-                        ArchiveError::Corrupt {
-                            format: "zip",
-                            detail: error.to_string(),
-                        }
-                    })?;
-                }
-            }
-            Ok(files)
-        }
-        ArchiveFormat::TarGz => {
-            let corrupt = |error: io::Error| ArchiveError::Corrupt {
-                format: "tar.gz",
-                detail: error.to_string(),
-            };
-            let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
-            let mut files = 0;
-            for entry in archive.entries().map_err(corrupt)? {
-                let mut entry = entry.map_err(corrupt)?;
-                let path = entry.path().map_err(corrupt)?.into_owned();
-                let unsafe_path = path.is_absolute()
-                    || path
-                        .components()
-                        .any(|part| matches!(part, std::path::Component::ParentDir));
-                if unsafe_path {
-                    return Err(ArchiveError::UnsafePath(path.display().to_string()));
-                }
-                if entry.header().entry_type().is_file() {
-                    files += 1;
-                }
-                io::copy(&mut entry, &mut io::sink()).map_err(corrupt)?;
-            }
-            Ok(files)
-        }
-    }
-}
-
-/// Extracts a verified archive into `destination`, which is created if needed.
-pub fn extract(
-    bytes: &[u8],
-    format: ArchiveFormat,
-    destination: &Path,
-) -> Result<(), ArchiveError> {
-    fs::create_dir_all(destination)?;
-    match format {
-        ArchiveFormat::Zip => {
-            let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|error| {
-                ArchiveError::Corrupt {
-                    format: "zip",
-                    detail: error.to_string(),
-                }
-            })?;
-            archive
-                .extract(destination)
-                .map_err(|error| ArchiveError::Corrupt {
-                    format: "zip",
-                    detail: error.to_string(),
-                })
-        }
-        ArchiveFormat::TarGz => {
-            let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
-            archive.set_preserve_permissions(true);
-            archive.unpack(destination)?;
-            Ok(())
-        }
-    }
 }
 
 /// Packs every file under `source` into a zip written to `output`, with paths relative to
@@ -178,10 +83,16 @@ pub fn pack_zip<W: Write + Seek>(source: &Path, output: W) -> Result<W, ArchiveE
     for path in files {
         let relative = path
             .strip_prefix(source)
-            .map_err(|_| ArchiveError::UnsafePath(path.display().to_string()))?;
+            .map_err(|_| ArchiveError::Refused {
+                entry: path.display().to_string(),
+                reason: "it is not inside the folder being packed".to_owned(),
+            })?;
         let name = relative
             .to_str()
-            .ok_or_else(|| ArchiveError::UnsafePath(relative.display().to_string()))?
+            .ok_or_else(|| ArchiveError::Refused {
+                entry: relative.display().to_string(),
+                reason: "its name is not valid UTF-8".to_owned(),
+            })?
             .replace('\\', "/");
         let mode = file_mode(&path)?;
         let options = zip::write::SimpleFileOptions::default()
@@ -274,6 +185,7 @@ impl PackageFileName {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Cursor;
 
     #[test]
     fn file_names_split_like_octopus() {
@@ -320,9 +232,18 @@ mod tests {
             .unwrap()
             .into_inner();
         assert_eq!(ArchiveFormat::detect(&bytes), Some(ArchiveFormat::Zip));
-        assert_eq!(verify(&bytes, ArchiveFormat::Zip).unwrap(), 2);
+        assert_eq!(
+            verify(&bytes, ArchiveFormat::Zip, &UnpackLimits::default()).unwrap(),
+            2
+        );
         let target = tempfile::tempdir().unwrap();
-        extract(&bytes, ArchiveFormat::Zip, target.path()).unwrap();
+        extract(
+            &bytes,
+            ArchiveFormat::Zip,
+            target.path(),
+            &UnpackLimits::default(),
+        )
+        .unwrap();
         assert_eq!(
             fs::read_to_string(target.path().join("README")).unwrap(),
             "hello"
@@ -346,6 +267,6 @@ mod tests {
             .unwrap()
             .into_inner();
         let truncated = &bytes[..bytes.len() / 2];
-        assert!(verify(truncated, ArchiveFormat::Zip).is_err());
+        assert!(verify(truncated, ArchiveFormat::Zip, &UnpackLimits::default()).is_err());
     }
 }

@@ -8,5 +8,7 @@
 pub mod archive;
 #[cfg(feature = "store")]
 pub mod store;
+pub mod unpack;
 
 pub use archive::{ArchiveError, ArchiveFormat, PackageFileName, sha256_hex};
+pub use unpack::UnpackLimits;

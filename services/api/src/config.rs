@@ -38,6 +38,8 @@ pub struct Config {
     /// The budget of one template render (`FERRY_TEMPLATE_MAX_OUTPUT_BYTES`,
     /// `FERRY_TEMPLATE_MAX_STEPS`).
     pub template_limits: ferry_templates::Limits,
+    /// What an uploaded package may expand to (`FERRY_PACKAGE_MAX_*`).
+    pub unpack_limits: ferry_packages::UnpackLimits,
     /// Encrypts sensitive variables at rest and in step jobs (`FERRY_VARIABLES_KEY`, base64
     /// of 32 random bytes: `openssl rand -base64 32`). Workers need the same key. There is
     /// no default.
@@ -78,6 +80,7 @@ impl Config {
             api_key: Secret::new(api_key),
             step_timeout_seconds: settings.parsed("FERRY_STEP_TIMEOUT_SECONDS", 3600)?,
             event_concurrency: settings.parsed("FERRY_EVENT_CONCURRENCY", 32)?,
+            unpack_limits: ferry_packages::UnpackLimits::from_settings(settings)?,
             template_limits: ferry_templates::Limits {
                 max_output_bytes: settings.parsed(
                     "FERRY_TEMPLATE_MAX_OUTPUT_BYTES",

@@ -36,6 +36,8 @@ pub struct Config {
     /// The budget of one template render (`FERRY_TEMPLATE_MAX_OUTPUT_BYTES`,
     /// `FERRY_TEMPLATE_MAX_STEPS`).
     pub template_limits: ferry_templates::Limits,
+    /// What a package may expand to (`FERRY_PACKAGE_MAX_*`, as the API checks at upload).
+    pub unpack_limits: ferry_packages::UnpackLimits,
     /// How much of one step's output is kept (`FERRY_STEP_LOG_MAX_LINES`,
     /// `FERRY_STEP_LOG_MAX_BYTES`); the rest is counted.
     pub log_budget: crate::LogBudget,
@@ -82,6 +84,7 @@ impl Config {
                         .filter(|name| !name.is_empty())
                 })
                 .unwrap_or_else(|| "worker".into()),
+            unpack_limits: ferry_packages::UnpackLimits::from_settings(settings)?,
             template_limits: ferry_templates::Limits {
                 max_output_bytes: settings.parsed(
                     "FERRY_TEMPLATE_MAX_OUTPUT_BYTES",

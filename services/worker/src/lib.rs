@@ -363,6 +363,7 @@ async fn prepare(
             &context.config.work_root,
             package,
             &step_folder,
+            &context.config.unpack_limits,
             sink,
         )
         .await

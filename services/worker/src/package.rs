@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ferry_contracts::{LogStream, PackageReference};
+use ferry_packages::UnpackLimits;
 use ferry_packages::archive::{self, ArchiveFormat};
 use ferry_packages::store::{PackageStore, StoreError};
 
@@ -58,6 +59,7 @@ pub async fn fetch_and_extract(
     work_root: &Path,
     package: &PackageReference,
     step_folder: &Path,
+    limits: &UnpackLimits,
     sink: &mut EventSink<'_>,
 ) -> Result<PathBuf, PackageError> {
     let format = ArchiveFormat::from_extension(&package.format).ok_or_else(|| {
@@ -105,16 +107,18 @@ pub async fn fetch_and_extract(
         ),
     );
     let destination = step_folder.join("package");
+    let limits = *limits;
     let target = destination.clone();
     let extracted =
-        tokio::task::spawn_blocking(move || archive::extract(&bytes, format, &target)).await;
+        tokio::task::spawn_blocking(move || archive::extract(&bytes, format, &target, &limits))
+            .await;
     let extract_error = |detail: String| PackageError::Extract {
         package_id: package.package_id.to_string(),
         version: package.version.to_string(),
         detail,
     };
     match extracted {
-        Ok(Ok(())) => {}
+        Ok(Ok(_files)) => {}
         Ok(Err(error)) => return Err(extract_error(error.to_string())),
         Err(error) => return Err(extract_error(error.to_string())),
     }

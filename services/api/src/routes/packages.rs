@@ -62,7 +62,8 @@ pub async fn upload(
     let format = ArchiveFormat::detect(&bytes)
         .ok_or_else(|| ApiError::invalid("body", "the package is not a zip or tar.gz archive"))?;
     let checked = bytes.clone();
-    tokio::task::spawn_blocking(move || archive::verify(&checked, format))
+    let limits = state.config().unpack_limits;
+    tokio::task::spawn_blocking(move || archive::verify(&checked, format, &limits))
         .await
         .map_err(|error| ApiError::Internal(error.into()))?
         .map_err(|error| ApiError::invalid("body", error.to_string()))?;

@@ -1,0 +1,619 @@
+//! Reading a package archive entry by entry, under one set of rules, whether it is only
+//! checked (at upload, [`verify`]) or written out (on a worker, [`extract`]): what passes one
+//! passes the other.
+//!
+//! The rules, each refusal naming the entry: paths are relative and stay inside the package
+//! (no `..`, no absolute path, no entry below a symbolic link); symbolic links are relative and
+//! point inside the package; a tar hard link names a file the archive has already given (it is
+//! written as a copy); no devices, FIFOs or other special files; no set-user-ID, set-group-ID
+//! or sticky bits; no entry twice. Limits on the expanded size, the number of entries and the
+//! ratio of expanded to compressed bytes are checked while the bytes are read, so a bomb is
+//! stopped at the limit, not after it has been inflated.
+
+use std::collections::HashSet;
+use std::fs;
+use std::io::{self, Cursor, Read, Write};
+use std::path::{Component, Path, PathBuf};
+
+use crate::archive::{ArchiveError, ArchiveFormat};
+
+/// How large a package may become when it is unpacked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnpackLimits {
+    /// The most bytes all files together may expand to.
+    pub max_expanded_bytes: u64,
+    /// The most entries (files, folders, links).
+    pub max_entries: u64,
+    /// The most expanded bytes per byte of archive (a bomb's ratio is in the thousands;
+    /// source, binaries and assets compress by 2 to 20).
+    pub max_ratio: u64,
+}
+
+impl UnpackLimits {
+    pub const DEFAULT_MAX_EXPANDED_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+    pub const DEFAULT_MAX_ENTRIES: u64 = 100_000;
+    pub const DEFAULT_MAX_RATIO: u64 = 200;
+}
+
+impl Default for UnpackLimits {
+    fn default() -> Self {
+        UnpackLimits {
+            max_expanded_bytes: UnpackLimits::DEFAULT_MAX_EXPANDED_BYTES,
+            max_entries: UnpackLimits::DEFAULT_MAX_ENTRIES,
+            max_ratio: UnpackLimits::DEFAULT_MAX_RATIO,
+        }
+    }
+}
+
+#[cfg(feature = "store")]
+impl UnpackLimits {
+    /// The limits from `FERRY_PACKAGE_MAX_EXPANDED_BYTES`, `FERRY_PACKAGE_MAX_ENTRIES` and
+    /// `FERRY_PACKAGE_MAX_RATIO` (the API checks uploads with them, workers extractions).
+    pub fn from_settings(
+        settings: &ferry_config::Settings,
+    ) -> Result<Self, ferry_config::ConfigError> {
+        Ok(UnpackLimits {
+            max_expanded_bytes: settings.parsed(
+                "FERRY_PACKAGE_MAX_EXPANDED_BYTES",
+                UnpackLimits::DEFAULT_MAX_EXPANDED_BYTES,
+            )?,
+            max_entries: settings.parsed(
+                "FERRY_PACKAGE_MAX_ENTRIES",
+                UnpackLimits::DEFAULT_MAX_ENTRIES,
+            )?,
+            max_ratio: settings
+                .parsed("FERRY_PACKAGE_MAX_RATIO", UnpackLimits::DEFAULT_MAX_RATIO)?,
+        })
+    }
+}
+
+/// Reads every entry of an archive and checks it against the rules and `limits`, writing
+/// nothing. Returns the number of files.
+pub fn verify(
+    bytes: &[u8],
+    format: ArchiveFormat,
+    limits: &UnpackLimits,
+) -> Result<usize, ArchiveError> {
+    walk(bytes, format, limits, None)
+}
+
+/// Extracts an archive into `destination` (created if needed) under the same rules as
+/// [`verify`]. On an error, what was written so far stays for the caller to remove.
+pub fn extract(
+    bytes: &[u8],
+    format: ArchiveFormat,
+    destination: &Path,
+    limits: &UnpackLimits,
+) -> Result<usize, ArchiveError> {
+    fs::create_dir_all(destination)?;
+    walk(bytes, format, limits, Some(destination))
+}
+
+/// What an entry is, as the rules see it.
+enum Kind {
+    Directory,
+    File { mode: u32 },
+    Symlink { target: PathBuf },
+    HardLink { target: PathBuf },
+}
+
+/// The state of one walk: what the archive has given so far, and what it has cost.
+struct Walk<'a> {
+    limits: &'a UnpackLimits,
+    archive_bytes: u64,
+    destination: Option<&'a Path>,
+    entries: u64,
+    expanded: u64,
+    files: usize,
+    seen: HashSet<PathBuf>,
+    regular_files: HashSet<PathBuf>,
+    symlinks: HashSet<PathBuf>,
+}
+
+fn refused(entry: &str, reason: impl Into<String>) -> ArchiveError {
+    ArchiveError::Refused {
+        entry: entry.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+fn walk(
+    bytes: &[u8],
+    format: ArchiveFormat,
+    limits: &UnpackLimits,
+    destination: Option<&Path>,
+) -> Result<usize, ArchiveError> {
+    let mut walk = Walk {
+        limits,
+        archive_bytes: bytes.len().max(1) as u64,
+        destination,
+        entries: 0,
+        expanded: 0,
+        files: 0,
+        seen: HashSet::new(),
+        regular_files: HashSet::new(),
+        symlinks: HashSet::new(),
+    };
+    match format {
+        ArchiveFormat::Zip => walk_zip(bytes, &mut walk)?,
+        ArchiveFormat::TarGz => walk_tar(bytes, &mut walk)?,
+    }
+    Ok(walk.files)
+}
+
+fn walk_zip(bytes: &[u8], walk: &mut Walk<'_>) -> Result<(), ArchiveError> {
+    let corrupt = |error: zip::result::ZipError| ArchiveError::Corrupt {
+        format: "zip",
+        detail: error.to_string(),
+    };
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(corrupt)?;
+    for index in 0..archive.len() {
+        let mut entry = archive.by_index(index).map_err(corrupt)?;
+        let name = entry
+            .name()
+            .map(|name| name.into_owned())
+            .unwrap_or_else(|_| format!("#{index}"));
+        let mode = entry.unix_mode().unwrap_or(0o644);
+        let kind = if entry.is_symlink() {
+            let mut target = String::new();
+            (&mut entry)
+                .take(4096)
+                .read_to_string(&mut target)
+                .map_err(|error| {
+                    refused(&name, format!("its link target is unreadable: {error}"))
+                })?;
+            Kind::Symlink {
+                target: PathBuf::from(target),
+            }
+        } else if entry.is_dir() {
+            Kind::Directory
+        } else if mode & 0o170000 == 0 || mode & 0o170000 == 0o100000 {
+            Kind::File { mode }
+        } else {
+            return Err(refused(&name, "it is not a file, a folder or a link"));
+        };
+        walk.entry(&name, kind, mode, &mut entry)?;
+    }
+    Ok(())
+}
+
+fn walk_tar(bytes: &[u8], walk: &mut Walk<'_>) -> Result<(), ArchiveError> {
+    let corrupt = |error: io::Error| ArchiveError::Corrupt {
+        format: "tar.gz",
+        detail: error.to_string(),
+    };
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+    for entry in archive.entries().map_err(corrupt)? {
+        let mut entry = entry.map_err(corrupt)?;
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let header = entry.header();
+        let mode = header.mode().map_err(corrupt)?;
+        let entry_type = header.entry_type();
+        let link = || {
+            entry
+                .link_name()
+                .ok()
+                .flatten()
+                .map(|target| target.into_owned())
+        };
+        let kind = if entry_type.is_dir() {
+            Kind::Directory
+        } else if entry_type.is_file() {
+            Kind::File { mode }
+        } else if entry_type.is_symlink() {
+            Kind::Symlink {
+                target: link().ok_or_else(|| refused(&name, "its link has no target"))?,
+            }
+        } else if entry_type.is_hard_link() {
+            Kind::HardLink {
+                target: link().ok_or_else(|| refused(&name, "its link has no target"))?,
+            }
+        } else if entry_type.is_pax_global_extensions()
+            || entry_type.is_pax_local_extensions()
+            || entry_type.is_gnu_longname()
+            || entry_type.is_gnu_longlink()
+        {
+            continue;
+        } else {
+            return Err(refused(
+                &name,
+                "it is a device, a FIFO or another special file",
+            ));
+        };
+        walk.entry(&name, kind, mode, &mut entry)?;
+    }
+    Ok(())
+}
+
+impl Walk<'_> {
+    fn entry(
+        &mut self,
+        name: &str,
+        kind: Kind,
+        mode: u32,
+        contents: &mut dyn Read,
+    ) -> Result<(), ArchiveError> {
+        self.entries += 1;
+        if self.entries > self.limits.max_entries {
+            return Err(refused(
+                name,
+                format!(
+                    "the package has more than {} entries",
+                    self.limits.max_entries
+                ),
+            ));
+        }
+        if mode & 0o7000 != 0 {
+            return Err(refused(
+                name,
+                format!("it has set-user-ID, set-group-ID or sticky bits (mode {mode:o})"),
+            ));
+        }
+        let path = inside_path(name)?;
+        if path.as_os_str().is_empty() {
+            // The archive's own root folder (`./`).
+            return Ok(());
+        }
+        if let Some(link) = path
+            .ancestors()
+            .skip(1)
+            .find(|ancestor| self.symlinks.contains(*ancestor))
+        {
+            return Err(refused(
+                name,
+                format!("it lies below the symbolic link `{}`", link.display()),
+            ));
+        }
+        if !self.seen.insert(path.clone()) && !matches!(kind, Kind::Directory) {
+            return Err(refused(name, "the archive holds it twice"));
+        }
+        let destination = self.destination.map(|root| root.join(&path));
+        match kind {
+            Kind::Directory => {
+                if let Some(folder) = destination {
+                    fs::create_dir_all(&folder)?;
+                    set_mode(&folder, (mode & 0o777) | 0o700)?;
+                }
+            }
+            Kind::File { mode } => {
+                self.files += 1;
+                self.regular_files.insert(path.clone());
+                let mut output: Box<dyn Write> = match &destination {
+                    Some(file) => {
+                        if let Some(parent) = file.parent() {
+                            fs::create_dir_all(parent)?;
+                        }
+                        Box::new(create_new(file)?)
+                    }
+                    None => Box::new(io::sink()),
+                };
+                self.copy(name, contents, &mut output)?;
+                drop(output);
+                if let Some(file) = &destination {
+                    set_mode(file, mode & 0o777)?;
+                }
+            }
+            Kind::Symlink { target } => {
+                if !link_stays_inside(&path, &target) {
+                    return Err(refused(
+                        name,
+                        format!(
+                            "its link `{}` points outside the package (a link may go up with \
+                             `..` only at its start, and not above the package)",
+                            target.display()
+                        ),
+                    ));
+                }
+                self.symlinks.insert(path.clone());
+                if let Some(link) = &destination {
+                    if let Some(parent) = link.parent() {
+                        fs::create_dir_all(parent)?;
+                    }
+                    std::os::unix::fs::symlink(&target, link)?;
+                }
+            }
+            Kind::HardLink { target } => {
+                let target_path = inside_path(&target.to_string_lossy()).map_err(|_| {
+                    refused(
+                        name,
+                        format!(
+                            "its hard link `{}` points outside the package",
+                            target.display()
+                        ),
+                    )
+                })?;
+                if !self.regular_files.contains(&target_path) {
+                    return Err(refused(
+                        name,
+                        format!(
+                            "its hard link `{}` names no file given before it",
+                            target.display()
+                        ),
+                    ));
+                }
+                self.files += 1;
+                self.regular_files.insert(path.clone());
+                if let (Some(root), Some(copy)) = (self.destination, &destination) {
+                    let original = root.join(&target_path);
+                    let mut input = fs::File::open(&original)?;
+                    let mut output = create_new(copy)?;
+                    self.copy(name, &mut input, &mut output)?;
+                    let mode = fs::metadata(&original)?.permissions();
+                    fs::set_permissions(copy, mode)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies an entry's bytes, counting them against the limits as they are read.
+    fn copy(
+        &mut self,
+        name: &str,
+        input: &mut dyn Read,
+        output: &mut dyn Write,
+    ) -> Result<(), ArchiveError> {
+        let mut buffer = [0u8; 64 * 1024];
+        loop {
+            let read = input
+                .read(&mut buffer)
+                .map_err(|error| ArchiveError::Corrupt {
+                    format: "archive",
+                    detail: format!("reading `{name}`: {error}"),
+                })?;
+            if read == 0 {
+                return Ok(());
+            }
+            self.expanded += read as u64;
+            if self.expanded > self.limits.max_expanded_bytes {
+                return Err(refused(
+                    name,
+                    format!(
+                        "the package expands to more than {} bytes",
+                        self.limits.max_expanded_bytes
+                    ),
+                ));
+            }
+            // The ratio only counts once the package is past a small size: a tiny archive of
+            // text compresses well and is no danger.
+            let ratio_allowance = self.archive_bytes.saturating_mul(self.limits.max_ratio);
+            if self.expanded > ratio_allowance.max(1024 * 1024) {
+                return Err(refused(
+                    name,
+                    format!(
+                        "the package expands more than {} times its size ({} bytes so far from \
+                         {} bytes)",
+                        self.limits.max_ratio, self.expanded, self.archive_bytes
+                    ),
+                ));
+            }
+            output.write_all(&buffer[..read])?;
+        }
+    }
+}
+
+/// An entry's path as a relative path of plain names, or a refusal.
+fn inside_path(name: &str) -> Result<PathBuf, ArchiveError> {
+    let mut path = PathBuf::new();
+    for component in Path::new(name).components() {
+        match component {
+            Component::Normal(part) => path.push(part),
+            Component::CurDir => {}
+            Component::ParentDir => return Err(refused(name, "its path goes up with `..`")),
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(refused(name, "its path is absolute"));
+            }
+        }
+    }
+    Ok(path)
+}
+
+/// Whether a symbolic link at `link` (relative to the package root) to `target` stays inside
+/// the package: the target is relative, goes up (`..`) only at its start and no higher than
+/// the link's folder allows, then only down. (A `..` after a name could climb out of a link
+/// that points at the package root, `a -> b/..` with `b -> .`; the link's own folders are
+/// real folders, since no entry lies below a link.)
+fn link_stays_inside(link: &Path, target: &Path) -> bool {
+    let mut depth = link.parent().map_or(0, |parent| parent.iter().count());
+    let mut descended = false;
+    for component in target.components() {
+        match component {
+            Component::Normal(_) => descended = true,
+            Component::CurDir => {}
+            Component::ParentDir if !descended && depth > 0 => depth -= 1,
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => return false,
+        }
+    }
+    !target.as_os_str().is_empty()
+}
+
+/// Creates a file that must not exist yet, without following a link at its place.
+fn create_new(path: &Path) -> io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
+fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A tar.gz holding the given headers and contents.
+    fn tar_gz(entries: Vec<(tar::Header, Vec<u8>)>) -> Vec<u8> {
+        let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut builder = tar::Builder::new(encoder);
+        for (header, contents) in entries {
+            builder.append(&header, contents.as_slice()).unwrap();
+        }
+        builder.into_inner().unwrap().finish().unwrap()
+    }
+
+    fn header(path: &str, kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
+        let mut header = tar::Header::new_gnu();
+        header.set_path(path).unwrap();
+        header.set_entry_type(kind);
+        header.set_mode(mode);
+        header.set_size(size);
+        header.set_cksum();
+        header
+    }
+
+    fn file(path: &str, mode: u32, contents: &[u8]) -> (tar::Header, Vec<u8>) {
+        (
+            header(path, tar::EntryType::Regular, mode, contents.len() as u64),
+            contents.to_vec(),
+        )
+    }
+
+    fn link(path: &str, kind: tar::EntryType, target: &str) -> (tar::Header, Vec<u8>) {
+        let mut header = header(path, kind, 0o777, 0);
+        header.set_link_name(target).unwrap();
+        header.set_cksum();
+        (header, Vec::new())
+    }
+
+    /// Checks that `verify` and `extract` both refuse the archive, naming `entry`.
+    fn refused_naming(bytes: &[u8], format: ArchiveFormat, entry: &str, reason: &str) {
+        let limits = UnpackLimits::default();
+        let verified = verify(bytes, format, &limits).unwrap_err().to_string();
+        let target = tempfile::tempdir().unwrap();
+        let extracted = extract(bytes, format, target.path(), &limits)
+            .unwrap_err()
+            .to_string();
+        for error in [verified, extracted] {
+            assert!(
+                error.contains(&format!("entry `{entry}` is refused")) && error.contains(reason),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn special_bits_are_refused() {
+        let bytes = tar_gz(vec![file("bin/tool", 0o4755, b"#!/bin/sh\n")]);
+        refused_naming(&bytes, ArchiveFormat::TarGz, "bin/tool", "set-user-ID");
+    }
+
+    #[test]
+    fn links_out_of_the_package_are_refused() {
+        let absolute = tar_gz(vec![link("passwd", tar::EntryType::Symlink, "/etc/passwd")]);
+        refused_naming(&absolute, ArchiveFormat::TarGz, "passwd", "points outside");
+        let outward = tar_gz(vec![link("up", tar::EntryType::Symlink, "../outside")]);
+        refused_naming(&outward, ArchiveFormat::TarGz, "up", "points outside");
+        let climbing = tar_gz(vec![
+            link("here", tar::EntryType::Symlink, "."),
+            link("escape", tar::EntryType::Symlink, "here/.."),
+        ]);
+        refused_naming(&climbing, ArchiveFormat::TarGz, "escape", "points outside");
+        let hard = tar_gz(vec![link(
+            "host",
+            tar::EntryType::Link,
+            "../../etc/hostname",
+        )]);
+        refused_naming(&hard, ArchiveFormat::TarGz, "host", "points outside");
+        let below = tar_gz(vec![
+            link("dir", tar::EntryType::Symlink, "real"),
+            file("dir/x", 0o644, b"x"),
+        ]);
+        refused_naming(
+            &below,
+            ArchiveFormat::TarGz,
+            "dir/x",
+            "below the symbolic link",
+        );
+    }
+
+    #[test]
+    fn devices_and_escaping_paths_are_refused() {
+        let device = tar_gz(vec![(
+            header("null", tar::EntryType::Char, 0o666, 0),
+            vec![],
+        )]);
+        refused_naming(&device, ArchiveFormat::TarGz, "null", "a device");
+        // `tar::Header::set_path` refuses `..`, so the name is written into the header raw.
+        let mut escape = header("placeholder", tar::EntryType::Regular, 0o644, 1);
+        escape.as_old_mut().name[..17].copy_from_slice(b"../../etc/cron.d\0");
+        escape.set_cksum();
+        let bytes = tar_gz(vec![(escape, b"x".to_vec())]);
+        refused_naming(&bytes, ArchiveFormat::TarGz, "../../etc/cron.d", "goes up");
+    }
+
+    #[test]
+    fn links_inside_the_package_are_kept() {
+        let bytes = tar_gz(vec![
+            file("lib/libfoo.so.1", 0o755, b"elf"),
+            link("lib/libfoo.so", tar::EntryType::Symlink, "libfoo.so.1"),
+            link("bin/foo", tar::EntryType::Symlink, "../lib/libfoo.so.1"),
+            link("lib/copy", tar::EntryType::Link, "lib/libfoo.so.1"),
+        ]);
+        let limits = UnpackLimits::default();
+        assert_eq!(verify(&bytes, ArchiveFormat::TarGz, &limits).unwrap(), 2);
+        let target = tempfile::tempdir().unwrap();
+        extract(&bytes, ArchiveFormat::TarGz, target.path(), &limits).unwrap();
+        let root = target.path();
+        assert_eq!(fs::read(root.join("bin/foo")).unwrap(), b"elf");
+        assert_eq!(
+            fs::read_link(root.join("lib/libfoo.so")).unwrap(),
+            Path::new("libfoo.so.1")
+        );
+        let copy = fs::symlink_metadata(root.join("lib/copy")).unwrap();
+        assert!(copy.is_file(), "a hard link is written as a copy");
+        assert_eq!(fs::read(root.join("lib/copy")).unwrap(), b"elf");
+    }
+
+    #[test]
+    fn a_zip_bomb_is_stopped_while_it_is_read() {
+        let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        writer.start_file("zeros", options).unwrap();
+        let chunk = vec![0u8; 1024 * 1024];
+        for _ in 0..16 {
+            writer.write_all(&chunk).unwrap();
+        }
+        let bytes = writer.finish().unwrap().into_inner();
+        assert!(bytes.len() < 64 * 1024, "{} bytes", bytes.len());
+        refused_naming(&bytes, ArchiveFormat::Zip, "zeros", "times its size");
+        let small = UnpackLimits {
+            max_expanded_bytes: 1000,
+            ..UnpackLimits::default()
+        };
+        let error = verify(&bytes, ArchiveFormat::Zip, &small).unwrap_err();
+        assert!(
+            error.to_string().contains("more than 1000 bytes"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_zip_with_an_outward_link_or_too_many_entries_is_refused() {
+        let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default();
+        writer.add_symlink("etc", "../../etc", options).unwrap();
+        let bytes = writer.finish().unwrap().into_inner();
+        refused_naming(&bytes, ArchiveFormat::Zip, "etc", "points outside");
+
+        let entries: Vec<_> = (0..20)
+            .map(|index| file(&format!("f{index}"), 0o644, b"x"))
+            .collect();
+        let bytes = tar_gz(entries);
+        let few = UnpackLimits {
+            max_entries: 10,
+            ..UnpackLimits::default()
+        };
+        let error = verify(&bytes, ArchiveFormat::TarGz, &few).unwrap_err();
+        assert!(
+            error.to_string().contains("more than 10 entries"),
+            "{error}"
+        );
+    }
+}
