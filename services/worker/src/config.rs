@@ -41,6 +41,11 @@ pub struct Config {
     /// How much of one step's output is kept (`FERRY_STEP_LOG_MAX_LINES`,
     /// `FERRY_STEP_LOG_MAX_BYTES`); the rest is counted.
     pub log_budget: crate::LogBudget,
+    /// How long a kept step folder (one with a package, or of a failed step) stays
+    /// (`FERRY_WORK_FOLDER_KEEP_SECONDS`, default a day).
+    pub keep_work_folders: std::time::Duration,
+    /// The most the package cache may hold (`FERRY_PACKAGE_CACHE_MAX_BYTES`, default 4 GiB).
+    pub package_cache_max_bytes: u64,
     /// The unprivileged account scripts run as (`FERRY_SCRIPT_USER`, default `ferry-script`):
     /// never root, never the worker's own user.
     pub script_user: String,
@@ -105,6 +110,11 @@ impl Config {
                     crate::LogBudget::DEFAULT_MAX_BYTES,
                 )?,
             },
+            keep_work_folders: std::time::Duration::from_secs(
+                settings.parsed("FERRY_WORK_FOLDER_KEEP_SECONDS", 86_400)?,
+            ),
+            package_cache_max_bytes: settings
+                .parsed("FERRY_PACKAGE_CACHE_MAX_BYTES", 4 * 1024 * 1024 * 1024)?,
             script_user: settings.variable_or("FERRY_SCRIPT_USER", "ferry-script"),
             variables_key: ferry_config::variables_key(
                 settings,

@@ -16,6 +16,7 @@
 
 pub mod config;
 mod events;
+mod housekeeping;
 pub mod isolation;
 mod package;
 mod script;
@@ -30,7 +31,7 @@ use anyhow::Context;
 use chrono::Utc;
 use ferry_broker::{ConsumerOptions, Delivery, Handled, Publisher, Topology, run_consumer};
 use ferry_contracts::{LogStream, StepJob, StepOutcome, StopStep};
-use ferry_domain::StepRunId;
+use ferry_domain::{DeploymentId, StepRunId};
 use ferry_packages::store::PackageStore;
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
@@ -50,7 +51,7 @@ struct WorkerContext {
     /// Who scripts run as.
     script_user: ScriptUser,
     /// The attempts running now, so a stop message can reach them.
-    running: Mutex<HashMap<AttemptKey, CancellationToken>>,
+    running: Mutex<HashMap<AttemptKey, (DeploymentId, CancellationToken)>>,
     /// Stop messages for attempts this worker was not running yet (their job may still be in
     /// its prefetch buffer or the queue), with when they came; such a job is not run.
     stopped: Mutex<HashMap<AttemptKey, std::time::Instant>>,
@@ -96,13 +97,19 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .mode(0o600)
         .open(config.work_root.join(".worker.lock"))
         .with_context(|| format!("opening the lock file in {}", config.work_root.display()))?;
-    match work_root_lock.try_lock() {
-        Ok(()) => script::sweep_scratch_files(&deployments),
-        Err(_) => tracing::info!(
-            work_root = %config.work_root.display(),
-            "another worker uses this work root; leaving its scratch files alone"
-        ),
-    }
+    let owns_work_root = match work_root_lock.try_lock() {
+        Ok(()) => {
+            script::sweep_scratch_files(&deployments);
+            true
+        }
+        Err(_) => {
+            tracing::info!(
+                work_root = %config.work_root.display(),
+                "another worker uses this work root; leaving its scratch files and old folders alone"
+            );
+            false
+        }
+    };
     let connection = ferry_broker::connect(
         config.amqp_url.expose(),
         &format!("ferry-worker {}", config.worker_name),
@@ -138,6 +145,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         Arc::clone(&context),
         shutdown.clone(),
     ));
+    let sweeper = owns_work_root.then(|| tokio::spawn(sweep_old_folders(Arc::clone(&context))));
     tracing::info!(queue = %spec.queue, "worker waiting for step jobs");
     let result = run_consumer(
         &connection,
@@ -152,8 +160,35 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     )
     .await;
     control_task.abort();
+    if let Some(sweeper) = sweeper {
+        sweeper.abort();
+    }
     let _ = connection.close(200, "worker stopping".into()).await;
     Ok(result?)
+}
+
+/// Sweeps old deployment folders now and then (see `housekeeping`), leaving those of
+/// deployments with a step running here.
+async fn sweep_old_folders(context: Arc<WorkerContext>) {
+    let keep = context.config.keep_work_folders;
+    let every = (keep / 4).clamp(Duration::from_secs(1), Duration::from_secs(3600));
+    loop {
+        let in_use: std::collections::HashSet<String> = context
+            .running
+            .lock()
+            .map(|running| running.values().map(|(id, _)| id.to_string()).collect())
+            .unwrap_or_default();
+        let deployments = context.config.work_root.join("deployments");
+        let removed = tokio::task::spawn_blocking(move || {
+            housekeeping::sweep_work_folders(&deployments, keep, &in_use)
+        })
+        .await
+        .unwrap_or(0);
+        if removed > 0 {
+            tracing::info!(removed, "removed old work folders");
+        }
+        tokio::time::sleep(every).await;
+    }
 }
 
 /// Hears stop messages (cancelled deployments) and stops the matching running attempt.
@@ -195,11 +230,11 @@ async fn listen_for_stops(
             tracing::warn!("ignoring a control message that is not a stop message");
             continue;
         };
-        let token = context
-            .running
-            .lock()
-            .ok()
-            .and_then(|running| running.get(&(stop.step_run_id, stop.attempt)).cloned());
+        let token = context.running.lock().ok().and_then(|running| {
+            running
+                .get(&(stop.step_run_id, stop.attempt))
+                .map(|(_, token)| token.clone())
+        });
         match token {
             Some(token) => {
                 tracing::info!(step_run_id = %stop.step_run_id, attempt = stop.attempt, "stopping a cancelled step");
@@ -255,7 +290,10 @@ async fn handle(context: &WorkerContext, delivery: &Delivery) -> Handled {
     } else {
         let stop = CancellationToken::new();
         if let Ok(mut running) = context.running.lock() {
-            running.insert((job.step_run_id, job.attempt), stop.clone());
+            running.insert(
+                (job.step_run_id, job.attempt),
+                (job.deployment_id, stop.clone()),
+            );
         }
         let _guard = RunningGuard {
             context,
@@ -302,7 +340,7 @@ async fn run_step(
             );
         }
     };
-    script::run(
+    let outcome = script::run(
         script::ScriptRun {
             job,
             script: &prepared.script,
@@ -316,7 +354,14 @@ async fn run_step(
         },
         sink,
     )
-    .await
+    .await;
+    // A succeeded step without a package leaves nothing a later step may use: its folder
+    // goes now. The others are kept for a while (`housekeeping`).
+    if outcome == StepOutcome::Succeeded && job.package.is_none() {
+        let folder = prepared.step_folder.clone();
+        let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(folder)).await;
+    }
+    outcome
 }
 
 /// A step ready to run.
@@ -364,6 +409,7 @@ async fn prepare(
             package,
             &step_folder,
             &context.config.unpack_limits,
+            context.config.package_cache_max_bytes,
             sink,
         )
         .await

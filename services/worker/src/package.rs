@@ -60,6 +60,7 @@ pub async fn fetch_and_extract(
     package: &PackageReference,
     step_folder: &Path,
     limits: &UnpackLimits,
+    cache_max_bytes: u64,
     sink: &mut EventSink<'_>,
 ) -> Result<PathBuf, PackageError> {
     let format = ArchiveFormat::from_extension(&package.format).ok_or_else(|| {
@@ -73,6 +74,7 @@ pub async fn fetch_and_extract(
     let cached_path = cache_folder.join(&package.sha256);
     let bytes = match tokio::fs::read(&cached_path).await {
         Ok(bytes) if archive::sha256_hex(&bytes) == package.sha256 => {
+            crate::housekeeping::touch(&cached_path);
             sink.line(
                 LogStream::System,
                 format!(
@@ -95,6 +97,18 @@ pub async fn fetch_and_extract(
             verify(package, &bytes)?;
             if let Err(error) = cache(&cache_folder, &cached_path, &bytes).await {
                 tracing::warn!(%error, "could not cache package; continuing without the cache");
+            }
+            let folder = cache_folder.clone();
+            let removed = tokio::task::spawn_blocking(move || {
+                crate::housekeeping::bound_cache(&folder, cache_max_bytes)
+            })
+            .await
+            .unwrap_or(0);
+            if removed > 0 {
+                tracing::info!(
+                    removed,
+                    "removed least recently used packages from the cache"
+                );
             }
             bytes
         }
