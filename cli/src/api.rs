@@ -18,10 +18,13 @@ impl Server {
 
     /// A request carrying the credentials.
     pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let request = client().request(method, self.url(path));
+        let request = client()
+            .request(method, self.url(path))
+            .header("x-ferry-apikey", &self.api_key);
         match &self.user {
-            Some(user) => request.basic_auth(user, Some(&self.api_key)),
-            None => request.header("x-ferry-apikey", &self.api_key),
+            // Percent-encoded: a header value is ASCII, a name need not be.
+            Some(user) => request.header("x-ferry-user", urlencode(user)),
+            None => request,
         }
     }
 }

@@ -35,6 +35,8 @@ pub enum ErrorKind {
     PayloadTooLarge,
     UnsupportedMediaType,
     Unauthorized,
+    /// The credentials are right but the request is refused (a cross-site request).
+    Forbidden,
     /// A server Ferry depends on is down; nothing was changed and the request may be retried.
     Unavailable,
     /// Anything else; the details are in the API's log, not in the answer.
@@ -52,6 +54,7 @@ impl ErrorKind {
             ErrorKind::PayloadTooLarge => "payload_too_large",
             ErrorKind::UnsupportedMediaType => "unsupported_media_type",
             ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::Forbidden => "forbidden",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Internal => "internal",
         }
@@ -123,6 +126,7 @@ mod tests {
             ErrorKind::PayloadTooLarge,
             ErrorKind::UnsupportedMediaType,
             ErrorKind::Unauthorized,
+            ErrorKind::Forbidden,
             ErrorKind::Unavailable,
             ErrorKind::Internal,
         ] {

@@ -30,6 +30,9 @@ pub enum ApiError {
         "missing or wrong API key: send it as `Authorization: Bearer <key>` or `X-Ferry-ApiKey: <key>`"
     )]
     Unauthorized,
+    /// The key is right but the request is refused (it may come from another site).
+    #[error("{0}")]
+    Forbidden(String),
     /// A server Ferry depends on is down; the request changed nothing and may be retried.
     #[error("{0}")]
     Unavailable(String),
@@ -109,6 +112,7 @@ impl IntoResponse for ApiError {
                 ErrorKind::UnsupportedMediaType,
             ),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, ErrorKind::Unauthorized),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, ErrorKind::Forbidden),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorKind::Unavailable),
             ApiError::Internal(error) => {
                 tracing::error!(error = format!("{error:#}"), "internal error");

@@ -133,33 +133,135 @@ async fn not_found() -> ApiError {
 /// Lets a request through only with the configured API key, given as a bearer token, an
 /// `X-Ferry-ApiKey` header, or the password of HTTP Basic authentication (for browsers
 /// opening status pages).
+///
+/// Basic credentials are a browser's: any site the browser visits can make it send them. So,
+/// until users sign in, a request that changes something is refused (403) when its `Origin`
+/// is not this server's, and when it came with Basic credentials but not as JSON (a
+/// cross-site form cannot send JSON without a preflight, which Ferry does not answer).
 async fn require_api_key(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
     let expected = state.config().api_key.expose();
-    match presented_key(request.headers()) {
-        Some((key, user)) if constant_time_eq(key.as_bytes(), expected.as_bytes()) => {
-            request
-                .extensions_mut()
-                .insert(Actor::from_user_name(user.as_deref()));
-            Ok(next.run(request).await)
+    let Some(presented) = presented_key(request.headers()) else {
+        return Err(ApiError::Unauthorized);
+    };
+    if !constant_time_eq(presented.key.as_bytes(), expected.as_bytes()) {
+        return Err(ApiError::Unauthorized);
+    }
+    if !request.method().is_safe() {
+        refuse_cross_site(
+            request.headers(),
+            &state.config().public_url,
+            presented.browser,
+        )?;
+    }
+    request
+        .extensions_mut()
+        .insert(Actor::from_user_name(presented.user.as_deref()));
+    Ok(next.run(request).await)
+}
+
+/// See [`require_api_key`].
+fn refuse_cross_site(headers: &HeaderMap, public_url: &str, browser: bool) -> Result<(), ApiError> {
+    let own_origin = origin_of(public_url);
+    if let Some(origin) = headers.get("origin") {
+        let origin = origin.to_str().unwrap_or_default().trim_end_matches('/');
+        if !origin.eq_ignore_ascii_case(own_origin) {
+            return Err(ApiError::Forbidden(format!(
+                "a request from another site (Origin `{origin}`) may not change anything; this \
+                 server is {own_origin}"
+            )));
         }
-        _ => Err(ApiError::Unauthorized),
+    }
+    let json = headers
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| {
+            value
+                .trim()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
+    if browser && !json {
+        return Err(ApiError::Forbidden(
+            "a request that changes something with the key as an HTTP Basic password must send \
+             JSON; scripts send the key in `X-Ferry-ApiKey` (and a name in `X-Ferry-User`)"
+                .to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// `X-Ferry-User` is percent-encoded UTF-8 (a header value is ASCII); anything that does not
+/// decode is kept as written.
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let hex = bytes
+            .get(index + 1..index + 3)
+            .and_then(|pair| std::str::from_utf8(pair).ok())
+            .and_then(|pair| u8::from_str_radix(pair, 16).ok());
+        match (bytes[index], hex) {
+            (b'%', Some(byte)) => {
+                decoded.push(byte);
+                index += 3;
+            }
+            (byte, _) => {
+                decoded.push(byte);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8(decoded).unwrap_or_else(|_| text.to_owned())
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> &str {
+    let url = url.trim_end_matches('/');
+    let after_scheme = url.find("://").map_or(0, |at| at + 3);
+    match url[after_scheme..].find('/') {
+        Some(path) => &url[..after_scheme + path],
+        None => url,
     }
 }
 
-/// The key presented, and the Basic user name when there is one.
-fn presented_key(headers: &HeaderMap) -> Option<(String, Option<String>)> {
+/// A presented key, with the user name it came with, and whether it came the way a browser
+/// sends it (HTTP Basic).
+struct Presented {
+    key: String,
+    user: Option<String>,
+    browser: bool,
+}
+
+/// The key presented, and the user's name: `X-Ferry-User` with a key header, or the Basic
+/// user name.
+fn presented_key(headers: &HeaderMap) -> Option<Presented> {
+    let header_user = || {
+        headers
+            .get("x-ferry-user")
+            .and_then(|v| v.to_str().ok())
+            .map(percent_decoded)
+    };
     for name in ["x-ferry-apikey", "x-octopus-apikey"] {
         if let Some(value) = headers.get(name).and_then(|v| v.to_str().ok()) {
-            return Some((value.trim().to_owned(), None));
+            return Some(Presented {
+                key: value.trim().to_owned(),
+                user: header_user(),
+                browser: false,
+            });
         }
     }
     let authorization = headers.get("authorization")?.to_str().ok()?;
     if let Some(token) = authorization.strip_prefix("Bearer ") {
-        return Some((token.trim().to_owned(), None));
+        return Some(Presented {
+            key: token.trim().to_owned(),
+            user: header_user(),
+            browser: false,
+        });
     }
     let encoded = authorization.strip_prefix("Basic ")?;
     let decoded = base64::engine::general_purpose::STANDARD
@@ -167,7 +269,11 @@ fn presented_key(headers: &HeaderMap) -> Option<(String, Option<String>)> {
         .ok()?;
     let credentials = String::from_utf8(decoded).ok()?;
     let (user, password) = credentials.split_once(':')?;
-    Some((password.to_owned(), Some(user.to_owned())))
+    Some(Presented {
+        key: password.to_owned(),
+        user: Some(user.to_owned()),
+        browser: true,
+    })
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
