@@ -290,3 +290,24 @@ async fn bad_requests_name_the_problem_and_write_nothing() {
     assert_eq!(health["rabbitmq"], "ok");
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_error_answer_is_json_with_the_right_status() {
+    let stack = TestStack::start_with(StackOptions {
+        worker: false,
+        notifier: false,
+        ..StackOptions::default()
+    })
+    .await;
+    // A path segment that is not UTF-8: axum's own rejection, answered as JSON.
+    let (status, body) = stack.get("/api/projects/%FF").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["kind"], "bad_request", "{body}");
+    // A JSON body over the limit is too large, not malformed.
+    let huge = serde_json::json!({ "name": "x".repeat(3 * 1024 * 1024) });
+    let (status, body) = stack.post("/api/environments", &huge).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["error"]["kind"], "payload_too_large", "{body}");
+    assert_eq!(stack.count("environments").await, 0);
+    stack.stop().await;
+}

@@ -79,7 +79,12 @@ impl Config {
             max_package_bytes: settings.parsed("FERRY_MAX_PACKAGE_BYTES", 256 * 1024 * 1024)?,
             api_key: Secret::new(api_key),
             step_timeout_seconds: settings.parsed("FERRY_STEP_TIMEOUT_SECONDS", 3600)?,
-            event_concurrency: settings.parsed("FERRY_EVENT_CONCURRENCY", 32)?,
+            event_concurrency: settings
+                .parsed(
+                    "FERRY_EVENT_CONCURRENCY",
+                    std::num::NonZeroU16::new(32).unwrap_or(std::num::NonZeroU16::MIN),
+                )?
+                .get(),
             unpack_limits: ferry_packages::UnpackLimits::from_settings(settings)?,
             template_limits: ferry_templates::Limits {
                 max_output_bytes: settings.parsed(

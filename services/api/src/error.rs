@@ -40,10 +40,62 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
+/// The most a JSON body may hold (axum's default body limit).
+pub const MAX_JSON_BODY_BYTES: u64 = 2 * 1024 * 1024;
+
 impl ApiError {
     pub fn invalid(field: &str, problem: impl Into<String>) -> Self {
         ApiError::Invalid(ValidationError::new(field, problem))
     }
+
+    /// An axum rejection we have no finer mapping for, by the status axum gave it.
+    pub fn from_rejection_status(status: StatusCode, text: String) -> Self {
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge {
+                limit: MAX_JSON_BODY_BYTES,
+            }
+        } else {
+            ApiError::BadRequest(text)
+        }
+    }
+}
+
+/// Every error answer is JSON: an error response that is not (axum's own rejections, such as
+/// a path segment that is not valid UTF-8) gets a JSON body with its text as the message.
+pub async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let kind = match status {
+        StatusCode::BAD_REQUEST => ErrorKind::BadRequest,
+        StatusCode::NOT_FOUND => ErrorKind::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorKind::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorKind::PayloadTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorKind::UnsupportedMediaType,
+        StatusCode::UNAUTHORIZED => ErrorKind::Unauthorized,
+        StatusCode::FORBIDDEN => ErrorKind::Forbidden,
+        status if status.is_client_error() => ErrorKind::Invalid,
+        _ => ErrorKind::Internal,
+    };
+    let body = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default();
+    let message = if body.trim().is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("the request failed")
+            .to_owned()
+    } else {
+        body.trim().to_owned()
+    };
+    (status, Json(ErrorBody::new(kind, message, None))).into_response()
 }
 
 impl From<ValidationError> for ApiError {

@@ -53,7 +53,7 @@ where
                 JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType(
                     "send JSON with `Content-Type: application/json`".into(),
                 ),
-                other => ApiError::BadRequest(other.body_text()),
+                other => ApiError::from_rejection_status(other.status(), other.body_text()),
             }),
         }
     }

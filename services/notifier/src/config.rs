@@ -32,7 +32,12 @@ impl Config {
             queue_prefix: settings.variable_or("FERRY_QUEUE_PREFIX", "ferry"),
             smtp_url: settings.secret_url("FERRY_SMTP_URL", "smtp://127.0.0.1:55025"),
             from: settings.variable_or("FERRY_SMTP_FROM", "Ferry <ferry@example.org>"),
-            concurrency: settings.parsed("FERRY_NOTIFIER_CONCURRENCY", 4)?,
+            concurrency: settings
+                .parsed(
+                    "FERRY_NOTIFIER_CONCURRENCY",
+                    std::num::NonZeroU16::new(4).unwrap_or(std::num::NonZeroU16::MIN),
+                )?
+                .get(),
         })
     }
 }

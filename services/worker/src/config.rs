@@ -78,7 +78,12 @@ impl Config {
                 .variable("FERRY_WORK_ROOT")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| std::env::temp_dir().join("ferry-worker")),
-            concurrency: settings.parsed("FERRY_WORKER_CONCURRENCY", 8)?,
+            concurrency: settings
+                .parsed(
+                    "FERRY_WORKER_CONCURRENCY",
+                    std::num::NonZeroU16::new(8).unwrap_or(std::num::NonZeroU16::MIN),
+                )?
+                .get(),
             worker_name: settings
                 .variable("FERRY_WORKER_NAME")
                 .or_else(|| settings.variable("HOSTNAME"))
@@ -205,6 +210,15 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "FERRY_WORKER_CONCURRENCY=`-1` is not valid: invalid digit found in string"
+        );
+        // 0 would mean an unlimited prefetch to RabbitMQ.
+        let error =
+            Config::from_settings(&settings(&[("FERRY_WORKER_CONCURRENCY", "0")])).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("FERRY_WORKER_CONCURRENCY=`0` is not valid"),
+            "{error}"
         );
     }
 

@@ -9,12 +9,19 @@ use crate::error::HealthAnswer;
 /// Load balancers read the HTTP status (chosen in `error.rs`, with every other error status):
 /// 200 when both dependencies answer, 503 when one does not.
 pub async fn health(State(state): State<AppState>) -> HealthAnswer {
+    // The cause goes to the API's log, not to whoever asks (the route needs no key).
     let postgres = match state.pool().get().await {
         Ok(client) => match client.query_one("SELECT 1", &[]).await {
             Ok(_) => "ok".to_owned(),
-            Err(error) => format!("failing: {error}"),
+            Err(error) => {
+                tracing::warn!(%error, "health: PostgreSQL does not answer");
+                "failing: PostgreSQL does not answer (see the API's log)".to_owned()
+            }
         },
-        Err(error) => format!("failing: {error}"),
+        Err(error) => {
+            tracing::warn!(%error, "health: no PostgreSQL connection");
+            "failing: no PostgreSQL connection (see the API's log)".to_owned()
+        }
     };
     let rabbitmq = if state.broker().status().connected() {
         "ok".to_owned()

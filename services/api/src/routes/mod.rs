@@ -114,6 +114,7 @@ pub fn router(state: AppState) -> Router {
         .merge(protected)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::map_response(crate::error::json_errors))
         .with_state(state)
 }
 
