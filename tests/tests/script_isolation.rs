@@ -22,6 +22,7 @@ head -c 4096 /proc/$PPID/mem >/dev/null || echo "probe: memory refused"
 ls "#{Work Root}" || echo "probe: work root refused"
 ls "#{Work Root}/packages" || echo "probe: package cache refused"
 sudo -n true || echo "probe: no sudo"
+grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb):' /proc/self/status
 echo "probe: done""##;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,6 +105,12 @@ async fn a_script_reaches_nothing_of_its_worker() {
         assert!(
             log.contains(&format!("probe: {refused}")),
             "probe: {refused}\n{log}"
+        );
+    }
+    for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert!(
+            log.contains(&format!("{set}:\t0000000000000000")),
+            "the script holds no capability, not even in its bounding set ({set}):\n{log}"
         );
     }
     for secret in &secrets {

@@ -146,6 +146,16 @@ fn read_config_file(path: &Path) -> Result<std::collections::HashMap<String, Str
     };
     let metadata = std::fs::metadata(path)
         .map_err(|error| refused(format!("cannot read {}: {error}", path.display())))?;
+    let owner = std::os::unix::fs::MetadataExt::uid(&metadata);
+    let me = std::fs::metadata("/proc/self")
+        .map(|me| std::os::unix::fs::MetadataExt::uid(&me))
+        .ok();
+    if me.is_some_and(|me| me != owner) {
+        return Err(refused(format!(
+            "{} belongs to another user (uid {owner}); it must be this service's own",
+            path.display()
+        )));
+    }
     let mode = metadata.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(refused(format!(

@@ -156,3 +156,29 @@ fn rendering_many_values_shares_one_budget() {
         );
     }
 }
+
+#[test]
+fn text_repeated_by_loops_is_stopped_as_it_is_produced() {
+    use ferry_templates::Limits;
+    let list = vec!["a"; 400].join(",");
+    let variables: Variables = [("L".to_owned(), list)].into_iter().collect();
+    let block = "x".repeat(2048);
+    let template = format!("#{{each a in L}}#{{each b in L}}{block}#{{/each}}#{{/each}}");
+    // 400 × 400 × 2 KB would be 320 MB; the render stops at the first MiB.
+    let options = strict().with_limits(Limits {
+        max_output_bytes: 1 << 20,
+        ..Limits::default()
+    });
+    let error = render(&template, &variables, &options).unwrap_err();
+    assert_eq!(error.kind, TemplateErrorKind::OverBudget, "{error}");
+    assert!(error.message.contains("1048576 bytes"), "{error}");
+}
+
+#[test]
+fn long_filter_patterns_are_charged() {
+    let variables: Variables = [("A".to_owned(), "text".to_owned())].into_iter().collect();
+    let pattern = "a".repeat(300_000);
+    let template = format!("#{{A | Replace \"{pattern}\" b}}");
+    let error = render(&template, &variables, &strict()).unwrap_err();
+    assert_eq!(error.kind, TemplateErrorKind::OverBudget, "{error}");
+}

@@ -111,7 +111,8 @@ impl<'a> EventSink<'a> {
     /// (Ferry's own lines are always kept).
     pub fn line(&mut self, stream: LogStream, text: String) {
         if stream != LogStream::System {
-            let bytes = text.len() as u64;
+            // What is kept of a line: it is cut to MAX_LINE_BYTES.
+            let bytes = text.len().min(MAX_LINE_BYTES) as u64;
             let over = self.used.kept_lines >= self.budget.max_lines
                 || self.used.kept_bytes.saturating_add(bytes) > self.budget.max_bytes;
             if over {
@@ -183,6 +184,13 @@ impl<'a> EventSink<'a> {
         outcome: StepOutcome,
         started_at: DateTime<Utc>,
     ) -> Result<(), BrokerError> {
+        // Lines kept back while the broker was away go in batches of their own: the result
+        // travels light.
+        while self.pending.len() > FLUSH_LINES {
+            let rest = self.pending.split_off(FLUSH_LINES);
+            let lines = std::mem::replace(&mut self.pending, rest);
+            self.send(&StepEventBody::Log { lines }).await?;
+        }
         if self.used.dropped_lines > 0 {
             let said = format!(
                 "{} more lines ({} bytes) of output were not kept: the step's log budget is {} \

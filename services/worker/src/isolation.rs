@@ -107,9 +107,11 @@ impl ScriptUser {
         Ok(())
     }
 
-    /// `program` run as this user: no supplementary groups, no way to gain privileges, killed
-    /// by the kernel when the worker dies (`setpriv` sets the signal after switching users,
-    /// which would otherwise clear it). The environment is the caller's to fill.
+    /// `program` run as this user: no supplementary groups, no capabilities in any set (a
+    /// worker that runs as non-root with ambient capabilities would otherwise hand them on),
+    /// no way to gain privileges, killed by the kernel when the worker dies (`setpriv` sets
+    /// the signal after switching users, which would otherwise clear it). The environment is
+    /// the caller's to fill.
     pub fn command(&self, program: &str) -> tokio::process::Command {
         let mut command = tokio::process::Command::new(SETPRIV);
         command
@@ -117,6 +119,9 @@ impl ScriptUser {
             .arg(format!("--regid={}", self.gid))
             .args([
                 "--clear-groups",
+                "--inh-caps=-all",
+                "--ambient-caps=-all",
+                "--bounding-set=-all",
                 "--no-new-privs",
                 "--pdeathsig",
                 "KILL",
@@ -127,34 +132,53 @@ impl ScriptUser {
         command
     }
 
-    /// Gives `folder` and everything in it to this user (symbolic links are changed, never
-    /// followed), then closes the folder to everyone else.
+    /// Gives everything in `folder`, then `folder` itself, to this user (symbolic links are
+    /// changed, never followed), and closes the folder to everyone else. `folder` must be
+    /// the worker's own and closed (see [`create_step_folder`]) until then: while it is, no
+    /// other user can reach what is inside, so nothing can be swapped under the walk.
     pub fn hand_over(&self, folder: &Path) -> std::io::Result<()> {
         self.change_owner(folder)?;
         std::fs::set_permissions(folder, std::fs::Permissions::from_mode(0o700))
     }
 
+    /// Changes the owner of what is below `path` first, then of `path`.
     fn change_owner(&self, path: &Path) -> std::io::Result<()> {
-        std::os::unix::fs::lchown(path, Some(self.uid), Some(self.gid))?;
         if std::fs::symlink_metadata(path)?.is_dir() {
             for entry in std::fs::read_dir(path)? {
                 self.change_owner(&entry?.path())?;
             }
         }
-        Ok(())
+        std::os::unix::fs::lchown(path, Some(self.uid), Some(self.gid))
     }
 }
 
-/// Makes `folder` (and the folders above it up to `work_root`) passable but not listable by
+/// Creates a step folder that only the worker's user can enter (`0700`, the worker's own),
+/// so that nothing is written into it or swapped inside it before [`ScriptUser::hand_over`].
+pub fn create_step_folder(folder: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().mode(0o700).create(folder)?;
+    std::fs::set_permissions(folder, std::fs::Permissions::from_mode(0o700))
+}
+
+/// Makes `folder` (and the folders above it, below `work_root`) passable but not listable by
 /// other users, and creates it when missing: the script user reaches its own step folder
-/// through them, and sees nothing else.
+/// through them, and sees nothing else. The work root itself becomes `0711` when it is the
+/// worker's own and not a shared (sticky) folder such as `/tmp`, which keeps its mode;
+/// [`ScriptUser::check`] proves the script user can pass every folder above.
 pub fn create_passable(work_root: &Path, folder: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
     std::fs::create_dir_all(folder)?;
+    let root = std::fs::metadata(work_root)?;
+    let own = std::fs::metadata("/proc/self").is_ok_and(|me| me.uid() == root.uid());
+    let shared = root.mode() & 0o1000 != 0;
+    if own && !shared {
+        std::fs::set_permissions(work_root, std::fs::Permissions::from_mode(0o711))?;
+    }
     for ancestor in folder.ancestors() {
-        std::fs::set_permissions(ancestor, std::fs::Permissions::from_mode(0o711))?;
-        if ancestor == work_root {
+        if ancestor == work_root || !ancestor.starts_with(work_root) {
             break;
         }
+        std::fs::set_permissions(ancestor, std::fs::Permissions::from_mode(0o711))?;
     }
     Ok(())
 }

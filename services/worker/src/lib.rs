@@ -398,7 +398,7 @@ async fn prepare(
     isolation::create_passable(&context.config.work_root, &deployment_folder)
         .and_then(|()| match std::fs::remove_dir_all(&step_folder) {
             Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
-            _ => std::fs::create_dir(&step_folder),
+            _ => isolation::create_step_folder(&step_folder),
         })
         .map_err(|error| format!("creating the step folder: {error}"))?;
     let working_directory = match &job.package {

@@ -174,13 +174,20 @@ impl Scope {
 }
 
 /// Renders a program against a render state; used for templates and for variable values.
+/// The output is written into a buffer that refuses to grow past the output budget, so text
+/// repeated by loops is stopped as it is produced, not after.
 pub(crate) fn render_program(program: Program, render: Value) -> Result<String, Failure> {
+    let limit = render
+        .downcast_object_ref::<RenderState>()
+        .map_or(Limits::DEFAULT_MAX_OUTPUT_BYTES, |state| {
+            state.limits.max_output_bytes
+        });
     let source = program.source.clone();
     let context = minijinja::context! {
         __render => render,
         __program => Value::from_object(program),
     };
-    ENVIRONMENT.render_str(&source, context).map_err(|error| {
+    let failed = |error: minijinja::Error| {
         Failure::from_minijinja(&error).unwrap_or_else(|| {
             Failure::new(
                 TemplateErrorKind::Syntax,
@@ -188,7 +195,54 @@ pub(crate) fn render_program(program: Program, render: Value) -> Result<String, 
                 (1, 1),
             )
         })
+    };
+    let template = ENVIRONMENT.template_from_str(&source).map_err(failed)?;
+    let mut output = BoundedOutput {
+        bytes: Vec::new(),
+        limit,
+        over: false,
+    };
+    if let Err(error) = template.render_captured_to(context, &mut output) {
+        if output.over {
+            return Err(Failure::new(
+                TemplateErrorKind::OverBudget,
+                format!(
+                    "the rendered text is longer than the most a render may produce ({limit} bytes)"
+                ),
+                (1, 1),
+            ));
+        }
+        return Err(failed(error));
+    }
+    String::from_utf8(output.bytes).map_err(|_| {
+        Failure::new(
+            TemplateErrorKind::Syntax,
+            "the template rendered text that is not UTF-8".to_owned(),
+            (1, 1),
+        )
     })
+}
+
+/// A render's output, refusing to grow past `limit` bytes.
+struct BoundedOutput {
+    bytes: Vec<u8>,
+    limit: usize,
+    over: bool,
+}
+
+impl std::io::Write for BoundedOutput {
+    fn write(&mut self, buffer: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len().saturating_add(buffer.len()) > self.limit {
+            self.over = true;
+            return Err(std::io::Error::other("over the output budget"));
+        }
+        self.bytes.extend_from_slice(buffer);
+        Ok(buffer.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The state of one render (one budget, one set of expanded values).
@@ -306,7 +360,14 @@ fn apply_filter(
         arguments: &arguments,
         now: render.now,
     };
-    render.charge(&scope, tag, 1 + text.len() as u64)?;
+    // A filter's arguments may be patterns (`Replace`, `Match`) whose compiling costs far more
+    // than their length: they are charged heavily.
+    let argument_bytes: usize = arguments.iter().map(String::len).sum();
+    render.charge(
+        &scope,
+        tag,
+        1 + text.len() as u64 + 64 * argument_bytes as u64,
+    )?;
     match (definition.apply)(&input) {
         Ok(result) => {
             render.charge(&scope, tag, result.len() as u64)?;

@@ -91,23 +91,15 @@ pub struct LogQuery {
     limit: Option<i64>,
 }
 
+/// The most text one page of the log carries (at least one line is always sent).
+const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
+
 /// `GET /api/deployments/{id}/log?after=<cursor>&limit=<n>`: the task log in pages.
 pub async fn log(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
     QueryParams(query): QueryParams<LogQuery>,
 ) -> Result<Json<TaskLogPage>, ApiError> {
-    let after = query.after.unwrap_or(0);
-    if after < 0 {
-        return Err(ApiError::invalid(
-            "after",
-            "must be a cursor of the log (0 or more)",
-        ));
-    }
-    let limit = query.limit.unwrap_or(1000);
-    if !(1..=5000).contains(&limit) {
-        return Err(ApiError::invalid("limit", "must be between 1 and 5000"));
-    }
     let not_found = || ApiError::NotFound(format!("deployment `{raw_id}` does not exist"));
     let deployment_id: DeploymentId = raw_id.parse().map_err(|_| not_found())?;
     let client = state.db().await?;
@@ -119,10 +111,30 @@ pub async fn log(
     {
         return Err(not_found());
     }
+    let after = query.after.unwrap_or(0);
+    if after < 0 {
+        return Err(ApiError::invalid(
+            "after",
+            "must be a cursor of the log (0 or more)",
+        ));
+    }
+    let limit = query.limit.unwrap_or(1000);
+    if !(1..=5000).contains(&limit) {
+        return Err(ApiError::invalid("limit", "must be between 1 and 5000"));
+    }
     // One line more than asked says whether there are more.
     let mut lines = task_log::page(&client, deployment_id, after, limit + 1).await?;
-    let more = lines.len() as i64 > limit;
+    let mut more = lines.len() as i64 > limit;
     lines.truncate(limit as usize);
+    // A page also ends after MAX_PAGE_BYTES of text (a line may be 16 KiB).
+    let mut bytes = 0;
+    if let Some(cut) = lines.iter().position(|line| {
+        bytes += line.text.len();
+        bytes > MAX_PAGE_BYTES
+    }) {
+        lines.truncate(cut.max(1));
+        more = true;
+    }
     let next_cursor = lines.last().map_or(after, |line| line.log_line_id);
     Ok(Json(TaskLogPage {
         lines: log_lines(lines, &steps),
