@@ -47,7 +47,7 @@ pub(crate) fn worker_config(
         worker_name: "test-worker".into(),
         script_user: crate::stack::script_user(),
         log_budget: ferry_worker::LogBudget::default(),
-        keep_work_folders: std::time::Duration::from_secs(86_400),
+        keep_work_folders: std::time::Duration::from_secs(7 * 86_400),
         package_cache_max_bytes: 4 * 1024 * 1024 * 1024,
         template_limits: ferry_templates::Limits::default(),
         unpack_limits: ferry_packages::UnpackLimits::default(),

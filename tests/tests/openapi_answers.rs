@@ -48,6 +48,23 @@ impl Checked {
         self.note("POST", path, answer)
     }
 
+    /// A POST from another site's page (refused with 403).
+    async fn post_cross_site(&mut self, path: &str, body: Value) -> Value {
+        let response = self
+            .stack
+            .http
+            .post(format!("{}{path}", self.stack.base_url))
+            .header("x-ferry-apikey", ferry_tests::API_KEY)
+            .header("origin", "https://elsewhere.example")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let answer = response.json().await.unwrap_or(Value::Null);
+        self.note("POST", path, (status, answer))
+    }
+
     async fn put(&mut self, path: &str, body: Value) -> Value {
         let answer = self.stack.put(path, &body).await;
         self.note("PUT", path, answer)
@@ -124,6 +141,10 @@ async fn every_answer_is_as_the_openapi_document_describes_it() {
     api.post("/api/environments", json!({"name": "Test"})).await;
     let production = json!({"name": "Production", "guided_failure": true});
     api.post("/api/environments", production).await;
+    api.post_cross_site("/api/environments", json!({"name": "Elsewhere"}))
+        .await;
+    let huge = json!({"name": "x".repeat(3 * 1024 * 1024)});
+    api.post("/api/environments", huge).await;
     let guided = json!({"guided_failure": false});
     api.put("/api/environments/Test", guided).await;
     api.get("/api/environments").await;

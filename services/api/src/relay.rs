@@ -147,9 +147,22 @@ async fn relay_batch(
             "No worker is taking jobs from worker pool `{}` right now: the step waits in its queue until one starts",
             message.routing_key
         );
-        if let Err(error) =
-            ferry_storage::task_log::append_system_log(&client, deployment_id, &note).await
-        {
+        // Under the deployment's row lock, like every line of its log: a reader following the
+        // log by cursor then never misses one.
+        let noted = async {
+            let transaction = client.transaction().await?;
+            if ferry_storage::deployments::lock(&transaction, deployment_id)
+                .await?
+                .is_some()
+            {
+                ferry_storage::task_log::append_system_log(&transaction, deployment_id, &note)
+                    .await?;
+            }
+            transaction.commit().await?;
+            Ok::<(), ferry_storage::StorageError>(())
+        }
+        .await;
+        if let Err(error) = noted {
             tracing::warn!(%error, "could not note a pool without workers");
         }
     }

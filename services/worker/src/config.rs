@@ -42,7 +42,7 @@ pub struct Config {
     /// `FERRY_STEP_LOG_MAX_BYTES`); the rest is counted.
     pub log_budget: crate::LogBudget,
     /// How long a kept step folder (one with a package, or of a failed step) stays
-    /// (`FERRY_WORK_FOLDER_KEEP_SECONDS`, default a day).
+    /// (`FERRY_WORK_FOLDER_KEEP_SECONDS`, default a week).
     pub keep_work_folders: std::time::Duration,
     /// The most the package cache may hold (`FERRY_PACKAGE_CACHE_MAX_BYTES`, default 4 GiB).
     pub package_cache_max_bytes: u64,
@@ -116,7 +116,7 @@ impl Config {
                 )?,
             },
             keep_work_folders: std::time::Duration::from_secs(
-                settings.parsed("FERRY_WORK_FOLDER_KEEP_SECONDS", 86_400)?,
+                settings.parsed("FERRY_WORK_FOLDER_KEEP_SECONDS", 7 * 86_400)?,
             ),
             package_cache_max_bytes: settings
                 .parsed("FERRY_PACKAGE_CACHE_MAX_BYTES", 4 * 1024 * 1024 * 1024)?,

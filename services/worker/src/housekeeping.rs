@@ -5,9 +5,12 @@
 //! succeeds; a folder holding an extracted package (later steps may use it through
 //! `Package.InstallationDirectoryPath`) and every folder of a failed step (kept for
 //! inspection) are removed once its deployment folder is older than `FERRY_WORK_FOLDER_KEEP_SECONDS`
-//! and no step of that deployment runs on this worker. Only a worker holding the work root's
-//! lock sweeps. The cache drops the least recently used packages beyond
-//! `FERRY_PACKAGE_CACHE_MAX_BYTES`.
+//! and no step of that deployment runs on this worker (a step starting creates its folder,
+//! which makes its deployment folder new again). Only a worker holding the work root's lock
+//! sweeps; it cannot see the steps of other workers sharing the work root, so the time to keep
+//! must exceed the step timeout. Known limit: a deployment that waits longer than that (a
+//! sign-off left for a week) loses the extracted packages of its earlier steps. The cache
+//! drops the least recently used packages beyond `FERRY_PACKAGE_CACHE_MAX_BYTES`.
 
 use std::collections::HashSet;
 use std::path::Path;

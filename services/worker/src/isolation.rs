@@ -11,8 +11,8 @@
 //! workers (different pools).
 //!
 //! The worker itself needs to switch users and to manage files it hands over: it runs as
-//! root or with `CAP_SETUID`, `CAP_SETGID`, `CAP_CHOWN`, `CAP_FOWNER`, `CAP_DAC_OVERRIDE` and
-//! `CAP_KILL`. [`ScriptUser::check`] proves at start-up that this works.
+//! root or with `CAP_SETUID`, `CAP_SETGID`, `CAP_SETPCAP` (to empty the script's bounding
+//! set), `CAP_CHOWN`, `CAP_FOWNER`, `CAP_DAC_OVERRIDE` and `CAP_KILL`. [`ScriptUser::check`] proves at start-up that this works.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -93,7 +93,7 @@ impl ScriptUser {
             let detail = String::from_utf8_lossy(&switched.stderr);
             bail!(
                 "cannot run scripts as `{}` in {}: {}; the worker needs root or CAP_SETUID, \
-                 CAP_SETGID, CAP_CHOWN, CAP_FOWNER, CAP_DAC_OVERRIDE and CAP_KILL, and every \
+                 CAP_SETGID, CAP_SETPCAP, CAP_CHOWN, CAP_FOWNER, CAP_DAC_OVERRIDE and CAP_KILL, and every \
                  folder above the work root must be searchable by other users",
                 self.name,
                 deployments.display(),
