@@ -83,6 +83,25 @@ fn scripts_folder() -> tempfile::TempDir {
     folder
 }
 
+/// Starts a worker in a process of its own (for tests that kill it, or look at its memory or
+/// its environment from a script), configured by `environment` (usually
+/// [`TestStack::worker_environment`] and a setting or two). `binary` is the test worker:
+/// `env!("CARGO_BIN_EXE_ferry-test-worker")`, which only integration tests can name. The
+/// process is killed when the handle is dropped.
+pub fn spawn_worker_process(
+    binary: &str,
+    environment: impl IntoIterator<Item = (String, String)>,
+) -> tokio::process::Child {
+    tokio::process::Command::new(binary)
+        .envs(environment)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starting the worker process")
+}
+
 /// Sends the services' logs to the test's output (once per process).
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()

@@ -4,8 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // A failed unwrap is a failed test, with its location.
 
-use std::process::Stdio;
-
+use ferry_tests::stack::spawn_worker_process;
 use ferry_tests::{DeploymentStatus, StackOptions, TestStack, log_text};
 use serde_json::json;
 
@@ -30,15 +29,9 @@ async fn endless_lines_and_floods_of_lines_leave_the_worker_alive_and_small() {
     })
     .await;
     let work_root = tempfile::tempdir().unwrap();
-    let mut worker = tokio::process::Command::new(env!("CARGO_BIN_EXE_ferry-test-worker"))
-        .envs(stack.worker_environment(work_root.path()))
-        .env("FERRY_STEP_LOG_MAX_LINES", "1000")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("starting the worker process");
+    let mut environment = stack.worker_environment(work_root.path());
+    environment.push(("FERRY_STEP_LOG_MAX_LINES".into(), "1000".into()));
+    let mut worker = spawn_worker_process(env!("CARGO_BIN_EXE_ferry-test-worker"), environment);
     let pid = worker.id().unwrap();
 
     stack.create_environment("Dev").await;

@@ -4,10 +4,10 @@
 #![allow(clippy::unwrap_used)] // A failed unwrap is a failed test, with its location.
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::Stdio;
 
 use ferry_tests::ferry_worker::isolation::ScriptUser;
 use ferry_tests::stack::script_user;
+use ferry_tests::stack::spawn_worker_process;
 use ferry_tests::{DeploymentStatus, StackOptions, TestStack, log_text};
 use serde_json::json;
 
@@ -58,15 +58,12 @@ async fn a_script_reaches_nothing_of_its_worker() {
         .collect();
     std::fs::write(&config_file, file_contents).unwrap();
     std::fs::set_permissions(&config_file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let mut worker = tokio::process::Command::new(env!("CARGO_BIN_EXE_ferry-test-worker"))
-        .envs(environment)
-        .env("FERRY_CONFIG_FILE", &config_file)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("starting the worker process");
+    let mut environment = environment;
+    environment.push((
+        "FERRY_CONFIG_FILE".into(),
+        config_file.display().to_string(),
+    ));
+    let mut worker = spawn_worker_process(env!("CARGO_BIN_EXE_ferry-test-worker"), environment);
 
     stack.create_environment("Dev").await;
     stack

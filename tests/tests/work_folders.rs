@@ -4,9 +4,9 @@
 
 #![allow(clippy::unwrap_used)] // A failed unwrap is a failed test, with its location.
 
-use std::process::Stdio;
 use std::time::Duration;
 
+use ferry_tests::stack::spawn_worker_process;
 use ferry_tests::{DeploymentStatus, Patience, Progress, StackOptions, TestStack, poll_until};
 use serde_json::json;
 
@@ -18,15 +18,9 @@ async fn step_folders_go_when_done_with_and_failed_ones_after_a_while() {
     })
     .await;
     let work_root = tempfile::tempdir().unwrap();
-    let mut worker = tokio::process::Command::new(env!("CARGO_BIN_EXE_ferry-test-worker"))
-        .envs(stack.worker_environment(work_root.path()))
-        .env("FERRY_WORK_FOLDER_KEEP_SECONDS", "3")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("starting the worker process");
+    let mut environment = stack.worker_environment(work_root.path());
+    environment.push(("FERRY_WORK_FOLDER_KEEP_SECONDS".into(), "3".into()));
+    let mut worker = spawn_worker_process(env!("CARGO_BIN_EXE_ferry-test-worker"), environment);
     stack.create_environment("Dev").await;
     stack
         .create_project(&json!({
