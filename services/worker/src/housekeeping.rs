@@ -14,7 +14,10 @@
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+
+use crate::WorkerContext;
 
 /// Removes the deployment folders under `deployments` last changed more than `keep` ago,
 /// except those named in `in_use`. Returns how many were removed.
@@ -81,6 +84,29 @@ pub fn bound_cache(cache: &Path, max_bytes: u64) -> usize {
         }
     }
     removed
+}
+
+/// Sweeps old deployment folders now and then (see `housekeeping`), leaving those of
+/// deployments with a step running here.
+pub(crate) async fn sweep_old_folders(context: Arc<WorkerContext>) {
+    let keep = context.config.keep_work_folders;
+    let every = (keep / 4).clamp(Duration::from_secs(1), Duration::from_secs(3600));
+    loop {
+        let in_use: std::collections::HashSet<String> = context
+            .running
+            .lock()
+            .map(|running| running.values().map(|(id, _)| id.to_string()).collect())
+            .unwrap_or_default();
+        let deployments = context.config.work_root.join("deployments");
+        let removed =
+            tokio::task::spawn_blocking(move || sweep_work_folders(&deployments, keep, &in_use))
+                .await
+                .unwrap_or(0);
+        if removed > 0 {
+            tracing::info!(removed, "removed old work folders");
+        }
+        tokio::time::sleep(every).await;
+    }
 }
 
 #[cfg(test)]

@@ -15,10 +15,12 @@
 //! for the step that uses them; every line the worker sends is masked first.
 
 pub mod config;
+mod control;
 mod events;
 mod housekeeping;
 pub mod isolation;
 mod package;
+mod prepare;
 mod script;
 mod variables;
 
@@ -30,10 +32,9 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::Utc;
 use ferry_broker::{ConsumerOptions, Delivery, Handled, Publisher, Topology, run_consumer};
-use ferry_contracts::{LogStream, StepJob, StepOutcome, StopStep};
+use ferry_contracts::{LogStream, StepJob, StepOutcome};
 use ferry_domain::{DeploymentId, StepRunId};
 use ferry_packages::store::PackageStore;
-use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
@@ -139,13 +140,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     });
     let control_channel = connection.create_channel().await?;
     let control_queue = topology.declare_control_queue(&control_channel).await?;
-    let control_task = tokio::spawn(listen_for_stops(
+    let control_task = tokio::spawn(control::listen_for_stops(
         control_channel,
         control_queue,
         Arc::clone(&context),
         shutdown.clone(),
     ));
-    let sweeper = owns_work_root.then(|| tokio::spawn(sweep_old_folders(Arc::clone(&context))));
+    let sweeper =
+        owns_work_root.then(|| tokio::spawn(housekeeping::sweep_old_folders(Arc::clone(&context))));
     tracing::info!(queue = %spec.queue, "worker waiting for step jobs");
     let result = run_consumer(
         &connection,
@@ -165,89 +167,6 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     }
     let _ = connection.close(200, "worker stopping".into()).await;
     Ok(result?)
-}
-
-/// Sweeps old deployment folders now and then (see `housekeeping`), leaving those of
-/// deployments with a step running here.
-async fn sweep_old_folders(context: Arc<WorkerContext>) {
-    let keep = context.config.keep_work_folders;
-    let every = (keep / 4).clamp(Duration::from_secs(1), Duration::from_secs(3600));
-    loop {
-        let in_use: std::collections::HashSet<String> = context
-            .running
-            .lock()
-            .map(|running| running.values().map(|(id, _)| id.to_string()).collect())
-            .unwrap_or_default();
-        let deployments = context.config.work_root.join("deployments");
-        let removed = tokio::task::spawn_blocking(move || {
-            housekeeping::sweep_work_folders(&deployments, keep, &in_use)
-        })
-        .await
-        .unwrap_or(0);
-        if removed > 0 {
-            tracing::info!(removed, "removed old work folders");
-        }
-        tokio::time::sleep(every).await;
-    }
-}
-
-/// Hears stop messages (cancelled deployments) and stops the matching running attempt.
-/// Control messages are not acknowledged one by one: a lost one only means a cancelled
-/// script runs on until it ends, and its result is ignored as stale.
-async fn listen_for_stops(
-    channel: lapin::Channel,
-    queue: String,
-    context: Arc<WorkerContext>,
-    shutdown: CancellationToken,
-) {
-    let consumer = channel
-        .basic_consume(
-            queue.into(),
-            "ferry-worker-control".into(),
-            lapin::options::BasicConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
-            ferry_broker::FieldTable::default(),
-        )
-        .await;
-    let mut consumer = match consumer {
-        Ok(consumer) => consumer,
-        Err(error) => {
-            tracing::error!(%error, "cannot listen for stop messages; cancelled steps will run to their end");
-            return;
-        }
-    };
-    loop {
-        let delivery = tokio::select! {
-            () = shutdown.cancelled() => return,
-            delivery = consumer.next() => delivery,
-        };
-        let Some(Ok(delivery)) = delivery else {
-            return;
-        };
-        let Ok(stop) = serde_json::from_slice::<StopStep>(&delivery.data) else {
-            tracing::warn!("ignoring a control message that is not a stop message");
-            continue;
-        };
-        let token = context.running.lock().ok().and_then(|running| {
-            running
-                .get(&(stop.step_run_id, stop.attempt))
-                .map(|(_, token)| token.clone())
-        });
-        match token {
-            Some(token) => {
-                tracing::info!(step_run_id = %stop.step_run_id, attempt = stop.attempt, "stopping a cancelled step");
-                token.cancel();
-            }
-            None => {
-                if let Ok(mut stopped) = context.stopped.lock() {
-                    stopped.retain(|_, heard| heard.elapsed() < REMEMBER_STOPS);
-                    stopped.insert((stop.step_run_id, stop.attempt), std::time::Instant::now());
-                }
-            }
-        }
-    }
 }
 
 async fn handle(context: &WorkerContext, delivery: &Delivery) -> Handled {
@@ -326,20 +245,21 @@ async fn run_step(
     stop: CancellationToken,
 ) -> StepOutcome {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(job.timeout_seconds.max(1));
-    let prepared = match tokio::time::timeout_at(deadline, prepare(context, job, sink)).await {
-        Ok(Ok(prepared)) => prepared,
-        Ok(Err(reason)) => return failed(sink, reason),
-        Err(_) => {
-            return failed(
-                sink,
-                format!(
-                    "preparing the step (its package, variables and script) took longer than \
+    let prepared =
+        match tokio::time::timeout_at(deadline, prepare::prepare(context, job, sink)).await {
+            Ok(Ok(prepared)) => prepared,
+            Ok(Err(reason)) => return failed(sink, reason),
+            Err(_) => {
+                return failed(
+                    sink,
+                    format!(
+                        "preparing the step (its package, variables and script) took longer than \
                      its timeout of {} seconds",
-                    job.timeout_seconds
-                ),
-            );
-        }
-    };
+                        job.timeout_seconds
+                    ),
+                );
+            }
+        };
     let outcome = script::run(
         script::ScriptRun {
             job,
@@ -362,102 +282,6 @@ async fn run_step(
         let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(folder)).await;
     }
     outcome
-}
-
-/// A step ready to run.
-struct Prepared {
-    variables: variables::StepVariables,
-    step_folder: std::path::PathBuf,
-    working_directory: std::path::PathBuf,
-    /// The script after template rendering.
-    script: String,
-}
-
-/// Decrypts the variables, makes the step folder, fetches and extracts the package, and
-/// renders the script. An error is the reason the step fails.
-async fn prepare(
-    context: &WorkerContext,
-    job: &StepJob,
-    sink: &mut EventSink<'_>,
-) -> Result<Prepared, String> {
-    let mut variables = variables::StepVariables::prepare(
-        job,
-        &context.config.variables_key,
-        &context.config.worker_name,
-    )?;
-    sink.set_masker(variables.masker.clone());
-    let deployment_folder = context
-        .config
-        .work_root
-        .join("deployments")
-        .join(job.deployment_id.to_string());
-    let step_folder =
-        deployment_folder.join(format!("{:03}-attempt-{}", job.step_index, job.attempt));
-    // A folder left by an earlier run of this attempt (a worker that died) is not reused:
-    // its last owner was a script.
-    isolation::create_passable(&context.config.work_root, &deployment_folder)
-        .and_then(|()| match std::fs::remove_dir_all(&step_folder) {
-            Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
-            _ => isolation::create_step_folder(&step_folder),
-        })
-        .map_err(|error| format!("creating the step folder: {error}"))?;
-    let working_directory = match &job.package {
-        None => step_folder.clone(),
-        Some(package) => package::fetch_and_extract(
-            &context.store,
-            &context.config.work_root,
-            package,
-            &step_folder,
-            &context.config.unpack_limits,
-            context.config.package_cache_max_bytes,
-            sink,
-        )
-        .await
-        .map_err(|error| error.to_string())?,
-    };
-    if job.package.is_some() {
-        let path = working_directory.to_string_lossy().into_owned();
-        variables.add_system("Action.Package.InstallationDirectoryPath", &path);
-        variables.add_system(
-            &format!(
-                "Action[{}].Output.Package.InstallationDirectoryPath",
-                job.step_name
-            ),
-            &path,
-        );
-        sink.add_outputs(
-            [("Package.InstallationDirectoryPath".to_owned(), path)]
-                .into_iter()
-                .collect(),
-        );
-    }
-    // Rendering may take up to the template budget: off the async executor's threads.
-    let limits = context.config.template_limits;
-    let script = off_the_executor(|| {
-        variables.expand_values(limits);
-        variables.render_script(job, limits)
-    });
-    sink.set_masker(variables.masker.clone());
-    Ok(Prepared {
-        script: script?,
-        variables,
-        step_folder,
-        working_directory,
-    })
-}
-
-/// Runs `work` (CPU-bound, up to a template budget long) without holding up the runtime's
-/// other tasks: the worker thread hands its tasks to the others meanwhile. A runtime with one
-/// thread has no others, and runs it in place.
-fn off_the_executor<T>(work: impl FnOnce() -> T) -> T {
-    let multi_threaded = tokio::runtime::Handle::try_current().is_ok_and(|runtime| {
-        runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
-    });
-    if multi_threaded {
-        tokio::task::block_in_place(work)
-    } else {
-        work()
-    }
 }
 
 fn failed(sink: &mut EventSink<'_>, reason: String) -> StepOutcome {
