@@ -17,9 +17,9 @@ use crate::topology::{header_integer, header_string};
 use crate::{BrokerError, OutgoingMessage, Publisher, QueueSpec, Topology};
 
 /// The header holding a message's attempt number (1 for the first delivery).
-const ATTEMPT_HEADER: &str = "x-ferry-attempt";
+pub(crate) const ATTEMPT_HEADER: &str = "x-ferry-attempt";
 /// The header naming why a message was parked in the dead-letter queue.
-const ERROR_HEADER: &str = "x-ferry-error";
+pub(crate) const ERROR_HEADER: &str = "x-ferry-error";
 
 /// What a handler did with a message.
 #[derive(Debug, Clone, PartialEq, Eq)]

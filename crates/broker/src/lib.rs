@@ -5,6 +5,7 @@
 //! What a message means is the business of the service that consumes it.
 
 mod consumer;
+pub mod dead_letters;
 mod publisher;
 mod topology;
 

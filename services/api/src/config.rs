@@ -46,6 +46,23 @@ pub struct Config {
     pub variables_key: ferry_secrets::Keyring,
 }
 
+/// What the `dead-letters` command needs: the broker and the queue prefix alone.
+pub struct BrokerSettings {
+    pub amqp_url: SecretUrl,
+    pub queue_prefix: String,
+}
+
+impl BrokerSettings {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let settings = Settings::from_environment_and_file()?;
+        Ok(BrokerSettings {
+            amqp_url: settings
+                .secret_url("FERRY_AMQP_URL", "amqp://guest:guest@127.0.0.1:55672/%2f"),
+            queue_prefix: settings.variable_or("FERRY_QUEUE_PREFIX", "ferry"),
+        })
+    }
+}
+
 impl Config {
     /// The configuration from the process environment and `FERRY_CONFIG_FILE`.
     pub fn from_env() -> anyhow::Result<Self> {

@@ -4,6 +4,7 @@
 mod actor;
 pub mod config;
 mod context;
+pub mod dead_letters;
 mod error;
 mod events;
 mod extract;

@@ -1,5 +1,5 @@
 //! `ferry-api`: reads its configuration, sets up logging, and runs the API until Ctrl-C or
-//! SIGTERM.
+//! SIGTERM. `ferry-api dead-letters …` lists or replays parked messages instead.
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
@@ -12,6 +12,10 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "info,lapin=warn".into()),
         )
         .init();
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    if arguments.first().map(String::as_str) == Some("dead-letters") {
+        return ferry_api::dead_letters::command(&arguments[1..]).await;
+    }
     let config = ferry_api::Config::from_env()?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
