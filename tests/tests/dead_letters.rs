@@ -53,11 +53,20 @@ async fn parked_messages_are_listed_with_their_reason_and_replayed() {
     assert_eq!(parked.len(), 1, "{parked:?}");
     assert_eq!(parked[0].message_id, "broken-1");
     assert!(parked[0].reason.contains("not a step event"), "{parked:?}");
-    // Listing takes nothing out.
-    assert_eq!(
-        dead_letters::list(&connection, &dead, 10).await.unwrap(),
-        parked
-    );
+    // Listing takes nothing out (what it read is given back, readable again soon after).
+    poll_until(
+        "the listed message to be listed again",
+        Patience::within(Duration::from_secs(30)),
+        || async {
+            let again = dead_letters::list(&connection, &dead, 10).await.unwrap();
+            if again == parked {
+                Progress::Done(())
+            } else {
+                Progress::NotYet(format!("{again:?}"))
+            }
+        },
+    )
+    .await;
 
     // Replaying an id that is not there moves nothing; the right id moves it back to its
     // queue, where the API tries it again (and, still broken, parks it again).
@@ -67,12 +76,21 @@ async fn parked_messages_are_listed_with_their_reason_and_replayed() {
             .unwrap(),
         0
     );
-    assert_eq!(
-        dead_letters::replay(&connection, &dead, &events.queue, Some("broken-1"))
-            .await
-            .unwrap(),
-        1
-    );
+    // Messages the listing gave back may take a moment to be readable again.
+    poll_until(
+        "the parked message to be replayed",
+        Patience::within(Duration::from_secs(30)),
+        || async {
+            match dead_letters::replay(&connection, &dead, &events.queue, Some("broken-1"))
+                .await
+                .unwrap()
+            {
+                1 => Progress::Done(()),
+                replayed => Progress::NotYet(format!("replayed {replayed}")),
+            }
+        },
+    )
+    .await;
     poll_until(
         "the replayed message to be tried and parked again",
         Patience::within(Duration::from_secs(30)),

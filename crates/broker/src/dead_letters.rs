@@ -50,9 +50,10 @@ pub async fn list(
 
 /// Moves the messages parked in `dead_queue` (only the one with `message_id`, when given)
 /// back into `work_queue`, as new: their attempt count and parking reason are removed. Each
-/// is taken out of the dead-letter queue only once RabbitMQ confirmed its copy. Replays at
-/// most as many messages as were parked when it began (one parked again meanwhile waits for
-/// the next replay). Returns how many were replayed.
+/// is taken out of the dead-letter queue only once RabbitMQ confirmed its copy. A message
+/// replayed and parked again meanwhile is not replayed twice in one call (it waits for the
+/// next). Messages given back a moment ago (by a `list`) may take a moment to be readable
+/// again: a replay that finds none can simply be run again. Returns how many were replayed.
 pub async fn replay(
     connection: &Connection,
     dead_queue: &str,
@@ -60,7 +61,8 @@ pub async fn replay(
     message_id: Option<&str>,
 ) -> Result<usize, BrokerError> {
     let channel = connection.create_channel().await?;
-    let waiting = channel
+    // Fails (closing the channel) when the queue does not exist.
+    channel
         .queue_declare(
             dead_queue.into(),
             QueueDeclareOptions {
@@ -69,11 +71,10 @@ pub async fn replay(
             },
             FieldTable::default(),
         )
-        .await?
-        .message_count();
+        .await?;
     let publisher = Publisher::open(connection).await?;
-    let mut replayed = 0;
-    for _ in 0..waiting {
+    let mut replayed = std::collections::HashSet::new();
+    loop {
         let Some(message) = channel
             .basic_get(dead_queue.into(), BasicGetOptions { no_ack: false })
             .await?
@@ -82,6 +83,10 @@ pub async fn replay(
         };
         let delivery = &message.delivery;
         let id = text(delivery.properties.message_id());
+        if replayed.contains(&id) {
+            // Replayed and parked again already: held until the channel closes.
+            break;
+        }
         if message_id.is_some_and(|wanted| wanted != id) {
             continue;
         }
@@ -105,11 +110,11 @@ pub async fn replay(
             })
             .await?;
         delivery.ack(BasicAckOptions::default()).await?;
-        replayed += 1;
+        replayed.insert(id);
     }
     // Messages read but not replayed go back to the dead-letter queue with the channel.
     let _ = channel.close(200, "replayed".into()).await;
-    Ok(replayed)
+    Ok(replayed.len())
 }
 
 fn text(value: &Option<lapin::types::ShortString>) -> String {

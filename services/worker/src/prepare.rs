@@ -74,12 +74,20 @@ pub(crate) async fn prepare(
                 .collect(),
         );
     }
-    // Rendering may take up to the template budget: off the async executor's threads.
+    // Rendering may take up to the template budget, so it runs on a blocking thread. Not
+    // with `block_in_place`: that turns the task's own thread into a blocking one, which tokio
+    // retires when idle, and the script spawned from it next would then be killed by its
+    // parent-death signal (which follows the spawning *thread*).
     let limits = context.config.template_limits;
-    let script = off_the_executor(|| {
+    let owned_job = job.clone();
+    let (variables, script) = tokio::task::spawn_blocking(move || {
+        let mut variables = variables;
         variables.expand_values(limits);
-        variables.render_script(job, limits)
-    });
+        let script = variables.render_script(&owned_job, limits);
+        (variables, script)
+    })
+    .await
+    .map_err(|error| format!("rendering the script: {error}"))?;
     sink.set_masker(variables.masker.clone());
     Ok(Prepared {
         script: script?,
@@ -87,18 +95,4 @@ pub(crate) async fn prepare(
         step_folder,
         working_directory,
     })
-}
-
-/// Runs `work` (CPU-bound, up to a template budget long) without holding up the runtime's
-/// other tasks: the worker thread hands its tasks to the others meanwhile. A runtime with one
-/// thread has no others, and runs it in place.
-fn off_the_executor<T>(work: impl FnOnce() -> T) -> T {
-    let multi_threaded = tokio::runtime::Handle::try_current().is_ok_and(|runtime| {
-        runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
-    });
-    if multi_threaded {
-        tokio::task::block_in_place(work)
-    } else {
-        work()
-    }
 }
