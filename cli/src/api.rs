@@ -89,6 +89,21 @@ pub async fn answer<Answer: DeserializeOwned>(
     bail!("the API answered {status}: {message}")
 }
 
+/// A log line as it may reach a terminal: control characters (escape sequences a script
+/// printed to move the cursor, recolour or retitle the operator's terminal, or fake a line)
+/// become U+FFFD; tabs stay.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 /// Prints the task-log lines written after `cursor`, page by page; returns the cursor to go
 /// on from.
 async fn print_new_lines(
@@ -106,9 +121,9 @@ async fn print_new_lines(
             let step = line
                 .step
                 .as_ref()
-                .map(|s| format!("[{s}] "))
+                .map(|s| format!("[{}] ", printable(s.as_str())))
                 .unwrap_or_default();
-            println!("{step}{}", line.text);
+            println!("{step}{}", printable(&line.text));
         }
         cursor = page.next_cursor;
         if !page.more {
@@ -161,5 +176,16 @@ pub async fn follow(
             );
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn escape_sequences_from_a_script_do_not_reach_the_terminal() {
+        assert_eq!(
+            super::printable("ok\u{1b}[2K\rDeployment succeeded\tdone"),
+            "ok\u{FFFD}[2K\u{FFFD}Deployment succeeded\tdone"
+        );
     }
 }
