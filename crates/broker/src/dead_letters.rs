@@ -30,10 +30,7 @@ pub async fn list(
     let channel = connection.create_channel().await?;
     let mut parked = Vec::new();
     while parked.len() < limit {
-        let Some(message) = channel
-            .basic_get(dead_queue.into(), BasicGetOptions { no_ack: false })
-            .await?
-        else {
+        let Some(message) = next_unacknowledged(&channel, dead_queue).await? else {
             break;
         };
         let delivery = &message.delivery;
@@ -75,10 +72,7 @@ pub async fn replay(
     let publisher = Publisher::open(connection).await?;
     let mut replayed = std::collections::HashSet::new();
     loop {
-        let Some(message) = channel
-            .basic_get(dead_queue.into(), BasicGetOptions { no_ack: false })
-            .await?
-        else {
+        let Some(message) = next_unacknowledged(&channel, dead_queue).await? else {
             break;
         };
         let delivery = &message.delivery;
@@ -115,6 +109,17 @@ pub async fn replay(
     // Messages read but not replayed go back to the dead-letter queue with the channel.
     let _ = channel.close(200, "replayed".into()).await;
     Ok(replayed.len())
+}
+
+/// The next message of `queue`, held unacknowledged on `channel` (given back when the
+/// channel closes unless acknowledged); `None` when the queue has nothing more to give.
+async fn next_unacknowledged(
+    channel: &lapin::Channel,
+    queue: &str,
+) -> Result<Option<lapin::message::BasicGetMessage>, BrokerError> {
+    Ok(channel
+        .basic_get(queue.into(), BasicGetOptions { no_ack: false })
+        .await?)
 }
 
 fn text(value: &Option<lapin::types::ShortString>) -> String {

@@ -160,20 +160,27 @@ pub fn create_step_folder(folder: &Path) -> std::io::Result<()> {
     std::fs::set_permissions(folder, std::fs::Permissions::from_mode(0o700))
 }
 
-/// Makes `folder` (and the folders above it, below `work_root`) passable but not listable by
-/// other users, and creates it when missing: the script user reaches its own step folder
-/// through them, and sees nothing else. The work root itself becomes `0711` when it is the
-/// worker's own and not a shared (sticky) folder such as `/tmp`, which keeps its mode;
+/// Prepares the work root at start-up: it becomes `0711` (passable, not listable) when it is
+/// the worker's own and not a shared (sticky) folder such as `/tmp`, which keeps its mode;
 /// [`ScriptUser::check`] proves the script user can pass every folder above.
-pub fn create_passable(work_root: &Path, folder: &Path) -> std::io::Result<()> {
+pub fn prepare_work_root(work_root: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::MetadataExt;
-    std::fs::create_dir_all(folder)?;
+    std::fs::create_dir_all(work_root)?;
     let root = std::fs::metadata(work_root)?;
     let own = std::fs::metadata("/proc/self").is_ok_and(|me| me.uid() == root.uid());
     let shared = root.mode() & 0o1000 != 0;
     if own && !shared {
         std::fs::set_permissions(work_root, std::fs::Permissions::from_mode(0o711))?;
     }
+    Ok(())
+}
+
+/// Makes `folder` (and the folders above it, below `work_root`) passable but not listable by
+/// other users, and creates it when missing: the script user reaches its own step folder
+/// through them, and sees nothing else. The work root itself is prepared once, at start-up
+/// ([`prepare_work_root`]).
+pub fn create_passable(work_root: &Path, folder: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(folder)?;
     for ancestor in folder.ancestors() {
         if ancestor == work_root || !ancestor.starts_with(work_root) {
             break;

@@ -84,7 +84,8 @@ impl Drop for RunningGuard<'_> {
 /// steps in progress) or the broker connection is lost.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let deployments = config.work_root.join("deployments");
-    isolation::create_passable(&config.work_root, &deployments)
+    isolation::prepare_work_root(&config.work_root)
+        .and_then(|()| isolation::create_passable(&config.work_root, &deployments))
         .and_then(|()| isolation::create_private(&config.work_root.join("packages")))
         .with_context(|| format!("creating the work folder {}", config.work_root.display()))?;
     let script_user = ScriptUser::lookup(&config.script_user)?;
