@@ -15,6 +15,7 @@ mod deployments;
 pub mod interruptions;
 pub mod mail;
 pub mod openapi;
+mod queues;
 mod services;
 mod setup;
 pub mod smtp_server;
@@ -32,7 +33,7 @@ pub use interruptions::{Interruption, InterruptionKind};
 pub use mail::emails_to;
 pub use openapi::OpenApi;
 pub use smtp_server::SmtpServer;
-pub use stack::{StackOptions, TestStack, init_tracing};
+pub use stack::{StackOptions, TestStack, init_tracing, spawn_worker_process};
 pub use waiting::{POLL_INTERVAL, Patience, Progress, WAIT_TIMEOUT, poll_until};
 
 pub use ferry_api;

@@ -24,6 +24,8 @@ pub(crate) fn api_config(
         api_key: ferry_api::Secret::new(API_KEY),
         step_timeout_seconds: 120,
         event_concurrency: options.event_concurrency,
+        lease_seconds: options.lease_seconds,
+        dispatch_timeout_seconds: options.dispatch_timeout_seconds,
         template_limits: ferry_templates::Limits::default(),
         unpack_limits: ferry_packages::UnpackLimits::default(),
         variables_key: ferry_secrets::SecretKey::from_base64(&stack.variables_key)
@@ -48,6 +50,7 @@ pub(crate) fn worker_config(
         script_user: crate::stack::script_user(),
         log_budget: ferry_worker::LogBudget::default(),
         keep_work_folders: std::time::Duration::from_secs(7 * 86_400),
+        shutdown_grace: std::time::Duration::from_secs(20),
         package_cache_max_bytes: 4 * 1024 * 1024 * 1024,
         template_limits: ferry_templates::Limits::default(),
         unpack_limits: ferry_packages::UnpackLimits::default(),

@@ -28,6 +28,11 @@ pub struct StackOptions {
     pub database_max_connections: usize,
     /// Step events the API applies at once.
     pub event_concurrency: u16,
+    /// The API's lease: a running attempt without a heartbeat for this long is given up
+    /// (short, so tests that kill workers end quickly; workers beat every quarter).
+    pub lease_seconds: u64,
+    /// How long a job may wait for a worker's claim.
+    pub dispatch_timeout_seconds: u64,
 }
 
 impl Default for StackOptions {
@@ -39,6 +44,8 @@ impl Default for StackOptions {
             worker_concurrency: 8,
             database_max_connections: 8,
             event_concurrency: 16,
+            lease_seconds: 8,
+            dispatch_timeout_seconds: 3600,
         }
     }
 }

@@ -808,7 +808,10 @@ async fn a_job_cancelled_before_a_worker_took_it_never_runs() {
     stack.cancel(&waiting).await;
     std::fs::write(&gate, "").unwrap();
     stack.wait_for_deployment(&busy).await;
-    stack.wait_for_log_line(&waiting, "it was not run").await;
+    // The worker takes the cancelled job, and its claim is refused.
+    stack.wait_until_jobs_taken("default").await;
     assert!(!ran.exists(), "the cancelled job's script ran");
+    let log = log_text(&stack.deployment(&waiting).await);
+    assert!(!log.contains("started on worker"), "{log}");
     stack.stop().await;
 }

@@ -1,6 +1,7 @@
 //! A worker killed in the middle of a step does not leave the deployment running forever:
-//! the job is redelivered to another worker, which reports the step failed because its worker
-//! was lost (it does not run the script a second time), and the deployment ends.
+//! its heartbeats stop, the API gives the attempt up when its lease runs out (the step fails,
+//! saying the worker was lost; nobody runs the script a second time), and the deployment
+//! ends. Everything the script started dies with the worker, background children included.
 
 #![allow(clippy::unwrap_used)] // A failed unwrap is a failed test, with its location.
 
@@ -19,12 +20,16 @@ async fn a_killed_worker_fails_its_step_instead_of_hanging() {
     .await;
     stack.create_environment("Dev").await;
     let marker = stack.scripts_folder.path().join("finished-marker");
+    let orphan_marker = stack.scripts_folder.path().join("orphan-marker");
     stack
         .create_project(&json!({
             "name": "Long Step",
             "notification_email": stack.recipient,
             "steps": [
-                { "name": "Slow migration", "script": format!("echo started slow step\nsleep 3\ntouch {}\necho finished slow step", marker.display()) },
+                { "name": "Slow migration", "script": format!(
+                    "(sleep 3; touch {}) &\nsetsid sh -c 'sleep 3; touch {}.setsid' &\necho started slow step\nsleep 3\ntouch {}\necho finished slow step",
+                    orphan_marker.display(), orphan_marker.display(), marker.display()
+                ) },
                 { "name": "Report", "script": "echo reporting", "run_condition": "always" }
             ],
         }))
@@ -64,7 +69,7 @@ async fn a_killed_worker_fails_its_step_instead_of_hanging() {
     );
     let reason = deployment["steps"][0]["error"].as_str().unwrap();
     assert!(
-        reason.contains("worker running this step stopped"),
+        reason.contains("was lost: it sent no heartbeat"),
         "{reason}"
     );
     assert_eq!(
@@ -78,11 +83,20 @@ async fn a_killed_worker_fails_its_step_instead_of_hanging() {
         "the script was not run to the end:\n{log}"
     );
 
-    // The killed worker's script died with it: it never reaches its `touch`.
+    // The killed worker's script died with it, and so did what it started in the
+    // background, in its own session or not: none of them reaches its `touch`.
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert!(
         !marker.exists(),
         "the orphaned script kept running after its worker was killed"
+    );
+    assert!(
+        !orphan_marker.exists(),
+        "a background child of the script outlived its killed worker"
+    );
+    assert!(
+        !orphan_marker.with_extension("setsid").exists(),
+        "a child the script started in a session of its own outlived its killed worker"
     );
     stack.stop().await;
 }

@@ -35,6 +35,9 @@ pub enum Handled {
     /// Give the message back to RabbitMQ as it is; it is redelivered with its `redelivered`
     /// flag set, exactly as if this consumer had died.
     Requeue { reason: String },
+    /// The handler acknowledged the message itself (a worker acknowledges a job once its
+    /// claim is granted, long before the step ends): nothing left to do.
+    Settled,
 }
 
 /// How a consumer behaves.
@@ -117,7 +120,14 @@ where
     let mut in_flight = JoinSet::new();
     let result = loop {
         tokio::select! {
-            () = shutdown.cancelled() => break Ok(()),
+            () = shutdown.cancelled() => {
+                // No more deliveries; those received and not handled yet go back unacknowledged
+                // when the channel closes.
+                let _ = channel
+                    .basic_cancel(options.consumer_tag.clone().into(), Default::default())
+                    .await;
+                break Ok(());
+            }
             Some(finished) = in_flight.join_next(), if !in_flight.is_empty() => {
                 if let Err(error) = finished {
                     tracing::error!(%error, queue = %spec.queue, "a message handler panicked; its message will be redelivered");
@@ -140,6 +150,11 @@ where
             },
         }
     };
+    if result.is_err() {
+        // Their deliveries cannot be acknowledged any more: RabbitMQ gives them to another
+        // consumer. Handlers are written so that stopping one at any await loses nothing.
+        in_flight.abort_all();
+    }
     while in_flight.join_next().await.is_some() {}
     if result.is_ok() {
         let _ = channel.close(200, "shutting down".into()).await;
@@ -164,6 +179,7 @@ async fn settle(
             }
             return;
         }
+        Handled::Settled => return,
         Handled::Requeue { reason } => {
             tracing::warn!(queue = %spec.queue, %reason, "returning message to its queue");
             let _ = delivery

@@ -6,6 +6,7 @@
 
 mod consumer;
 pub mod dead_letters;
+mod link;
 mod publisher;
 mod topology;
 
@@ -13,6 +14,7 @@ pub use consumer::{ConsumerOptions, Handled, attempt_of, parked_reason, run_cons
 pub use lapin::message::Delivery;
 pub use lapin::types::FieldTable;
 pub use lapin::{Channel, Connection};
+pub use link::{Link, Linked};
 pub use publisher::{OutgoingMessage, Publisher};
 pub use topology::{QueueSpec, Topology};
 

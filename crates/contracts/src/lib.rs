@@ -24,6 +24,7 @@ pub enum MessageKind {
     StepEvent,
     DeploymentFinished,
     StopStep,
+    ClaimAnswer,
 }
 
 impl MessageKind {
@@ -33,6 +34,7 @@ impl MessageKind {
             MessageKind::StepEvent => "step_event",
             MessageKind::DeploymentFinished => "deployment_finished",
             MessageKind::StopStep => "stop_step",
+            MessageKind::ClaimAnswer => "claim_answer",
         }
     }
 }
@@ -83,6 +85,10 @@ pub struct StepJob {
     pub package: Option<PackageReference>,
     /// How long the script may run before it is killed and the step fails.
     pub timeout_seconds: u64,
+    /// How often the worker running the step sends a heartbeat (a quarter of the API's
+    /// lease, so three may be lost before the attempt is given up). 0: the default, 15.
+    #[serde(default)]
+    pub heartbeat_seconds: u64,
 }
 
 /// Where a log line came from.
@@ -142,6 +148,13 @@ pub struct StepEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum StepEventBody {
+    /// The start handshake: worker `worker` asks to run this attempt. The API answers with a
+    /// [`ClaimAnswer`] on `reply_to` (the worker's private queue); only a granted attempt is
+    /// run. A claim is re-sent with the same `event_id` until answered, and an answer for an
+    /// `event_id` seen before is the answer it had.
+    Claim { worker: String, reply_to: String },
+    /// The worker running the attempt it claimed is alive: its lease runs on.
+    Heartbeat { worker: String },
     /// Log lines written while the step runs.
     Log { lines: Vec<LogLine> },
     /// The step ended; `lines` holds the last log lines not sent yet.
@@ -155,6 +168,19 @@ pub enum StepEventBody {
         #[serde(default)]
         outputs: BTreeMap<String, String>,
     },
+}
+
+/// The API's answer to a [`StepEventBody::Claim`], sent to the claim's `reply_to` queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimAnswer {
+    /// The claim's `event_id`.
+    pub claim_id: Uuid,
+    /// Whether this worker runs the attempt. `false` means never (the attempt is stale,
+    /// cancelled, or another delivery has it): the job is acknowledged and dropped.
+    pub granted: bool,
+    /// Why it was refused, in a sentence.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// "Stop this step": sent by the API when a deployment is cancelled, to every worker (a
@@ -356,6 +382,7 @@ mod tests {
                 format: "zip".into(),
             }),
             timeout_seconds: 10,
+            heartbeat_seconds: 15,
         };
         let written = serde_json::to_value(&job).unwrap();
         assert_eq!(written["step_name"], "Deploy");

@@ -57,6 +57,8 @@ pub struct StepRun {
     pub failure_ignored: bool,
     /// Output variables the worker reported.
     pub outputs: BTreeMap<String, String>,
+    /// The worker that claimed the current attempt.
+    pub claimed_by: Option<String>,
 }
 
 pub(crate) const DEPLOYMENT_COLUMNS: &str = "d.deployment_id, d.release_id, d.project_id, d.environment_id, \
@@ -89,7 +91,7 @@ pub(crate) fn deployment_from_row(row: &tokio_postgres::Row) -> Result<Deploymen
 }
 
 const STEP_COLUMNS: &str = "step_run_id, deployment_id, step_index, name, status, attempt, \
-     exit_code, error, dispatched_at, started_at, finished_at, failure_ignored, outputs";
+     exit_code, error, dispatched_at, started_at, finished_at, failure_ignored, outputs, claimed_by";
 
 fn step_from_row(row: &tokio_postgres::Row) -> Result<StepRun, StorageError> {
     let status: String = row.get(4);
@@ -109,6 +111,7 @@ fn step_from_row(row: &tokio_postgres::Row) -> Result<StepRun, StorageError> {
         finished_at: row.get(10),
         failure_ignored: row.get(11),
         outputs: crate::json_column(row.get(12), "step outputs")?,
+        claimed_by: row.get(13),
     })
 }
 
@@ -228,4 +231,51 @@ pub async fn has_step_run(
         )
         .await?
         .is_some())
+}
+
+/// A running attempt that nobody will report on: its job waited longer than the dispatch
+/// timeout without a claim, or its worker sent no heartbeat for longer than the lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LostAttempt {
+    pub deployment_id: DeploymentId,
+    pub step_run_id: StepRunId,
+    pub attempt: i32,
+    /// `None`: nobody claimed it.
+    pub claimed_by: Option<String>,
+    /// Seconds since the dispatch (not claimed) or the last heartbeat (claimed), by the
+    /// database's clock.
+    pub silent_seconds: i64,
+}
+
+/// The running attempts of running deployments that are lost (see [`LostAttempt`]), oldest
+/// first, at most `limit`.
+pub async fn lost_attempts(
+    client: &impl GenericClient,
+    dispatch_timeout_seconds: f64,
+    lease_seconds: f64,
+    limit: i64,
+) -> Result<Vec<LostAttempt>, StorageError> {
+    Ok(client
+        .query_cached(
+            "SELECT s.deployment_id, s.step_run_id, s.attempt, s.claimed_by,
+                 extract(epoch FROM now() - coalesce(s.heartbeat_at, s.dispatched_at))::int8
+             FROM step_runs s JOIN deployments d ON d.deployment_id = s.deployment_id
+             WHERE s.status = 'Running' AND d.status = 'Running'
+               AND ((s.claimed_by IS NULL
+                     AND s.dispatched_at < now() - make_interval(secs => $1))
+                 OR (s.claimed_by IS NOT NULL
+                     AND coalesce(s.heartbeat_at, s.dispatched_at) < now() - make_interval(secs => $2)))
+             ORDER BY s.dispatched_at LIMIT $3",
+            &[&dispatch_timeout_seconds, &lease_seconds, &limit],
+        )
+        .await?
+        .iter()
+        .map(|row| LostAttempt {
+            deployment_id: id(row, 0),
+            step_run_id: id(row, 1),
+            attempt: row.get(2),
+            claimed_by: row.get(3),
+            silent_seconds: row.get(4),
+        })
+        .collect())
 }

@@ -15,6 +15,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "deployment variables",
         include_str!("../migrations/0003_deployment_variables.sql"),
     ),
+    (
+        4,
+        "attempt leases",
+        include_str!("../migrations/0004_attempt_leases.sql"),
+    ),
 ];
 
 /// An arbitrary constant: the advisory lock that serialises concurrent migrators.

@@ -125,6 +125,9 @@ pub struct StepProgress<'a> {
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub outputs: &'a BTreeMap<String, String>,
+    /// The worker that claimed the current attempt. A new claim starts its lease (the
+    /// heartbeat time) at the database's clock; a new attempt, unclaimed, has none.
+    pub claimed_by: Option<&'a str>,
 }
 
 /// Writes the new state of the step runs that changed, in one statement.
@@ -148,6 +151,7 @@ pub async fn save_step_runs(
         steps.iter().map(|step| step.dispatched_at).collect();
     let started: Vec<Option<DateTime<Utc>>> = steps.iter().map(|step| step.started_at).collect();
     let finished: Vec<Option<DateTime<Utc>>> = steps.iter().map(|step| step.finished_at).collect();
+    let claimed: Vec<Option<&str>> = steps.iter().map(|step| step.claimed_by).collect();
     let outputs = steps
         .iter()
         .map(|step| serde_json::to_value(step.outputs))
@@ -158,11 +162,15 @@ pub async fn save_step_runs(
             "UPDATE step_runs s SET status = u.status, attempt = u.attempt, exit_code = u.exit_code,
                  error = u.error, failure_ignored = u.failure_ignored,
                  dispatched_at = u.dispatched_at, started_at = u.started_at,
-                 finished_at = u.finished_at, outputs = u.outputs
+                 finished_at = u.finished_at, outputs = u.outputs, claimed_by = u.claimed_by,
+                 heartbeat_at = CASE WHEN u.claimed_by IS NULL THEN NULL
+                                     WHEN s.claimed_by IS NULL THEN now()
+                                     ELSE s.heartbeat_at END
              FROM unnest($1::uuid[], $2::text[], $3::int4[], $4::int4[], $5::text[], $6::bool[],
-                         $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::jsonb[])
+                         $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::jsonb[],
+                         $11::text[])
                  AS u(step_run_id, status, attempt, exit_code, error, failure_ignored,
-                      dispatched_at, started_at, finished_at, outputs)
+                      dispatched_at, started_at, finished_at, outputs, claimed_by)
              WHERE s.step_run_id = u.step_run_id",
             &[
                 &ids,
@@ -175,6 +183,7 @@ pub async fn save_step_runs(
                 &started,
                 &finished,
                 &outputs,
+                &claimed,
             ],
         )
         .await?;
@@ -249,6 +258,7 @@ pub async fn insert_deployment(
             finished_at: None,
             failure_ignored: false,
             outputs: BTreeMap::new(),
+            claimed_by: None,
         })
         .collect();
     Ok(Inserted {
@@ -346,4 +356,23 @@ pub async fn close_interruptions(
         )
         .await?;
     Ok(())
+}
+
+/// A worker's heartbeat for the attempt it claimed: its lease runs on from now (the
+/// database's clock). Returns whether the attempt is still running and held by that worker
+/// (a worker told `false` holds a stale attempt).
+pub async fn record_heartbeat(
+    client: &impl GenericClient,
+    step_run_id: StepRunId,
+    attempt: i32,
+    worker: &str,
+) -> Result<bool, StorageError> {
+    let updated = client
+        .execute_cached(
+            "UPDATE step_runs SET heartbeat_at = now()
+             WHERE step_run_id = $1 AND attempt = $2 AND claimed_by = $3 AND status = 'Running'",
+            &[step_run_id.as_uuid(), &attempt, &worker],
+        )
+        .await?;
+    Ok(updated == 1)
 }

@@ -35,6 +35,12 @@ pub struct Config {
     pub step_timeout_seconds: u64,
     /// How many step events are applied at once (`FERRY_EVENT_CONCURRENCY`).
     pub event_concurrency: u16,
+    /// How long a running attempt's worker may go without a heartbeat before the attempt is
+    /// given up as lost (`FERRY_LEASE_SECONDS`, default 60; workers beat every quarter).
+    pub lease_seconds: u64,
+    /// How long a job may wait for a worker to claim it before its step fails
+    /// (`FERRY_DISPATCH_TIMEOUT_SECONDS`, default 6 hours).
+    pub dispatch_timeout_seconds: u64,
     /// The budget of one template render (`FERRY_TEMPLATE_MAX_OUTPUT_BYTES`,
     /// `FERRY_TEMPLATE_MAX_STEPS`).
     pub template_limits: ferry_templates::Limits,
@@ -96,6 +102,19 @@ impl Config {
             max_package_bytes: settings.parsed("FERRY_MAX_PACKAGE_BYTES", 256 * 1024 * 1024)?,
             api_key: Secret::new(api_key),
             step_timeout_seconds: settings.parsed("FERRY_STEP_TIMEOUT_SECONDS", 3600)?,
+            lease_seconds: settings
+                .parsed(
+                    "FERRY_LEASE_SECONDS",
+                    std::num::NonZeroU64::new(60).unwrap_or(std::num::NonZeroU64::MIN),
+                )?
+                .get()
+                .max(4),
+            dispatch_timeout_seconds: settings
+                .parsed(
+                    "FERRY_DISPATCH_TIMEOUT_SECONDS",
+                    std::num::NonZeroU64::new(6 * 3600).unwrap_or(std::num::NonZeroU64::MIN),
+                )?
+                .get(),
             event_concurrency: settings
                 .parsed(
                     "FERRY_EVENT_CONCURRENCY",

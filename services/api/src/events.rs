@@ -1,24 +1,34 @@
 //! The consumer of step events: parses each event and hands it to the orchestrator
-//! (`orchestrator::step_log` for log lines, `orchestrator::step_result` for a result), which
-//! applies it in one transaction; then acknowledges it. A message that can never apply (not
+//! (`orchestrator::claim` for a claim, answered on the worker's private queue,
+//! `orchestrator::lease` for a heartbeat, `orchestrator::step_log` for log lines,
+//! `orchestrator::step_result` for a result), which applies it in one transaction; then
+//! acknowledges it. A message that can never apply (not
 //! a step event, about a deployment that does not exist, or whose stored data cannot be read)
 //! is parked in the dead-letter queue; anything else is retried.
 
 use std::sync::Arc;
 
-use ferry_broker::{ConsumerOptions, Delivery, Handled, run_consumer};
-use ferry_contracts::{StepEvent, StepEventBody, StepOutcome};
+use ferry_broker::{
+    ConsumerOptions, Delivery, FieldTable, Handled, OutgoingMessage, Publisher, run_consumer,
+};
+use ferry_contracts::{MessageKind, StepEvent, StepEventBody, StepOutcome};
 use ferry_storage::StorageError;
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
-use crate::orchestrator::{step_log, step_result};
+use crate::orchestrator::{claim, lease, step_log, step_result};
+
+/// Attempts of a step event before it is parked: with the doubling delay capped at a
+/// minute, about a quarter of an hour, so a database outage of that long loses no result.
+const EVENT_ATTEMPTS: u32 = 20;
 
 pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
     let topology = state.topology().clone();
     let spec = topology.step_events();
-    let options = ConsumerOptions::new("ferry-api", state.config().event_concurrency);
+    let mut options = ConsumerOptions::new("ferry-api", state.config().event_concurrency);
+    options.max_attempts = EVENT_ATTEMPTS;
     let handler_state = state.clone();
+    let replies = Publisher::open(state.broker()).await?;
     run_consumer(
         state.broker(),
         &topology,
@@ -26,7 +36,8 @@ pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result
         options,
         move |delivery: Arc<Delivery>| {
             let state = handler_state.clone();
-            async move { handle(&state, &delivery).await }
+            let replies = replies.clone();
+            async move { handle(&state, &replies, &delivery).await }
         },
         shutdown,
     )
@@ -34,7 +45,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result
     Ok(())
 }
 
-async fn handle(state: &AppState, delivery: &Delivery) -> Handled {
+async fn handle(state: &AppState, replies: &Publisher, delivery: &Delivery) -> Handled {
     let event: StepEvent = match serde_json::from_slice(&delivery.data) {
         Ok(event) => storable(event),
         Err(error) => {
@@ -44,9 +55,69 @@ async fn handle(state: &AppState, delivery: &Delivery) -> Handled {
         }
     };
     let applied = match &event.body {
+        StepEventBody::Claim { worker, reply_to } => {
+            return answer_claim(state, replies, &event, worker, reply_to).await;
+        }
+        StepEventBody::Heartbeat { worker } => lease::heartbeat(state, &event, worker)
+            .await
+            .map(|()| false),
         StepEventBody::Log { .. } => step_log::append(state, &event).await.map(|()| false),
         StepEventBody::Finished { .. } => step_result::apply(state, &event).await,
     };
+    settled(state, &event, applied)
+}
+
+/// Applies a claim and sends its answer to the worker's private queue. A reply that cannot
+/// be delivered (the worker reconnected, its queue is gone) is dropped: the worker sends the
+/// claim again, with the same id, and gets the same answer.
+async fn answer_claim(
+    state: &AppState,
+    replies: &Publisher,
+    event: &StepEvent,
+    worker: &str,
+    reply_to: &str,
+) -> Handled {
+    // Only a server-named private queue: a claim must not make the API publish anywhere else.
+    if !reply_to.starts_with("amq.gen-") || reply_to.len() > 255 {
+        return Handled::Reject {
+            reason: format!(
+                "claim {} names `{reply_to}` for its answer, which is not a private queue",
+                event.event_id
+            ),
+        };
+    }
+    let answer = match claim::apply(state, event, worker).await {
+        Ok(answer) => answer,
+        Err(error) => return settled(state, event, Err(error)),
+    };
+    let payload = match serde_json::to_vec(&answer) {
+        Ok(payload) => payload,
+        Err(error) => {
+            return Handled::RetryLater {
+                reason: error.to_string(),
+            };
+        }
+    };
+    let message_id = uuid::Uuid::now_v7().to_string();
+    let sent = replies
+        .publish(OutgoingMessage {
+            exchange: "",
+            routing_key: reply_to,
+            message_id: &message_id,
+            kind: MessageKind::ClaimAnswer.as_str(),
+            payload: &payload,
+            headers: FieldTable::default(),
+            expiration_ms: Some(60_000),
+        })
+        .await;
+    if let Err(error) = sent {
+        tracing::info!(%error, claim_id = %event.event_id, "could not answer a claim; the worker asks again");
+    }
+    Handled::Done
+}
+
+/// What the consumer does with an event once applied (or not).
+fn settled(state: &AppState, event: &StepEvent, applied: Result<bool, StorageError>) -> Handled {
     match applied {
         Ok(wrote_outbox) => {
             if wrote_outbox {
@@ -83,6 +154,7 @@ fn storable(mut event: StepEvent) -> StepEvent {
         }
     }
     match &mut event.body {
+        StepEventBody::Claim { worker, .. } | StepEventBody::Heartbeat { worker } => clean(worker),
         StepEventBody::Log { lines } => lines.iter_mut().for_each(|line| clean(&mut line.text)),
         StepEventBody::Finished {
             lines,

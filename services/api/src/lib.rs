@@ -12,6 +12,7 @@ mod lookup;
 mod orchestrator;
 mod relay;
 mod routes;
+mod sweeper;
 mod variables;
 
 use std::sync::Arc;
@@ -68,6 +69,11 @@ impl AppState {
 
     pub fn broker(&self) -> &Connection {
         &self.inner.broker
+    }
+
+    /// Whether the RabbitMQ connection is up.
+    pub fn broker_connected(&self) -> bool {
+        self.inner.broker.status().connected()
     }
 
     /// Tells the relay that new outbox rows are committed.
@@ -132,6 +138,7 @@ pub async fn run(
 
     let relay_task = tokio::spawn(relay::run(state.clone(), shutdown.clone()));
     let events_task = tokio::spawn(events::run(state.clone(), shutdown.clone()));
+    let sweeper_task = tokio::spawn(sweeper::run(state.clone(), shutdown.clone()));
     tracing::info!(address = %listener.local_addr()?, "Ferry API listening");
     let server = axum::serve(listener, router(state.clone()))
         .with_graceful_shutdown(shutdown.clone().cancelled_owned());
@@ -139,6 +146,7 @@ pub async fn run(
     shutdown.cancel();
     let relay_result = relay_task.await.context("relay task panicked")?;
     let events_result = events_task.await.context("event consumer panicked")?;
+    sweeper_task.await.context("sweeper panicked")?;
     server_result?;
     relay_result?;
     events_result?;

@@ -44,6 +44,10 @@ pub struct Config {
     /// How long a kept step folder (one with a package, or of a failed step) stays
     /// (`FERRY_WORK_FOLDER_KEEP_SECONDS`, default a week).
     pub keep_work_folders: std::time::Duration,
+    /// How long a stopping worker (SIGTERM) lets its running steps finish before it stops
+    /// them (`FERRY_SHUTDOWN_GRACE_SECONDS`, default 60): a supervisor's stop timeout must be
+    /// longer.
+    pub shutdown_grace: std::time::Duration,
     /// The most the package cache may hold (`FERRY_PACKAGE_CACHE_MAX_BYTES`, default 4 GiB).
     pub package_cache_max_bytes: u64,
     /// The unprivileged account scripts run as (`FERRY_SCRIPT_USER`, default `ferry-script`):
@@ -117,6 +121,9 @@ impl Config {
             },
             keep_work_folders: std::time::Duration::from_secs(
                 settings.parsed("FERRY_WORK_FOLDER_KEEP_SECONDS", 7 * 86_400)?,
+            ),
+            shutdown_grace: std::time::Duration::from_secs(
+                settings.parsed("FERRY_SHUTDOWN_GRACE_SECONDS", 60)?,
             ),
             package_cache_max_bytes: settings
                 .parsed("FERRY_PACKAGE_CACHE_MAX_BYTES", 4 * 1024 * 1024 * 1024)?,

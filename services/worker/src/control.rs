@@ -1,23 +1,49 @@
-//! Stop messages: the API's fanout of "stop attempt n of step run S" (a cancelled deployment),
-//! heard by every worker and applied to the attempt if it runs here, or remembered for a while
-//! if its job has not started yet.
+//! The worker's private queue, one per connection: the API's answers to its claims, and
+//! stop messages (a cancelled deployment) from the control fanout, applied to the attempt if
+//! this worker holds it.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use ferry_contracts::StopStep;
+use ferry_contracts::{ClaimAnswer, MessageKind, StopStep};
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::{REMEMBER_STOPS, WorkerContext};
+use crate::WorkerContext;
 
-/// Hears stop messages (cancelled deployments) and stops the matching running attempt.
-/// Control messages are not acknowledged one by one: a lost one only means a cancelled
+/// A request to stop one attempt, with why.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Stop {
+    token: CancellationToken,
+    why: Arc<OnceLock<String>>,
+}
+
+impl Stop {
+    pub(crate) fn request(&self, why: &str) {
+        let _ = self.why.set(why.to_owned());
+        self.token.cancel();
+    }
+
+    /// Why the attempt was asked to stop, if it was.
+    pub(crate) fn requested(&self) -> Option<&str> {
+        self.token
+            .is_cancelled()
+            .then(|| self.why.get().map_or("it was stopped", String::as_str))
+    }
+
+    pub(crate) async fn cancelled(&self) {
+        self.token.cancelled().await;
+    }
+}
+
+/// Hears claim answers and stop messages until `lost` is cancelled or the queue closes
+/// (then cancels `lost`, so the worker reconnects). Messages on this queue are not
+/// acknowledged one by one: a lost answer is asked again, a lost stop only means a cancelled
 /// script runs on until it ends, and its result is ignored as stale.
-pub(crate) async fn listen_for_stops(
+pub(crate) async fn listen(
     channel: lapin::Channel,
     queue: String,
     context: Arc<WorkerContext>,
-    shutdown: CancellationToken,
+    lost: CancellationToken,
 ) {
     let consumer = channel
         .basic_consume(
@@ -33,38 +59,52 @@ pub(crate) async fn listen_for_stops(
     let mut consumer = match consumer {
         Ok(consumer) => consumer,
         Err(error) => {
-            tracing::error!(%error, "cannot listen for stop messages; cancelled steps will run to their end");
+            tracing::error!(%error, "cannot listen on the worker's private queue");
+            lost.cancel();
             return;
         }
     };
     loop {
         let delivery = tokio::select! {
-            () = shutdown.cancelled() => return,
+            () = lost.cancelled() => return,
             delivery = consumer.next() => delivery,
         };
         let Some(Ok(delivery)) = delivery else {
+            lost.cancel();
             return;
         };
+        let kind = delivery
+            .properties
+            .kind()
+            .as_ref()
+            .map(|kind| kind.as_str().to_owned());
+        if kind.as_deref() == Some(MessageKind::ClaimAnswer.as_str()) {
+            let Ok(answer) = serde_json::from_slice::<ClaimAnswer>(&delivery.data) else {
+                tracing::warn!("ignoring a claim answer that does not parse");
+                continue;
+            };
+            let waiting = context
+                .claims
+                .lock()
+                .ok()
+                .and_then(|mut claims| claims.remove(&answer.claim_id));
+            if let Some(waiting) = waiting {
+                let _ = waiting.send(answer);
+            }
+            continue;
+        }
         let Ok(stop) = serde_json::from_slice::<StopStep>(&delivery.data) else {
             tracing::warn!("ignoring a control message that is not a stop message");
             continue;
         };
-        let token = context.running.lock().ok().and_then(|running| {
+        let held = context.running.lock().ok().and_then(|running| {
             running
                 .get(&(stop.step_run_id, stop.attempt))
-                .map(|(_, token)| token.clone())
+                .map(|(_, stop)| stop.clone())
         });
-        match token {
-            Some(token) => {
-                tracing::info!(step_run_id = %stop.step_run_id, attempt = stop.attempt, "stopping a cancelled step");
-                token.cancel();
-            }
-            None => {
-                if let Ok(mut stopped) = context.stopped.lock() {
-                    stopped.retain(|_, heard| heard.elapsed() < REMEMBER_STOPS);
-                    stopped.insert((stop.step_run_id, stop.attempt), std::time::Instant::now());
-                }
-            }
+        if let Some(held) = held {
+            tracing::info!(step_run_id = %stop.step_run_id, attempt = stop.attempt, "stopping a cancelled step");
+            held.request("the deployment was cancelled");
         }
     }
 }

@@ -8,13 +8,15 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use ferry_broker::{BrokerError, FieldTable, OutgoingMessage, Publisher, Topology};
+use ferry_broker::{BrokerError, FieldTable, OutgoingMessage};
 use ferry_contracts::{
     LogLine, LogStream, MessageKind, StepEvent, StepEventBody, StepJob, StepOutcome,
 };
 use ferry_domain::{DeploymentId, StepRunId};
 use ferry_secrets::Masker;
 use uuid::Uuid;
+
+use crate::WorkerContext;
 
 /// Lines are sent at least this often while a step runs…
 const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
@@ -52,13 +54,14 @@ struct LogUse {
     dropped_lines: u64,
     dropped_bytes: u64,
 }
-/// How often publishing one event is tried before giving up.
-const PUBLISH_ATTEMPTS: u32 = 5;
+/// How long a batch of log lines is tried before it is kept back for the next batch.
+const LOG_PATIENCE: Duration = Duration::from_secs(3);
+/// How long a step's result is tried (RabbitMQ restarting, the connection coming back)
+/// before the worker gives up and leaves the attempt to its lease.
+const RESULT_PATIENCE: Duration = Duration::from_secs(600);
 
 pub struct EventSink<'a> {
-    publisher: &'a Publisher,
-    exchange: String,
-    routing_key: String,
+    context: &'a WorkerContext,
     deployment_id: DeploymentId,
     step_run_id: StepRunId,
     attempt: i32,
@@ -74,17 +77,9 @@ pub struct EventSink<'a> {
 }
 
 impl<'a> EventSink<'a> {
-    pub fn new(
-        publisher: &'a Publisher,
-        topology: &Topology,
-        job: &StepJob,
-        budget: LogBudget,
-    ) -> Self {
-        let spec = topology.step_events();
+    pub(crate) fn new(context: &'a WorkerContext, job: &StepJob, budget: LogBudget) -> Self {
         EventSink {
-            publisher,
-            exchange: spec.exchange,
-            routing_key: spec.routing_key,
+            context,
             deployment_id: job.deployment_id,
             step_run_id: job.step_run_id,
             attempt: job.attempt,
@@ -169,7 +164,7 @@ impl<'a> EventSink<'a> {
         }
         let lines = std::mem::take(&mut self.pending);
         let body = StepEventBody::Log { lines };
-        if let Err(error) = self.send(&body).await {
+        if let Err(error) = self.send(&body, LOG_PATIENCE).await {
             tracing::warn!(%error, "could not send log lines; keeping them for the next batch");
             if let StepEventBody::Log { lines } = body {
                 self.pending = lines;
@@ -189,7 +184,8 @@ impl<'a> EventSink<'a> {
         while self.pending.len() > FLUSH_LINES {
             let rest = self.pending.split_off(FLUSH_LINES);
             let lines = std::mem::replace(&mut self.pending, rest);
-            self.send(&StepEventBody::Log { lines }).await?;
+            self.send(&StepEventBody::Log { lines }, RESULT_PATIENCE)
+                .await?;
         }
         if self.used.dropped_lines > 0 {
             let said = format!(
@@ -219,10 +215,11 @@ impl<'a> EventSink<'a> {
                 .map(|(name, value)| (name, self.masker.mask(&value)))
                 .collect(),
         };
-        self.send(&body).await
+        self.send(&body, RESULT_PATIENCE).await
     }
 
-    async fn send(&self, body: &StepEventBody) -> Result<(), BrokerError> {
+    /// Sends one event, trying again (through reconnections) for up to `patience`.
+    async fn send(&self, body: &StepEventBody, patience: Duration) -> Result<(), BrokerError> {
         let event = StepEvent {
             event_id: Uuid::now_v7(),
             deployment_id: self.deployment_id,
@@ -230,34 +227,83 @@ impl<'a> EventSink<'a> {
             attempt: self.attempt,
             body: body.clone(),
         };
-        let payload = serde_json::to_vec(&event)?;
-        let message_id = event.event_id.to_string();
-        let mut attempt = 1;
-        loop {
-            let result = self
-                .publisher
-                .publish(OutgoingMessage {
-                    exchange: &self.exchange,
-                    routing_key: &self.routing_key,
-                    message_id: &message_id,
-                    kind: MessageKind::StepEvent.as_str(),
-                    payload: &payload,
-                    headers: FieldTable::default(),
-                    expiration_ms: None,
-                })
-                .await;
-            match result {
-                Ok(()) => return Ok(()),
-                Err(error)
-                    if attempt < PUBLISH_ATTEMPTS
-                        && self.publisher.channel().status().connected() =>
-                {
-                    tracing::warn!(%error, attempt, "publishing a step event failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(100 * 2u64.pow(attempt))).await;
-                    attempt += 1;
-                }
-                Err(error) => return Err(error),
+        publish_patiently(self.context, &event, patience).await
+    }
+}
+
+/// Publishes a step event to the pool's events exchange once (a claim is re-sent by its
+/// caller).
+pub(crate) async fn publish_event(
+    context: &WorkerContext,
+    job: &StepJob,
+    event_id: Uuid,
+    body: StepEventBody,
+) -> Result<(), BrokerError> {
+    let event = StepEvent {
+        event_id,
+        deployment_id: job.deployment_id,
+        step_run_id: job.step_run_id,
+        attempt: job.attempt,
+        body,
+    };
+    publish_patiently(context, &event, Duration::ZERO).await
+}
+
+/// Publishes `event`, trying again with a doubling delay (the link reconnects meanwhile)
+/// until RabbitMQ confirms it or `patience` has passed.
+async fn publish_patiently(
+    context: &WorkerContext,
+    event: &StepEvent,
+    patience: Duration,
+) -> Result<(), BrokerError> {
+    let payload = serde_json::to_vec(event)?;
+    let message_id = event.event_id.to_string();
+    let spec = context.topology.step_events();
+    let give_up = Instant::now() + patience;
+    let mut delay = Duration::from_millis(100);
+    loop {
+        let result = match context.link.publisher().await {
+            Ok(publisher) => {
+                publisher
+                    .publish(OutgoingMessage {
+                        exchange: &spec.exchange,
+                        routing_key: &spec.routing_key,
+                        message_id: &message_id,
+                        kind: MessageKind::StepEvent.as_str(),
+                        payload: &payload,
+                        headers: FieldTable::default(),
+                        expiration_ms: None,
+                    })
+                    .await
             }
+            Err(error) => Err(error),
+        };
+        match result {
+            Ok(()) => return Ok(()),
+            Err(error) if Instant::now() + delay < give_up => {
+                tracing::warn!(%error, "publishing a step event failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// Sends a heartbeat for a granted attempt every `heartbeat_seconds` until aborted.
+pub(crate) async fn heartbeats(context: std::sync::Arc<WorkerContext>, job: StepJob) {
+    let every = Duration::from_secs(if job.heartbeat_seconds == 0 {
+        15
+    } else {
+        job.heartbeat_seconds
+    });
+    loop {
+        tokio::time::sleep(every).await;
+        let body = StepEventBody::Heartbeat {
+            worker: context.config.worker_name.clone(),
+        };
+        if let Err(error) = publish_event(&context, &job, Uuid::now_v7(), body).await {
+            tracing::warn!(%error, "could not send a heartbeat");
         }
     }
 }

@@ -24,6 +24,9 @@ use anyhow::{Context, anyhow, bail};
 /// cannot replace it.
 const SETPRIV: &str = "/usr/bin/setpriv";
 
+/// `unshare` (util-linux): runs the script in a PID namespace of its own.
+const UNSHARE: &str = "/usr/bin/unshare";
+
 /// `getent` (libc-bin, Essential): looks the user up through NSS like every other tool.
 const GETENT: &str = "/usr/bin/getent";
 
@@ -93,8 +96,9 @@ impl ScriptUser {
             let detail = String::from_utf8_lossy(&switched.stderr);
             bail!(
                 "cannot run scripts as `{}` in {}: {}; the worker needs root or CAP_SETUID, \
-                 CAP_SETGID, CAP_SETPCAP, CAP_CHOWN, CAP_FOWNER, CAP_DAC_OVERRIDE and CAP_KILL, and every \
-                 folder above the work root must be searchable by other users",
+                 CAP_SETGID, CAP_SETPCAP, CAP_CHOWN, CAP_FOWNER, CAP_DAC_OVERRIDE, CAP_KILL and \
+                 CAP_SYS_ADMIN (for the script's PID namespace), and every folder above the work \
+                 root must be searchable by other users",
                 self.name,
                 deployments.display(),
                 if detail.trim().is_empty() {
@@ -109,12 +113,21 @@ impl ScriptUser {
 
     /// `program` run as this user: no supplementary groups, no capabilities in any set (a
     /// worker that runs as non-root with ambient capabilities would otherwise hand them on),
-    /// no way to gain privileges, killed by the kernel when the worker dies (`setpriv` sets
-    /// the signal after switching users, which would otherwise clear it). The environment is
-    /// the caller's to fill.
+    /// no way to gain privileges. The environment is the caller's to fill.
+    ///
+    /// It runs as PID 1 of a PID namespace of its own, so nothing it starts outlives it: when
+    /// PID 1 of a namespace dies, the kernel kills every process in it, however it was
+    /// started (in the background, `setsid`, `nohup`, double-forked). The chain is
+    /// `setpriv --pdeathsig KILL` (the namespace's parent dies with the worker) →
+    /// `unshare --pid --fork --kill-child` (the script dies with the namespace's parent) →
+    /// `setpriv --reuid … --pdeathsig KILL` (switches users, then sets the signal again,
+    /// which switching would otherwise clear) → `program`. So a killed worker, a stopped
+    /// step and a timed-out step leave nothing running.
     pub fn command(&self, program: &str) -> tokio::process::Command {
         let mut command = tokio::process::Command::new(SETPRIV);
         command
+            .args(["--pdeathsig", "KILL", "--", UNSHARE])
+            .args(["--pid", "--fork", "--kill-child", "--", SETPRIV])
             .arg(format!("--reuid={}", self.uid))
             .arg(format!("--regid={}", self.gid))
             .args([

@@ -4,16 +4,17 @@
 //! Architecture invariant: a worker holds no database credentials. Everything it needs is in
 //! the job message; everything it learns goes back as an event.
 //!
-//! The rule for a worker that dies mid-step: its unacknowledged job is redelivered by
-//! RabbitMQ with the `redelivered` flag. A worker that receives a redelivered job does not
-//! run the script again (scripts need not be idempotent, and the first run may have half
-//! happened); it reports the step Failed with a reason saying the worker was lost, and the
-//! deployment goes on by its normal rules (steps with run condition `failure` or `always`
-//! still run). The script of the dead worker dies with it (`PR_SET_PDEATHSIG`).
+//! A job runs only after the start handshake (ARCHITECTURE.md, "Jobs, claims and leases"):
+//! the worker claims the attempt from the API and runs it only if the claim is granted, so a
+//! cancelled, superseded or duplicated job never runs. The job is acknowledged as soon as it
+//! is granted; from then on the worker keeps the attempt alive with heartbeats, and an
+//! attempt whose worker dies is given up by the API when its lease runs out. The script of a
+//! dead worker dies with it (`script.rs`).
 //!
 //! Sensitive variables arrive encrypted and are decrypted with `FERRY_VARIABLES_KEY` only
 //! for the step that uses them; every line the worker sends is masked first.
 
+mod claim;
 pub mod config;
 mod control;
 mod events;
@@ -22,6 +23,7 @@ pub mod isolation;
 mod package;
 mod prepare;
 mod script;
+mod shutdown;
 mod variables;
 
 use std::collections::HashMap;
@@ -31,15 +33,22 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::Utc;
-use ferry_broker::{ConsumerOptions, Delivery, Handled, Publisher, Topology, run_consumer};
-use ferry_contracts::{LogStream, StepJob, StepOutcome};
+use ferry_broker::{
+    ConsumerOptions, Delivery, Handled, Link, Linked, QueueSpec, Topology, run_consumer,
+};
+use ferry_contracts::{ClaimAnswer, LogStream, StepJob, StepOutcome};
 use ferry_domain::{DeploymentId, StepRunId};
 use ferry_packages::store::PackageStore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use uuid::Uuid;
 
 pub use config::Config;
 pub use events::LogBudget;
+pub use shutdown::stop_on_signal;
 
+use crate::control::Stop;
 use crate::events::EventSink;
 use crate::isolation::ScriptUser;
 
@@ -47,15 +56,22 @@ use crate::isolation::ScriptUser;
 struct WorkerContext {
     config: Config,
     store: PackageStore,
-    publisher: Publisher,
+    link: Arc<Link>,
     topology: Topology,
     /// Who scripts run as.
     script_user: ScriptUser,
-    /// The attempts running now, so a stop message can reach them.
-    running: Mutex<HashMap<AttemptKey, (DeploymentId, CancellationToken)>>,
-    /// Stop messages for attempts this worker was not running yet (their job may still be in
-    /// its prefetch buffer or the queue), with when they came; such a job is not run.
-    stopped: Mutex<HashMap<AttemptKey, std::time::Instant>>,
+    /// The attempts this worker holds (claiming or running), so a stop message reaches them.
+    running: Mutex<HashMap<AttemptKey, (DeploymentId, Stop)>>,
+    /// Claims waiting for their answer, by claim id.
+    claims: Mutex<HashMap<Uuid, oneshot::Sender<ClaimAnswer>>>,
+    /// The private queue of the current connection, where claim answers and stop messages
+    /// arrive; `None` while reconnecting.
+    reply_queue: Mutex<Option<String>>,
+    /// One permit per step this worker may run at once.
+    slots: Arc<Semaphore>,
+    /// The steps running now, detached from the delivery that brought them.
+    steps: TaskTracker,
+    shutdown: CancellationToken,
     /// Held while the worker runs (released with the file when it exits).
     _work_root_lock: std::fs::File,
 }
@@ -63,25 +79,27 @@ struct WorkerContext {
 /// One attempt of one step run, as jobs and stop messages name it.
 type AttemptKey = (StepRunId, i32);
 
-/// How long a stop message for an attempt not seen yet is remembered.
-const REMEMBER_STOPS: Duration = Duration::from_secs(3600);
-
-/// Removes a running attempt from the registry when its handler ends, however it ends.
-struct RunningGuard<'a> {
+/// Forgets an attempt this worker held when its handler or step ends, however it ends
+/// (unless disarmed: the handler hands the attempt over to its step).
+struct HeldGuard<'a> {
     context: &'a WorkerContext,
     key: AttemptKey,
+    armed: bool,
 }
 
-impl Drop for RunningGuard<'_> {
+impl Drop for HeldGuard<'_> {
     fn drop(&mut self) {
-        if let Ok(mut running) = self.context.running.lock() {
+        if self.armed
+            && let Ok(mut running) = self.context.running.lock()
+        {
             running.remove(&self.key);
         }
     }
 }
 
-/// Consumes step jobs for the configured pool until `shutdown` is cancelled (finishing the
-/// steps in progress) or the broker connection is lost.
+/// Consumes step jobs for the configured pool until `shutdown` is cancelled, reconnecting
+/// whenever the broker connection is lost. On shutdown it stops taking jobs, gives back
+/// those it has not started, and lets running steps finish within the grace period.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let deployments = config.work_root.join("deployments");
     isolation::prepare_work_root(&config.work_root)
@@ -112,65 +130,94 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             false
         }
     };
-    let connection = ferry_broker::connect(
+    let link = Link::new(
         config.amqp_url.expose(),
         &format!("ferry-worker {}", config.worker_name),
-    )
-    .await
-    .context("connecting to RabbitMQ")?;
+    );
+    link.connect().await.context("connecting to RabbitMQ")?;
     let topology = Topology::new(&config.queue_prefix);
+    let spec = topology.step_jobs(&config.worker_pool);
+    let context = Arc::new(WorkerContext {
+        store: PackageStore::new(&config.store),
+        slots: Arc::new(Semaphore::new(usize::from(config.concurrency))),
+        config,
+        link: Arc::clone(&link),
+        topology,
+        script_user,
+        running: Mutex::new(HashMap::new()),
+        claims: Mutex::new(HashMap::new()),
+        reply_queue: Mutex::new(None),
+        steps: TaskTracker::new(),
+        shutdown: shutdown.clone(),
+        _work_root_lock: work_root_lock,
+    });
+    let sweeper =
+        owns_work_root.then(|| tokio::spawn(housekeeping::sweep_old_folders(Arc::clone(&context))));
+    while let Some(linked) = link.get(&shutdown).await {
+        match serve(&context, &linked, &spec).await {
+            Ok(()) if shutdown.is_cancelled() => break,
+            Ok(()) => tracing::warn!("the control queue closed; reconnecting"),
+            Err(error) => tracing::warn!(%error, "lost RabbitMQ; reconnecting"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    shutdown::finish_running_steps(&context).await;
+    if let Some(sweeper) = sweeper {
+        sweeper.abort();
+    }
+    link.close("worker stopping").await;
+    Ok(())
+}
+
+/// Takes jobs on one connection until it is lost or the worker stops.
+async fn serve(
+    context: &Arc<WorkerContext>,
+    linked: &Linked,
+    spec: &QueueSpec,
+) -> anyhow::Result<()> {
+    let topology = &context.topology;
+    let control_channel = linked.connection.create_channel().await?;
+    let queue = topology.declare_control_queue(&control_channel).await?;
+    let connection_lost = context.shutdown.child_token();
+    let listener = tokio::spawn(control::listen(
+        control_channel,
+        queue.clone(),
+        Arc::clone(context),
+        connection_lost.clone(),
+    ));
+    if let Ok(mut reply_queue) = context.reply_queue.lock() {
+        *reply_queue = Some(queue);
+    }
     {
-        let channel = connection.create_channel().await?;
+        let channel = linked.connection.create_channel().await?;
         topology
             .declare_queue(&channel, &topology.step_events())
             .await?;
         let _ = channel.close(200, "declared".into()).await;
     }
-    let publisher = Publisher::open(&connection).await?;
-    let spec = topology.step_jobs(&config.worker_pool);
-    let options = ConsumerOptions::new(&config.worker_name, config.concurrency);
-    let context = Arc::new(WorkerContext {
-        store: PackageStore::new(&config.store),
-        config,
-        publisher,
-        topology: topology.clone(),
-        script_user,
-        running: Mutex::new(HashMap::new()),
-        stopped: Mutex::new(HashMap::new()),
-        _work_root_lock: work_root_lock,
-    });
-    let control_channel = connection.create_channel().await?;
-    let control_queue = topology.declare_control_queue(&control_channel).await?;
-    let control_task = tokio::spawn(control::listen_for_stops(
-        control_channel,
-        control_queue,
-        Arc::clone(&context),
-        shutdown.clone(),
-    ));
-    let sweeper =
-        owns_work_root.then(|| tokio::spawn(housekeeping::sweep_old_folders(Arc::clone(&context))));
     tracing::info!(queue = %spec.queue, "worker waiting for step jobs");
+    let handler_context = Arc::clone(context);
     let result = run_consumer(
-        &connection,
-        &topology,
-        &spec,
-        options,
+        &linked.connection,
+        topology,
+        spec,
+        ConsumerOptions::new(&context.config.worker_name, context.config.concurrency),
         move |delivery: Arc<Delivery>| {
-            let context = Arc::clone(&context);
+            let context = Arc::clone(&handler_context);
             async move { handle(&context, &delivery).await }
         },
-        shutdown,
+        connection_lost.clone(),
     )
     .await;
-    control_task.abort();
-    if let Some(sweeper) = sweeper {
-        sweeper.abort();
+    connection_lost.cancel();
+    listener.abort();
+    if let Ok(mut reply_queue) = context.reply_queue.lock() {
+        *reply_queue = None;
     }
-    let _ = connection.close(200, "worker stopping".into()).await;
     Ok(result?)
 }
 
-async fn handle(context: &WorkerContext, delivery: &Delivery) -> Handled {
+async fn handle(context: &Arc<WorkerContext>, delivery: &Delivery) -> Handled {
     let job: StepJob = match serde_json::from_slice(&delivery.data) {
         Ok(job) => job,
         Err(error) => {
@@ -179,61 +226,85 @@ async fn handle(context: &WorkerContext, delivery: &Delivery) -> Handled {
             };
         }
     };
+    let key = (job.step_run_id, job.attempt);
+    let stop = Stop::default();
+    {
+        let Ok(mut running) = context.running.lock() else {
+            return Handled::Requeue {
+                reason: "the worker's registry is poisoned".into(),
+            };
+        };
+        if running.contains_key(&key) {
+            tracing::info!(step_run_id = %job.step_run_id, attempt = job.attempt, "a second delivery of a job this worker holds; dropped");
+            return Handled::Done;
+        }
+        running.insert(key, (job.deployment_id, stop.clone()));
+    }
+    let mut held = HeldGuard {
+        context,
+        key,
+        armed: true,
+    };
+    let permit = tokio::select! {
+        () = context.shutdown.cancelled() => {
+            return Handled::Requeue { reason: "the worker is stopping".into() };
+        }
+        permit = Arc::clone(&context.slots).acquire_owned() => match permit {
+            Ok(permit) => permit,
+            Err(_) => return Handled::Requeue { reason: "the worker is stopping".into() },
+        },
+    };
+    match claim::claim(context, &job).await {
+        claim::Claimed::Granted => {}
+        claim::Claimed::Refused(reason) => {
+            tracing::info!(step_run_id = %job.step_run_id, attempt = job.attempt, %reason, "job not run: its claim was refused");
+            return Handled::Done;
+        }
+        claim::Claimed::Unanswered => {
+            return Handled::Requeue {
+                reason: "the claim was not answered".into(),
+            };
+        }
+    }
+    held.armed = false;
+    let step_context = Arc::clone(context);
+    context.steps.spawn(async move {
+        let _held = HeldGuard {
+            context: &step_context,
+            key,
+            armed: true,
+        };
+        run_claimed(&step_context, job, stop, permit).await;
+    });
+    // Acknowledged only once the step runs on its own: a redelivery (this ack lost) is
+    // refused at its claim.
+    if let Err(error) = delivery
+        .ack(lapin::options::BasicAckOptions::default())
+        .await
+    {
+        tracing::warn!(%error, "could not acknowledge a started job; its redelivery will be refused");
+    }
+    Handled::Settled
+}
+
+/// Runs a granted attempt: heartbeats while it runs, then the result, sent until RabbitMQ
+/// takes it.
+async fn run_claimed(
+    context: &Arc<WorkerContext>,
+    job: StepJob,
+    stop: Stop,
+    _permit: OwnedSemaphorePermit,
+) {
     let span = tracing::info_span!("step", deployment_id = %job.deployment_id, step = %job.step_name, attempt = job.attempt);
     let _entered = span.enter();
-    let mut sink = EventSink::new(
-        &context.publisher,
-        &context.topology,
-        &job,
-        context.config.log_budget,
-    );
+    let beating = tokio::spawn(events::heartbeats(Arc::clone(context), job.clone()));
+    let mut sink = EventSink::new(context, &job, context.config.log_budget);
     let started_at = Utc::now();
-    let outcome = if delivery.redelivered {
-        let reason = "the worker running this step stopped before it reported a result; \
-                      the script is not run again because it may have partly run";
-        sink.line(LogStream::System, reason.to_owned());
-        StepOutcome::Failed {
-            exit_code: None,
-            reason: reason.to_owned(),
-        }
-    } else if context
-        .stopped
-        .lock()
-        .is_ok_and(|mut stopped| stopped.remove(&(job.step_run_id, job.attempt)).is_some())
-    {
-        let reason = "the deployment was cancelled before this step started; it was not run";
-        sink.line(LogStream::System, reason.to_owned());
-        StepOutcome::Failed {
-            exit_code: None,
-            reason: reason.to_owned(),
-        }
-    } else {
-        let stop = CancellationToken::new();
-        if let Ok(mut running) = context.running.lock() {
-            running.insert(
-                (job.step_run_id, job.attempt),
-                (job.deployment_id, stop.clone()),
-            );
-        }
-        let _guard = RunningGuard {
-            context,
-            key: (job.step_run_id, job.attempt),
-        };
-        run_step(context, &job, &mut sink, stop).await
-    };
+    let outcome = run_step(context, &job, &mut sink, stop).await;
+    beating.abort();
     drop(_entered);
-    match sink.finish(outcome, started_at).await {
-        Ok(()) => Handled::Done,
-        Err(error) => {
-            // The result could not be reported. The job goes back to RabbitMQ unacknowledged,
-            // so it comes back as a redelivery, which reports the step as lost: the
-            // deployment still ends, and the script is not run twice.
-            tracing::error!(%error, "could not report the step's result");
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            Handled::Requeue {
-                reason: format!("reporting the result failed: {error}"),
-            }
-        }
+    if let Err(error) = sink.finish(outcome, started_at).await {
+        tracing::error!(%error, "could not report the step's result; the API gives the attempt up when its lease runs out");
     }
 }
 
@@ -243,8 +314,11 @@ async fn run_step(
     context: &WorkerContext,
     job: &StepJob,
     sink: &mut EventSink<'_>,
-    stop: CancellationToken,
+    stop: Stop,
 ) -> StepOutcome {
+    if let Some(why) = stop.requested() {
+        return failed(sink, format!("the step was not started: {why}"));
+    }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(job.timeout_seconds.max(1));
     let prepared =
         match tokio::time::timeout_at(deadline, prepare::prepare(context, job, sink)).await {

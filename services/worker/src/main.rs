@@ -13,17 +13,6 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let config = ferry_worker::Config::from_env()?;
     let shutdown = CancellationToken::new();
-    tokio::spawn(stop_on_signal(shutdown.clone()));
+    tokio::spawn(ferry_worker::stop_on_signal(shutdown.clone()));
     ferry_worker::run(config, shutdown).await
-}
-
-async fn stop_on_signal(shutdown: CancellationToken) {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing the SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
-    }
-    tracing::info!("finishing the steps in progress, then stopping");
-    shutdown.cancel();
 }

@@ -9,7 +9,6 @@ use std::time::Duration;
 use ferry_contracts::{LogStream, StepJob, StepOutcome};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use crate::config::INHERITED;
 use crate::events::{EventSink, MAX_LINE_BYTES};
@@ -54,8 +53,9 @@ pub struct ScriptRun<'a> {
     pub script_user: &'a ScriptUser,
     /// When the step's timeout ends (it started before the step was prepared).
     pub deadline: tokio::time::Instant,
-    /// Cancelled when the API asks this attempt to stop (the deployment was cancelled).
-    pub stop: CancellationToken,
+    /// Requested when the API asks this attempt to stop (the deployment was cancelled) or
+    /// the stopping worker's grace period ran out.
+    pub stop: crate::control::Stop,
 }
 
 pub async fn run(run: ScriptRun<'_>, sink: &mut EventSink<'_>) -> StepOutcome {
@@ -186,7 +186,8 @@ pub async fn run(run: ScriptRun<'_>, sink: &mut EventSink<'_>) -> StepOutcome {
             }
             () = stop.cancelled(), if !stopped => {
                 stopped = true;
-                sink.line(LogStream::System, "Stopping the script: the deployment was cancelled".to_owned());
+                let why = stop.requested().unwrap_or("it was stopped");
+                sink.line(LogStream::System, format!("Stopping the script: {why}"));
                 kill_group(process_group);
             }
         }
@@ -211,7 +212,10 @@ pub async fn run(run: ScriptRun<'_>, sink: &mut EventSink<'_>) -> StepOutcome {
         Ok(_) if stopped => failed(
             sink,
             None,
-            "the script was stopped because the deployment was cancelled".to_owned(),
+            format!(
+                "the script was stopped because {}",
+                stop.requested().unwrap_or("it was stopped")
+            ),
         ),
         Ok(_) if timed_out => failed(
             sink,

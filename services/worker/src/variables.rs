@@ -238,6 +238,7 @@ mod tests {
             lenient_templates: false,
             package: None,
             timeout_seconds: 10,
+            heartbeat_seconds: 15,
         };
         let mut variables = StepVariables::prepare(&job, &key, "host").unwrap();
         variables.expand_values(ferry_templates::Limits::default());

@@ -1,5 +1,5 @@
 //! A worker binary for tests that need a worker in its own process (to kill it mid-step).
-//! Configured exactly like `ferry-worker`, from `FERRY_…` variables.
+//! Configured exactly like `ferry-worker`, from `FERRY_…` variables, and stopped like it.
 
 use tokio_util::sync::CancellationToken;
 
@@ -12,5 +12,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let config = ferry_worker::Config::from_env()?;
-    ferry_worker::run(config, CancellationToken::new()).await
+    let shutdown = CancellationToken::new();
+    tokio::spawn(ferry_worker::stop_on_signal(shutdown.clone()));
+    ferry_worker::run(config, shutdown).await
 }

@@ -22,8 +22,23 @@ pub enum Command {
     },
     /// A queued deployment's turn came: the one ahead of it finished.
     Start,
+    /// A worker asks to run an attempt of a step it was handed (the start handshake). Only
+    /// the first worker to ask for the running attempt gets it: a cancelled, superseded or
+    /// duplicated job never runs.
+    Claim {
+        step: usize,
+        attempt: u32,
+        worker: String,
+    },
     /// A worker reported how an attempt of a step ended.
     StepFinished(StepReport),
+    /// The shell found a running attempt nobody will report on: no worker took its job in
+    /// time, or the worker that took it stopped sending heartbeats.
+    Lost {
+        step: usize,
+        attempt: u32,
+        why: LostAttempt,
+    },
     /// A person takes responsibility for the open interruption.
     Take { taken_by: String },
     /// The person who took the open interruption answers it.
@@ -65,6 +80,33 @@ pub struct TemplateFailure {
 impl fmt::Display for TemplateFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
+    }
+}
+
+/// Why a running attempt is given up on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LostAttempt {
+    /// No worker claimed the job within the dispatch timeout.
+    NotTaken { waited_seconds: u64 },
+    /// The worker that claimed it sent no heartbeat for this long.
+    Silent { worker: String, silent_seconds: u64 },
+}
+
+impl fmt::Display for LostAttempt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LostAttempt::NotTaken { waited_seconds } => write!(
+                f,
+                "no worker took its job within {waited_seconds} seconds (the dispatch timeout)"
+            ),
+            LostAttempt::Silent {
+                worker,
+                silent_seconds,
+            } => write!(
+                f,
+                "worker {worker} was lost: it sent no heartbeat for {silent_seconds} seconds"
+            ),
+        }
     }
 }
 

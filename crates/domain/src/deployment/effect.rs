@@ -96,6 +96,10 @@ pub enum Note {
         worker_pool: WorkerPool,
         attempt: u32,
     },
+    StepStarted {
+        step: StepName,
+        worker: String,
+    },
     WaitsForIntervention {
         step: StepName,
         responsible_team: Option<TeamName>,
@@ -186,6 +190,9 @@ impl fmt::Display for Note {
                     write!(f, " (attempt {attempt})")?;
                 }
                 Ok(())
+            }
+            Note::StepStarted { step, worker } => {
+                write!(f, "Step \"{step}\" started on worker {worker}")
             }
             Note::WaitsForIntervention {
                 step,

@@ -12,7 +12,9 @@ mod refusal;
 pub mod rules;
 mod state;
 
-pub use command::{Answer, Command, Purpose, StepOutcome, StepReport, TemplateFailure};
+pub use command::{
+    Answer, Command, LostAttempt, Purpose, StepOutcome, StepReport, TemplateFailure,
+};
 pub use effect::{Effect, NextQueued, Note, Request, guided_failure_question};
 pub use machine::{Transition, settle, transition};
 pub use preview::{Planned, preview};

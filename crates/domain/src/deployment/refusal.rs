@@ -66,4 +66,29 @@ pub enum Stale {
     StepNotRunning { status: StepStatus },
     /// The result is for an earlier attempt.
     OtherAttempt { current: u32 },
+    /// A claim for an attempt another worker (or an earlier delivery of the same job)
+    /// already claimed.
+    AlreadyClaimed,
+    /// A loss for an attempt that a worker claimed since (not taken) or never claimed, or
+    /// that another worker holds (silent).
+    NotLost,
+}
+
+impl std::fmt::Display for Stale {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stale::DeploymentFinished { status } => {
+                write!(f, "the deployment already ended ({status})")
+            }
+            Stale::WaitingForIntervention => {
+                f.write_str("the deployment waits for a person about this step")
+            }
+            Stale::StepNotRunning { status } => {
+                write!(f, "the step is no longer running ({status})")
+            }
+            Stale::OtherAttempt { current } => write!(f, "the step is at attempt {current} now"),
+            Stale::AlreadyClaimed => f.write_str("another delivery of this job already started it"),
+            Stale::NotLost => f.write_str("the attempt is held by a worker"),
+        }
+    }
 }

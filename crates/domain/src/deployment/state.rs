@@ -65,6 +65,9 @@ pub struct StepRun {
     /// A failure a person chose to ignore: the step counts as succeeded.
     pub failure_ignored: bool,
     pub dispatched_at: Option<Timestamp>,
+    /// The worker that claimed the current attempt (see `Command::Claim`); `None` while its
+    /// job waits for a worker.
+    pub claimed_by: Option<String>,
     /// When the worker started and finished it (the worker's clock).
     pub started_at: Option<Timestamp>,
     pub finished_at: Option<Timestamp>,
@@ -190,6 +193,7 @@ impl StepRun {
             error: None,
             failure_ignored: false,
             dispatched_at: None,
+            claimed_by: None,
             started_at: None,
             finished_at: None,
             outputs: BTreeMap::new(),

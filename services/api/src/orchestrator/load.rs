@@ -60,6 +60,15 @@ pub async fn lock(
         return Ok(None);
     };
     deployment_queue::lock_project_environment(client, project_id, environment_id).await?;
+    lock_row(client, deployment_id).await
+}
+
+/// Locks and loads a deployment without its project+environment lock: only for a command
+/// that can never end the deployment (a claim), so never starts the next queued one.
+pub async fn lock_row(
+    client: &impl GenericClient,
+    deployment_id: DeploymentId,
+) -> Result<Option<Locked>, StorageError> {
     let Some(locked) = deployments::lock(client, deployment_id).await? else {
         return Ok(None);
     };
@@ -189,5 +198,6 @@ fn step_state(spec: StepSpec, run: deployments::StepRun) -> Result<StepRun, Stor
         started_at: run.started_at,
         finished_at: run.finished_at,
         outputs: run.outputs,
+        claimed_by: run.claimed_by,
     })
 }

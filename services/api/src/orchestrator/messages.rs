@@ -199,5 +199,6 @@ fn step_job(
         lenient_templates: step.lenient_templates,
         package,
         timeout_seconds: state.config().step_timeout_seconds,
+        heartbeat_seconds: (state.config().lease_seconds / 4).max(1),
     })
 }

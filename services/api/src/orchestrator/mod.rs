@@ -4,7 +4,9 @@
 //! state and carries out the effects (outbox rows included), and commits once.
 //!
 //! - `create.rs`, `rollback.rs`: a new deployment (a person or CI asked for it).
+//! - `claim.rs`: a worker asks to run an attempt (the start handshake).
 //! - `step_result.rs`: a worker's result; `step_log.rs`: a worker's log lines.
+//! - `lease.rs`: a worker's heartbeat, and giving up on attempts nobody took or keeps alive.
 //! - `take.rs`, `answer.rs`: a person takes and answers an interruption.
 //! - `cancel.rs`: a person cancels.
 //! - `queue.rs`: the next queued deployment of a project and environment starts.
@@ -30,7 +32,9 @@ mod unreadable;
 
 pub mod answer;
 pub mod cancel;
+pub mod claim;
 pub mod create;
+pub mod lease;
 pub mod preview;
 pub mod rollback;
 pub mod step_log;

@@ -157,6 +157,7 @@ fn step_progress_of(
         started_at,
         finished_at,
         outputs,
+        claimed_by,
     } = run;
     Ok(StepProgress {
         step_run_id,
@@ -170,6 +171,7 @@ fn step_progress_of(
         started_at: *started_at,
         finished_at: *finished_at,
         outputs,
+        claimed_by: claimed_by.as_deref(),
     })
 }
 

@@ -3,7 +3,7 @@
 
 use super::progress::Recorded;
 use super::{Given, Handled, Machine, WorkerTimes, record};
-use crate::deployment::command::{Purpose, StepOutcome, StepReport, TemplateFailure};
+use crate::deployment::command::{LostAttempt, Purpose, StepOutcome, StepReport, TemplateFailure};
 use crate::deployment::effect::{Effect, Note, guided_failure_question};
 use crate::deployment::refusal::{Refusal, Stale};
 use crate::deployment::state::{InterruptionKind, Work};
@@ -49,27 +49,89 @@ impl Machine {
         }
     }
 
+    /// Why a worker's message about attempt `attempt` of step `index` counts for nothing:
+    /// the deployment ended or waits for a person, the step is not running, or the attempt
+    /// is not the current one.
+    fn stale_attempt(&self, index: usize, attempt: u32) -> Result<Option<Stale>, Refusal> {
+        let Some(run) = self.deployment.steps.get(index) else {
+            return Err(Refusal::NoSuchStep { step: index });
+        };
+        Ok(match self.deployment.status {
+            status if status.is_terminal() => Some(Stale::DeploymentFinished { status }),
+            DeploymentStatus::WaitingForIntervention => Some(Stale::WaitingForIntervention),
+            _ if run.status != StepStatus::Running => {
+                Some(Stale::StepNotRunning { status: run.status })
+            }
+            _ if run.attempt != attempt => Some(Stale::OtherAttempt {
+                current: run.attempt,
+            }),
+            _ => None,
+        })
+    }
+
+    /// A worker asks to run the attempt its job names. The first claim of the running attempt
+    /// wins and is written to the log; any other (a duplicated job, a second delivery, a job
+    /// of a cancelled or superseded attempt) is stale, and its worker does not run it.
+    pub(super) fn claim(
+        &mut self,
+        index: usize,
+        attempt: u32,
+        worker: String,
+    ) -> Result<Handled, Refusal> {
+        if let Some(stale) = self.stale_attempt(index, attempt)? {
+            return Ok(Handled::Stale(stale));
+        }
+        let run = &mut self.deployment.steps[index];
+        if run.claimed_by.is_some() {
+            return Ok(Handled::Stale(Stale::AlreadyClaimed));
+        }
+        run.claimed_by = Some(worker.clone());
+        let step = run.name().clone();
+        self.log(Note::StepStarted { step, worker });
+        Ok(Handled::Settled)
+    }
+
+    /// The shell gives up on a running attempt (see [`LostAttempt`]): it fails as a worker's
+    /// failure would, so retries and guided failure apply. A loss that no longer holds (the
+    /// job was claimed meanwhile, or another worker holds it) is stale.
+    pub(super) fn lost(
+        &mut self,
+        index: usize,
+        attempt: u32,
+        why: LostAttempt,
+    ) -> Result<Handled, Refusal> {
+        if let Some(stale) = self.stale_attempt(index, attempt)? {
+            return Ok(Handled::Stale(stale));
+        }
+        let run = &self.deployment.steps[index];
+        let holds = match &why {
+            LostAttempt::NotTaken { .. } => run.claimed_by.is_none(),
+            LostAttempt::Silent { worker, .. } => run.claimed_by.as_ref() == Some(worker),
+        };
+        if !holds {
+            return Ok(Handled::Stale(Stale::NotLost));
+        }
+        let report = StepReport {
+            step: index,
+            attempt,
+            outcome: StepOutcome::Failed {
+                exit_code: None,
+                reason: why.to_string(),
+            },
+            started_at: run.started_at.unwrap_or(self.now),
+            finished_at: self.now,
+            outputs: Default::default(),
+        };
+        self.step_finished(report)
+    }
+
     /// A worker's result. Only the result of the running attempt, while nobody is asked about
     /// the step, counts (results are delivered at least once, and may come late). A success
     /// moves on; a failure is retried while retries remain, then asks a person under guided
     /// failure, else fails the step.
     pub(super) fn step_finished(&mut self, report: StepReport) -> Result<Handled, Refusal> {
         let index = report.step;
-        let Some(run) = self.deployment.steps.get(index) else {
-            return Err(Refusal::NoSuchStep { step: index });
-        };
-        let stale = match self.deployment.status {
-            status if status.is_terminal() => Some(Stale::DeploymentFinished { status }),
-            DeploymentStatus::WaitingForIntervention => Some(Stale::WaitingForIntervention),
-            _ if run.status != StepStatus::Running => {
-                Some(Stale::StepNotRunning { status: run.status })
-            }
-            _ if run.attempt != report.attempt => Some(Stale::OtherAttempt {
-                current: run.attempt,
-            }),
-            _ => None,
-        };
-        if let Some(stale) = stale {
+        if let Some(stale) = self.stale_attempt(index, report.attempt)? {
             return Ok(Handled::Stale(stale));
         }
         let StepReport {

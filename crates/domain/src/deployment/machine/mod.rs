@@ -131,7 +131,13 @@ impl Machine {
                 ahead,
             } => self.create(requested_by, purpose, ahead),
             Command::Start => self.start(),
+            Command::Claim {
+                step,
+                attempt,
+                worker,
+            } => self.claim(step, attempt, worker),
             Command::StepFinished(report) => self.step_finished(report),
+            Command::Lost { step, attempt, why } => self.lost(step, attempt, why),
             Command::Take { taken_by } => self.take(taken_by),
             Command::Answer {
                 answered_by,

@@ -79,6 +79,7 @@ impl Machine {
         run.attempt += 1;
         run.status = StepStatus::Running;
         run.dispatched_at = Some(self.now);
+        run.claimed_by = None;
         run.exit_code = None;
         run.error = None;
         run.attempt

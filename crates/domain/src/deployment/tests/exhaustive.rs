@@ -75,21 +75,30 @@ fn commands_for(state: &Deployment) -> Vec<(&'static str, Command)> {
             commands.push(("step finished", succeeded(index, attempt)));
             commands.push(("step finished", failed(index, attempt, 4)));
         }
-        // A worker that died: no exit code, only a reason.
+        for attempt in [run.attempt, run.attempt + 1] {
+            commands.push(("claim", claim(index, attempt, "w1")));
+        }
         commands.push((
-            "step finished",
-            Command::StepFinished(StepReport {
+            "lost",
+            Command::Lost {
                 step: index,
                 attempt: run.attempt,
-                outcome: StepOutcome::Failed {
-                    exit_code: None,
-                    reason: "the worker running this step stopped before it reported a result"
-                        .into(),
+                why: LostAttempt::NotTaken { waited_seconds: 60 },
+            },
+        ));
+        // (A silent worker's loss fails the step just as `NotTaken` does, with another
+        // reason: `claims.rs` tests it; walking both would only double the failed states.)
+        // Another worker than the one holding the attempt: stale.
+        commands.push((
+            "lost",
+            Command::Lost {
+                step: index,
+                attempt: run.attempt,
+                why: LostAttempt::Silent {
+                    worker: "w2".into(),
+                    silent_seconds: 60,
                 },
-                started_at: at(10),
-                finished_at: at(11),
-                outputs: BTreeMap::new(),
-            }),
+            },
         ));
         commands.push((
             "condition evaluated",
@@ -196,11 +205,15 @@ fn every_command_in_every_reachable_state_keeps_the_invariants() {
 /// before it independently of the machine: only the running attempt of a step counts, while
 /// nobody is asked about it and the deployment has not ended.
 fn must_be_stale(before: &Deployment, report: &StepReport) -> bool {
-    let run = &before.steps[report.step];
+    attempt_is_stale(before, report.step, report.attempt)
+}
+
+fn attempt_is_stale(before: &Deployment, step: usize, attempt: u32) -> bool {
+    let run = &before.steps[step];
     before.status.is_terminal()
         || before.status == DeploymentStatus::WaitingForIntervention
         || run.status != Running
-        || run.attempt != report.attempt
+        || run.attempt != attempt
 }
 
 fn check_invariants(shell: Shell, before: &Deployment, command: &Command, transition: &Transition) {
@@ -213,6 +226,30 @@ fn check_invariants(shell: Shell, before: &Deployment, command: &Command, transi
             transition.stale.is_some(),
             must_be_stale(before, report),
             "staleness: {}",
+            context()
+        );
+    } else if let Command::Claim { step, attempt, .. } = command {
+        // Only the first claim of the running attempt wins.
+        let claimed = before.steps[*step].claimed_by.is_some();
+        assert_eq!(
+            transition.stale.is_some(),
+            claimed || attempt_is_stale(before, *step, *attempt),
+            "claim staleness: {}",
+            context()
+        );
+    } else if let Command::Lost {
+        step, attempt, why, ..
+    } = command
+    {
+        let holder = before.steps[*step].claimed_by.as_deref();
+        let holds = match why {
+            LostAttempt::NotTaken { .. } => holder.is_none(),
+            LostAttempt::Silent { worker, .. } => holder == Some(worker.as_str()),
+        };
+        assert_eq!(
+            transition.stale.is_some(),
+            !holds || attempt_is_stale(before, *step, *attempt),
+            "loss staleness: {}",
             context()
         );
     } else {

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::*;
 
 mod cancelling;
+mod claims;
 mod conditions;
 mod creating;
 mod exhaustive;
@@ -103,6 +104,14 @@ pub(super) fn failed(step: usize, attempt: u32, exit_code: i32) -> Command {
         finished_at: at(11),
         outputs: BTreeMap::new(),
     })
+}
+
+pub(super) fn claim(step: usize, attempt: u32, worker: &str) -> Command {
+    Command::Claim {
+        step,
+        attempt,
+        worker: worker.into(),
+    }
 }
 
 pub(super) fn take(by: &str) -> Command {

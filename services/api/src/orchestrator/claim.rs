@@ -1,0 +1,97 @@
+//! The start handshake: a worker asks to run the attempt its job names, and runs it only if
+//! the machine grants it (ARCHITECTURE.md, "Jobs, claims and leases"). The first claim of the
+//! running attempt wins; a cancelled, superseded or duplicated job is refused and never runs.
+//! A claim re-sent with the same event id (its answer was lost) gets the answer it had.
+
+use ferry_contracts::{ClaimAnswer, StepEvent};
+use ferry_domain::DeploymentStatus;
+use ferry_domain::deployment::Command;
+use ferry_storage::{StorageError, processed};
+
+use super::drive::{CommandError, commit, drive};
+use super::load::{self, Locked};
+use super::step_result::CONSUMER;
+use crate::AppState;
+
+/// The longest worker name a claim may carry (it is written to the task log).
+const MAX_WORKER_NAME: usize = 100;
+
+/// Applies a claim by `worker` and returns the answer to send back.
+pub async fn apply(
+    state: &AppState,
+    event: &StepEvent,
+    worker: &str,
+) -> Result<ClaimAnswer, StorageError> {
+    let answer = |granted: bool, reason: Option<String>| ClaimAnswer {
+        claim_id: event.event_id,
+        granted,
+        reason,
+    };
+    if worker.is_empty() || worker.len() > MAX_WORKER_NAME || worker.chars().any(|c| c.is_control())
+    {
+        return Ok(answer(
+            false,
+            Some(format!(
+                "a worker name has 1 to {MAX_WORKER_NAME} characters and no control characters"
+            )),
+        ));
+    }
+    let mut client = state.pool().get().await?;
+    let transaction = client.transaction().await?;
+    let first_time = processed::first_time(&transaction, CONSUMER, event.event_id).await?;
+    let deployment_id = event.deployment_id;
+    let loaded = match load::lock_row(&transaction, deployment_id).await? {
+        None => return Err(StorageError::Missing(format!("deployment {deployment_id}"))),
+        Some(Locked::Unreadable { .. }) => {
+            transaction.commit().await?;
+            return Ok(answer(
+                false,
+                Some("the deployment's stored data cannot be read".to_owned()),
+            ));
+        }
+        Some(Locked::Readable(loaded)) => loaded,
+    };
+    let step = loaded
+        .step_index(event.step_run_id)
+        .ok_or_else(|| StorageError::Missing(format!("step run {}", event.step_run_id)))?;
+    let attempt = u32::try_from(event.attempt).unwrap_or(u32::MAX);
+    if !first_time {
+        // The same claim again: granted if it was, which is if the attempt is still running
+        // and held by this worker.
+        let run = &loaded.state.steps[step];
+        let holds = loaded.state.status == DeploymentStatus::Running
+            && run.status == ferry_domain::StepStatus::Running
+            && run.attempt == attempt
+            && run.claimed_by.as_deref() == Some(worker);
+        transaction.commit().await?;
+        return Ok(if holds {
+            answer(true, None)
+        } else {
+            answer(
+                false,
+                Some("the attempt is no longer held by this worker".to_owned()),
+            )
+        });
+    }
+    let command = Command::Claim {
+        step,
+        attempt,
+        worker: worker.to_owned(),
+    };
+    let driven = match drive(state, &transaction, &loaded, command).await {
+        Ok(driven) => driven,
+        Err(CommandError::Storage(error)) => return Err(error),
+        Err(CommandError::Refused(refusal)) => {
+            return Err(StorageError::Corrupt(format!(
+                "the claim for step run {} was refused: deployment {refusal}",
+                event.step_run_id
+            )));
+        }
+    };
+    let granted = match driven.stale() {
+        None => answer(true, None),
+        Some(stale) => answer(false, Some(stale.to_string())),
+    };
+    commit(state, transaction, driven.wrote_outbox).await?;
+    Ok(granted)
+}

@@ -1,0 +1,75 @@
+//! Leases: a worker that claimed an attempt keeps it alive with heartbeats; the sweeper gives
+//! up on running attempts whose job no worker took within the dispatch timeout, or whose
+//! worker went silent for longer than the lease, through the machine's `Lost` command (the
+//! step fails like any failed attempt; retries and guided failure apply).
+
+use ferry_contracts::StepEvent;
+use ferry_domain::deployment::{Command, LostAttempt};
+use ferry_storage::{StorageError, deployments, progress};
+
+use super::drive::{CommandError, commit, drive};
+use super::load::{self, Locked};
+use crate::AppState;
+
+/// Records a heartbeat from `worker` for the attempt it claimed. A heartbeat for an attempt
+/// the worker does not hold changes nothing.
+pub async fn heartbeat(
+    state: &AppState,
+    event: &StepEvent,
+    worker: &str,
+) -> Result<(), StorageError> {
+    let client = state.pool().get().await?;
+    let held =
+        progress::record_heartbeat(&client, event.step_run_id, event.attempt, worker).await?;
+    if !held {
+        tracing::debug!(step_run_id = %event.step_run_id, attempt = event.attempt, %worker, "heartbeat for an attempt the worker does not hold");
+    }
+    Ok(())
+}
+
+/// Gives up on one lost attempt found by the sweeper. Returns whether the outbox was written.
+pub async fn expire(
+    state: &AppState,
+    lost: &deployments::LostAttempt,
+    dispatch_timeout_seconds: u64,
+) -> Result<bool, StorageError> {
+    let mut client = state.pool().get().await?;
+    let transaction = client.transaction().await?;
+    let loaded = match load::lock(&transaction, lost.deployment_id).await? {
+        Some(Locked::Readable(loaded)) => loaded,
+        // Gone, or unreadable: nothing the machine can do (an operator cancels it).
+        _ => return Ok(false),
+    };
+    let Some(step) = loaded.step_index(lost.step_run_id) else {
+        return Ok(false);
+    };
+    let silent_seconds = u64::try_from(lost.silent_seconds).unwrap_or(0);
+    let why = match &lost.claimed_by {
+        None => LostAttempt::NotTaken {
+            waited_seconds: dispatch_timeout_seconds.max(silent_seconds),
+        },
+        Some(worker) => LostAttempt::Silent {
+            worker: worker.clone(),
+            silent_seconds,
+        },
+    };
+    let command = Command::Lost {
+        step,
+        attempt: u32::try_from(lost.attempt).unwrap_or(u32::MAX),
+        why,
+    };
+    let driven = match drive(state, &transaction, &loaded, command).await {
+        Ok(driven) => driven,
+        Err(CommandError::Storage(error)) => return Err(error),
+        Err(CommandError::Refused(refusal)) => {
+            tracing::warn!(deployment_id = %lost.deployment_id, %refusal, "a lost attempt could not be given up");
+            return Ok(false);
+        }
+    };
+    if driven.stale().is_none() {
+        tracing::warn!(deployment_id = %lost.deployment_id, step_run_id = %lost.step_run_id, attempt = lost.attempt, "gave up on a lost attempt");
+    }
+    let wrote = driven.wrote_outbox;
+    commit(state, transaction, wrote).await?;
+    Ok(wrote)
+}
