@@ -37,7 +37,7 @@ impl Servers {
     }
 }
 
-fn required(name: &str) -> String {
+pub fn required(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!("{name} is not set: run the tests with `infra/dev test`, which starts the servers and sets it")
     })

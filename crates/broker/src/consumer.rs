@@ -86,8 +86,9 @@ pub fn attempt_of(delivery: &Delivery) -> u32 {
 /// `handler` for each delivery in its own task.
 ///
 /// Returns `Ok` after a requested shutdown (once in-flight handlers finished) and `Err` when
-/// the broker connection or channel failed; messages not acknowledged by then are redelivered
-/// by RabbitMQ to another consumer.
+/// the broker connection or channel failed or RabbitMQ ended the consumer; messages not
+/// acknowledged by then are redelivered by RabbitMQ to another consumer. Callers reconnect
+/// through their [`crate::Link`] and call it again.
 pub async fn run_consumer<H, F>(
     connection: &Connection,
     topology: &Topology,
@@ -146,7 +147,9 @@ where
                     });
                 }
                 Some(Err(error)) => break Err(error.into()),
-                None => break Ok(()),
+                // RabbitMQ cancelled the consumer (its queue was deleted) or the channel
+                // closed: the caller reconnects and declares the queue again.
+                None => break Err(BrokerError::ConsumerEnded { queue: spec.queue.clone() }),
             },
         }
     };

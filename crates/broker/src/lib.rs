@@ -36,6 +36,8 @@ pub enum BrokerError {
         exchange: String,
         routing_key: String,
     },
+    #[error("RabbitMQ ended the consumer of `{queue}`")]
+    ConsumerEnded { queue: String },
     #[error("message is not valid JSON for its type: {0}")]
     Json(#[from] serde_json::Error),
 }

@@ -22,26 +22,37 @@ use crate::orchestrator::{claim, lease, step_log, step_result};
 /// minute, about a quarter of an hour, so a database outage of that long loses no result.
 const EVENT_ATTEMPTS: u32 = 20;
 
+/// Consumes step events until `shutdown` is cancelled, reconnecting whenever the broker
+/// connection is lost.
 pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
     let topology = state.topology().clone();
     let spec = topology.step_events();
-    let mut options = ConsumerOptions::new("ferry-api", state.config().event_concurrency);
-    options.max_attempts = EVENT_ATTEMPTS;
-    let handler_state = state.clone();
-    let replies = Publisher::open(state.broker()).await?;
-    run_consumer(
-        state.broker(),
-        &topology,
-        &spec,
-        options,
-        move |delivery: Arc<Delivery>| {
-            let state = handler_state.clone();
-            let replies = replies.clone();
-            async move { handle(&state, &replies, &delivery).await }
-        },
-        shutdown,
-    )
-    .await?;
+    while let Some(linked) = state.link().get(&shutdown).await {
+        let mut options = ConsumerOptions::new("ferry-api", state.config().event_concurrency);
+        options.max_attempts = EVENT_ATTEMPTS;
+        let handler_state = state.clone();
+        let replies = linked.publisher.clone();
+        let result = run_consumer(
+            &linked.connection,
+            &topology,
+            &spec,
+            options,
+            move |delivery: Arc<Delivery>| {
+                let state = handler_state.clone();
+                let replies = replies.clone();
+                async move { handle(&state, &replies, &delivery).await }
+            },
+            shutdown.clone(),
+        )
+        .await;
+        match result {
+            Ok(()) => break,
+            Err(error) => {
+                tracing::warn!(%error, "lost RabbitMQ; the step-event consumer reconnects");
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    }
     Ok(())
 }
 

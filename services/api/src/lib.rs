@@ -18,7 +18,7 @@ mod variables;
 use std::sync::Arc;
 
 use anyhow::Context;
-use ferry_broker::{Connection, Topology};
+use ferry_broker::{Link, Topology};
 use ferry_packages::store::PackageStore;
 use ferry_storage::Pool;
 use tokio::net::TcpListener;
@@ -39,7 +39,8 @@ struct StateInner {
     pool: Pool,
     store: PackageStore,
     topology: Topology,
-    broker: Connection,
+    /// RabbitMQ, reconnected by whoever finds it gone (the relay, the event consumer).
+    link: Arc<Link>,
     /// Woken after every commit that wrote to the outbox, so the relay publishes at once
     /// instead of at its next poll.
     outbox_written: Notify,
@@ -67,13 +68,13 @@ impl AppState {
         &self.inner.topology
     }
 
-    pub fn broker(&self) -> &Connection {
-        &self.inner.broker
+    pub fn link(&self) -> &Link {
+        &self.inner.link
     }
 
     /// Whether the RabbitMQ connection is up.
     pub fn broker_connected(&self) -> bool {
-        self.inner.broker.status().connected()
+        self.inner.link.is_up()
     }
 
     /// Tells the relay that new outbox rows are committed.
@@ -83,10 +84,10 @@ impl AppState {
 }
 
 /// Connects to PostgreSQL (applying migrations), RabbitMQ and the object store, then serves
-/// HTTP on `listener`, consumes step events and relays the outbox until `shutdown` is
-/// cancelled. Returns an error when a dependency is unreachable at start or the broker
-/// connection is lost later (the process should then be restarted by its supervisor;
-/// nothing is lost, unacknowledged events are redelivered).
+/// HTTP on `listener`, consumes step events, relays the outbox and sweeps lost attempts until
+/// `shutdown` is cancelled. Returns an error when a dependency is unreachable at start; a
+/// broker connection lost later is reconnected (meanwhile `/health` says so, outbox rows wait
+/// and unacknowledged events are redelivered: nothing accepted is lost).
 pub async fn run(
     config: Config,
     listener: TcpListener,
@@ -100,27 +101,17 @@ pub async fn run(
     ferry_storage::migrations::migrate(&pool)
         .await
         .with_context(|| format!("migrating the database at {}", config.database_url))?;
-    let broker = ferry_broker::connect(config.amqp_url.expose(), "ferry-api")
+    // Named with the prefix, so an operator (or a test) can tell installations apart.
+    let link = Link::new(
+        config.amqp_url.expose(),
+        &format!("ferry-api {}", config.queue_prefix),
+    );
+    let linked = link
+        .connect()
         .await
         .with_context(|| format!("connecting to RabbitMQ at {}", config.amqp_url))?;
     let topology = Topology::new(&config.queue_prefix);
-    {
-        let channel = broker
-            .create_channel()
-            .await
-            .context("opening a RabbitMQ channel")?;
-        topology
-            .declare_queue(&channel, &topology.step_events())
-            .await?;
-        topology
-            .declare_queue(&channel, &topology.deployment_finished())
-            .await?;
-        topology
-            .declare_queue(&channel, &topology.step_jobs("default"))
-            .await?;
-        topology.declare_control_exchange(&channel).await?;
-        let _ = channel.close(200, "declared".into()).await;
-    }
+    declare_topology(&topology, &linked.connection).await?;
     let store = PackageStore::new(&config.store);
     if let Err(error) = store.ensure_bucket().await {
         tracing::warn!(%error, bucket = store.bucket(), "object store not reachable at start; package uploads will fail until it is");
@@ -131,7 +122,7 @@ pub async fn run(
             pool,
             store,
             topology,
-            broker,
+            link,
             outbox_written: Notify::new(),
         }),
     };
@@ -150,5 +141,29 @@ pub async fn run(
     server_result?;
     relay_result?;
     events_result?;
+    Ok(())
+}
+
+/// Declares what the API publishes to and consumes from (also after every reconnection, in
+/// case the broker lost its definitions). Idempotent.
+pub(crate) async fn declare_topology(
+    topology: &Topology,
+    connection: &ferry_broker::Connection,
+) -> anyhow::Result<()> {
+    let channel = connection
+        .create_channel()
+        .await
+        .context("opening a RabbitMQ channel")?;
+    topology
+        .declare_queue(&channel, &topology.step_events())
+        .await?;
+    topology
+        .declare_queue(&channel, &topology.deployment_finished())
+        .await?;
+    topology
+        .declare_queue(&channel, &topology.step_jobs("default"))
+        .await?;
+    topology.declare_control_exchange(&channel).await?;
+    let _ = channel.close(200, "declared".into()).await;
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use ferry_broker::FieldTable;
-use ferry_broker::{BrokerError, OutgoingMessage, Publisher};
+use ferry_broker::{BrokerError, Linked, OutgoingMessage};
 use ferry_contracts::MessageKind;
 use tokio_util::sync::CancellationToken;
 
@@ -21,38 +21,56 @@ const WORKERS_SEEN_FOR: Duration = Duration::from_secs(5);
 /// How long the relay waits for RabbitMQ to say whether a pool has workers.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// Relays until `shutdown` is cancelled, reconnecting whenever the broker connection is lost
+/// (rows committed meanwhile wait in the outbox: nothing accepted is lost).
 pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let publisher = Publisher::open(state.broker()).await?;
     let mut pools = PoolWatch::default();
-    loop {
-        match relay_batch(&state, &publisher, &mut pools).await {
-            Ok(published) if published as i64 == BATCH_SIZE => continue,
-            Ok(_) => {}
-            Err(error) => {
-                tracing::warn!(
-                    error = format!("{error:#}"),
-                    "outbox relay failed; will retry"
-                );
-                if !state.broker().status().connected() {
-                    return Err(error.context("lost the RabbitMQ connection"));
+    'connection: while let Some(linked) = state.link().get(&shutdown).await {
+        if let Err(error) = crate::declare_topology(state.topology(), &linked.connection).await {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "could not declare the topology; reconnecting"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        }
+        pools.probe = None;
+        loop {
+            // A failed publish is recorded on its row and does not fail the batch: look at
+            // the connection itself.
+            if !linked.connection.status().connected()
+                || !linked.publisher.channel().status().connected()
+            {
+                continue 'connection;
+            }
+            match relay_batch(&state, &linked, &mut pools).await {
+                Ok(published) if published as i64 == BATCH_SIZE => continue,
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(
+                        error = format!("{error:#}"),
+                        "outbox relay failed; will retry"
+                    );
+                    tokio::time::sleep(Duration::from_millis(200)).await;
                 }
-                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                () = state.inner.outbox_written.notified() => {}
+                () = tokio::time::sleep(POLL_INTERVAL) => {}
             }
         }
-        tokio::select! {
-            () = shutdown.cancelled() => return Ok(()),
-            () = state.inner.outbox_written.notified() => {}
-            () = tokio::time::sleep(POLL_INTERVAL) => {}
-        }
     }
+    Ok(())
 }
 
 /// Publishes one batch; returns how many rows it published.
 async fn relay_batch(
     state: &AppState,
-    publisher: &Publisher,
+    linked: &Linked,
     pools: &mut PoolWatch,
 ) -> anyhow::Result<usize> {
+    let publisher = &linked.publisher;
     let mut client = state.pool().get().await?;
     let transaction = client.transaction().await?;
     let pending = ferry_storage::outbox::lock_pending(&transaction, BATCH_SIZE).await?;
@@ -132,7 +150,10 @@ async fn relay_batch(
         })
         .collect();
     for message in waiting {
-        if pools.has_workers(state, &message.routing_key).await {
+        if pools
+            .has_workers(state, &linked.connection, &message.routing_key)
+            .await
+        {
             continue;
         }
         let Some(deployment_id) = message
@@ -182,7 +203,12 @@ struct PoolWatch {
 impl PoolWatch {
     /// Whether the pool's queue has a consumer (trusted for a few seconds once seen). A
     /// check that fails counts as "has workers": the hint is a courtesy, not a rule.
-    async fn has_workers(&mut self, state: &AppState, pool: &str) -> bool {
+    async fn has_workers(
+        &mut self,
+        state: &AppState,
+        connection: &ferry_broker::Connection,
+        pool: &str,
+    ) -> bool {
         if self
             .seen_with_workers
             .get(pool)
@@ -192,7 +218,7 @@ impl PoolWatch {
         }
         let channel = match &self.probe {
             Some(channel) if channel.status().connected() => channel.clone(),
-            _ => match state.broker().create_channel().await {
+            _ => match connection.create_channel().await {
                 Ok(channel) => {
                     self.probe = Some(channel.clone());
                     channel

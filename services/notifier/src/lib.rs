@@ -30,8 +30,8 @@ struct Notifier {
     templates: Environment<'static>,
 }
 
-/// Consumes finished-deployment events until `shutdown` is cancelled or the broker
-/// connection is lost.
+/// Consumes finished-deployment events until `shutdown` is cancelled, reconnecting whenever
+/// the broker connection is lost (messages not acknowledged by then are redelivered).
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(config.smtp_url.expose())
         .with_context(|| {
@@ -51,26 +51,37 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         from,
         templates,
     });
-    let connection = ferry_broker::connect(config.amqp_url.expose(), "ferry-notifier")
-        .await
-        .context("connecting to RabbitMQ")?;
+    let link = ferry_broker::Link::new(
+        config.amqp_url.expose(),
+        &format!("ferry-notifier {}", config.queue_prefix),
+    );
+    link.connect().await.context("connecting to RabbitMQ")?;
     let topology = Topology::new(&config.queue_prefix);
     let spec = topology.deployment_finished();
-    let options = ConsumerOptions::new("ferry-notifier", config.concurrency);
-    let result = run_consumer(
-        &connection,
-        &topology,
-        &spec,
-        options,
-        move |delivery: Arc<Delivery>| {
-            let notifier = Arc::clone(&notifier);
-            async move { handle(&notifier, &delivery).await }
-        },
-        shutdown,
-    )
-    .await;
-    let _ = connection.close(200, "notifier stopping".into()).await;
-    Ok(result?)
+    while let Some(linked) = link.get(&shutdown).await {
+        let notifier = Arc::clone(&notifier);
+        let result = run_consumer(
+            &linked.connection,
+            &topology,
+            &spec,
+            ConsumerOptions::new("ferry-notifier", config.concurrency),
+            move |delivery: Arc<Delivery>| {
+                let notifier = Arc::clone(&notifier);
+                async move { handle(&notifier, &delivery).await }
+            },
+            shutdown.clone(),
+        )
+        .await;
+        match result {
+            Ok(()) => break,
+            Err(error) => {
+                tracing::warn!(%error, "lost RabbitMQ; the notifier reconnects");
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    }
+    link.close("notifier stopping").await;
+    Ok(())
 }
 
 async fn handle(notifier: &Notifier, delivery: &Delivery) -> Handled {

@@ -290,20 +290,44 @@ async fn publish_patiently(
     }
 }
 
-/// Sends a heartbeat for a granted attempt every `heartbeat_seconds` until aborted.
-pub(crate) async fn heartbeats(context: std::sync::Arc<WorkerContext>, job: StepJob) {
+/// Sends a heartbeat for a granted attempt every `heartbeat_seconds` until aborted. A worker
+/// that could not get one heartbeat to RabbitMQ for three beats in a row stops its step
+/// before the API's lease (four beats) runs out and the step is retried elsewhere: the same
+/// step never runs twice at once.
+pub(crate) async fn heartbeats(
+    context: std::sync::Arc<WorkerContext>,
+    job: StepJob,
+    stop: crate::control::Stop,
+) {
     let every = Duration::from_secs(if job.heartbeat_seconds == 0 {
         15
     } else {
         job.heartbeat_seconds
     });
+    let mut last_sent = Instant::now();
     loop {
         tokio::time::sleep(every).await;
         let body = StepEventBody::Heartbeat {
             worker: context.config.worker_name.clone(),
         };
-        if let Err(error) = publish_event(&context, &job, Uuid::now_v7(), body).await {
-            tracing::warn!(%error, "could not send a heartbeat");
+        let sent = tokio::time::timeout(every, publish_event(&context, &job, Uuid::now_v7(), body))
+            .await
+            .map_err(|_| "RabbitMQ did not confirm it in time".to_owned())
+            .and_then(|sent| sent.map_err(|error| error.to_string()));
+        match sent {
+            Ok(()) => last_sent = Instant::now(),
+            Err(error) => {
+                tracing::warn!(%error, "could not send a heartbeat");
+                if last_sent.elapsed() >= every * 3 {
+                    stop.request(&format!(
+                        "the worker could not reach RabbitMQ for {} seconds, and its lease on \
+                         the step runs out at {} seconds",
+                        last_sent.elapsed().as_secs(),
+                        (every * 4).as_secs()
+                    ));
+                    return;
+                }
+            }
         }
     }
 }

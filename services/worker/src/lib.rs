@@ -132,7 +132,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     };
     let link = Link::new(
         config.amqp_url.expose(),
-        &format!("ferry-worker {}", config.worker_name),
+        &format!(
+            "ferry-worker {} {}",
+            config.worker_name, config.queue_prefix
+        ),
     );
     link.connect().await.context("connecting to RabbitMQ")?;
     let topology = Topology::new(&config.queue_prefix);
@@ -297,7 +300,11 @@ async fn run_claimed(
 ) {
     let span = tracing::info_span!("step", deployment_id = %job.deployment_id, step = %job.step_name, attempt = job.attempt);
     let _entered = span.enter();
-    let beating = tokio::spawn(events::heartbeats(Arc::clone(context), job.clone()));
+    let beating = tokio::spawn(events::heartbeats(
+        Arc::clone(context),
+        job.clone(),
+        stop.clone(),
+    ));
     let mut sink = EventSink::new(context, &job, context.config.log_budget);
     let started_at = Utc::now();
     let outcome = run_step(context, &job, &mut sink, stop).await;

@@ -23,7 +23,7 @@ pub async fn health(State(state): State<AppState>) -> HealthAnswer {
             "failing: no PostgreSQL connection (see the API's log)".to_owned()
         }
     };
-    let rabbitmq = if state.broker().status().connected() {
+    let rabbitmq = if state.broker_connected() {
         "ok".to_owned()
     } else {
         "failing: not connected".to_owned()
