@@ -12,11 +12,16 @@ pub(crate) struct Cleanup {
     pub(crate) queue_prefix: String,
     /// The worker pools whose queues exist (`default`, and any a test adds).
     pub(crate) worker_pools: Vec<String>,
+    /// RabbitMQ users a test made (`TestStack::create_pool_user`).
+    pub(crate) rabbitmq_users: Vec<String>,
 }
 
 impl Cleanup {
     pub(crate) async fn run(self) {
         let _ = drop_database(&self.servers, &self.database_name).await;
+        for user in &self.rabbitmq_users {
+            let _ = crate::queues::delete_user(&self.servers, user).await;
+        }
         if let Ok(connection) =
             ferry_broker::connect(&self.servers.amqp_url, "ferry-test-cleanup").await
         {
@@ -43,11 +48,18 @@ impl Cleanup {
                             .await;
                     }
                 }
+                let pool_exchanges = self
+                    .worker_pools
+                    .iter()
+                    .map(|pool| topology.worker_events_exchange(pool));
                 for exchange in [
                     topology.jobs_exchange(),
                     topology.events_exchange(),
                     topology.control_exchange(),
-                ] {
+                ]
+                .into_iter()
+                .chain(pool_exchanges)
+                {
                     let _ = channel
                         .exchange_delete(
                             exchange.into(),

@@ -145,6 +145,7 @@ impl TestStack {
             database_name: database.name.clone(),
             queue_prefix: queue_prefix.clone(),
             worker_pools: vec!["default".to_owned()],
+            rabbitmq_users: Vec::new(),
         };
         let mut stack = TestStack {
             servers,
@@ -235,6 +236,13 @@ impl TestStack {
     pub fn uses_worker_pool(&mut self, pool: &str) {
         if let Some(cleanup) = &mut self.cleanup {
             cleanup.worker_pools.push(pool.to_owned());
+        }
+    }
+
+    /// Records a RabbitMQ user a test made, so it is removed at the end.
+    pub(crate) fn uses_rabbitmq_user(&mut self, user: &str) {
+        if let Some(cleanup) = &mut self.cleanup {
+            cleanup.rabbitmq_users.push(user.to_owned());
         }
     }
 

@@ -6,66 +6,8 @@
 
 use std::time::Duration;
 
-use ferry_tests::{DeploymentStatus, Patience, Progress, TestStack, poll_until};
-use serde_json::{Value, json};
-
-/// The management API's address and the broker's credentials.
-fn management(stack: &TestStack) -> (String, String, String) {
-    let base = ferry_tests::config::required("FERRY_RABBITMQ_MANAGEMENT_URL");
-    let amqp = reqwest::Url::parse(&stack.servers.amqp_url).unwrap();
-    let user = amqp.username().to_owned();
-    let password = amqp.password().unwrap_or_default().to_owned();
-    (base, user, password)
-}
-
-/// Closes every broker connection of this stack's services, as a broker restart would.
-async fn drop_connections(stack: &TestStack) -> usize {
-    let (base, user, password) = management(stack);
-    let http = reqwest::Client::new();
-    let mine = poll_until(
-        "the stack's API, worker and notifier connections to be listed",
-        Patience::within(Duration::from_secs(30)),
-        || async {
-            let listed: Vec<Value> = http
-                .get(format!("{base}/api/connections"))
-                .basic_auth(&user, Some(&password))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let mine: Vec<String> = listed
-                .iter()
-                .filter(|connection| {
-                    connection["client_properties"]["connection_name"]
-                        .as_str()
-                        .is_some_and(|name| name.contains(&stack.queue_prefix))
-                })
-                .filter_map(|connection| connection["name"].as_str().map(str::to_owned))
-                .collect();
-            if mine.len() >= 3 {
-                Progress::Done(mine)
-            } else {
-                Progress::NotYet(format!("{mine:?}"))
-            }
-        },
-    )
-    .await;
-    for name in &mine {
-        let mut url = reqwest::Url::parse(&format!("{base}/api/connections")).unwrap();
-        url.path_segments_mut().unwrap().push(name);
-        let answer = http
-            .delete(url)
-            .basic_auth(&user, Some(&password))
-            .header("X-Reason", "test: the broker went away")
-            .send()
-            .await
-            .unwrap();
-        assert!(answer.status().is_success(), "{answer:?}");
-    }
-    mine.len()
-}
+use ferry_tests::{DeploymentStatus, TestStack};
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_service_reconnects_and_nothing_accepted_is_lost() {
@@ -90,7 +32,7 @@ async fn every_service_reconnects_and_nothing_accepted_is_lost() {
     let first = stack.deploy(&projects[0], "1.0.0", "Dev").await;
     stack.wait_for(&first, DeploymentStatus::Success).await;
 
-    let dropped = drop_connections(&stack).await;
+    let dropped = stack.drop_broker_connections().await;
     assert!(dropped >= 3, "dropped {dropped} connections");
     // Asked for while the services reconnect: accepted, and all of them finish.
     let mut deployments = Vec::new();

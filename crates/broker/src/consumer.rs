@@ -18,6 +18,8 @@ use crate::{BrokerError, OutgoingMessage, Publisher, QueueSpec, Topology};
 
 /// The header holding a message's attempt number (1 for the first delivery).
 pub(crate) const ATTEMPT_HEADER: &str = "x-ferry-attempt";
+/// The header naming the exchange a retried or parked message first arrived through.
+pub(crate) const EXCHANGE_HEADER: &str = "x-ferry-exchange";
 /// The header naming why a message was parked in the dead-letter queue.
 pub(crate) const ERROR_HEADER: &str = "x-ferry-error";
 
@@ -52,6 +54,19 @@ pub struct ConsumerOptions {
     pub max_retry_delay: Duration,
     /// Shown in RabbitMQ's management UI.
     pub consumer_tag: String,
+    pub rights: Rights,
+}
+
+/// What a consumer's RabbitMQ user may do, which decides how it parks messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rights {
+    /// May declare its queue and publish to any queue (the API, the notifier): it declares
+    /// its queues, and retries or parks a message by publishing a copy that carries why.
+    Owner,
+    /// May only read its queue (a worker: see `Topology::worker_permissions`): it checks
+    /// that its queue exists, parks a message by rejecting it (the queue's dead-letter
+    /// target takes it) and gives back a message to retry.
+    ReadOnly,
 }
 
 impl ConsumerOptions {
@@ -62,6 +77,7 @@ impl ConsumerOptions {
             first_retry_delay: Duration::from_millis(500),
             max_retry_delay: Duration::from_secs(60),
             consumer_tag: consumer_tag.to_owned(),
+            rights: Rights::Owner,
         }
     }
 
@@ -101,12 +117,20 @@ where
     H: Fn(Arc<Delivery>) -> F + Send + Sync + 'static,
     F: Future<Output = Handled> + Send + 'static,
 {
+    if options.rights == Rights::Owner {
+        topology.declare_queue(connection, spec).await?;
+    }
     let channel = connection.create_channel().await?;
-    topology.declare_queue(&channel, spec).await?;
+    if options.rights == Rights::ReadOnly {
+        topology.check_queue(&channel, &spec.queue).await?;
+    }
     channel
         .basic_qos(options.prefetch, BasicQosOptions::default())
         .await?;
-    let publisher = Publisher::open(connection).await?;
+    let publisher = match options.rights {
+        Rights::Owner => Some(Publisher::open(connection).await?),
+        Rights::ReadOnly => None,
+    };
     let mut consumer = channel
         .basic_consume(
             spec.queue.clone().into(),
@@ -143,7 +167,7 @@ where
                     let publisher = publisher.clone();
                     in_flight.spawn(async move {
                         let handled = handler(Arc::clone(&delivery)).await;
-                        settle(&publisher, &spec, &options, &delivery, handled).await;
+                        settle(publisher.as_ref(), &spec, &options, &delivery, handled).await;
                     });
                 }
                 Some(Err(error)) => break Err(error.into()),
@@ -166,14 +190,39 @@ where
 }
 
 /// Acknowledges, retries or parks a handled delivery. A message is acknowledged only after
-/// its retry or dead-letter copy is confirmed, so it is never lost in between.
+/// its retry or dead-letter copy is confirmed, so it is never lost in between. Without a
+/// publisher (a read-only consumer) a message is parked by rejecting it.
 async fn settle(
-    publisher: &Publisher,
+    publisher: Option<&Publisher>,
     spec: &QueueSpec,
     options: &ConsumerOptions,
     delivery: &Delivery,
     handled: Handled,
 ) {
+    let Some(publisher) = publisher else {
+        let requeue = match &handled {
+            Handled::Done => {
+                let _ = delivery.ack(BasicAckOptions::default()).await;
+                return;
+            }
+            Handled::Settled => return,
+            Handled::Reject { reason } => {
+                tracing::error!(queue = %spec.queue, %reason, "message can never succeed; parking it in the dead-letter queue");
+                false
+            }
+            Handled::RetryLater { reason } | Handled::Requeue { reason } => {
+                tracing::warn!(queue = %spec.queue, %reason, "returning message to its queue");
+                true
+            }
+        };
+        let _ = delivery
+            .nack(BasicNackOptions {
+                requeue,
+                ..BasicNackOptions::default()
+            })
+            .await;
+        return;
+    };
     let attempt = attempt_of(delivery);
     let (target_queue, expiration_ms, reason) = match handled {
         Handled::Done => {
@@ -217,6 +266,14 @@ async fn settle(
         AMQPValue::LongLongInt(i64::from(attempt) + 1),
     );
     headers.insert(ERROR_HEADER.into(), AMQPValue::LongString(reason.into()));
+    // The copy travels through the default exchange: it keeps the exchange the message
+    // first arrived through, which says who could have sent it (see `arrived_through`).
+    if !delivery.exchange.as_str().is_empty() {
+        headers.insert(
+            EXCHANGE_HEADER.into(),
+            AMQPValue::LongString(delivery.exchange.as_str().into()),
+        );
+    }
     let message_id = delivery
         .properties
         .message_id()
@@ -255,6 +312,19 @@ async fn settle(
                 })
                 .await;
         }
+    }
+}
+
+/// The exchange a delivery was first published to: its own exchange, or, for a copy that
+/// came back through the default exchange (a retry, a replayed dead letter), the one its
+/// consumer recorded. Only the API and operators may publish to the default exchange, so the
+/// recorded name can be trusted exactly when the delivery came through it.
+pub fn arrived_through(delivery: &Delivery) -> String {
+    let exchange = delivery.exchange.as_str();
+    if exchange.is_empty() {
+        header_string(delivery.properties.headers().as_ref(), EXCHANGE_HEADER).unwrap_or_default()
+    } else {
+        exchange.to_owned()
     }
 }
 

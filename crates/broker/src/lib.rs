@@ -10,13 +10,15 @@ mod link;
 mod publisher;
 mod topology;
 
-pub use consumer::{ConsumerOptions, Handled, attempt_of, parked_reason, run_consumer};
+pub use consumer::{
+    ConsumerOptions, Handled, Rights, arrived_through, attempt_of, parked_reason, run_consumer,
+};
 pub use lapin::message::Delivery;
 pub use lapin::types::FieldTable;
 pub use lapin::{Channel, Connection};
 pub use link::{Link, Linked};
 pub use publisher::{OutgoingMessage, Publisher};
-pub use topology::{QueueSpec, Topology};
+pub use topology::{QueueSpec, Topology, WorkerPermissions};
 
 use lapin::ConnectionProperties;
 
@@ -35,6 +37,14 @@ pub enum BrokerError {
         message_id: String,
         exchange: String,
         routing_key: String,
+    },
+    #[error(
+        "queue `{queue}` was declared by an older Ferry with other arguments and holds {messages} messages for {consumers} consumers: stop its consumers, let it drain (or move its messages), delete it, and start again"
+    )]
+    OutdatedQueue {
+        queue: String,
+        messages: u32,
+        consumers: u32,
     },
     #[error("RabbitMQ ended the consumer of `{queue}`")]
     ConsumerEnded { queue: String },

@@ -191,6 +191,9 @@ pub struct StopStep {
     pub deployment_id: DeploymentId,
     pub step_run_id: StepRunId,
     pub attempt: i32,
+    /// Why, as the worker writes it in the log ("the deployment was cancelled" when absent).
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// "A deployment ended": sent by the API, consumed by the notifier. It carries everything the

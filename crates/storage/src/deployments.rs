@@ -279,3 +279,17 @@ pub async fn lost_attempts(
         })
         .collect())
 }
+
+/// The worker pool the current attempt of a step run was sent to, if it was sent.
+pub async fn dispatched_pool(
+    client: &impl GenericClient,
+    step_run_id: StepRunId,
+) -> Result<Option<String>, StorageError> {
+    Ok(client
+        .query_opt_cached(
+            "SELECT dispatched_pool FROM step_runs WHERE step_run_id = $1",
+            &[step_run_id.as_uuid()],
+        )
+        .await?
+        .and_then(|row| row.get(0)))
+}

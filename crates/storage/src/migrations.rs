@@ -20,6 +20,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "attempt leases",
         include_str!("../migrations/0004_attempt_leases.sql"),
     ),
+    (
+        5,
+        "dispatched pool",
+        include_str!("../migrations/0005_dispatched_pool.sql"),
+    ),
 ];
 
 /// An arbitrary constant: the advisory lock that serialises concurrent migrators.

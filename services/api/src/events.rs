@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
 use crate::orchestrator::{claim, lease, step_log, step_result};
+use crate::senders::Senders;
 
 /// Attempts of a step event before it is parked: with the doubling delay capped at a
 /// minute, about a quarter of an hour, so a database outage of that long loses no result.
@@ -27,11 +28,13 @@ const EVENT_ATTEMPTS: u32 = 20;
 pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
     let topology = state.topology().clone();
     let spec = topology.step_events();
+    let senders = Arc::new(Senders::default());
     while let Some(linked) = state.link().get(&shutdown).await {
         let mut options = ConsumerOptions::new("ferry-api", state.config().event_concurrency);
         options.max_attempts = EVENT_ATTEMPTS;
         let handler_state = state.clone();
         let replies = linked.publisher.clone();
+        let senders = Arc::clone(&senders);
         let result = run_consumer(
             &linked.connection,
             &topology,
@@ -40,7 +43,8 @@ pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result
             move |delivery: Arc<Delivery>| {
                 let state = handler_state.clone();
                 let replies = replies.clone();
-                async move { handle(&state, &replies, &delivery).await }
+                let senders = Arc::clone(&senders);
+                async move { handle(&state, &replies, &senders, &delivery).await }
             },
             shutdown.clone(),
         )
@@ -56,7 +60,12 @@ pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result
     Ok(())
 }
 
-async fn handle(state: &AppState, replies: &Publisher, delivery: &Delivery) -> Handled {
+async fn handle(
+    state: &AppState,
+    replies: &Publisher,
+    senders: &Senders,
+    delivery: &Delivery,
+) -> Handled {
     let event: StepEvent = match serde_json::from_slice(&delivery.data) {
         Ok(event) => storable(event),
         Err(error) => {
@@ -65,6 +74,11 @@ async fn handle(state: &AppState, replies: &Publisher, delivery: &Delivery) -> H
             };
         }
     };
+    match senders.check(state, delivery, &event).await {
+        Ok(Ok(())) => {}
+        Ok(Err(reason)) => return Handled::Reject { reason },
+        Err(error) => return settled(state, &event, Err(error)),
+    }
     let applied = match &event.body {
         StepEventBody::Claim { worker, reply_to } => {
             return answer_claim(state, replies, &event, worker, reply_to).await;

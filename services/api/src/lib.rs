@@ -12,6 +12,7 @@ mod lookup;
 mod orchestrator;
 mod relay;
 mod routes;
+mod senders;
 mod sweeper;
 mod variables;
 
@@ -155,14 +156,12 @@ pub(crate) async fn declare_topology(
         .await
         .context("opening a RabbitMQ channel")?;
     topology
-        .declare_queue(&channel, &topology.step_events())
+        .declare_queue(connection, &topology.step_events())
         .await?;
     topology
-        .declare_queue(&channel, &topology.deployment_finished())
+        .declare_queue(connection, &topology.deployment_finished())
         .await?;
-    topology
-        .declare_queue(&channel, &topology.step_jobs("default"))
-        .await?;
+    topology.declare_pool(connection, "default").await?;
     topology.declare_control_exchange(&channel).await?;
     let _ = channel.close(200, "declared".into()).await;
     Ok(())

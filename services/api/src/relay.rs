@@ -115,10 +115,9 @@ async fn relay_batch(
                 // The first job for a worker pool no worker has started yet: declare the
                 // pool's queue so the job waits there durably, and publish it next round.
                 tracing::info!(worker_pool = %routing_key, "declaring the queue of a new worker pool");
-                let spec = state.topology().step_jobs(&routing_key);
                 state
                     .topology()
-                    .declare_queue(publisher.channel(), &spec)
+                    .declare_pool(&linked.connection, &routing_key)
                     .await?;
                 ferry_storage::outbox::mark_failed(
                     &transaction,

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::anyhow;
+use anyhow::{anyhow, bail};
 use ferry_config::{SecretUrl, Settings, StoreConfig};
 use ferry_secrets::Keyring;
 
@@ -62,6 +62,16 @@ pub struct Config {
     pub inherited_environment: Vec<(String, String)>,
 }
 
+/// The names a worker's RabbitMQ user is given rights to: the queue prefix and the pool
+/// (`FERRY_QUEUE_PREFIX`, `FERRY_WORKER_POOL`), for `ferry-worker permissions`.
+pub fn broker_names_from_env() -> anyhow::Result<(String, String)> {
+    let settings = Settings::from_environment_and_file()?;
+    let pool = settings.variable_or("FERRY_WORKER_POOL", "default");
+    ferry_domain::WorkerPool::parse(&pool)
+        .map_err(|error| anyhow!("FERRY_WORKER_POOL: {error}"))?;
+    Ok((settings.variable_or("FERRY_QUEUE_PREFIX", "ferry"), pool))
+}
+
 impl Config {
     /// The configuration from the process environment and `FERRY_CONFIG_FILE`.
     pub fn from_env() -> anyhow::Result<Self> {
@@ -72,6 +82,24 @@ impl Config {
         let worker_pool = settings.variable_or("FERRY_WORKER_POOL", "default");
         ferry_domain::WorkerPool::parse(&worker_pool)
             .map_err(|error| anyhow!("FERRY_WORKER_POOL: {error}"))?;
+        let worker_name = settings
+            .variable("FERRY_WORKER_NAME")
+            .or_else(|| settings.variable("HOSTNAME"))
+            .or_else(|| {
+                std::fs::read_to_string("/etc/hostname")
+                    .ok()
+                    .map(|name| name.trim().to_owned())
+                    .filter(|name| !name.is_empty())
+            })
+            .unwrap_or_else(|| "worker".into());
+        // The API refuses claims from any other name: such a worker would take every job
+        // and run none.
+        if worker_name.len() > 100 || worker_name.chars().any(char::is_control) {
+            bail!(
+                "FERRY_WORKER_NAME (or the host name) must have at most 100 characters and no \
+                 control characters"
+            );
+        }
         Ok(Config {
             amqp_url: settings
                 .secret_url("FERRY_AMQP_URL", "amqp://guest:guest@127.0.0.1:55672/%2f"),
@@ -88,16 +116,7 @@ impl Config {
                     std::num::NonZeroU16::new(8).unwrap_or(std::num::NonZeroU16::MIN),
                 )?
                 .get(),
-            worker_name: settings
-                .variable("FERRY_WORKER_NAME")
-                .or_else(|| settings.variable("HOSTNAME"))
-                .or_else(|| {
-                    std::fs::read_to_string("/etc/hostname")
-                        .ok()
-                        .map(|name| name.trim().to_owned())
-                        .filter(|name| !name.is_empty())
-                })
-                .unwrap_or_else(|| "worker".into()),
+            worker_name,
             unpack_limits: ferry_packages::UnpackLimits::from_settings(settings)?,
             template_limits: ferry_templates::Limits {
                 max_output_bytes: settings.parsed(
@@ -238,6 +257,17 @@ mod tests {
         .unwrap();
         assert_eq!(config.worker_name, "builder-1");
         assert_eq!(config.worker_pool, "default");
+    }
+
+    #[test]
+    fn a_worker_name_the_api_would_refuse_stops_the_worker_at_start() {
+        let long: &'static str = "a".repeat(101).leak();
+        for name in [long, "tab\there"] {
+            let error = Config::from_settings(&settings(&[("FERRY_WORKER_NAME", name)]))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("FERRY_WORKER_NAME"), "{error}");
+        }
     }
 
     #[test]

@@ -104,7 +104,11 @@ pub(crate) async fn listen(
         });
         if let Some(held) = held {
             tracing::info!(step_run_id = %stop.step_run_id, attempt = stop.attempt, "stopping a cancelled step");
-            held.request("the deployment was cancelled");
+            held.request(
+                stop.reason
+                    .as_deref()
+                    .unwrap_or("the deployment was cancelled"),
+            );
         }
     }
 }

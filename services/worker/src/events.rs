@@ -258,7 +258,11 @@ async fn publish_patiently(
 ) -> Result<(), BrokerError> {
     let payload = serde_json::to_vec(event)?;
     let message_id = event.event_id.to_string();
-    let spec = context.topology.step_events();
+    // The pool's own exchange: the only one this worker's RabbitMQ user may publish to.
+    let exchange = context
+        .topology
+        .worker_events_exchange(&context.config.worker_pool);
+    let routing_key = context.topology.step_events().routing_key;
     let give_up = Instant::now() + patience;
     let mut delay = Duration::from_millis(100);
     loop {
@@ -266,8 +270,8 @@ async fn publish_patiently(
             Ok(publisher) => {
                 publisher
                     .publish(OutgoingMessage {
-                        exchange: &spec.exchange,
-                        routing_key: &spec.routing_key,
+                        exchange: &exchange,
+                        routing_key: &routing_key,
                         message_id: &message_id,
                         kind: MessageKind::StepEvent.as_str(),
                         payload: &payload,

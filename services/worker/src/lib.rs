@@ -34,7 +34,7 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::Utc;
 use ferry_broker::{
-    ConsumerOptions, Delivery, Handled, Link, Linked, QueueSpec, Topology, run_consumer,
+    ConsumerOptions, Delivery, Handled, Link, Linked, QueueSpec, Rights, Topology, run_consumer,
 };
 use ferry_contracts::{ClaimAnswer, LogStream, StepJob, StepOutcome};
 use ferry_domain::{DeploymentId, StepRunId};
@@ -180,23 +180,42 @@ async fn serve(
 ) -> anyhow::Result<()> {
     let topology = &context.topology;
     let control_channel = linked.connection.create_channel().await?;
-    let queue = topology.declare_control_queue(&control_channel).await?;
-    let connection_lost = context.shutdown.child_token();
+    // The worker declares nothing but its private queue: the API declares the pool's queue,
+    // its events exchange and the control exchange (and a pool's RabbitMQ user may do no
+    // more; see `Topology::worker_permissions`).
+    let queue = topology
+        .bind_control_queue(&control_channel)
+        .await
+        .context(
+            "binding the worker's private queue to the control exchange (does the API run?)",
+        )?;
+    // The private queue stays heard until the consumer has stopped (claims still in flight
+    // at a SIGTERM get their answers); it ending early (`queue_lost`) stops the consumer too,
+    // so the worker reconnects.
+    let queue_lost = CancellationToken::new();
     let listener = tokio::spawn(control::listen(
         control_channel,
         queue.clone(),
         Arc::clone(context),
-        connection_lost.clone(),
+        queue_lost.clone(),
     ));
+    let stop_consuming = CancellationToken::new();
+    let watcher = {
+        let (shutdown, queue_lost, stop_consuming) = (
+            context.shutdown.clone(),
+            queue_lost.clone(),
+            stop_consuming.clone(),
+        );
+        tokio::spawn(async move {
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = queue_lost.cancelled() => {}
+            }
+            stop_consuming.cancel();
+        })
+    };
     if let Ok(mut reply_queue) = context.reply_queue.lock() {
         *reply_queue = Some(queue);
-    }
-    {
-        let channel = linked.connection.create_channel().await?;
-        topology
-            .declare_queue(&channel, &topology.step_events())
-            .await?;
-        let _ = channel.close(200, "declared".into()).await;
     }
     tracing::info!(queue = %spec.queue, "worker waiting for step jobs");
     let handler_context = Arc::clone(context);
@@ -204,15 +223,19 @@ async fn serve(
         &linked.connection,
         topology,
         spec,
-        ConsumerOptions::new(&context.config.worker_name, context.config.concurrency),
+        ConsumerOptions {
+            rights: Rights::ReadOnly,
+            ..ConsumerOptions::new(&context.config.worker_name, context.config.concurrency)
+        },
         move |delivery: Arc<Delivery>| {
             let context = Arc::clone(&handler_context);
             async move { handle(&context, &delivery).await }
         },
-        connection_lost.clone(),
+        stop_consuming.clone(),
     )
     .await;
-    connection_lost.cancel();
+    watcher.abort();
+    queue_lost.cancel();
     listener.abort();
     if let Ok(mut reply_queue) = context.reply_queue.lock() {
         *reply_queue = None;
@@ -300,18 +323,28 @@ async fn run_claimed(
 ) {
     let span = tracing::info_span!("step", deployment_id = %job.deployment_id, step = %job.step_name, attempt = job.attempt);
     let _entered = span.enter();
-    let beating = tokio::spawn(events::heartbeats(
+    // Aborted on drop: however the step ends (a panic included), its heartbeats stop.
+    let beating = AbortOnDrop(tokio::spawn(events::heartbeats(
         Arc::clone(context),
         job.clone(),
         stop.clone(),
-    ));
+    )));
     let mut sink = EventSink::new(context, &job, context.config.log_budget);
     let started_at = Utc::now();
     let outcome = run_step(context, &job, &mut sink, stop).await;
-    beating.abort();
+    drop(beating);
     drop(_entered);
     if let Err(error) = sink.finish(outcome, started_at).await {
         tracing::error!(%error, "could not report the step's result; the API gives the attempt up when its lease runs out");
+    }
+}
+
+/// A task aborted when its handle is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -326,7 +359,9 @@ async fn run_step(
     if let Some(why) = stop.requested() {
         return failed(sink, format!("the step was not started: {why}"));
     }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(job.timeout_seconds.max(1));
+    // Bounded (a week), so that no job can overflow the clock.
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_secs(job.timeout_seconds.clamp(1, 7 * 86_400));
     let prepared =
         match tokio::time::timeout_at(deadline, prepare::prepare(context, job, sink)).await {
             Ok(Ok(prepared)) => prepared,

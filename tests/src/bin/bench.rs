@@ -109,7 +109,7 @@ async fn raw_rabbitmq_round_trip(stack: &TestStack, count: usize) -> anyhow::Res
         routing_key: "bench_raw".into(),
     };
     let channel = connection.create_channel().await?;
-    topology.declare_queue(&channel, &spec).await?;
+    topology.declare_queue(&connection, &spec).await?;
     let mut consumer = channel
         .basic_consume(
             spec.queue.clone().into(),

@@ -38,8 +38,12 @@ pub enum Effect {
     },
     /// Close the open interruption of a cancelled deployment (recorded as aborted).
     CloseInterruption { cancelled_by: String },
-    /// Tell the worker running this attempt to stop it (the deployment was cancelled).
-    StopStep { step: usize, attempt: u32 },
+    /// Tell the worker running this attempt to stop it.
+    StopStep {
+        step: usize,
+        attempt: u32,
+        why: StopReason,
+    },
     /// The deployment ended: send the finished event (the status email). `failed_step` is
     /// the first step that failed, or the one cancelled while running.
     Finished {
@@ -49,6 +53,25 @@ pub enum Effect {
     /// The deployment no longer holds its project and environment: start the oldest queued
     /// deployment of the pair.
     StartNextQueued(NextQueued),
+}
+
+/// Why a running attempt is stopped, as its worker writes it in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The deployment was cancelled.
+    Cancelled,
+    /// The API gave the attempt up (its lease ran out): a worker that still runs it, cut
+    /// off for a while, must not run it alongside its retry.
+    Lost,
+}
+
+impl StopReason {
+    pub fn describe(self) -> &'static str {
+        match self {
+            StopReason::Cancelled => "the deployment was cancelled",
+            StopReason::Lost => "Ferry gave this attempt up: its worker's lease ran out",
+        }
+    }
 }
 
 /// When the next queued deployment of a project and environment may start.

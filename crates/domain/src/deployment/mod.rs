@@ -15,7 +15,7 @@ mod state;
 pub use command::{
     Answer, Command, LostAttempt, Purpose, StepOutcome, StepReport, TemplateFailure,
 };
-pub use effect::{Effect, NextQueued, Note, Request, guided_failure_question};
+pub use effect::{Effect, NextQueued, Note, Request, StopReason, guided_failure_question};
 pub use machine::{Transition, settle, transition};
 pub use preview::{Planned, preview};
 pub use refusal::{Refusal, Stale, not_an_answer};

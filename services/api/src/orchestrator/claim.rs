@@ -41,7 +41,14 @@ pub async fn apply(
     let first_time = processed::first_time(&transaction, CONSUMER, event.event_id).await?;
     let deployment_id = event.deployment_id;
     let loaded = match load::lock_row(&transaction, deployment_id).await? {
-        None => return Err(StorageError::Missing(format!("deployment {deployment_id}"))),
+        // A job for a deployment that does not exist (a restored database, a forged job):
+        // refused, so its worker drops it instead of asking for ever.
+        None => {
+            return Ok(answer(
+                false,
+                Some(format!("deployment {deployment_id} does not exist")),
+            ));
+        }
         Some(Locked::Unreadable { .. }) => {
             transaction.commit().await?;
             return Ok(answer(
@@ -51,9 +58,16 @@ pub async fn apply(
         }
         Some(Locked::Readable(loaded)) => loaded,
     };
-    let step = loaded
-        .step_index(event.step_run_id)
-        .ok_or_else(|| StorageError::Missing(format!("step run {}", event.step_run_id)))?;
+    let Some(step) = loaded.step_index(event.step_run_id) else {
+        transaction.commit().await?;
+        return Ok(answer(
+            false,
+            Some(format!(
+                "deployment {deployment_id} has no step run {}",
+                event.step_run_id
+            )),
+        ));
+    };
     let attempt = u32::try_from(event.attempt).unwrap_or(u32::MAX);
     if !first_time {
         // The same claim again: granted if it was, which is if the attempt is still running

@@ -6,7 +6,7 @@ use chrono::Utc;
 use ferry_contracts::{
     DeploymentFinished, MessageKind, PackageReference, StepJob, StepSummary, StopStep,
 };
-use ferry_domain::deployment::Deployment;
+use ferry_domain::deployment::{Deployment, StopReason};
 use ferry_domain::{DeploymentId, StepKind, StepRunId};
 use ferry_storage::outbox::{self, NewMessage};
 use ferry_storage::{GenericClient, StorageError};
@@ -93,19 +93,21 @@ pub async fn finished(
     .await
 }
 
-/// Tells every worker to stop one attempt of a step (cancelling).
+/// Tells every worker to stop one attempt of a step, saying why.
 pub async fn stop_step(
     state: &AppState,
     client: &impl GenericClient,
     deployment_id: DeploymentId,
     step_run_id: StepRunId,
     attempt: i32,
+    why: StopReason,
 ) -> Result<(), StorageError> {
     let message = StopStep {
         message_id: Uuid::now_v7(),
         deployment_id,
         step_run_id,
         attempt,
+        reason: Some(why.describe().to_owned()),
     };
     enqueue(
         client,

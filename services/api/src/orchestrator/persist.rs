@@ -29,7 +29,7 @@ pub async fn persist(
 ) -> Result<Persisted, StorageError> {
     let after = &transition.deployment;
     let deployment_id = loaded.deployment_id();
-    save_state(client, loaded, after).await?;
+    save_state(client, loaded, transition).await?;
     let mut persisted = Persisted::default();
     let mut lines = Vec::new();
     for effect in &transition.effects {
@@ -40,7 +40,7 @@ pub async fn persist(
                 messages::dispatch(state, client, &loaded.context, after, attempt).await?;
                 persisted.wrote_outbox = true;
             }
-            Effect::StopStep { step, attempt } => {
+            Effect::StopStep { step, attempt, why } => {
                 let attempt = attempt_of(loaded, *step, *attempt)?;
                 let wire_attempt = messages::to_wire(attempt.attempt)?;
                 messages::stop_step(
@@ -49,6 +49,7 @@ pub async fn persist(
                     deployment_id,
                     attempt.step_run_id,
                     wire_attempt,
+                    *why,
                 )
                 .await?;
                 persisted.wrote_outbox = true;
@@ -104,8 +105,9 @@ pub async fn persist(
 async fn save_state(
     client: &impl GenericClient,
     loaded: &Loaded,
-    after: &Deployment,
+    transition: &Transition,
 ) -> Result<(), StorageError> {
+    let after = &transition.deployment;
     let new = progress_of(after);
     if progress_of(&loaded.state) != new {
         progress::save_deployment(client, loaded.deployment_id(), &new).await?;
@@ -113,7 +115,17 @@ async fn save_state(
     let mut changed = Vec::new();
     for (index, (old, new)) in loaded.state.steps.iter().zip(&after.steps).enumerate() {
         if old != new {
-            changed.push(step_progress_of(loaded.step_run_ids[index], new)?);
+            let mut progress = step_progress_of(loaded.step_run_ids[index], new)?;
+            // Which queue this attempt's job goes to: events about it are taken from that
+            // pool's workers only (`events.rs`).
+            let dispatched = transition
+                .effects
+                .iter()
+                .any(|effect| matches!(effect, Effect::Dispatch { step, .. } if *step == index));
+            if dispatched {
+                progress.dispatched_pool = Some(after.facts.worker_pool.as_str());
+            }
+            changed.push(progress);
         }
     }
     progress::save_step_runs(client, &changed).await
@@ -172,6 +184,7 @@ fn step_progress_of(
         finished_at: *finished_at,
         outputs,
         claimed_by: claimed_by.as_deref(),
+        dispatched_pool: None,
     })
 }
 

@@ -3,7 +3,7 @@
 //! in the task log. A deployment that can never start is failed; a person may still cancel
 //! one. No status email is sent for either: what the email says cannot be read.
 
-use ferry_domain::deployment::NextQueued;
+use ferry_domain::deployment::{NextQueued, StopReason};
 use ferry_domain::{AuditAction, DeploymentId, DeploymentStatus};
 use ferry_storage::audit::{self, AuditEvent};
 use ferry_storage::deployments::{self, Standing};
@@ -66,7 +66,15 @@ pub async fn cancel(
     let running = progress::cancel_unreadable(client, deployment_id, actor.name()).await?;
     // Whatever still runs is told to stop, as the machine would have it told.
     for (step_run_id, attempt) in &running {
-        messages::stop_step(state, client, deployment_id, *step_run_id, *attempt).await?;
+        messages::stop_step(
+            state,
+            client,
+            deployment_id,
+            *step_run_id,
+            *attempt,
+            StopReason::Cancelled,
+        )
+        .await?;
     }
     task_log::append_system_log(
         client,

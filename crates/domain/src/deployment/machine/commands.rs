@@ -4,7 +4,7 @@
 use super::progress::Recorded;
 use super::{Given, Handled, Machine, WorkerTimes, record};
 use crate::deployment::command::{LostAttempt, Purpose, StepOutcome, StepReport, TemplateFailure};
-use crate::deployment::effect::{Effect, Note, guided_failure_question};
+use crate::deployment::effect::{Effect, Note, StopReason, guided_failure_question};
 use crate::deployment::refusal::{Refusal, Stale};
 use crate::deployment::state::{InterruptionKind, Work};
 use crate::ids::DeploymentId;
@@ -110,6 +110,15 @@ impl Machine {
         };
         if !holds {
             return Ok(Handled::Stale(Stale::NotLost));
+        }
+        // A silent worker may only be cut off: tell it to stop, so the attempt never runs
+        // alongside its retry (it also stops itself when it cannot send heartbeats).
+        if let LostAttempt::Silent { .. } = &why {
+            self.effects.push(Effect::StopStep {
+                step: index,
+                attempt,
+                why: StopReason::Lost,
+            });
         }
         let report = StepReport {
             step: index,

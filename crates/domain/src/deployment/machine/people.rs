@@ -3,7 +3,7 @@
 
 use super::{Given, Handled, Machine};
 use crate::deployment::command::Answer;
-use crate::deployment::effect::{Effect, NextQueued, Note};
+use crate::deployment::effect::{Effect, NextQueued, Note, StopReason};
 use crate::deployment::refusal::Refusal;
 use crate::deployment::state::InterruptionKind;
 use crate::status::{DeploymentStatus, StepStatus};
@@ -119,6 +119,7 @@ impl Machine {
                         self.effects.push(Effect::StopStep {
                             step: index,
                             attempt: run.attempt,
+                            why: StopReason::Cancelled,
                         });
                     }
                     StepStatus::Canceled

@@ -28,7 +28,8 @@ fn cancel_stops_the_running_step_and_abandons_the_rest_even_always_steps() {
         [
             Effect::StopStep {
                 step: 1,
-                attempt: 1
+                attempt: 1,
+                why: StopReason::Cancelled
             },
             Effect::Finished {
                 status: DeploymentStatus::Canceled,

@@ -114,6 +114,12 @@ fn a_silent_worker_fails_its_step_naming_the_worker() {
         },
     );
     assert_eq!(lost.deployment.status, DeploymentStatus::Failed);
+    // The worker, if only cut off, is told to stop: never alongside a retry.
+    assert!(lost.effects.contains(&Effect::StopStep {
+        step: 0,
+        attempt: 1,
+        why: StopReason::Lost
+    }));
     assert_eq!(
         lost.deployment.steps[0].error.as_deref(),
         Some("worker worker-a was lost: it sent no heartbeat for 90 seconds")

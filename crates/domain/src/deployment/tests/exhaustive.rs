@@ -419,12 +419,21 @@ fn check_effects_agree_with_the_state(before: &Deployment, transition: &Transiti
                 let open = after.open_interruption.as_ref().expect("taken while open");
                 assert_eq!(open.taken_by.as_ref(), Some(taken_by));
             }
-            Effect::StopStep { step, attempt } => {
+            Effect::StopStep { step, attempt, why } => {
                 let old = &before.steps[*step];
                 assert!(old.spec.runs_on_worker(), "{}", context());
                 assert_eq!((old.status, old.attempt), (Running, *attempt));
                 assert_eq!(before.status, DeploymentStatus::Running, "{}", context());
-                assert_eq!(after.steps[*step].status, Canceled);
+                let new = &after.steps[*step];
+                match why {
+                    StopReason::Cancelled => assert_eq!(new.status, Canceled),
+                    // Given up: failed, or running again as a new attempt.
+                    StopReason::Lost => assert!(
+                        new.status != Running || new.attempt > old.attempt,
+                        "{}",
+                        context()
+                    ),
+                }
             }
             _ => {}
         }
@@ -451,7 +460,8 @@ fn check_effects_agree_with_the_state(before: &Deployment, transition: &Transiti
             assert!(
                 effects.contains(&Effect::StopStep {
                     step: index,
-                    attempt: old.attempt
+                    attempt: old.attempt,
+                    why: StopReason::Cancelled,
                 }),
                 "step {index} was cancelled while a worker ran it, with no stop: {}",
                 context()

@@ -1,0 +1,73 @@
+//! Which worker pool sent a step event, and whether that pool may speak for its step: each
+//! pool's workers publish to an exchange of their own (`Topology::worker_events_exchange`,
+//! which their RabbitMQ user alone may write to), so an event that arrived through pool
+//! `dev`'s exchange about a step whose job was sent to pool `prod` is forged, and is parked
+//! without being applied (ARCHITECTURE.md, "Threat model").
+//!
+//! Events that arrived another way (the default exchange after a retry or a replay, which
+//! keep the first exchange in a header; the events exchange) come from the API itself or an
+//! operator, whose users alone may publish there.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use ferry_broker::Delivery;
+use ferry_contracts::StepEvent;
+use ferry_domain::StepRunId;
+use ferry_storage::{StorageError, deployments};
+
+use crate::AppState;
+
+/// Step runs whose pool was looked up, kept until there are this many.
+const REMEMBERED: usize = 50_000;
+
+#[derive(Default)]
+pub struct Senders {
+    /// The pool each step run's current attempt was sent to.
+    known: Mutex<HashMap<StepRunId, String>>,
+}
+
+impl Senders {
+    /// `Ok(Ok(()))` when the event may be applied; `Ok(Err(why))` when it came from another
+    /// pool than its step's.
+    pub async fn check(
+        &self,
+        state: &AppState,
+        delivery: &Delivery,
+        event: &StepEvent,
+    ) -> Result<Result<(), String>, StorageError> {
+        let through = ferry_broker::arrived_through(delivery);
+        let Some(sender) = state.topology().pool_of_worker_events(&through) else {
+            return Ok(Ok(()));
+        };
+        let remembered = self
+            .known
+            .lock()
+            .ok()
+            .and_then(|known| known.get(&event.step_run_id).cloned());
+        if remembered.as_deref() == Some(sender) {
+            return Ok(Ok(()));
+        }
+        let client = state.db().await?;
+        let dispatched = deployments::dispatched_pool(&client, event.step_run_id).await?;
+        match dispatched {
+            Some(pool) if pool == sender => {
+                if let Ok(mut known) = self.known.lock() {
+                    if known.len() >= REMEMBERED {
+                        known.clear();
+                    }
+                    known.insert(event.step_run_id, pool);
+                }
+                Ok(Ok(()))
+            }
+            Some(pool) => Ok(Err(format!(
+                "event {} arrived from worker pool `{sender}`, but its step's job was sent to pool `{pool}`",
+                event.event_id
+            ))),
+            None => Ok(Err(format!(
+                "event {} arrived from worker pool `{sender}` about step run {}, which was never sent to a worker",
+                event.event_id, event.step_run_id
+            ))),
+        }
+    }
+}
