@@ -28,6 +28,8 @@ use lapin::ConnectionProperties;
 pub enum BrokerError {
     #[error("RabbitMQ: {0}")]
     Amqp(#[from] lapin::Error),
+    #[error("RabbitMQ did not confirm message {message_id} in time (its connection may be gone)")]
+    Unconfirmed { message_id: String },
     #[error("RabbitMQ refused message {message_id} (negative acknowledgement)")]
     Nacked { message_id: String },
     #[error(
@@ -46,6 +48,8 @@ pub enum BrokerError {
         messages: u32,
         consumers: u32,
     },
+    #[error("RabbitMQ did not answer a connection attempt in time")]
+    ConnectTimeout,
     #[error("RabbitMQ ended the consumer of `{queue}`")]
     ConsumerEnded { queue: String },
     #[error("message is not valid JSON for its type: {0}")]

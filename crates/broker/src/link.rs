@@ -18,6 +18,8 @@ use crate::{BrokerError, Publisher};
 
 const FIRST_DELAY: Duration = Duration::from_millis(200);
 const MAX_DELAY: Duration = Duration::from_secs(5);
+/// How long one connection attempt may take (a broker that accepts but never answers).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One live connection and a publisher channel on it.
 #[derive(Clone)]
@@ -118,7 +120,7 @@ impl Link {
                     return Ok(linked.clone());
                 }
                 // The channel closed (a refused publish closes it), the connection did not.
-                let publisher = Publisher::open(&linked.connection).await?;
+                let publisher = open_publisher(&linked.connection).await?;
                 let linked = Linked {
                     connection: Arc::clone(&linked.connection),
                     publisher,
@@ -130,8 +132,12 @@ impl Link {
             *current = None;
         }
         self.up.store(false, Ordering::Relaxed);
-        let connection = Arc::new(crate::connect(&self.url, &self.name).await?);
-        let publisher = Publisher::open(&connection).await?;
+        let connection =
+            tokio::time::timeout(CONNECT_TIMEOUT, crate::connect(&self.url, &self.name))
+                .await
+                .map_err(|_| BrokerError::ConnectTimeout)??;
+        let connection = Arc::new(connection);
+        let publisher = open_publisher(&connection).await?;
         let linked = Linked {
             connection,
             publisher,
@@ -141,4 +147,11 @@ impl Link {
         tracing::info!(connection = %self.name, "connected to RabbitMQ");
         Ok(linked)
     }
+}
+
+/// A publisher channel, or an error when RabbitMQ does not open one in time.
+async fn open_publisher(connection: &Connection) -> Result<Publisher, BrokerError> {
+    tokio::time::timeout(CONNECT_TIMEOUT, Publisher::open(connection))
+        .await
+        .map_err(|_| BrokerError::ConnectTimeout)?
 }

@@ -8,6 +8,10 @@ use lapin::{BasicProperties, Channel, Connection};
 
 use crate::BrokerError;
 
+/// How long a publish waits for RabbitMQ's confirm. A connection that dies under a publish
+/// may never answer it; the caller then publishes again (consumers deduplicate by id).
+const CONFIRM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// A message ready to publish.
 #[derive(Debug, Clone)]
 pub struct OutgoingMessage<'a> {
@@ -51,7 +55,11 @@ impl Publisher {
     /// Publishes one persistent, mandatory message and waits for RabbitMQ's confirm.
     pub async fn publish(&self, message: OutgoingMessage<'_>) -> Result<(), BrokerError> {
         let confirm = self.start_publish(&message).await?;
-        let confirmation = confirm.await?;
+        let confirmation = tokio::time::timeout(CONFIRM_TIMEOUT, confirm)
+            .await
+            .map_err(|_| BrokerError::Unconfirmed {
+                message_id: message.message_id.to_owned(),
+            })??;
         check_confirmation(&message, confirmation)
     }
 
@@ -66,11 +74,15 @@ impl Publisher {
             pending.push(self.start_publish(message).await);
         }
         let mut results = Vec::with_capacity(messages.len());
+        let deadline = tokio::time::Instant::now() + CONFIRM_TIMEOUT;
         for (message, started) in messages.iter().zip(pending) {
             let result = match started {
-                Ok(confirm) => match confirm.await {
-                    Ok(confirmation) => check_confirmation(message, confirmation),
-                    Err(error) => Err(error.into()),
+                Ok(confirm) => match tokio::time::timeout_at(deadline, confirm).await {
+                    Ok(Ok(confirmation)) => check_confirmation(message, confirmation),
+                    Ok(Err(error)) => Err(error.into()),
+                    Err(_) => Err(BrokerError::Unconfirmed {
+                        message_id: message.message_id.to_owned(),
+                    }),
                 },
                 Err(error) => Err(error),
             };
