@@ -118,6 +118,7 @@ async fn a_duplicated_or_stale_event_changes_nothing() {
             started_at: Utc::now(),
             finished_at: Utc::now(),
             outputs: Default::default(),
+            lines_before: None,
         },
     };
     publish_twice(&publisher, &topology, &finished_event).await;
@@ -145,6 +146,7 @@ async fn a_duplicated_or_stale_event_changes_nothing() {
             started_at: Utc::now(),
             finished_at: Utc::now(),
             outputs: Default::default(),
+            lines_before: None,
         },
     };
     publish_twice(&publisher, &topology, &stale_event).await;
@@ -208,5 +210,93 @@ async fn a_duplicated_or_stale_event_changes_nothing() {
         "exactly one status email: {emails:?}"
     );
     connection.close(200, "done".into()).await.ok();
+    stack.stop().await;
+}
+
+/// Publishes once, to the events exchange, as a worker would.
+async fn publish(publisher: &Publisher, topology: &Topology, event: &StepEvent) {
+    let spec = topology.step_events();
+    publisher
+        .publish(OutgoingMessage {
+            exchange: &spec.exchange,
+            routing_key: &spec.routing_key,
+            message_id: &event.event_id.to_string(),
+            kind: "step_event",
+            payload: &serde_json::to_vec(event).unwrap(),
+            headers: FieldTable::default(),
+            expiration_ms: None,
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_batches_that_arrive_out_of_order_are_stored_in_order() {
+    let stack = TestStack::start_with(StackOptions {
+        worker: false,
+        ..StackOptions::default()
+    })
+    .await;
+    stack.create_environment("Dev").await;
+    stack
+        .create_project(&json!({
+            "name": "Shuffled",
+            "steps": [{ "name": "Only step", "script": "echo hi" }],
+        }))
+        .await;
+    stack.create_release("Shuffled", "1.0.0").await;
+    let deployment_id = stack.deploy("Shuffled", "1.0.0", "Dev").await;
+    let connection = ferry_broker::connect(&stack.servers.amqp_url, "test-fake-worker")
+        .await
+        .unwrap();
+    let topology = Topology::new(&stack.queue_prefix);
+    let job = take_job(&connection, &topology.step_jobs("default").queue).await;
+    let publisher = Publisher::open(&connection).await.unwrap();
+    let event = |body| StepEvent {
+        event_id: Uuid::now_v7(),
+        deployment_id: job.deployment_id,
+        step_run_id: job.step_run_id,
+        attempt: job.attempt,
+        body,
+    };
+    // Sent in order, delivered backwards: the result first, then the second batch.
+    let finished = event(StepEventBody::Finished {
+        lines: vec![],
+        outcome: StepOutcome::Succeeded,
+        started_at: Utc::now(),
+        finished_at: Utc::now(),
+        outputs: Default::default(),
+        lines_before: Some(4),
+    });
+    let second = event(StepEventBody::Log {
+        lines: vec![line(2, "line 2"), line(3, "line 3")],
+    });
+    let first = event(StepEventBody::Log {
+        lines: vec![line(0, "line 0"), line(1, "line 1")],
+    });
+    publish(&publisher, &topology, &finished).await;
+    publish(&publisher, &topology, &second).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    publish(&publisher, &topology, &first).await;
+    let deployment = stack
+        .wait_for_within(
+            &deployment_id,
+            DeploymentStatus::Success,
+            Duration::from_secs(30),
+        )
+        .await;
+    let log = log_text(&deployment);
+    let at = |text: &str| {
+        log.find(text)
+            .unwrap_or_else(|| panic!("{text:?} is in the log:\n{log}"))
+    };
+    let order = [
+        at("line 0"),
+        at("line 1"),
+        at("line 2"),
+        at("line 3"),
+        at("Step \"Only step\" Succeeded"),
+    ];
+    assert!(order.is_sorted(), "the log reads out of order:\n{log}");
     stack.stop().await;
 }

@@ -154,6 +154,7 @@ async fn a_pools_credentials_run_its_steps_and_reach_nothing_of_another_pool() {
             started_at: chrono::Utc::now(),
             finished_at: chrono::Utc::now(),
             outputs: Default::default(),
+            lines_before: None,
         },
     };
     let message_id = forged.event_id.to_string();

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use lapin::Connection;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
@@ -166,7 +166,15 @@ where
                     let spec = Arc::clone(&spec);
                     let publisher = publisher.clone();
                     in_flight.spawn(async move {
-                        let handled = handler(Arc::clone(&delivery)).await;
+                        // A handler that panics is a failed attempt like any other (retried,
+                        // then parked), never a message held unacknowledged until the
+                        // connection closes.
+                        let handled = std::panic::AssertUnwindSafe(handler(Arc::clone(&delivery)))
+                            .catch_unwind()
+                            .await
+                            .unwrap_or_else(|_| Handled::RetryLater {
+                                reason: "its handler panicked (see the service's log)".to_owned(),
+                            });
                         settle(publisher.as_ref(), &spec, &options, &delivery, handled).await;
                     });
                 }

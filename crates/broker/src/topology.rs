@@ -341,12 +341,18 @@ impl Topology {
         quorum.insert("x-queue-type".into(), long_string("quorum"));
         // A message a consumer rejects (a worker, which may not publish anywhere else) or
         // that RabbitMQ 4 stops redelivering (its delivery limit) is parked, not dropped.
+        // Not on the step-events queue: workers publish there, and a message RabbitMQ parks
+        // itself (one a worker let expire) would keep the headers its sender chose, which a
+        // replay would then believe (`consumer::arrived_through`). Only the API consumes it,
+        // and it parks by publishing a copy whose headers it writes.
         let mut work = quorum.clone();
-        work.insert("x-dead-letter-exchange".into(), long_string(""));
-        work.insert(
-            "x-dead-letter-routing-key".into(),
-            long_string(&spec.dead_letter_queue()),
-        );
+        if spec.queue != self.step_events().queue {
+            work.insert("x-dead-letter-exchange".into(), long_string(""));
+            work.insert(
+                "x-dead-letter-routing-key".into(),
+                long_string(&spec.dead_letter_queue()),
+            );
+        }
         channel
             .queue_declare(spec.queue.clone().into(), durable, work)
             .await?;

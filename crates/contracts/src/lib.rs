@@ -167,6 +167,10 @@ pub enum StepEventBody {
         /// the `Octopus.Action[<step>].Output.` prefix.
         #[serde(default)]
         outputs: BTreeMap<String, String>,
+        /// How many lines of this attempt were sent before this event: the result is applied
+        /// only after them, so the log reads in order.
+        #[serde(default)]
+        lines_before: Option<i64>,
     },
 }
 

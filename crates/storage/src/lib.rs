@@ -45,6 +45,9 @@ pub enum StorageError {
     Postgres(#[source] tokio_postgres::Error),
     #[error("PostgreSQL connection pool: {0}")]
     Pool(#[from] deadpool_postgres::PoolError),
+    /// An event that must wait for an earlier one (log lines after a gap): tried again later.
+    #[error("{0}")]
+    NotYet(String),
 }
 
 impl From<tokio_postgres::Error> for StorageError {
@@ -63,7 +66,7 @@ impl StorageError {
             StorageError::Postgres(error) => error
                 .code()
                 .is_some_and(|code| matches!(&code.code()[..2], "22" | "23")),
-            StorageError::Pool(_) => false,
+            StorageError::Pool(_) | StorageError::NotYet(_) => false,
         }
     }
 
@@ -84,7 +87,12 @@ pub fn connect(database_url: &str, max_connections: usize) -> Result<Pool, Stora
     config.manager = Some(ManagerConfig {
         recycling_method: RecyclingMethod::Fast,
     });
-    config.pool = Some(PoolConfig::new(max_connections));
+    // A request waits at most this long for a connection, then fails (503 "the database is
+    // unavailable") instead of hanging while PostgreSQL is away or the pool is exhausted.
+    let mut pool = PoolConfig::new(max_connections);
+    pool.timeouts.wait = Some(std::time::Duration::from_secs(5));
+    pool.timeouts.create = Some(std::time::Duration::from_secs(5));
+    config.pool = Some(pool);
     config
         .create_pool(Some(Runtime::Tokio1), NoTls)
         .map_err(|error| StorageError::Corrupt(format!("database configuration: {error}")))

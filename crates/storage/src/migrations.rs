@@ -25,6 +25,16 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "dispatched pool",
         include_str!("../migrations/0005_dispatched_pool.sql"),
     ),
+    (
+        6,
+        "outbox backoff",
+        include_str!("../migrations/0006_outbox_backoff.sql"),
+    ),
+    (
+        7,
+        "dispatched pool backfill",
+        include_str!("../migrations/0007_dispatched_pool_backfill.sql"),
+    ),
 ];
 
 /// An arbitrary constant: the advisory lock that serialises concurrent migrators.

@@ -55,6 +55,7 @@ pub async fn lock_pending(
         .query_cached(
             "SELECT outbox_id, message_id, exchange, routing_key, kind, payload
              FROM outbox WHERE published_at IS NULL
+               AND (next_attempt_at IS NULL OR next_attempt_at <= now())
              ORDER BY outbox_id LIMIT $1 FOR UPDATE SKIP LOCKED",
             &[&limit],
         )
@@ -96,7 +97,10 @@ pub async fn mark_failed(
 ) -> Result<(), StorageError> {
     client
         .execute_cached(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE outbox_id = $1",
+            "UPDATE outbox SET attempts = attempts + 1, last_error = $2,
+                 next_attempt_at = now() + least(interval '60 seconds',
+                                                 interval '250 milliseconds' * power(2, least(attempts, 10)))
+             WHERE outbox_id = $1",
             &[&outbox_id, &error],
         )
         .await?;

@@ -181,3 +181,13 @@ pub async fn list(client: &impl GenericClient) -> Result<Vec<Project>, StorageEr
         .map(from_row)
         .collect()
 }
+
+/// Every worker pool a project names (the API declares each one's queue and exchange).
+pub async fn worker_pools(client: &impl GenericClient) -> Result<Vec<String>, StorageError> {
+    Ok(client
+        .query_cached("SELECT DISTINCT worker_pool FROM projects", &[])
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect())
+}

@@ -23,6 +23,31 @@ pub struct StoredLogLine {
 
 /// Appends a worker's log lines; lines already stored (same step run, attempt and sequence)
 /// are left as they are.
+/// The sequence the next log line of an attempt must have: lines are stored in order, so a
+/// batch that starts later waits for the one before it (`StorageError::NotYet`).
+pub async fn check_next_sequence(
+    client: &impl GenericClient,
+    step_run_id: StepRunId,
+    attempt: i32,
+    first: i64,
+) -> Result<(), StorageError> {
+    let row = client
+        .query_one_cached(
+            "SELECT coalesce(max(sequence) + 1, 0) FROM log_lines
+             WHERE step_run_id = $1 AND attempt = $2",
+            &[step_run_id.as_uuid(), &attempt],
+        )
+        .await?;
+    let next: i64 = row.get(0);
+    if first > next {
+        return Err(StorageError::NotYet(format!(
+            "log lines from {first} of step run {step_run_id} attempt {attempt} wait for lines {next} to {}",
+            first - 1
+        )));
+    }
+    Ok(())
+}
+
 pub async fn append_step_log(
     client: &impl GenericClient,
     deployment_id: DeploymentId,

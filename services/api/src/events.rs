@@ -8,9 +8,7 @@
 
 use std::sync::Arc;
 
-use ferry_broker::{
-    ConsumerOptions, Delivery, FieldTable, Handled, OutgoingMessage, Publisher, run_consumer,
-};
+use ferry_broker::{ConsumerOptions, Delivery, FieldTable, Handled, OutgoingMessage, run_consumer};
 use ferry_contracts::{MessageKind, StepEvent, StepEventBody, StepOutcome};
 use ferry_storage::StorageError;
 use tokio_util::sync::CancellationToken;
@@ -33,7 +31,6 @@ pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result
         let mut options = ConsumerOptions::new("ferry-api", state.config().event_concurrency);
         options.max_attempts = EVENT_ATTEMPTS;
         let handler_state = state.clone();
-        let replies = linked.publisher.clone();
         let senders = Arc::clone(&senders);
         let result = run_consumer(
             &linked.connection,
@@ -42,9 +39,8 @@ pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result
             options,
             move |delivery: Arc<Delivery>| {
                 let state = handler_state.clone();
-                let replies = replies.clone();
                 let senders = Arc::clone(&senders);
-                async move { handle(&state, &replies, &senders, &delivery).await }
+                async move { handle(&state, &senders, &delivery).await }
             },
             shutdown.clone(),
         )
@@ -60,12 +56,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result
     Ok(())
 }
 
-async fn handle(
-    state: &AppState,
-    replies: &Publisher,
-    senders: &Senders,
-    delivery: &Delivery,
-) -> Handled {
+async fn handle(state: &AppState, senders: &Senders, delivery: &Delivery) -> Handled {
     let event: StepEvent = match serde_json::from_slice(&delivery.data) {
         Ok(event) => storable(event),
         Err(error) => {
@@ -81,7 +72,7 @@ async fn handle(
     }
     let applied = match &event.body {
         StepEventBody::Claim { worker, reply_to } => {
-            return answer_claim(state, replies, &event, worker, reply_to).await;
+            return answer_claim(state, &event, worker, reply_to).await;
         }
         StepEventBody::Heartbeat { worker } => lease::heartbeat(state, &event, worker)
             .await
@@ -97,7 +88,6 @@ async fn handle(
 /// claim again, with the same id, and gets the same answer.
 async fn answer_claim(
     state: &AppState,
-    replies: &Publisher,
     event: &StepEvent,
     worker: &str,
     reply_to: &str,
@@ -124,7 +114,15 @@ async fn answer_claim(
         }
     };
     let message_id = uuid::Uuid::now_v7().to_string();
-    let sent = replies
+    // The link's publisher of the moment: its channel is reopened when it closes.
+    let publisher = match state.link().publisher().await {
+        Ok(publisher) => publisher,
+        Err(error) => {
+            tracing::info!(%error, claim_id = %event.event_id, "could not answer a claim; the worker asks again");
+            return Handled::Done;
+        }
+    };
+    let sent = publisher
         .publish(OutgoingMessage {
             exchange: "",
             routing_key: reply_to,
@@ -241,6 +239,7 @@ mod tests {
                 started_at: Utc::now(),
                 finished_at: Utc::now(),
                 outputs: [("k\0".to_owned(), "v\0".to_owned())].into(),
+                lines_before: None,
             },
         };
         let StepEventBody::Finished {

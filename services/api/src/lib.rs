@@ -112,7 +112,7 @@ pub async fn run(
         .await
         .with_context(|| format!("connecting to RabbitMQ at {}", config.amqp_url))?;
     let topology = Topology::new(&config.queue_prefix);
-    declare_topology(&topology, &linked.connection).await?;
+    declare_topology(&topology, &linked.connection, &pool).await?;
     let store = PackageStore::new(&config.store);
     if let Err(error) = store.ensure_bucket().await {
         tracing::warn!(%error, bucket = store.bucket(), "object store not reachable at start; package uploads will fail until it is");
@@ -145,12 +145,23 @@ pub async fn run(
     Ok(())
 }
 
-/// Declares what the API publishes to and consumes from (also after every reconnection, in
-/// case the broker lost its definitions). Idempotent.
+/// Declares what the API publishes to and consumes from, and every pool a project names
+/// (also after every reconnection, in case the broker lost its definitions, and so that the
+/// queues of an older Ferry get what this one needs). Idempotent.
 pub(crate) async fn declare_topology(
     topology: &Topology,
     connection: &ferry_broker::Connection,
+    database: &Pool,
 ) -> anyhow::Result<()> {
+    let mut pools = vec!["default".to_owned()];
+    let client = database
+        .get()
+        .await
+        .context("reading the projects' worker pools")?;
+    pools.extend(ferry_storage::projects::worker_pools(&client).await?);
+    drop(client);
+    pools.sort();
+    pools.dedup();
     let channel = connection
         .create_channel()
         .await
@@ -161,7 +172,9 @@ pub(crate) async fn declare_topology(
     topology
         .declare_queue(connection, &topology.deployment_finished())
         .await?;
-    topology.declare_pool(connection, "default").await?;
+    for pool in &pools {
+        topology.declare_pool(connection, pool).await?;
+    }
     topology.declare_control_exchange(&channel).await?;
     let _ = channel.close(200, "declared".into()).await;
     Ok(())

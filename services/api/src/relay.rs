@@ -26,7 +26,9 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
     let mut pools = PoolWatch::default();
     'connection: while let Some(linked) = state.link().get(&shutdown).await {
-        if let Err(error) = crate::declare_topology(state.topology(), &linked.connection).await {
+        if let Err(error) =
+            crate::declare_topology(state.topology(), &linked.connection, state.pool()).await
+        {
             tracing::warn!(
                 error = format!("{error:#}"),
                 "could not declare the topology; reconnecting"
@@ -115,10 +117,15 @@ async fn relay_batch(
                 // The first job for a worker pool no worker has started yet: declare the
                 // pool's queue so the job waits there durably, and publish it next round.
                 tracing::info!(worker_pool = %routing_key, "declaring the queue of a new worker pool");
-                state
+                // A failure here is the row's, not the batch's: the rows RabbitMQ confirmed
+                // are marked published all the same.
+                if let Err(error) = state
                     .topology()
                     .declare_pool(&linked.connection, &routing_key)
-                    .await?;
+                    .await
+                {
+                    tracing::warn!(%error, worker_pool = %routing_key, "could not declare the queue of a worker pool");
+                }
                 ferry_storage::outbox::mark_failed(
                     &transaction,
                     message.outbox_id,

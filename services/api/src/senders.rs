@@ -23,8 +23,9 @@ const REMEMBERED: usize = 50_000;
 
 #[derive(Default)]
 pub struct Senders {
-    /// The pool each step run's current attempt was sent to.
-    known: Mutex<HashMap<StepRunId, String>>,
+    /// The pool each attempt of a step run was sent to (a retry may go to another pool, when
+    /// its project changed pools meanwhile).
+    known: Mutex<HashMap<(StepRunId, i32), String>>,
 }
 
 impl Senders {
@@ -44,7 +45,7 @@ impl Senders {
             .known
             .lock()
             .ok()
-            .and_then(|known| known.get(&event.step_run_id).cloned());
+            .and_then(|known| known.get(&(event.step_run_id, event.attempt)).cloned());
         if remembered.as_deref() == Some(sender) {
             return Ok(Ok(()));
         }
@@ -56,7 +57,7 @@ impl Senders {
                     if known.len() >= REMEMBERED {
                         known.clear();
                     }
-                    known.insert(event.step_run_id, pool);
+                    known.insert((event.step_run_id, event.attempt), pool);
                 }
                 Ok(Ok(()))
             }

@@ -27,7 +27,11 @@ pub(crate) enum Claimed {
 /// The start handshake: asks the API for the attempt, sending the claim again (same id)
 /// until it is answered, the worker stops, or the API stays silent too long.
 pub(crate) async fn claim(context: &WorkerContext, job: &StepJob) -> Claimed {
-    let claim_id = Uuid::now_v7();
+    // The same job in this process claims with the same id: a handler stopped mid-claim (its
+    // connection lost) and the job's redelivery get the answer the first claim had, so a
+    // granted attempt is not lost to its own redelivery. Another process (a restarted
+    // worker) claims anew, and is refused an attempt that may have partly run.
+    let claim_id = Uuid::new_v5(&context.instance, job.job_id.as_bytes());
     let (sender, mut answer) = oneshot::channel();
     if let Ok(mut claims) = context.claims.lock() {
         claims.insert(claim_id, sender);

@@ -199,7 +199,12 @@ impl<'a> EventSink<'a> {
             self.used.dropped_lines = 0;
             self.push(LogStream::System, said);
         }
+        let lines_before = self
+            .pending
+            .first()
+            .map_or(self.next_sequence, |line| line.sequence);
         let body = StepEventBody::Finished {
+            lines_before: Some(lines_before),
             lines: std::mem::take(&mut self.pending),
             outcome: match outcome {
                 StepOutcome::Failed { exit_code, reason } => StepOutcome::Failed {
@@ -311,27 +316,29 @@ pub(crate) async fn heartbeats(
     let mut last_sent = Instant::now();
     loop {
         tokio::time::sleep(every).await;
+        // Judged before each beat, so a worker whose publishes hang stops in time too.
+        if last_sent.elapsed() >= every * 3 {
+            stop.request(&format!(
+                "the worker could not reach RabbitMQ for {} seconds, and its lease on the step \
+                 runs out at {} seconds",
+                last_sent.elapsed().as_secs(),
+                (every * 4).as_secs()
+            ));
+            return;
+        }
         let body = StepEventBody::Heartbeat {
             worker: context.config.worker_name.clone(),
         };
-        let sent = tokio::time::timeout(every, publish_event(&context, &job, Uuid::now_v7(), body))
-            .await
-            .map_err(|_| "RabbitMQ did not confirm it in time".to_owned())
-            .and_then(|sent| sent.map_err(|error| error.to_string()));
+        let sent = tokio::time::timeout(
+            every / 2,
+            publish_event(&context, &job, Uuid::now_v7(), body),
+        )
+        .await
+        .map_err(|_| "RabbitMQ did not confirm it in time".to_owned())
+        .and_then(|sent| sent.map_err(|error| error.to_string()));
         match sent {
             Ok(()) => last_sent = Instant::now(),
-            Err(error) => {
-                tracing::warn!(%error, "could not send a heartbeat");
-                if last_sent.elapsed() >= every * 3 {
-                    stop.request(&format!(
-                        "the worker could not reach RabbitMQ for {} seconds, and its lease on \
-                         the step runs out at {} seconds",
-                        last_sent.elapsed().as_secs(),
-                        (every * 4).as_secs()
-                    ));
-                    return;
-                }
-            }
+            Err(error) => tracing::warn!(%error, "could not send a heartbeat"),
         }
     }
 }

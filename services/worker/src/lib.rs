@@ -72,6 +72,8 @@ struct WorkerContext {
     /// The steps running now, detached from the delivery that brought them.
     steps: TaskTracker,
     shutdown: CancellationToken,
+    /// This process's identity, from which its claim ids are made (`claim.rs`).
+    instance: Uuid,
     /// Held while the worker runs (released with the file when it exits).
     _work_root_lock: std::fs::File,
 }
@@ -152,6 +154,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         reply_queue: Mutex::new(None),
         steps: TaskTracker::new(),
         shutdown: shutdown.clone(),
+        instance: Uuid::new_v4(),
         _work_root_lock: work_root_lock,
     });
     let sweeper =

@@ -31,6 +31,12 @@ pub async fn append(state: &AppState, event: &StepEvent) -> Result<(), StorageEr
     if !deployments::has_step_run(&transaction, deployment_id, step_run_id).await? {
         return Err(StorageError::Missing(format!("step run {step_run_id}")));
     }
+    // Batches may be applied in another order than they were sent (the consumer applies
+    // several at once): a batch after a gap waits for the one before it.
+    if let Some(first) = lines.first() {
+        task_log::check_next_sequence(&transaction, step_run_id, event.attempt, first.sequence)
+            .await?;
+    }
     task_log::append_step_log(
         &transaction,
         deployment_id,

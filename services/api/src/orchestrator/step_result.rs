@@ -22,6 +22,7 @@ pub async fn apply(state: &AppState, event: &StepEvent) -> Result<bool, StorageE
         started_at,
         finished_at,
         outputs,
+        lines_before,
     } = &event.body
     else {
         return Err(StorageError::Corrupt(format!(
@@ -50,6 +51,11 @@ pub async fn apply(state: &AppState, event: &StepEvent) -> Result<bool, StorageE
     };
     if !belongs {
         return Err(StorageError::Missing(format!("step run {step_run_id}")));
+    }
+    // The result waits for the log lines sent before it, so the log reads in order.
+    let first = lines.first().map(|line| line.sequence).or(*lines_before);
+    if let Some(first) = first {
+        task_log::check_next_sequence(&transaction, step_run_id, event.attempt, first).await?;
     }
     // The lines are kept whatever the result means (even when it is stale).
     task_log::append_step_log(
