@@ -180,7 +180,8 @@ where
                 }
                 Some(Err(error)) => break Err(error.into()),
                 // RabbitMQ cancelled the consumer (its queue was deleted) or the channel
-                // closed: the caller reconnects and declares the queue again.
+                // closed: the caller reconnects and starts again (an owner declares the
+                // queue again, a read-only consumer waits for it).
                 None => break Err(BrokerError::ConsumerEnded { queue: spec.queue.clone() }),
             },
         }

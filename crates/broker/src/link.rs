@@ -3,8 +3,9 @@
 //! asks the link for a connection again, and the link reconnects, once for everybody, with
 //! a doubling delay. While it cannot, [`Link::is_up`] says so (the API's `/health`).
 //!
-//! Topology is declared by each user of the connection after it gets one (consumers declare
-//! their queues every time they start), so a broker that lost its definitions gets them back.
+//! Topology is declared by each user of the connection after it gets one (the API declares
+//! everything again, owning consumers their queues, every time they start; a worker only
+//! checks that its queue exists), so a broker that lost its definitions gets them back.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -54,13 +54,17 @@ impl Publisher {
 
     /// Publishes one persistent, mandatory message and waits for RabbitMQ's confirm.
     pub async fn publish(&self, message: OutgoingMessage<'_>) -> Result<(), BrokerError> {
-        let confirm = self.start_publish(&message).await?;
-        let confirmation = tokio::time::timeout(CONFIRM_TIMEOUT, confirm)
-            .await
-            .map_err(|_| BrokerError::Unconfirmed {
-                message_id: message.message_id.to_owned(),
-            })??;
-        check_confirmation(&message, confirmation)
+        // Sending can hang as well as confirming (a connection half closed by a broker that
+        // is shutting down): the whole publish is bounded.
+        let published = tokio::time::timeout(CONFIRM_TIMEOUT, async {
+            let confirm = self.start_publish(&message).await?;
+            Ok::<_, BrokerError>(confirm.await?)
+        })
+        .await
+        .map_err(|_| BrokerError::Unconfirmed {
+            message_id: message.message_id.to_owned(),
+        })??;
+        check_confirmation(&message, published)
     }
 
     /// Publishes many messages, then waits for all their confirms: one round trip of latency
@@ -69,12 +73,19 @@ impl Publisher {
         &self,
         messages: &[OutgoingMessage<'_>],
     ) -> Vec<Result<(), BrokerError>> {
+        let deadline = tokio::time::Instant::now() + CONFIRM_TIMEOUT;
         let mut pending = Vec::with_capacity(messages.len());
         for message in messages {
-            pending.push(self.start_publish(message).await);
+            let started = tokio::time::timeout_at(deadline, self.start_publish(message))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(BrokerError::Unconfirmed {
+                        message_id: message.message_id.to_owned(),
+                    })
+                });
+            pending.push(started);
         }
         let mut results = Vec::with_capacity(messages.len());
-        let deadline = tokio::time::Instant::now() + CONFIRM_TIMEOUT;
         for (message, started) in messages.iter().zip(pending) {
             let result = match started {
                 Ok(confirm) => match tokio::time::timeout_at(deadline, confirm).await {

@@ -1,6 +1,6 @@
 //! The worker's private queue, one per connection: the API's answers to its claims, and
-//! stop messages (a cancelled deployment) from the control fanout, applied to the attempt if
-//! this worker holds it.
+//! stop messages (a cancelled deployment, an attempt given up as lost) from the control
+//! fanout, applied to the attempt if this worker holds it.
 
 use std::sync::{Arc, OnceLock};
 
@@ -37,7 +37,7 @@ impl Stop {
 
 /// Hears claim answers and stop messages until `lost` is cancelled or the queue closes
 /// (then cancels `lost`, so the worker reconnects). Messages on this queue are not
-/// acknowledged one by one: a lost answer is asked again, a lost stop only means a cancelled
+/// acknowledged one by one: a lost answer is asked again, a lost stop only means a stopped
 /// script runs on until it ends, and its result is ignored as stale.
 pub(crate) async fn listen(
     channel: lapin::Channel,
@@ -103,7 +103,7 @@ pub(crate) async fn listen(
                 .map(|(_, stop)| stop.clone())
         });
         if let Some(held) = held {
-            tracing::info!(step_run_id = %stop.step_run_id, attempt = stop.attempt, "stopping a cancelled step");
+            tracing::info!(step_run_id = %stop.step_run_id, attempt = stop.attempt, reason = stop.reason.as_deref().unwrap_or("cancelled"), "stopping a step");
             held.request(
                 stop.reason
                     .as_deref()

@@ -24,7 +24,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use ferry_broker::{FieldTable, OutgoingMessage, Publisher, Topology};
-use ferry_tests::stack::spawn_worker_process;
 use ferry_tests::{StackOptions, TestStack, log_text};
 use lapin::options::{BasicAckOptions, BasicGetOptions};
 use serde_json::json;
@@ -102,12 +101,17 @@ async fn main() -> anyhow::Result<()> {
         .parent()
         .context("the binary's folder")?
         .join("ferry-test-worker");
+    let logs = tempfile::Builder::new()
+        .prefix("ferry-faults-")
+        .tempdir()?
+        .keep();
+    println!("workers' logs: {}", logs.display());
     let mut failures = 0;
     for fault in Fault::ALL {
         if only.as_deref().is_some_and(|only| only != fault.name()) {
             continue;
         }
-        let tally = run(fault, &worker_binary, pg_outage).await?;
+        let tally = run(fault, &worker_binary, pg_outage, &logs).await?;
         println!(
             "fault {}: accepted {}, finished {} (success {}, failed {}), lost {}, stuck {}, ran twice {}",
             fault.name(),
@@ -132,7 +136,12 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(fault: Fault, worker_binary: &Path, pg_outage: Duration) -> anyhow::Result<Tally> {
+async fn run(
+    fault: Fault,
+    worker_binary: &Path,
+    pg_outage: Duration,
+    logs: &Path,
+) -> anyhow::Result<Tally> {
     let stack = TestStack::start_with(StackOptions {
         worker: false,
         notifier: false,
@@ -165,7 +174,18 @@ async fn run(fault: Fault, worker_binary: &Path, pg_outage: Duration) -> anyhow:
     let worker = |index: usize| {
         let mut environment = stack.worker_environment(roots[index].path());
         environment.push(("FERRY_WORKER_NAME".into(), format!("faults-worker-{index}")));
-        spawn_worker_process(&worker_binary.display().to_string(), environment)
+        // Each worker's log (warnings and errors) is kept, for a fault that goes wrong.
+        let log = std::fs::File::create(logs.join(format!("{}-worker-{index}.log", fault.name())))
+            .map(std::process::Stdio::from)
+            .unwrap_or_else(|_| std::process::Stdio::null());
+        tokio::process::Command::new(worker_binary)
+            .envs(environment)
+            .env("RUST_LOG", "warn,lapin=off")
+            .stdout(log)
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("starting a worker process")
     };
     // Duplicates are made before any worker runs: every job is put in the queue twice more.
     let mut workers = if fault == Fault::DuplicateJobs {
