@@ -581,9 +581,11 @@ async fn the_queue_survives_a_deployment_that_cannot_start() {
     let stack = TestStack::start().await;
     stack.create_environment("Dev").await;
     stack
-        .create_project(&json!({ "name": "Line", "steps": [
+        .create_project(
+            &json!({ "name": "Line", "notification_email": stack.recipient, "steps": [
             { "name": "Ask", "kind": "manual_intervention", "instructions": "ok?" }
-        ] }))
+        ] }),
+        )
         .await;
     stack.create_release("Line", "1.0.0").await;
     let first = stack.deploy("Line", "1.0.0", "Dev").await;
@@ -647,6 +649,16 @@ async fn the_queue_survives_a_deployment_that_cannot_start() {
     stack
         .wait_for(&third, DeploymentStatus::WaitingForIntervention)
         .await;
+    // The one whose own row is damaged still says by email that it could not start (what
+    // the email says, its project and release, can be read), beside the cancelled one's;
+    // the one whose variables are damaged cannot (its release cannot be read whole).
+    let emails = stack.wait_for_emails(2).await;
+    assert!(
+        emails
+            .iter()
+            .any(|email| email.contains(&damaged_row) && email.contains("could not start")),
+        "{emails:#?}"
+    );
 
     // A deployment left Queued with nothing running (as an older bug could leave one) starts
     // as soon as another deployment of the pair is created.

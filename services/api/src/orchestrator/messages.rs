@@ -120,6 +120,42 @@ pub async fn stop_step(
     .await
 }
 
+/// The status email of a deployment that could not start (its steps cannot be read, so it
+/// lists none).
+pub async fn could_not_start(
+    state: &AppState,
+    client: &impl GenericClient,
+    context: &DeploymentContext,
+    reason: &str,
+) -> Result<(), StorageError> {
+    let deployment_id = deployment_id(context)?;
+    let event = DeploymentFinished {
+        event_id: Uuid::now_v7(),
+        deployment_id,
+        project_name: context.project_name.clone(),
+        release_number: context.release.release_number.clone(),
+        environment_name: context.environment_name.clone(),
+        status: ferry_domain::DeploymentStatus::Failed,
+        failed_step: None,
+        exit_code: None,
+        error: Some(reason.to_owned()),
+        status_url: status_url(&state.config().public_url, deployment_id),
+        recipients: context.notification_email.iter().cloned().collect(),
+        steps: Vec::new(),
+        finished_at: Utc::now(),
+    };
+    let spec = state.topology().deployment_finished();
+    enqueue(
+        client,
+        event.event_id,
+        spec.exchange,
+        spec.routing_key,
+        MessageKind::DeploymentFinished,
+        &event,
+    )
+    .await
+}
+
 async fn enqueue(
     client: &impl GenericClient,
     message_id: Uuid,

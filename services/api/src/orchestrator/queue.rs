@@ -88,7 +88,14 @@ async fn start_line(
                 client
                     .batch_execute("ROLLBACK TO SAVEPOINT ferry_start_queued")
                     .await?;
-                unreadable::cannot_start(client, deployment_id, &error).await?;
+                wrote_outbox |= unreadable::cannot_start(
+                    state,
+                    client,
+                    deployment_id,
+                    (project_id, environment_id),
+                    &error,
+                )
+                .await?;
                 true
             }
             Err(CommandError::Storage(error)) => return Err(error),

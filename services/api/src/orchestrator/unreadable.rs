@@ -1,10 +1,11 @@
 //! Deployments whose stored data cannot be read (a bug or a bad migration damaged it): the
 //! state machine needs that data, so the two ways out are taken here, outside it, and said
-//! in the task log. A deployment that can never start is failed; a person may still cancel
-//! one. No status email is sent for either: what the email says cannot be read.
+//! in the task log. A deployment that can never start is failed (with its status email when
+//! the project and release it names can be read); a person may still cancel one (no email:
+//! what it would say cannot be read).
 
 use ferry_domain::deployment::{NextQueued, StopReason};
-use ferry_domain::{AuditAction, DeploymentId, DeploymentStatus};
+use ferry_domain::{AuditAction, DeploymentId, DeploymentStatus, EnvironmentId, ProjectId};
 use ferry_storage::audit::{self, AuditEvent};
 use ferry_storage::deployments::{self, Standing};
 use ferry_storage::{GenericClient, StorageError, progress, task_log};
@@ -15,19 +16,44 @@ use super::messages;
 use super::queue::start_next;
 use crate::AppState;
 use crate::actor::Actor;
+use crate::context::DeploymentContext;
 use crate::error::ApiError;
 
 /// Fails a queued deployment that can never start: Failed with the reason, its steps
-/// Abandoned, a line in its task log.
+/// Abandoned, a line in its task log, and the status email when what it says can be read (the
+/// project's address and the release's names). Returns whether the outbox was written.
 pub async fn cannot_start(
+    state: &AppState,
     client: &impl GenericClient,
     deployment_id: DeploymentId,
+    (project_id, environment_id): (ProjectId, EnvironmentId),
     error: &CommandError,
-) -> Result<(), StorageError> {
+) -> Result<bool, StorageError> {
     tracing::error!(%error, %deployment_id, "a queued deployment could not start");
     let reason = format!("the deployment could not start: {error}");
     progress::fail_unreadable(client, deployment_id, &reason).await?;
-    task_log::append_system_log(client, deployment_id, &reason).await
+    task_log::append_system_log(client, deployment_id, &reason).await?;
+    // Read under a savepoint of its own: damaged data that PostgreSQL refuses to read
+    // costs the email, not the transaction.
+    client
+        .batch_execute("SAVEPOINT ferry_email_context")
+        .await?;
+    match DeploymentContext::load(client, deployment_id, project_id, environment_id).await {
+        Ok(context) => {
+            client
+                .batch_execute("RELEASE SAVEPOINT ferry_email_context")
+                .await?;
+            messages::could_not_start(state, client, &context, &reason).await?;
+            Ok(true)
+        }
+        Err(error) => {
+            client
+                .batch_execute("ROLLBACK TO SAVEPOINT ferry_email_context")
+                .await?;
+            tracing::warn!(%error, %deployment_id, "no status email for a deployment that could not start: what it says cannot be read");
+            Ok(false)
+        }
+    }
 }
 
 /// A cancel of a deployment that cannot be loaded.
