@@ -3,8 +3,9 @@
 //! heartbeat for longer than the lease, and gives each up (`orchestrator::lease::expire`).
 //!
 //! Heartbeats reach the database only while RabbitMQ and PostgreSQL are both reachable from
-//! here, so the sweeper gives up on nothing until both have been for a whole lease: after an
-//! outage, the heartbeats held up by it arrive before any lease is judged.
+//! here, so the sweeper gives up on nothing until both have been for a whole lease and the
+//! longest retry delay: after an outage, the heartbeats and results held up by it (waiting
+//! in the retry queue) arrive before any lease is judged.
 
 use std::time::{Duration, Instant};
 
@@ -14,6 +15,9 @@ use crate::AppState;
 use crate::orchestrator::lease;
 
 const SWEEP_INTERVAL: Duration = Duration::from_secs(2);
+/// The step-event consumer's longest retry delay: a step event held up by an outage comes back
+/// from its retry queue within it.
+const LONGEST_RETRY_DELAY: Duration = Duration::from_secs(60);
 /// Lost attempts given up per sweep (the rest wait for the next one).
 const BATCH: i64 = 100;
 
@@ -51,7 +55,8 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
             }
         };
         let since = *healthy_since.get_or_insert_with(Instant::now);
-        if since.elapsed() < lease {
+        // A lease, and the longest retry delay (or a second lease, when leases are shorter).
+        if since.elapsed() < lease + lease.min(LONGEST_RETRY_DELAY) {
             continue;
         }
         let mut wrote = false;
