@@ -166,7 +166,9 @@ impl Topology {
     }
 
     /// Declares a private queue bound to the control exchange, which must exist (the API
-    /// declares it), deleted when the declaring connection closes; returns its name.
+    /// declares it), deleted when the declaring connection closes; returns its name. Control
+    /// messages are only useful to workers alive when they are sent, so nothing is kept for
+    /// absent ones.
     pub async fn bind_control_queue(&self, channel: &Channel) -> Result<String, BrokerError> {
         let queue = channel
             .queue_declare(
@@ -195,35 +197,6 @@ impl Topology {
     /// Fanout exchange for control messages every worker hears (stop a step).
     pub fn control_exchange(&self) -> String {
         format!("{}.control", self.prefix)
-    }
-
-    /// Declares the control exchange and a private queue bound to it, deleted when the
-    /// declaring connection closes; returns the queue's name. Control messages are only
-    /// useful to workers alive when they are sent, so nothing is kept for absent ones.
-    pub async fn declare_control_queue(&self, channel: &Channel) -> Result<String, BrokerError> {
-        self.declare_control_exchange(channel).await?;
-        let queue = channel
-            .queue_declare(
-                "".into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..QueueDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
-        let name = queue.name().as_str().to_owned();
-        channel
-            .queue_bind(
-                name.clone().into(),
-                self.control_exchange().into(),
-                "".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-        Ok(name)
     }
 
     /// Declares the control exchange alone (for publishers). Idempotent.

@@ -81,16 +81,7 @@ pub async fn finished(
         // Stamped by the machine when the deployment ended.
         finished_at: deployment.finished_at.unwrap_or_else(Utc::now),
     };
-    let spec = state.topology().deployment_finished();
-    enqueue(
-        client,
-        event.event_id,
-        spec.exchange,
-        spec.routing_key,
-        MessageKind::DeploymentFinished,
-        &event,
-    )
-    .await
+    enqueue_finished(state, client, &event).await
 }
 
 /// Tells every worker to stop one attempt of a step, saying why.
@@ -144,6 +135,15 @@ pub async fn could_not_start(
         steps: Vec::new(),
         finished_at: Utc::now(),
     };
+    enqueue_finished(state, client, &event).await
+}
+
+/// Puts a finished event (the status email) in the outbox for the notifier.
+async fn enqueue_finished(
+    state: &AppState,
+    client: &impl GenericClient,
+    event: &DeploymentFinished,
+) -> Result<(), StorageError> {
     let spec = state.topology().deployment_finished();
     enqueue(
         client,
@@ -151,7 +151,7 @@ pub async fn could_not_start(
         spec.exchange,
         spec.routing_key,
         MessageKind::DeploymentFinished,
-        &event,
+        event,
     )
     .await
 }
