@@ -166,6 +166,10 @@ impl TestStack {
         };
         let api = services::api_config(&stack, address, &options);
         stack.spawn(ferry_api::run(api, listener, stack.shutdown.clone()));
+        // The API declares the queues and exchanges a worker only checks and binds to (it
+        // waits and retries meanwhile): start it once they exist, as a test expects workers
+        // to be listening from the first deployment on.
+        stack.wait_until_healthy().await;
         if options.worker {
             let worker =
                 services::worker_config(&stack, stack.work_root.path(), options.worker_concurrency);
