@@ -76,12 +76,28 @@ fn option_names(interruption: &InterruptionView) -> Vec<&'static str> {
         .collect()
 }
 
+/// Every interruption waiting for a person, following the listing's pages.
+async fn pending_interruptions(server: &Server) -> anyhow::Result<Vec<InterruptionView>> {
+    let mut all = Vec::new();
+    let mut path = "/api/interruptions?limit=1000".to_owned();
+    loop {
+        let page: PendingInterruptions = get(server, &path).await?;
+        all.extend(page.interruptions);
+        match page.next {
+            Some(next) => {
+                path = format!("/api/interruptions?limit=1000&after={}", urlencode(&next))
+            }
+            None => return Ok(all),
+        }
+    }
+}
+
 pub async fn interruptions(server: &Server) -> anyhow::Result<i32> {
-    let pending: PendingInterruptions = get(server, "/api/interruptions").await?;
-    if pending.interruptions.is_empty() {
+    let pending = pending_interruptions(server).await?;
+    if pending.is_empty() {
         println!("Nothing is waiting for a person.");
     }
-    for interruption in &pending.interruptions {
+    for interruption in &pending {
         println!(
             "{}  deployment {}  {}{}",
             interruption.interruption_id,
@@ -112,10 +128,9 @@ pub async fn intervene(
     note: Option<&str>,
     take_over: bool,
 ) -> anyhow::Result<i32> {
-    let pending: PendingInterruptions = get(server, "/api/interruptions").await?;
     let wanted = interruption_id.parse::<InterruptionId>().ok();
-    let interruption = pending
-        .interruptions
+    let interruption = pending_interruptions(server)
+        .await?
         .into_iter()
         .find(|i| Some(i.interruption_id) == wanted)
         .with_context(|| {

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // A failed unwrap is a failed test, with its location.
 
+use ferry_storage::paging::PageRequest;
 use ferry_storage::{StorageError, environments, projects};
 use ferry_tests::{StackOptions, TestStack};
 use reqwest::StatusCode;
@@ -32,9 +33,11 @@ async fn a_damaged_name_reads_as_corrupt_naming_its_column() {
         .await;
     let pool = ferry_storage::connect(&stack.database_url, 1).unwrap();
     let client = pool.get().await.unwrap();
-    let names: Vec<String> = projects::list(&client)
+    let names: Vec<String> = projects::list(&client, &PageRequest::first(10))
         .await
         .unwrap()
+        .unwrap()
+        .items
         .iter()
         .map(|project| project.name.to_string())
         .collect();
@@ -49,9 +52,9 @@ async fn a_damaged_name_reads_as_corrupt_naming_its_column() {
         .await
         .unwrap();
 
-    let message = corrupt_message(projects::list(&client).await);
+    let message = corrupt_message(projects::list(&client, &PageRequest::first(10)).await);
     assert!(message.contains("projects.name"), "{message}");
-    let message = corrupt_message(environments::list(&client).await);
+    let message = corrupt_message(environments::list(&client, &PageRequest::first(10)).await);
     assert!(message.contains("environments.name"), "{message}");
     let (status, body) = stack.get("/api/projects").await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");

@@ -8,6 +8,9 @@ use crate::Timestamp;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditLog {
     pub events: Vec<AuditEventView>,
+    /// The cursor of the next page (pass it as `?after=`); `null` on the last page.
+    #[serde(default)]
+    pub next: Option<String>,
 }
 
 /// One thing that happened.
@@ -46,6 +49,7 @@ mod tests {
                 subject: "environment Test".to_owned(),
                 details: json!({"name": "Test"}),
             }],
+            next: None,
         };
         let expected = json!({"events": [{
             "occurred_at": TIME_TEXT,
@@ -55,7 +59,7 @@ mod tests {
             "environment_id": uuid_text(4),
             "subject": "environment Test",
             "details": {"name": "Test"},
-        }]});
+        }], "next": null});
         assert_eq!(serde_json::to_value(&log).ok(), Some(expected.clone()));
         let read: Option<AuditLog> = serde_json::from_value(expected).ok();
         assert_eq!(read, Some(log));

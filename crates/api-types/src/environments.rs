@@ -33,6 +33,9 @@ pub struct EnvironmentView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvironmentList {
     pub environments: Vec<EnvironmentView>,
+    /// The cursor of the next page (pass it as `?after=`); `null` on the last page.
+    #[serde(default)]
+    pub next: Option<String>,
 }
 
 #[cfg(test)]
@@ -50,10 +53,11 @@ mod tests {
                 name: name("Test"),
                 guided_failure: true,
             }],
+            next: None,
         };
         let expected = json!({"environments": [
             {"environment_id": uuid_text(4), "name": "Test", "guided_failure": true},
-        ]});
+        ], "next": null});
         assert_eq!(serde_json::to_value(&list).ok(), Some(expected.clone()));
         let read: Option<EnvironmentList> = serde_json::from_value(expected).ok();
         assert_eq!(read, Some(list));

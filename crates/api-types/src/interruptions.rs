@@ -37,6 +37,9 @@ pub struct InterruptionView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingInterruptions {
     pub interruptions: Vec<InterruptionView>,
+    /// The cursor of the next page (pass it as `?after=`); `null` on the last page.
+    #[serde(default)]
+    pub next: Option<String>,
 }
 
 /// The body of `POST /api/interruptions/{id}/submit`.
@@ -78,6 +81,7 @@ mod tests {
         };
         let pending = PendingInterruptions {
             interruptions: vec![answered.clone()],
+            next: None,
         };
         let expected = json!({"interruptions": [{
             "interruption_id": uuid_text(2),
@@ -94,7 +98,7 @@ mod tests {
             "note": "known flake",
             "resolved_by": "alice",
             "resolved_at": null,
-        }]});
+        }], "next": null});
         assert_eq!(serde_json::to_value(&pending).ok(), Some(expected.clone()));
         let read: Option<PendingInterruptions> = serde_json::from_value(expected).ok();
         assert_eq!(read, Some(pending));

@@ -19,6 +19,9 @@ pub struct LifecycleView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LifecycleList {
     pub lifecycles: Vec<LifecycleView>,
+    /// The cursor of the next page (pass it as `?after=`); `null` on the last page.
+    #[serde(default)]
+    pub next: Option<String>,
 }
 
 #[cfg(test)]
@@ -43,10 +46,11 @@ mod tests {
                 name: LifecycleName::parse("Standard").unwrap_or_else(|error| panic!("{error}")),
                 phases: parsed,
             }],
+            next: None,
         };
         let expected = json!({"lifecycles": [
             {"lifecycle_id": uuid_text(7), "name": "Standard", "phases": phases},
-        ]});
+        ], "next": null});
         assert_eq!(serde_json::to_value(&list).ok(), Some(expected.clone()));
         let read: Option<LifecycleList> = serde_json::from_value(expected).ok();
         assert_eq!(read, Some(list));

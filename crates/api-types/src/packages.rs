@@ -22,6 +22,9 @@ pub struct PackageView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackageList {
     pub packages: Vec<PackageView>,
+    /// The cursor of the next page (pass it as `?after=`); `null` on the last page.
+    #[serde(default)]
+    pub next: Option<String>,
 }
 
 #[cfg(test)]
@@ -42,6 +45,7 @@ mod tests {
                 size_bytes: 1024,
                 uploaded_at: time(),
             }],
+            next: None,
         };
         let expected = json!({"packages": [{
             "package_id": "RandomQuotes",
@@ -50,7 +54,7 @@ mod tests {
             "sha256": "ab".repeat(32),
             "size_bytes": 1024,
             "uploaded_at": TIME_TEXT,
-        }]});
+        }], "next": null});
         assert_eq!(serde_json::to_value(&list).ok(), Some(expected.clone()));
         let read: Option<PackageList> = serde_json::from_value(expected).ok();
         assert_eq!(read, Some(list));

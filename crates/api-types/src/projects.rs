@@ -41,6 +41,9 @@ pub struct VariableView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProjectList {
     pub projects: Vec<ProjectView>,
+    /// The cursor of the next page (pass it as `?after=`); `null` on the last page.
+    #[serde(default)]
+    pub next: Option<String>,
 }
 
 #[cfg(test)]
@@ -103,6 +106,7 @@ pub(crate) mod tests {
                 lifecycle_id: None,
                 guided_failure: None,
             }],
+            next: None,
         };
         let expected = json!({"projects": [{
             "project_id": uuid_text(5),
@@ -113,7 +117,7 @@ pub(crate) mod tests {
             "worker_pool": "default",
             "lifecycle_id": null,
             "guided_failure": null,
-        }]});
+        }], "next": null});
         assert_eq!(serde_json::to_value(&list).ok(), Some(expected.clone()));
         let read: Option<ProjectList> = serde_json::from_value(expected).ok();
         assert_eq!(read, Some(list));

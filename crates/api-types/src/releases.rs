@@ -51,6 +51,9 @@ pub struct ReleasePackageView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReleaseList {
     pub releases: Vec<ReleaseView>,
+    /// The cursor of the next page (pass it as `?after=`); `null` on the last page.
+    #[serde(default)]
+    pub next: Option<String>,
 }
 
 #[cfg(test)]
@@ -83,6 +86,7 @@ mod tests {
                 }],
                 created_at: time(),
             }],
+            next: None,
         };
         let expected = json!({"releases": [{
             "release_id": uuid_text(6),
@@ -94,7 +98,7 @@ mod tests {
             "packages": [{"package_id": "RandomQuotes", "version": "1.0.3",
                           "sha256": "ab".repeat(32)}],
             "created_at": TIME_TEXT,
-        }]});
+        }], "next": null});
         assert_eq!(serde_json::to_value(&list).ok(), Some(expected.clone()));
         let read: Option<ReleaseList> = serde_json::from_value(expected).ok();
         assert_eq!(read, Some(list));

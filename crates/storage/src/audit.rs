@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use ferry_domain::{AuditAction, EnvironmentId, ProjectId};
 
+use crate::paging::{Page, PageRequest};
 use crate::{CachedQueries, GenericClient, StorageError, optional_id};
 
 /// One thing that happened.
@@ -43,6 +44,8 @@ pub async fn record(
 
 #[derive(Debug, Clone)]
 pub struct StoredAuditEvent {
+    /// The event's place in the log (ever increasing); a page cursor.
+    pub audit_event_id: i64,
     pub occurred_at: DateTime<Utc>,
     pub actor: String,
     /// The dotted name as stored (`AuditAction::as_str`), kept as text so that actions a
@@ -54,22 +57,30 @@ pub struct StoredAuditEvent {
     pub details: serde_json::Value,
 }
 
-/// The newest events first, optionally only those about one project.
+/// A page of events, newest first, optionally only those about one project; the cursor is
+/// the last event seen (a position, so any number is accepted).
 pub async fn list(
     client: &impl GenericClient,
     project_id: Option<ProjectId>,
-    limit: i64,
-) -> Result<Vec<StoredAuditEvent>, StorageError> {
-    Ok(client
+    page: &PageRequest<i64>,
+) -> Result<Page<StoredAuditEvent>, StorageError> {
+    let items = client
         .query_cached(
-            "SELECT occurred_at, actor, action, project_id, environment_id, subject, details
-             FROM audit_events WHERE $1::uuid IS NULL OR project_id = $1
-             ORDER BY audit_event_id DESC LIMIT $2",
-            &[&project_id.map(ProjectId::into_uuid), &limit],
+            "SELECT occurred_at, actor, action, project_id, environment_id, subject, details,
+                    audit_event_id
+             FROM audit_events WHERE ($1::uuid IS NULL OR project_id = $1)
+               AND ($2::bigint IS NULL OR audit_event_id < $2)
+             ORDER BY audit_event_id DESC LIMIT $3",
+            &[
+                &project_id.map(ProjectId::into_uuid),
+                &page.after,
+                &page.fetch(),
+            ],
         )
         .await?
         .iter()
         .map(|row| StoredAuditEvent {
+            audit_event_id: row.get(7),
             occurred_at: row.get(0),
             actor: row.get(1),
             action: row.get(2),
@@ -78,5 +89,6 @@ pub async fn list(
             subject: row.get(5),
             details: row.get(6),
         })
-        .collect())
+        .collect();
+    Ok(Page::from_rows(items, page))
 }

@@ -4,6 +4,7 @@ use crate::CachedQueries;
 use ferry_domain::{EnvironmentId, EnvironmentName};
 use uuid::Uuid;
 
+use crate::paging::{Page, PageRequest};
 use crate::{GenericClient, StorageError, id, parsed};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +35,37 @@ pub async fn insert(
     })
 }
 
-pub async fn list(client: &impl GenericClient) -> Result<Vec<Environment>, StorageError> {
+/// A page of environments in promotion order; `None` when the cursor names no environment.
+pub async fn list(
+    client: &impl GenericClient,
+    page: &PageRequest<EnvironmentId>,
+) -> Result<Option<Page<Environment>>, StorageError> {
+    let after: Option<i64> = match page.after {
+        None => None,
+        Some(cursor) => match client
+            .query_opt_cached(
+                "SELECT sort_order FROM environments WHERE environment_id = $1",
+                &[cursor.as_uuid()],
+            )
+            .await?
+        {
+            Some(row) => Some(row.get(0)),
+            None => return Ok(None),
+        },
+    };
+    let rows = client
+        .query_cached(
+            "SELECT environment_id, name, guided_failure FROM environments
+             WHERE $1::bigint IS NULL OR sort_order > $1 ORDER BY sort_order LIMIT $2",
+            &[&after, &page.fetch()],
+        )
+        .await?;
+    let items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(Page::from_rows(items, page)))
+}
+
+/// Every environment in promotion order (there are few; lifecycles check names against them).
+pub async fn all(client: &impl GenericClient) -> Result<Vec<Environment>, StorageError> {
     let rows = client
         .query_cached(
             "SELECT environment_id, name, guided_failure FROM environments ORDER BY sort_order",

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use ferry_domain::deployment::Answer;
 use ferry_domain::{DeploymentId, InterruptionId, StepRunId, TeamName};
 
+use crate::paging::{Page, PageRequest};
 use crate::{CachedQueries, GenericClient, StorageError, corrupt_column, id, optional_parsed};
 
 pub use ferry_domain::deployment::InterruptionKind;
@@ -108,19 +109,40 @@ pub async fn lock_open(
         .transpose()
 }
 
-/// Interruptions nobody has answered yet, oldest first.
-pub async fn pending(client: &impl GenericClient) -> Result<Vec<Interruption>, StorageError> {
-    client
+/// A page of the interruptions nobody has answered yet, oldest first; `None` when the
+/// cursor names no interruption (answered ones still count as positions).
+pub async fn pending(
+    client: &impl GenericClient,
+    page: &PageRequest<InterruptionId>,
+) -> Result<Option<Page<Interruption>>, StorageError> {
+    let after: Option<(DateTime<Utc>, uuid::Uuid)> = match page.after {
+        None => None,
+        Some(cursor) => match client
+            .query_opt_cached(
+                "SELECT created_at, interruption_id FROM interruptions WHERE interruption_id = $1",
+                &[cursor.as_uuid()],
+            )
+            .await?
+        {
+            Some(row) => Some((row.get(0), row.get(1))),
+            None => return Ok(None),
+        },
+    };
+    let (created_at, interruption_id) = after.unzip();
+    let items = client
         .query_cached(
             &format!(
-                "SELECT {COLUMNS} FROM interruptions WHERE resolved_at IS NULL ORDER BY created_at"
+                "SELECT {COLUMNS} FROM interruptions WHERE resolved_at IS NULL
+                 AND ($1::timestamptz IS NULL OR (created_at, interruption_id) > ($1, $2::uuid))
+                 ORDER BY created_at, interruption_id LIMIT $3"
             ),
-            &[],
+            &[&created_at, &interruption_id, &page.fetch()],
         )
         .await?
         .iter()
         .map(from_row)
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(Page::from_rows(items, page)))
 }
 
 /// Every interruption of a deployment, in order.

@@ -15,6 +15,7 @@ pub mod lifecycles;
 pub mod migrations;
 pub mod outbox;
 pub mod packages;
+pub mod paging;
 pub mod processed;
 pub mod progress;
 pub mod projects;

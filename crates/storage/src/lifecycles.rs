@@ -4,6 +4,7 @@ use ferry_domain::lifecycle::{Lifecycle, Phase};
 use ferry_domain::{LifecycleId, LifecycleName};
 use uuid::Uuid;
 
+use crate::paging::{Page, PageRequest};
 use crate::{CachedQueries, GenericClient, StorageError, id, json_column, parsed};
 
 #[derive(Debug, Clone)]
@@ -98,14 +99,33 @@ pub async fn find_by_id(
         .transpose()
 }
 
-pub async fn list(client: &impl GenericClient) -> Result<Vec<StoredLifecycle>, StorageError> {
-    client
+/// A page of lifecycles by name; `None` when the cursor names no lifecycle.
+pub async fn list(
+    client: &impl GenericClient,
+    page: &PageRequest<LifecycleId>,
+) -> Result<Option<Page<StoredLifecycle>>, StorageError> {
+    let after: Option<String> = match page.after {
+        None => None,
+        Some(cursor) => match client
+            .query_opt_cached(
+                "SELECT name FROM lifecycles WHERE lifecycle_id = $1",
+                &[cursor.as_uuid()],
+            )
+            .await?
+        {
+            Some(row) => Some(row.get(0)),
+            None => return Ok(None),
+        },
+    };
+    let items = client
         .query_cached(
-            "SELECT lifecycle_id, name, phases FROM lifecycles ORDER BY name",
-            &[],
+            "SELECT lifecycle_id, name, phases FROM lifecycles
+             WHERE $1::text IS NULL OR name > $1 ORDER BY name LIMIT $2",
+            &[&after, &page.fetch()],
         )
         .await?
         .iter()
         .map(from_row)
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(Page::from_rows(items, page)))
 }

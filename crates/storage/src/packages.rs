@@ -4,6 +4,7 @@ use crate::CachedQueries;
 use chrono::{DateTime, Utc};
 use ferry_domain::{PackageId, PackageVersion};
 
+use crate::paging::{Page, PageRequest};
 use crate::{GenericClient, StorageError, parsed};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,12 +103,43 @@ pub async fn versions(
     Ok(packages)
 }
 
-pub async fn list(client: &impl GenericClient) -> Result<Vec<Package>, StorageError> {
+/// A page of packages: by id, and each id's newest upload first; `None` when the cursor
+/// names no package.
+pub async fn list(
+    client: &impl GenericClient,
+    page: &PageRequest<(PackageId, PackageVersion)>,
+) -> Result<Option<Page<Package>>, StorageError> {
+    let after: Option<(String, DateTime<Utc>, String)> = match &page.after {
+        None => None,
+        Some((package_id, version)) => match client
+            .query_opt_cached(
+                "SELECT package_id, uploaded_at, version FROM packages
+                 WHERE package_id = $1 AND version = $2",
+                &[&package_id.as_str(), &version.to_string()],
+            )
+            .await?
+        {
+            Some(row) => Some((row.get(0), row.get(1), row.get(2))),
+            None => return Ok(None),
+        },
+    };
+    let (package_id, uploaded_at, version) = match after {
+        Some((package_id, uploaded_at, version)) => {
+            (Some(package_id), Some(uploaded_at), Some(version))
+        }
+        None => (None, None, None),
+    };
     let rows = client
         .query_cached(
-            &format!("SELECT {COLUMNS} FROM packages ORDER BY package_id, uploaded_at DESC"),
-            &[],
+            &format!(
+                "SELECT {COLUMNS} FROM packages
+                 WHERE $1::text IS NULL OR package_id > $1 OR (package_id = $1
+                   AND (uploaded_at < $2 OR (uploaded_at = $2 AND version > $3::text)))
+                 ORDER BY package_id, uploaded_at DESC, version LIMIT $4"
+            ),
+            &[&package_id, &uploaded_at, &version, &page.fetch()],
         )
         .await?;
-    rows.iter().map(from_row).collect()
+    let items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(Page::from_rows(items, page)))
 }

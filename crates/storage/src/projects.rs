@@ -6,6 +6,7 @@ use ferry_domain::variables::VariableSet;
 use ferry_domain::{EmailAddress, LifecycleId, Process, ProjectId, ProjectName, WorkerPool};
 use uuid::Uuid;
 
+use crate::paging::{Page, PageRequest};
 use crate::{GenericClient, StorageError, id, json_column, optional_id, optional_parsed, parsed};
 
 #[derive(Debug, Clone)]
@@ -170,16 +171,37 @@ pub async fn find_by_id(
         .transpose()
 }
 
-pub async fn list(client: &impl GenericClient) -> Result<Vec<Project>, StorageError> {
-    client
+/// A page of projects by name; `None` when the cursor names no project.
+pub async fn list(
+    client: &impl GenericClient,
+    page: &PageRequest<ProjectId>,
+) -> Result<Option<Page<Project>>, StorageError> {
+    let after: Option<String> = match page.after {
+        None => None,
+        Some(cursor) => match client
+            .query_opt_cached(
+                "SELECT name FROM projects WHERE project_id = $1",
+                &[cursor.as_uuid()],
+            )
+            .await?
+        {
+            Some(row) => Some(row.get(0)),
+            None => return Ok(None),
+        },
+    };
+    let items = client
         .query_cached(
-            &format!("SELECT {COLUMNS} FROM projects ORDER BY name"),
-            &[],
+            &format!(
+                "SELECT {COLUMNS} FROM projects WHERE $1::text IS NULL OR name > $1
+                 ORDER BY name LIMIT $2"
+            ),
+            &[&after, &page.fetch()],
         )
         .await?
         .iter()
         .map(from_row)
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(Page::from_rows(items, page)))
 }
 
 /// Every worker pool a project names (the API declares each one's queue and exchange).

@@ -12,6 +12,7 @@ use ferry_domain::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::paging::{Page, PageRequest};
 use crate::{GenericClient, StorageError, id, json_column, optional_parsed, parsed};
 
 /// The package version a release pinned for one package id.
@@ -165,21 +166,47 @@ pub async fn of_deployment(
     .transpose()
 }
 
+/// A page of a project's releases, newest first; `None` when the cursor names no release
+/// of that project.
 pub async fn list(
     client: &impl GenericClient,
     project_id: ProjectId,
-) -> Result<Vec<Release>, StorageError> {
-    client
+    page: &PageRequest<ReleaseId>,
+) -> Result<Option<Page<Release>>, StorageError> {
+    let after: Option<(DateTime<Utc>, uuid::Uuid)> = match page.after {
+        None => None,
+        Some(cursor) => match client
+            .query_opt_cached(
+                "SELECT created_at, release_id FROM releases
+                 WHERE release_id = $1 AND project_id = $2",
+                &[cursor.as_uuid(), project_id.as_uuid()],
+            )
+            .await?
+        {
+            Some(row) => Some((row.get(0), row.get(1))),
+            None => return Ok(None),
+        },
+    };
+    let (created_at, release_id) = after.unzip();
+    let items = client
         .query_cached(
             &format!(
-                "SELECT {COLUMNS} FROM releases WHERE project_id = $1 ORDER BY created_at DESC"
+                "SELECT {COLUMNS} FROM releases WHERE project_id = $1
+                 AND ($2::timestamptz IS NULL OR (created_at, release_id) < ($2, $3::uuid))
+                 ORDER BY created_at DESC, release_id DESC LIMIT $4"
             ),
-            &[project_id.as_uuid()],
+            &[
+                project_id.as_uuid(),
+                &created_at,
+                &release_id,
+                &page.fetch(),
+            ],
         )
         .await?
         .iter()
         .map(from_row)
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(Page::from_rows(items, page)))
 }
 
 /// Replaces a release's variable snapshot with the project's current variables (Octopus's

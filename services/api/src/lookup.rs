@@ -104,7 +104,7 @@ pub async fn effective_lifecycle(
             .ok_or_else(|| ApiError::NotFound(format!("lifecycle `{id}` does not exist")))?
             .lifecycle),
         None => {
-            let names: Vec<EnvironmentName> = environments::list(client)
+            let names: Vec<EnvironmentName> = environments::all(client)
                 .await?
                 .into_iter()
                 .map(|environment| environment.name)

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::QueryParams;
+use crate::routes::paging::page_request;
 use crate::routes::projects::find_project;
 
 #[derive(Deserialize)]
@@ -17,24 +18,27 @@ pub struct AuditQuery {
     project: Option<String>,
     /// At most this many events (default 100, at most 1000).
     limit: Option<i64>,
+    /// The `next` of the page before.
+    after: Option<String>,
 }
 
 pub async fn list(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<AuditQuery>,
 ) -> Result<Json<AuditLog>, ApiError> {
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::invalid("limit", "must be between 1 and 1000"));
-    }
+    let page = page_request(query.limit, query.after.as_deref(), "audit event", |raw| {
+        raw.parse::<i64>().ok()
+    })?;
     let client = state.db().await?;
     let project_id = match &query.project {
         Some(project) => Some(find_project(&client, project).await?.project_id),
         None => None,
     };
-    let events = ferry_storage::audit::list(&client, project_id, limit).await?;
+    let page = ferry_storage::audit::list(&client, project_id, &page).await?;
     Ok(Json(AuditLog {
-        events: events
+        next: page.next(|last| last.audit_event_id.to_string()),
+        events: page
+            .items
             .into_iter()
             .map(|event| AuditEventView {
                 occurred_at: event.occurred_at,

@@ -11,8 +11,9 @@ use ferry_storage::environments::{self, Environment};
 use crate::AppState;
 use crate::actor::Actor;
 use crate::error::ApiError;
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, QueryParams};
 use crate::routes::audit_details;
+use crate::routes::paging::{PageQuery, not_a_cursor};
 
 fn environment_view(environment: &Environment) -> EnvironmentView {
     EnvironmentView {
@@ -79,10 +80,17 @@ pub async fn update(
     Ok(Json(shown))
 }
 
-pub async fn list(State(state): State<AppState>) -> Result<Json<EnvironmentList>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<PageQuery>,
+) -> Result<Json<EnvironmentList>, ApiError> {
+    let page = query.request("environment", |raw| raw.parse().ok())?;
     let client = state.db().await?;
-    let environments = environments::list(&client).await?;
+    let page = environments::list(&client, &page)
+        .await?
+        .ok_or_else(|| not_a_cursor("environment"))?;
     Ok(Json(EnvironmentList {
-        environments: environments.iter().map(environment_view).collect(),
+        next: page.next(|last| last.environment_id.to_string()),
+        environments: page.items.iter().map(environment_view).collect(),
     }))
 }

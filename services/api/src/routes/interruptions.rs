@@ -13,9 +13,10 @@ use ferry_storage::interruptions::{self, Interruption};
 use crate::AppState;
 use crate::actor::Actor;
 use crate::error::ApiError;
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, QueryParams};
 use crate::orchestrator::answer::{self as answering, Submission as Answered};
 use crate::orchestrator::take as taking;
+use crate::routes::paging::{PageQuery, not_a_cursor};
 
 /// The longest note kept with an answer.
 const MAX_NOTE_CHARS: usize = 4000;
@@ -42,11 +43,19 @@ pub fn interruption_view(interruption: &Interruption, step: Option<StepName>) ->
 }
 
 /// Pending interruptions, oldest first.
-pub async fn list(State(state): State<AppState>) -> Result<Json<PendingInterruptions>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<PageQuery>,
+) -> Result<Json<PendingInterruptions>, ApiError> {
+    let page = query.request("interruption", |raw| raw.parse().ok())?;
     let client = state.db().await?;
-    let pending = interruptions::pending(&client).await?;
+    let page = interruptions::pending(&client, &page)
+        .await?
+        .ok_or_else(|| not_a_cursor("interruption"))?;
     Ok(Json(PendingInterruptions {
-        interruptions: pending
+        next: page.next(|last| last.interruption_id.to_string()),
+        interruptions: page
+            .items
             .iter()
             .map(|interruption| interruption_view(interruption, None))
             .collect(),

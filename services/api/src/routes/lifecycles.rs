@@ -14,8 +14,9 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::actor::Actor;
 use crate::error::ApiError;
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, QueryParams};
 use crate::routes::audit_details;
+use crate::routes::paging::{PageQuery, not_a_cursor};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,7 +32,7 @@ async fn parse_lifecycle(
     body: LifecycleBody,
 ) -> Result<Lifecycle, ApiError> {
     let name = LifecycleName::parse(&body.name)?;
-    let known = environments::list(client).await?;
+    let known = environments::all(client).await?;
     let mut phases = body.phases;
     for (index, phase) in phases.iter_mut().enumerate() {
         for environment in &mut phase.environments {
@@ -126,11 +127,18 @@ pub async fn show(
     )))
 }
 
-pub async fn list(State(state): State<AppState>) -> Result<Json<LifecycleList>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<PageQuery>,
+) -> Result<Json<LifecycleList>, ApiError> {
+    let page = query.request("lifecycle", |raw| raw.parse().ok())?;
     let client = state.db().await?;
-    let all = lifecycles::list(&client).await?;
+    let page = lifecycles::list(&client, &page)
+        .await?
+        .ok_or_else(|| not_a_cursor("lifecycle"))?;
     Ok(Json(LifecycleList {
-        lifecycles: all.iter().map(lifecycle_view).collect(),
+        next: page.next(|last| last.lifecycle_id.to_string()),
+        lifecycles: page.items.iter().map(lifecycle_view).collect(),
     }))
 }
 

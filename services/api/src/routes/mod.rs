@@ -11,6 +11,7 @@ mod lifecycles;
 mod openapi;
 mod packages;
 mod pages;
+mod paging;
 mod preview;
 mod project_body;
 mod projects;

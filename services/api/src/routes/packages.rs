@@ -18,6 +18,7 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::QueryParams;
+use crate::routes::paging::{PageQuery, not_a_cursor};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -148,10 +149,27 @@ pub async fn show(
     Ok(Json(package_view(package)))
 }
 
-pub async fn list(State(state): State<AppState>) -> Result<Json<PackageList>, ApiError> {
+/// Packages by id, each id's newest upload first. The cursor is `<package id>/<version>`.
+pub async fn list(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<PageQuery>,
+) -> Result<Json<PackageList>, ApiError> {
+    let page = query.request("package", package_cursor)?;
     let client = state.db().await?;
-    let packages = packages::list(&client).await?;
+    let page = packages::list(&client, &page)
+        .await?
+        .ok_or_else(|| not_a_cursor("package"))?;
     Ok(Json(PackageList {
-        packages: packages.into_iter().map(package_view).collect(),
+        next: page.next(|last| format!("{}/{}", last.package_id, last.version)),
+        packages: page.items.into_iter().map(package_view).collect(),
     }))
+}
+
+/// Reads a package listing's cursor: a package id (which has no `/`), `/`, a version.
+fn package_cursor(raw: &str) -> Option<(PackageId, PackageVersion)> {
+    let (package_id, version) = raw.split_once('/')?;
+    Some((
+        PackageId::parse(package_id).ok()?,
+        PackageVersion::parse(version).ok()?,
+    ))
 }

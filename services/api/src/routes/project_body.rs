@@ -308,7 +308,7 @@ pub(crate) async fn parse_project(
     existing: Option<&Project>,
 ) -> Result<NewProject, ApiError> {
     let name = ProjectName::parse(&body.name)?;
-    let environment_names: Vec<EnvironmentName> = environments::list(client)
+    let environment_names: Vec<EnvironmentName> = environments::all(client)
         .await?
         .into_iter()
         .map(|environment| environment.name)

@@ -22,6 +22,7 @@ use crate::extract::JsonBody;
 use crate::extract::QueryParams;
 use crate::lookup::named_environment;
 use crate::routes::audit_details;
+use crate::routes::paging::{PageQuery, not_a_cursor};
 use crate::routes::project_body::{ProjectBody, parse_project};
 
 /// A project's (or release's) variables as the API shows them: sensitive values never leave
@@ -119,11 +120,18 @@ pub async fn show(
     Ok(Json(project_view(&find_project(&client, &project).await?)))
 }
 
-pub async fn list(State(state): State<AppState>) -> Result<Json<ProjectList>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<PageQuery>,
+) -> Result<Json<ProjectList>, ApiError> {
+    let page = query.request("project", |raw| raw.parse().ok())?;
     let client = state.db().await?;
-    let projects = projects::list(&client).await?;
+    let page = projects::list(&client, &page)
+        .await?
+        .ok_or_else(|| not_a_cursor("project"))?;
     Ok(Json(ProjectList {
-        projects: projects.iter().map(project_view).collect(),
+        next: page.next(|last| last.project_id.to_string()),
+        projects: page.items.iter().map(project_view).collect(),
     }))
 }
 

@@ -18,9 +18,10 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::actor::Actor;
 use crate::error::ApiError;
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, QueryParams};
 use crate::lookup::release_numbered;
 use crate::routes::audit_details;
+use crate::routes::paging::{PageQuery, not_a_cursor};
 use crate::routes::projects::{find_project, variable_views};
 
 /// The longest release notes accepted.
@@ -162,12 +163,17 @@ pub async fn show(
 pub async fn list(
     State(state): State<AppState>,
     Path(project): Path<String>,
+    QueryParams(query): QueryParams<PageQuery>,
 ) -> Result<Json<ReleaseList>, ApiError> {
+    let page = query.request("release of this project", |raw| raw.parse().ok())?;
     let client = state.db().await?;
     let project = find_project(&client, &project).await?;
-    let releases = releases::list(&client, project.project_id).await?;
+    let page = releases::list(&client, project.project_id, &page)
+        .await?
+        .ok_or_else(|| not_a_cursor("release of this project"))?;
     Ok(Json(ReleaseList {
-        releases: releases.iter().map(release_view).collect(),
+        next: page.next(|last| last.release_id.to_string()),
+        releases: page.items.iter().map(release_view).collect(),
     }))
 }
 
