@@ -276,8 +276,15 @@ async fn run(command: Command) -> anyhow::Result<i32> {
                 .and_then(|n| n.to_str())
                 .context("the package path has no file name")?;
             let name = PackageFileName::parse(file_name)?;
-            let bytes =
-                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            // Streamed from the disk: a package is never whole in the CLI's memory.
+            let opened = tokio::fs::File::open(&file)
+                .await
+                .with_context(|| format!("reading {}", file.display()))?;
+            let length = opened
+                .metadata()
+                .await
+                .with_context(|| format!("reading {}", file.display()))?
+                .len();
             let path = format!(
                 "/api/packages/{}/{}?overwrite={overwrite}",
                 name.package_id, name.version
@@ -285,7 +292,8 @@ async fn run(command: Command) -> anyhow::Result<i32> {
             let response = server
                 .request(reqwest::Method::POST, &path)
                 .header("content-type", "application/octet-stream")
-                .body(bytes)
+                .header("content-length", length)
+                .body(reqwest::Body::from(opened))
                 .send()
                 .await
                 .context("reaching the Ferry API")?;

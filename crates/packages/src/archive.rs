@@ -8,7 +8,7 @@ use std::path::Path;
 use ferry_domain::{PackageId, PackageVersion, ValidationError};
 use sha2::{Digest, Sha256};
 
-pub use crate::unpack::{UnpackLimits, extract, verify};
+pub use crate::unpack::{UnpackLimits, extract, extract_file, verify, verify_file};
 
 /// The package archive formats Ferry stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +125,21 @@ fn file_mode(_path: &Path) -> io::Result<u32> {
 /// The lowercase hex SHA-256 of some bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
+}
+
+/// The length and SHA-256 (lower-case hex) of everything `reader` gives, read in pieces.
+pub fn sha256_of_reader(mut reader: impl Read) -> std::io::Result<(u64, String)> {
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut length = 0u64;
+    loop {
+        let read = reader.read(&mut buffer)?;
+        if read == 0 {
+            return Ok((length, hex::encode(hasher.finalize())));
+        }
+        length += read as u64;
+        hasher.update(&buffer[..read]);
+    }
 }
 
 /// A package file name split into its parts: `RandomQuotes.1.0.3.zip` is package

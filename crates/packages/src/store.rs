@@ -19,6 +19,25 @@ pub enum StoreError {
     /// Anything else (connection refused, timeout, 5xx): worth retrying.
     #[error("object store: {0}")]
     Unavailable(String),
+    /// The object is larger than the reader allows (a package whose object was replaced):
+    /// permanent.
+    #[error("object `{key}` is larger than the {limit} bytes expected")]
+    Oversized { key: String, limit: u64 },
+    /// The local file could not be read or written: not the store's fault.
+    #[error("{path}: {source}")]
+    File {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What [`PackageStore::download_to`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Downloaded {
+    pub size_bytes: u64,
+    /// The SHA-256 of the bytes written, as lower-case hex.
+    pub sha256: String,
 }
 
 /// A client bound to one bucket.
@@ -116,9 +135,74 @@ impl PackageStore {
         Ok(())
     }
 
-    /// Reads the whole object under `key`.
-    pub async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
-        let response = match self
+    /// Stores the file at `path` under `key`, streamed from the disk (never whole in memory).
+    pub async fn put_file(&self, key: &str, path: &std::path::Path) -> Result<(), StoreError> {
+        let body = ByteStream::from_path(path)
+            .await
+            .map_err(|error| StoreError::File {
+                path: path.display().to_string(),
+                source: std::io::Error::other(error),
+            })?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(body)
+            .send()
+            .await
+            .map_err(|error| StoreError::Unavailable(describe(&error)))?;
+        Ok(())
+    }
+
+    /// Streams the object under `key` into a new file at `destination`, hashing it as it is
+    /// written, and stops (leaving the partial file for the caller) once it passes
+    /// `max_bytes`.
+    pub async fn download_to(
+        &self,
+        key: &str,
+        destination: &std::path::Path,
+        max_bytes: u64,
+    ) -> Result<Downloaded, StoreError> {
+        use sha2::Digest;
+        use tokio::io::AsyncWriteExt;
+        let response = self.get_object(key).await?;
+        let file_error = |source: std::io::Error| StoreError::File {
+            path: destination.display().to_string(),
+            source,
+        };
+        let mut file = tokio::fs::File::create(destination)
+            .await
+            .map_err(file_error)?;
+        let mut hasher = sha2::Sha256::new();
+        let mut size_bytes = 0u64;
+        let mut body = response.body;
+        while let Some(chunk) = body
+            .try_next()
+            .await
+            .map_err(|error| StoreError::Unavailable(describe(&error)))?
+        {
+            size_bytes += chunk.len() as u64;
+            if size_bytes > max_bytes {
+                return Err(StoreError::Oversized {
+                    key: key.to_owned(),
+                    limit: max_bytes,
+                });
+            }
+            hasher.update(&chunk);
+            file.write_all(&chunk).await.map_err(file_error)?;
+        }
+        file.sync_all().await.map_err(file_error)?;
+        Ok(Downloaded {
+            size_bytes,
+            sha256: hex::encode(hasher.finalize()),
+        })
+    }
+
+    async fn get_object(
+        &self,
+        key: &str,
+    ) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput, StoreError> {
+        match self
             .client
             .get_object()
             .bucket(&self.bucket)
@@ -126,17 +210,23 @@ impl PackageStore {
             .send()
             .await
         {
-            Ok(response) => response,
+            Ok(response) => Ok(response),
             Err(error) => {
                 if error.as_service_error().is_some_and(|e| e.is_no_such_key()) {
-                    return Err(StoreError::NotFound {
+                    Err(StoreError::NotFound {
                         bucket: self.bucket.clone(),
                         key: key.to_owned(),
-                    });
+                    })
+                } else {
+                    Err(StoreError::Unavailable(describe(&error)))
                 }
-                return Err(StoreError::Unavailable(describe(&error)));
             }
-        };
+        }
+    }
+
+    /// Reads the whole object under `key`.
+    pub async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
+        let response = self.get_object(key).await?;
         let body = response
             .body
             .collect()

@@ -12,7 +12,7 @@
 
 use std::collections::HashSet;
 use std::fs;
-use std::io::{self, Cursor, Read, Write};
+use std::io::{self, Cursor, Read, Seek, Write};
 use std::path::{Component, Path, PathBuf};
 
 use crate::archive::{ArchiveError, ArchiveFormat};
@@ -74,7 +74,18 @@ pub fn verify(
     format: ArchiveFormat,
     limits: &UnpackLimits,
 ) -> Result<usize, ArchiveError> {
-    walk(bytes, format, limits, None)
+    walk(Cursor::new(bytes), bytes.len() as u64, format, limits, None)
+}
+
+/// [`verify`] for an archive in an open file, read from its start as it is walked (never
+/// whole in memory).
+pub fn verify_file(
+    archive: fs::File,
+    format: ArchiveFormat,
+    limits: &UnpackLimits,
+) -> Result<usize, ArchiveError> {
+    let (file, length) = buffered(archive)?;
+    walk(file, length, format, limits, None)
 }
 
 /// Extracts an archive into `destination` (created if needed) under the same rules as
@@ -86,7 +97,35 @@ pub fn extract(
     limits: &UnpackLimits,
 ) -> Result<usize, ArchiveError> {
     fs::create_dir_all(destination)?;
-    walk(bytes, format, limits, Some(destination))
+    let length = bytes.len() as u64;
+    walk(
+        Cursor::new(bytes),
+        length,
+        format,
+        limits,
+        Some(destination),
+    )
+}
+
+/// [`extract`] for an archive in an open file, read from its start as it is walked (never
+/// whole in memory). Taking the open file, not a path, means the bytes extracted are the
+/// bytes the caller checked, even if the path is replaced meanwhile.
+pub fn extract_file(
+    archive: fs::File,
+    format: ArchiveFormat,
+    destination: &Path,
+    limits: &UnpackLimits,
+) -> Result<usize, ArchiveError> {
+    let (file, length) = buffered(archive)?;
+    fs::create_dir_all(destination)?;
+    walk(file, length, format, limits, Some(destination))
+}
+
+/// An archive file from its start, buffered, and its length (the ratio limit's denominator).
+fn buffered(mut archive: fs::File) -> Result<(io::BufReader<fs::File>, u64), ArchiveError> {
+    archive.rewind()?;
+    let length = archive.metadata()?.len();
+    Ok((io::BufReader::with_capacity(64 * 1024, archive), length))
 }
 
 /// What an entry is, as the rules see it.
@@ -117,15 +156,16 @@ fn refused(entry: &str, reason: impl Into<String>) -> ArchiveError {
     }
 }
 
-fn walk(
-    bytes: &[u8],
+fn walk<Source: Read + Seek>(
+    source: Source,
+    archive_bytes: u64,
     format: ArchiveFormat,
     limits: &UnpackLimits,
     destination: Option<&Path>,
 ) -> Result<usize, ArchiveError> {
     let mut walk = Walk {
         limits,
-        archive_bytes: bytes.len().max(1) as u64,
+        archive_bytes: archive_bytes.max(1),
         destination,
         entries: 0,
         expanded: 0,
@@ -135,18 +175,18 @@ fn walk(
         symlinks: HashSet::new(),
     };
     match format {
-        ArchiveFormat::Zip => walk_zip(bytes, &mut walk)?,
-        ArchiveFormat::TarGz => walk_tar(bytes, &mut walk)?,
+        ArchiveFormat::Zip => walk_zip(source, &mut walk)?,
+        ArchiveFormat::TarGz => walk_tar(source, &mut walk)?,
     }
     Ok(walk.files)
 }
 
-fn walk_zip(bytes: &[u8], walk: &mut Walk<'_>) -> Result<(), ArchiveError> {
+fn walk_zip(source: impl Read + Seek, walk: &mut Walk<'_>) -> Result<(), ArchiveError> {
     let corrupt = |error: zip::result::ZipError| ArchiveError::Corrupt {
         format: "zip",
         detail: error.to_string(),
     };
-    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(corrupt)?;
+    let mut archive = zip::ZipArchive::new(source).map_err(corrupt)?;
     for index in 0..archive.len() {
         let mut entry = archive.by_index(index).map_err(corrupt)?;
         let name = entry
@@ -177,12 +217,12 @@ fn walk_zip(bytes: &[u8], walk: &mut Walk<'_>) -> Result<(), ArchiveError> {
     Ok(())
 }
 
-fn walk_tar(bytes: &[u8], walk: &mut Walk<'_>) -> Result<(), ArchiveError> {
+fn walk_tar(source: impl Read, walk: &mut Walk<'_>) -> Result<(), ArchiveError> {
     let corrupt = |error: io::Error| ArchiveError::Corrupt {
         format: "tar.gz",
         detail: error.to_string(),
     };
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(source));
     for entry in archive.entries().map_err(corrupt)? {
         let mut entry = entry.map_err(corrupt)?;
         let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();

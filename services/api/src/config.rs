@@ -28,6 +28,15 @@ pub struct Config {
     pub store: StoreConfig,
     /// The largest package accepted, in bytes (`FERRY_MAX_PACKAGE_BYTES`).
     pub max_package_bytes: u64,
+    /// Where an upload is written while it is checked (`FERRY_UPLOAD_FOLDER`, default a
+    /// `ferry-uploads` folder in the system's temporary folder); each file is removed when its
+    /// request ends.
+    pub upload_folder: std::path::PathBuf,
+    /// How many uploads are received at once (`FERRY_MAX_CONCURRENT_UPLOADS`, default 4);
+    /// one more waits for a turn, then is answered 503.
+    pub max_concurrent_uploads: usize,
+    /// How long an upload waits for a turn (`FERRY_UPLOAD_TURN_WAIT_SECONDS`, default 30).
+    pub upload_turn_wait: std::time::Duration,
     /// The key every API call must present (`FERRY_API_KEY`). There is no default: an API
     /// without a key refuses to start.
     pub api_key: Secret,
@@ -100,6 +109,19 @@ impl Config {
             queue_prefix: settings.variable_or("FERRY_QUEUE_PREFIX", "ferry"),
             store: StoreConfig::from_settings(settings),
             max_package_bytes: settings.parsed("FERRY_MAX_PACKAGE_BYTES", 256 * 1024 * 1024)?,
+            upload_folder: std::path::PathBuf::from(settings.variable_or(
+                "FERRY_UPLOAD_FOLDER",
+                &std::env::temp_dir().join("ferry-uploads").to_string_lossy(),
+            )),
+            max_concurrent_uploads: settings
+                .parsed(
+                    "FERRY_MAX_CONCURRENT_UPLOADS",
+                    std::num::NonZeroUsize::new(4).unwrap_or(std::num::NonZeroUsize::MIN),
+                )?
+                .get(),
+            upload_turn_wait: std::time::Duration::from_secs(
+                settings.parsed("FERRY_UPLOAD_TURN_WAIT_SECONDS", 30)?,
+            ),
             api_key: Secret::new(api_key),
             step_timeout_seconds: settings.parsed("FERRY_STEP_TIMEOUT_SECONDS", 3600)?,
             lease_seconds: settings

@@ -45,6 +45,9 @@ struct StateInner {
     /// Woken after every commit that wrote to the outbox, so the relay publishes at once
     /// instead of at its next poll.
     outbox_written: Notify,
+    /// Turns for package uploads (`max_concurrent_uploads`): each holds a file and a
+    /// verification thread, so their number is bounded.
+    uploads: tokio::sync::Semaphore,
 }
 
 impl AppState {
@@ -78,10 +81,39 @@ impl AppState {
         self.inner.link.is_up()
     }
 
+    /// Package upload turns (see `StateInner::uploads`).
+    pub fn uploads(&self) -> &tokio::sync::Semaphore {
+        &self.inner.uploads
+    }
+
     /// Tells the relay that new outbox rows are committed.
     pub fn outbox_written(&self) {
         self.inner.outbox_written.notify_one();
     }
+}
+
+/// Creates the folder uploads are written to, readable by this service's user alone (a
+/// package may hold secrets of its own).
+fn prepare_upload_folder(folder: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(folder)
+        .with_context(|| format!("creating the upload folder {}", folder.display()))?;
+    // A folder someone else made (or a link to one) in a shared temporary folder would let
+    // them read or swap uploads: it must be a real folder of this service's own.
+    let found = std::fs::symlink_metadata(folder)
+        .with_context(|| format!("reading the upload folder {}", folder.display()))?;
+    let own = std::fs::metadata("/proc/self").is_ok_and(|me| me.uid() == found.uid());
+    if !found.is_dir() || !own {
+        anyhow::bail!(
+            "the upload folder {} must be a folder owned by this service's user (set FERRY_UPLOAD_FOLDER)",
+            folder.display()
+        );
+    }
+    std::fs::set_permissions(folder, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("making the upload folder {} private", folder.display()))
 }
 
 /// Connects to PostgreSQL (applying migrations), RabbitMQ and the object store, then serves
@@ -117,8 +149,10 @@ pub async fn run(
     if let Err(error) = store.ensure_bucket().await {
         tracing::warn!(%error, bucket = store.bucket(), "object store not reachable at start; package uploads will fail until it is");
     }
+    prepare_upload_folder(&config.upload_folder)?;
     let state = AppState {
         inner: Arc::new(StateInner {
+            uploads: tokio::sync::Semaphore::new(config.max_concurrent_uploads),
             config,
             pool,
             store,

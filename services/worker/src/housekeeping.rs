@@ -57,15 +57,30 @@ pub fn touch(path: &Path) {
     }
 }
 
-/// Removes the least recently used packages from `cache` until it holds at most `max_bytes`.
-/// Returns how many were removed.
+/// How old a download's temporary file must be before it is taken for one a killed worker
+/// left behind (a download in progress writes to its file all the time).
+const ABANDONED_DOWNLOAD: Duration = Duration::from_secs(3600);
+
+/// Removes the least recently used packages from `cache` until it holds at most `max_bytes`,
+/// and downloads abandoned an hour ago. Returns how many packages were removed.
 pub fn bound_cache(cache: &Path, max_bytes: u64) -> usize {
     let Ok(entries) = std::fs::read_dir(cache) else {
         return 0;
     };
-    let mut packages: Vec<(SystemTime, u64, std::path::PathBuf)> = entries
+    let (partial, complete): (Vec<_>, Vec<_>) = entries
         .flatten()
-        .filter(|entry| !entry.file_name().to_string_lossy().starts_with('.'))
+        .partition(|entry| entry.file_name().to_string_lossy().starts_with('.'));
+    for entry in partial {
+        let abandoned = entry
+            .metadata()
+            .and_then(|metadata| metadata.modified())
+            .is_ok_and(|modified| modified.elapsed().is_ok_and(|age| age > ABANDONED_DOWNLOAD));
+        if abandoned {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    let mut packages: Vec<(SystemTime, u64, std::path::PathBuf)> = complete
+        .into_iter()
         .filter_map(|entry| {
             let metadata = entry.metadata().ok().filter(std::fs::Metadata::is_file)?;
             Some((metadata.modified().ok()?, metadata.len(), entry.path()))

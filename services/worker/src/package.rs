@@ -1,15 +1,15 @@
 //! Fetching a step's package: from the worker's content-addressed cache when it is there,
-//! otherwise from object storage, verified against the SHA-256 and size the release pinned,
-//! then extracted into the step's folder.
+//! otherwise streamed from object storage into the cache, verified against the SHA-256 and
+//! size the release pinned, then extracted into the step's folder. A package is never held
+//! whole in memory: it moves between the store, the disk and the extractor in pieces.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use bytes::Bytes;
 use ferry_contracts::{LogStream, PackageReference};
 use ferry_packages::UnpackLimits;
 use ferry_packages::archive::{self, ArchiveFormat};
-use ferry_packages::store::{PackageStore, StoreError};
+use ferry_packages::store::{Downloaded, PackageStore, StoreError};
 
 use crate::events::EventSink;
 
@@ -35,7 +35,21 @@ pub enum PackageError {
         expected: String,
         size_bytes: u64,
         actual: String,
-        actual_size: usize,
+        actual_size: u64,
+    },
+    #[error(
+        "package {package_id} {version} in the package store is larger than the {size_bytes} bytes recorded; refusing to deploy it"
+    )]
+    Oversized {
+        package_id: String,
+        version: String,
+        size_bytes: u64,
+    },
+    #[error("keeping package {package_id} {version} in this worker's cache: {detail}")]
+    Cache {
+        package_id: String,
+        version: String,
+        detail: String,
     },
     #[error("package {package_id} {version} has unknown format `{format}`")]
     UnknownFormat {
@@ -72,8 +86,8 @@ pub async fn fetch_and_extract(
     })?;
     let cache_folder = work_root.join("packages");
     let cached_path = cache_folder.join(&package.sha256);
-    let bytes = match tokio::fs::read(&cached_path).await {
-        Ok(bytes) if archive::sha256_hex(&bytes) == package.sha256 => {
+    let archive = match open_if_intact(cached_path.clone(), package).await {
+        Some(archive) => {
             crate::housekeeping::touch(&cached_path);
             sink.line(
                 LogStream::System,
@@ -82,9 +96,9 @@ pub async fn fetch_and_extract(
                     package.package_id, package.version
                 ),
             );
-            Bytes::from(bytes)
+            archive
         }
-        _ => {
+        None => {
             sink.line(
                 LogStream::System,
                 format!(
@@ -93,24 +107,7 @@ pub async fn fetch_and_extract(
                 ),
             );
             sink.flush_if_due().await;
-            let bytes = download(store, package).await?;
-            verify(package, &bytes)?;
-            if let Err(error) = cache(&cache_folder, &cached_path, &bytes).await {
-                tracing::warn!(%error, "could not cache package; continuing without the cache");
-            }
-            let folder = cache_folder.clone();
-            let removed = tokio::task::spawn_blocking(move || {
-                crate::housekeeping::bound_cache(&folder, cache_max_bytes)
-            })
-            .await
-            .unwrap_or(0);
-            if removed > 0 {
-                tracing::info!(
-                    removed,
-                    "removed least recently used packages from the cache"
-                );
-            }
-            bytes
+            download(store, package, &cache_folder, &cached_path).await?
         }
     };
     sink.line(
@@ -123,9 +120,10 @@ pub async fn fetch_and_extract(
     let destination = step_folder.join("package");
     let limits = *limits;
     let target = destination.clone();
-    let extracted =
-        tokio::task::spawn_blocking(move || archive::extract(&bytes, format, &target, &limits))
-            .await;
+    let extracted = tokio::task::spawn_blocking(move || {
+        archive::extract_file(archive, format, &target, &limits)
+    })
+    .await;
     let extract_error = |detail: String| PackageError::Extract {
         package_id: package.package_id.to_string(),
         version: package.version.to_string(),
@@ -140,19 +138,85 @@ pub async fn fetch_and_extract(
         LogStream::System,
         format!("Extracted package to {}", destination.display()),
     );
+    bound_cache(cache_folder, cache_max_bytes).await;
     Ok(destination)
 }
 
-async fn download(store: &PackageStore, package: &PackageReference) -> Result<Bytes, PackageError> {
+/// The cached copy, opened, when it is there and still has the recorded size and hash. The
+/// open file is what gets extracted, so a copy replaced after the check is never used.
+async fn open_if_intact(path: PathBuf, package: &PackageReference) -> Option<std::fs::File> {
+    let expected = (package.size_bytes, package.sha256.clone());
+    tokio::task::spawn_blocking(move || {
+        let mut file = std::fs::File::open(&path).ok()?;
+        let found = archive::sha256_of_reader(&mut file).ok()?;
+        (found == expected).then_some(file)
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// Streams the package from the store into the cache (a temporary file, checked, then
+/// renamed into place) and returns it opened.
+async fn download(
+    store: &PackageStore,
+    package: &PackageReference,
+    cache_folder: &Path,
+    cached_path: &Path,
+) -> Result<std::fs::File, PackageError> {
+    let cache_error = |detail: String| PackageError::Cache {
+        package_id: package.package_id.to_string(),
+        version: package.version.to_string(),
+        detail,
+    };
+    tokio::fs::create_dir_all(cache_folder)
+        .await
+        .map_err(|error| cache_error(format!("{}: {error}", cache_folder.display())))?;
+    let partial = cache_folder.join(format!(".{}.partial", uuid::Uuid::new_v4()));
+    let downloaded = download_with_retries(store, package, &partial).await;
+    let checked = downloaded.and_then(|downloaded| check(package, &downloaded));
+    if let Err(error) = checked {
+        let _ = tokio::fs::remove_file(&partial).await;
+        return Err(error);
+    }
+    tokio::fs::rename(&partial, cached_path)
+        .await
+        .map_err(|error| cache_error(format!("{}: {error}", cached_path.display())))?;
+    std::fs::File::open(cached_path)
+        .map_err(|error| cache_error(format!("{}: {error}", cached_path.display())))
+}
+
+async fn download_with_retries(
+    store: &PackageStore,
+    package: &PackageReference,
+    partial: &Path,
+) -> Result<Downloaded, PackageError> {
     let mut last_error = String::new();
     for attempt in 1..=DOWNLOAD_ATTEMPTS {
-        match store.get(&package.object_key).await {
-            Ok(bytes) => return Ok(bytes),
+        match store
+            .download_to(&package.object_key, partial, package.size_bytes)
+            .await
+        {
+            Ok(downloaded) => return Ok(downloaded),
             Err(StoreError::NotFound { key, .. }) => {
                 return Err(PackageError::Missing {
                     package_id: package.package_id.to_string(),
                     version: package.version.to_string(),
                     detail: format!("no object `{key}`"),
+                });
+            }
+            Err(StoreError::Oversized { .. }) => {
+                return Err(PackageError::Oversized {
+                    package_id: package.package_id.to_string(),
+                    version: package.version.to_string(),
+                    size_bytes: package.size_bytes,
+                });
+            }
+            Err(StoreError::File { path, source }) => {
+                return Err(PackageError::Cache {
+                    package_id: package.package_id.to_string(),
+                    version: package.version.to_string(),
+                    detail: format!("{path}: {source}"),
                 });
             }
             Err(error) => {
@@ -170,25 +234,32 @@ async fn download(store: &PackageStore, package: &PackageReference) -> Result<By
     })
 }
 
-fn verify(package: &PackageReference, bytes: &[u8]) -> Result<(), PackageError> {
-    let actual = archive::sha256_hex(bytes);
-    if actual != package.sha256 || bytes.len() as u64 != package.size_bytes {
+fn check(package: &PackageReference, downloaded: &Downloaded) -> Result<(), PackageError> {
+    if downloaded.sha256 != package.sha256 || downloaded.size_bytes != package.size_bytes {
         return Err(PackageError::ChecksumMismatch {
             package_id: package.package_id.to_string(),
             version: package.version.to_string(),
             expected: package.sha256.clone(),
             size_bytes: package.size_bytes,
-            actual,
-            actual_size: bytes.len(),
+            actual: downloaded.sha256.clone(),
+            actual_size: downloaded.size_bytes,
         });
     }
     Ok(())
 }
 
-/// Writes the package to the cache atomically (temporary file, then rename).
-async fn cache(cache_folder: &Path, cached_path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    tokio::fs::create_dir_all(cache_folder).await?;
-    let temporary = cache_folder.join(format!(".{}.partial", uuid::Uuid::new_v4()));
-    tokio::fs::write(&temporary, bytes).await?;
-    tokio::fs::rename(&temporary, cached_path).await
+/// Keeps the cache under its size by dropping what was used longest ago (after extraction, so
+/// the package just used is never the one dropped).
+async fn bound_cache(cache_folder: PathBuf, cache_max_bytes: u64) {
+    let removed = tokio::task::spawn_blocking(move || {
+        crate::housekeeping::bound_cache(&cache_folder, cache_max_bytes)
+    })
+    .await
+    .unwrap_or(0);
+    if removed > 0 {
+        tracing::info!(
+            removed,
+            "removed least recently used packages from the cache"
+        );
+    }
 }

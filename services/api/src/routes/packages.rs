@@ -1,12 +1,12 @@
 //! `/api/packages`: push a package version (the raw archive as the body), read its metadata,
-//! list packages. The archive is checked completely before anything is stored, so a refused
-//! upload leaves no object and no row behind.
+//! list packages. The archive is written to a temporary file as it arrives and checked
+//! completely before anything is stored, so a refused upload leaves no object and no row
+//! behind, and no upload is ever whole in memory.
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use bytes::{Bytes, BytesMut};
 use ferry_api_types::{PackageList, PackageView};
 use ferry_domain::{PackageId, PackageVersion};
 use ferry_packages::archive::{self, ArchiveFormat};
@@ -14,6 +14,8 @@ use ferry_packages::store::{StoreError, object_key};
 use ferry_storage::packages::{self, Package};
 use futures_util::StreamExt;
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -56,32 +58,40 @@ pub async fn upload(
     if declared_length.is_some_and(|length| length > limit) {
         return Err(ApiError::PayloadTooLarge { limit });
     }
-    let bytes = read_limited(body, limit).await?;
-    if bytes.is_empty() {
-        return Err(ApiError::invalid("body", "the package is empty"));
-    }
-    let format = ArchiveFormat::detect(&bytes)
-        .ok_or_else(|| ApiError::invalid("body", "the package is not a zip or tar.gz archive"))?;
-    let checked = bytes.clone();
-    let limits = state.config().unpack_limits;
-    tokio::task::spawn_blocking(move || archive::verify(&checked, format, &limits))
-        .await
-        .map_err(|error| ApiError::Internal(error.into()))?
-        .map_err(|error| ApiError::invalid("body", error.to_string()))?;
-
     let client = state.db().await?;
+    // Said before the body is read, so a CI job learns it at once; the insert checks again.
     if !query.overwrite
         && packages::find(&client, &package_id, &version)
             .await?
             .is_some()
     {
-        return Err(ApiError::Conflict(format!(
-            "package {package_id} version {version} already exists; push with ?overwrite=true to replace it"
-        )));
+        return Err(already_exists(&package_id, &version));
     }
-    let sha256 = archive::sha256_hex(&bytes);
-    let key = object_key(&sha256);
-    let size_bytes = bytes.len() as i64;
+    drop(client);
+    let _turn = tokio::time::timeout(state.config().upload_turn_wait, state.uploads().acquire())
+        .await
+        .map_err(|_| {
+            ApiError::Unavailable(format!(
+                "{} uploads are being received; try again shortly",
+                state.config().max_concurrent_uploads
+            ))
+        })?
+        .map_err(|error| ApiError::Internal(error.into()))?;
+    let received = receive(body, &state.config().upload_folder, limit).await?;
+    let format = received
+        .format
+        .ok_or_else(|| ApiError::invalid("body", "the package is not a zip or tar.gz archive"))?;
+    let limits = state.config().unpack_limits;
+    let archive = received
+        .file
+        .reopen()
+        .map_err(|error| ApiError::Internal(error.into()))?;
+    tokio::task::spawn_blocking(move || archive::verify_file(archive, format, &limits))
+        .await
+        .map_err(|error| ApiError::Internal(error.into()))?
+        .map_err(|error| ApiError::invalid("body", error.to_string()))?;
+
+    let key = object_key(&received.sha256);
     let exists = state
         .store()
         .exists(&key)
@@ -90,17 +100,19 @@ pub async fn upload(
     if !exists {
         state
             .store()
-            .put(&key, bytes)
+            .put_file(&key, received.file.path())
             .await
             .map_err(store_unavailable)?;
     }
+    let size_bytes = i64::try_from(received.size_bytes).unwrap_or(i64::MAX);
+    let client = state.db().await?;
     let package = packages::upsert(
         &client,
         &Package {
             package_id: package_id.clone(),
             version: version.clone(),
             format: format.extension().to_owned(),
-            sha256,
+            sha256: received.sha256,
             size_bytes,
             object_key: key,
             uploaded_at: chrono::Utc::now(),
@@ -112,24 +124,63 @@ pub async fn upload(
     Ok((StatusCode::CREATED, Json(package_view(package))))
 }
 
+fn already_exists(package_id: &PackageId, version: &PackageVersion) -> ApiError {
+    ApiError::Conflict(format!(
+        "package {package_id} version {version} already exists; push with ?overwrite=true to replace it"
+    ))
+}
+
 fn store_unavailable(error: StoreError) -> ApiError {
     tracing::error!(%error, "object store failed");
     ApiError::Unavailable("the package store is unavailable; nothing was stored".into())
 }
 
-/// Reads the body, refusing it as soon as it passes `limit` bytes.
-async fn read_limited(body: Body, limit: u64) -> Result<Bytes, ApiError> {
+/// An upload written to disk: the file (removed when this is dropped), its hash and length,
+/// and the archive format its first bytes show.
+struct Received {
+    file: tempfile::NamedTempFile,
+    sha256: String,
+    size_bytes: u64,
+    format: Option<ArchiveFormat>,
+}
+
+/// Writes the body to a file in `folder` as it arrives, hashing it, and refuses it as soon as
+/// it passes `limit` bytes. Memory holds one piece of the body at a time.
+async fn receive(body: Body, folder: &std::path::Path, limit: u64) -> Result<Received, ApiError> {
+    let internal = |error: std::io::Error| ApiError::Internal(error.into());
+    let temporary = tempfile::Builder::new()
+        .prefix(".upload-")
+        .tempfile_in(folder)
+        .map_err(internal)?;
+    let mut file = tokio::fs::File::from_std(temporary.reopen().map_err(internal)?);
     let mut stream = body.into_data_stream();
-    let mut buffer = BytesMut::new();
+    let mut hasher = Sha256::new();
+    let mut size_bytes = 0u64;
+    let mut start = Vec::with_capacity(4);
     while let Some(chunk) = stream.next().await {
         let chunk = chunk
             .map_err(|error| ApiError::BadRequest(format!("reading the request body: {error}")))?;
-        if (buffer.len() + chunk.len()) as u64 > limit {
+        size_bytes += chunk.len() as u64;
+        if size_bytes > limit {
             return Err(ApiError::PayloadTooLarge { limit });
         }
-        buffer.extend_from_slice(&chunk);
+        if start.len() < 4 {
+            let wanted = (4 - start.len()).min(chunk.len());
+            start.extend_from_slice(&chunk[..wanted]);
+        }
+        hasher.update(&chunk);
+        file.write_all(&chunk).await.map_err(internal)?;
     }
-    Ok(buffer.freeze())
+    file.flush().await.map_err(internal)?;
+    if size_bytes == 0 {
+        return Err(ApiError::invalid("body", "the package is empty"));
+    }
+    Ok(Received {
+        file: temporary,
+        sha256: hex::encode(hasher.finalize()),
+        size_bytes,
+        format: ArchiveFormat::detect(&start),
+    })
 }
 
 pub async fn show(
