@@ -193,5 +193,59 @@ async fn a_pools_credentials_run_its_steps_and_reach_nothing_of_another_pool() {
     let prod = stack.deployment(&prod_deployment).await;
     assert_eq!(prod["status"], "Running", "{prod:#}");
     assert_eq!(prod["steps"][0]["status"], "Running", "{prod:#}");
+
+    // Nor can it speak, ahead of time, for an attempt of its own pool's step that was never
+    // sent: a retry might go to another pool.
+    let dev_deployment: uuid::Uuid = deployment.parse().unwrap();
+    let step_run_id: uuid::Uuid = stack
+        .db()
+        .await
+        .query_one(
+            "SELECT step_run_id FROM step_runs WHERE deployment_id = $1",
+            &[&dev_deployment],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let ahead = StepEvent {
+        event_id: uuid::Uuid::now_v7(),
+        deployment_id: dev_deployment.into(),
+        step_run_id: step_run_id.into(),
+        attempt: 2,
+        body: StepEventBody::Heartbeat {
+            worker: "test-worker".into(),
+        },
+    };
+    let message_id = ahead.event_id.to_string();
+    Publisher::open(&dev)
+        .await
+        .unwrap()
+        .publish(OutgoingMessage {
+            exchange: &topology.worker_events_exchange("default"),
+            routing_key: "step_event",
+            message_id: &message_id,
+            kind: "step_event",
+            payload: &serde_json::to_vec(&ahead).unwrap(),
+            headers: FieldTable::default(),
+            expiration_ms: None,
+        })
+        .await
+        .unwrap();
+    let parked = poll_until(
+        "the event for an attempt never sent to be parked",
+        Patience::within(Duration::from_secs(30)),
+        || async {
+            let parked = dead_letters::list(&admin, &dead, 10).await.unwrap();
+            match parked.iter().find(|parked| parked.message_id == message_id) {
+                Some(parked) => Progress::Done(parked.reason.clone()),
+                None => Progress::NotYet(format!("{parked:?}")),
+            }
+        },
+    )
+    .await;
+    assert!(
+        parked.contains("about attempt 2") && parked.contains("which was never sent"),
+        "{parked}"
+    );
     stack.stop().await;
 }

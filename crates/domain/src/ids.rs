@@ -82,6 +82,12 @@ identifier!(
     "interruption"
 );
 identifier!(LifecycleId, "lifecycle");
+identifier!(
+    /// One worker process's claim of one job: the same on every re-sent copy of the claim,
+    /// different for another process (even one of the same name).
+    ClaimId,
+    "claim"
+);
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

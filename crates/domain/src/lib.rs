@@ -16,6 +16,7 @@ pub mod variables;
 
 pub use audit::AuditAction;
 pub use ids::{
+    ClaimId,
     DeploymentId, EnvironmentId, InterruptionId, LifecycleId, ProjectId, ReleaseId, StepRunId,
 };
 pub use names::{

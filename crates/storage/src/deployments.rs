@@ -6,9 +6,11 @@ use std::collections::BTreeMap;
 use crate::CachedQueries;
 use chrono::{DateTime, Utc};
 use ferry_domain::{
-    DeploymentId, DeploymentStatus, EnvironmentId, EnvironmentName, ProjectId, ProjectName,
+    ClaimId, DeploymentId, DeploymentStatus, EnvironmentId, EnvironmentName, ProjectId, ProjectName,
     ReleaseId, ReleaseNumber, StepName, StepRunId, StepStatus,
 };
+
+use uuid::Uuid;
 
 use crate::{GenericClient, StorageError, id, optional_id, parsed};
 
@@ -59,6 +61,8 @@ pub struct StepRun {
     pub outputs: BTreeMap<String, String>,
     /// The worker that claimed the current attempt.
     pub claimed_by: Option<String>,
+    /// The claim that won the current attempt.
+    pub claim_id: Option<ClaimId>,
 }
 
 pub(crate) const DEPLOYMENT_COLUMNS: &str = "d.deployment_id, d.release_id, d.project_id, d.environment_id, \
@@ -91,7 +95,8 @@ pub(crate) fn deployment_from_row(row: &tokio_postgres::Row) -> Result<Deploymen
 }
 
 const STEP_COLUMNS: &str = "step_run_id, deployment_id, step_index, name, status, attempt, \
-     exit_code, error, dispatched_at, started_at, finished_at, failure_ignored, outputs, claimed_by";
+     exit_code, error, dispatched_at, started_at, finished_at, failure_ignored, outputs, claimed_by, \
+     claim_id";
 
 fn step_from_row(row: &tokio_postgres::Row) -> Result<StepRun, StorageError> {
     let status: String = row.get(4);
@@ -112,6 +117,7 @@ fn step_from_row(row: &tokio_postgres::Row) -> Result<StepRun, StorageError> {
         failure_ignored: row.get(11),
         outputs: crate::json_column(row.get(12), "step outputs")?,
         claimed_by: row.get(13),
+        claim_id: row.get::<_, Option<Uuid>>(14).map(ClaimId::from_uuid),
     })
 }
 
@@ -280,16 +286,16 @@ pub async fn lost_attempts(
         .collect())
 }
 
-/// The worker pool the current attempt of a step run was sent to, if it was sent.
+/// The current attempt of a step run and the worker pool it was sent to, if it was sent.
 pub async fn dispatched_pool(
     client: &impl GenericClient,
     step_run_id: StepRunId,
-) -> Result<Option<String>, StorageError> {
+) -> Result<Option<(i32, String)>, StorageError> {
     Ok(client
         .query_opt_cached(
-            "SELECT dispatched_pool FROM step_runs WHERE step_run_id = $1",
+            "SELECT attempt, dispatched_pool FROM step_runs WHERE step_run_id = $1",
             &[step_run_id.as_uuid()],
         )
         .await?
-        .and_then(|row| row.get(0)))
+        .and_then(|row| Some((row.get(0), row.get::<_, Option<String>>(1)?))))
 }

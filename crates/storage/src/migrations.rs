@@ -35,6 +35,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "dispatched pool backfill",
         include_str!("../migrations/0007_dispatched_pool_backfill.sql"),
     ),
+    (
+        8,
+        "claim ids",
+        include_str!("../migrations/0008_claim_ids.sql"),
+    ),
 ];
 
 /// An arbitrary constant: the advisory lock that serialises concurrent migrators.

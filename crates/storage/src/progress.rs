@@ -128,6 +128,8 @@ pub struct StepProgress<'a> {
     /// The worker that claimed the current attempt. A new claim starts its lease (the
     /// heartbeat time) at the database's clock; a new attempt, unclaimed, has none.
     pub claimed_by: Option<&'a str>,
+    /// The claim that won the current attempt.
+    pub claim_id: Option<Uuid>,
     /// The worker pool a new attempt's job is sent to (`None`: unchanged).
     pub dispatched_pool: Option<&'a str>,
 }
@@ -155,6 +157,7 @@ pub async fn save_step_runs(
     let finished: Vec<Option<DateTime<Utc>>> = steps.iter().map(|step| step.finished_at).collect();
     let claimed: Vec<Option<&str>> = steps.iter().map(|step| step.claimed_by).collect();
     let pools: Vec<Option<&str>> = steps.iter().map(|step| step.dispatched_pool).collect();
+    let claims: Vec<Option<Uuid>> = steps.iter().map(|step| step.claim_id).collect();
     let outputs = steps
         .iter()
         .map(|step| serde_json::to_value(step.outputs))
@@ -166,16 +169,17 @@ pub async fn save_step_runs(
                  error = u.error, failure_ignored = u.failure_ignored,
                  dispatched_at = u.dispatched_at, started_at = u.started_at,
                  finished_at = u.finished_at, outputs = u.outputs, claimed_by = u.claimed_by,
+                 claim_id = u.claim_id,
                  dispatched_pool = coalesce(u.dispatched_pool, s.dispatched_pool),
                  heartbeat_at = CASE WHEN u.claimed_by IS NULL THEN NULL
                                      WHEN s.claimed_by IS NULL THEN now()
                                      ELSE s.heartbeat_at END
              FROM unnest($1::uuid[], $2::text[], $3::int4[], $4::int4[], $5::text[], $6::bool[],
                          $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::jsonb[],
-                         $11::text[], $12::text[])
+                         $11::text[], $12::text[], $13::uuid[])
                  AS u(step_run_id, status, attempt, exit_code, error, failure_ignored,
                       dispatched_at, started_at, finished_at, outputs, claimed_by,
-                      dispatched_pool)
+                      dispatched_pool, claim_id)
              WHERE s.step_run_id = u.step_run_id",
             &[
                 &ids,
@@ -190,6 +194,7 @@ pub async fn save_step_runs(
                 &outputs,
                 &claimed,
                 &pools,
+                &claims,
             ],
         )
         .await?;
@@ -265,6 +270,7 @@ pub async fn insert_deployment(
             failure_ignored: false,
             outputs: BTreeMap::new(),
             claimed_by: None,
+            claim_id: None,
         })
         .collect();
     Ok(Inserted {

@@ -52,8 +52,18 @@ impl Senders {
         let client = state.db().await?;
         let dispatched = deployments::dispatched_pool(&client, event.step_run_id).await?;
         match dispatched {
-            Some(pool) if pool == sender => {
-                if let Ok(mut known) = self.known.lock() {
+            // An attempt not sent yet has no pool that may speak for it (remembering the
+            // current pool for it would let that pool speak for a retry sent elsewhere).
+            Some((current, _)) if event.attempt > current => Ok(Err(format!(
+                "event {} arrived from worker pool `{sender}` about attempt {} of step run {}, which was never sent (the current attempt is {current})",
+                event.event_id, event.attempt, event.step_run_id
+            ))),
+            // Only the current attempt's pool is known, so an earlier attempt's event (stale
+            // anyway) is believed only from that pool, and only the current one is remembered.
+            Some((current, pool)) if pool == sender => {
+                if event.attempt == current
+                    && let Ok(mut known) = self.known.lock()
+                {
                     if known.len() >= REMEMBERED {
                         known.clear();
                     }
@@ -61,7 +71,7 @@ impl Senders {
                 }
                 Ok(Ok(()))
             }
-            Some(pool) => Ok(Err(format!(
+            Some((_, pool)) => Ok(Err(format!(
                 "event {} arrived from worker pool `{sender}`, but its step's job was sent to pool `{pool}`",
                 event.event_id
             ))),

@@ -8,7 +8,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::state::{InterruptionKind, Timestamp};
-use crate::ids::DeploymentId;
+use crate::ids::{ClaimId, DeploymentId};
 
 /// One thing that happens to a deployment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +29,7 @@ pub enum Command {
         step: usize,
         attempt: u32,
         worker: String,
+        claim_id: ClaimId,
     },
     /// A worker reported how an attempt of a step ended.
     StepFinished(StepReport),

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::ids::ClaimId;
 use crate::names::{EnvironmentName, ProjectName, ReleaseNumber, StepName, TeamName, WorkerPool};
 use crate::orchestration::{Condition, StepPlan};
 use crate::process::{Process, RunCondition, Step, StepKind};
@@ -68,6 +69,9 @@ pub struct StepRun {
     /// The worker that claimed the current attempt (see `Command::Claim`); `None` while its
     /// job waits for a worker.
     pub claimed_by: Option<String>,
+    /// The claim that won: only a re-sent copy of it is granted again (a worker's name is
+    /// not enough, two processes may share one).
+    pub claim_id: Option<ClaimId>,
     /// When the worker started and finished it (the worker's clock).
     pub started_at: Option<Timestamp>,
     pub finished_at: Option<Timestamp>,
@@ -194,6 +198,7 @@ impl StepRun {
             failure_ignored: false,
             dispatched_at: None,
             claimed_by: None,
+            claim_id: None,
             started_at: None,
             finished_at: None,
             outputs: BTreeMap::new(),

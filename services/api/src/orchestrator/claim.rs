@@ -1,16 +1,17 @@
 //! The start handshake: a worker asks to run the attempt its job names, and runs it only if
 //! the machine grants it (ARCHITECTURE.md, "Jobs, claims and leases"). The first claim of the
 //! running attempt wins; a cancelled, superseded or duplicated job is refused and never runs.
-//! A claim re-sent with the same event id (its answer was lost) gets the answer it had.
+//! A claim re-sent with the same event id (its answer was lost) is granted again while it
+//! holds the attempt; a claim of another process is refused even if it has the same worker
+//! name (the machine compares claim ids, `StepRun::claim_id`).
 
 use ferry_contracts::{ClaimAnswer, StepEvent};
-use ferry_domain::DeploymentStatus;
+use ferry_domain::ClaimId;
 use ferry_domain::deployment::Command;
-use ferry_storage::{StorageError, processed};
+use ferry_storage::StorageError;
 
 use super::drive::{CommandError, commit, drive};
 use super::load::{self, Locked};
-use super::step_result::CONSUMER;
 use crate::AppState;
 
 /// The longest worker name a claim may carry (it is written to the task log).
@@ -38,7 +39,6 @@ pub async fn apply(
     }
     let mut client = state.pool().get().await?;
     let transaction = client.transaction().await?;
-    let first_time = processed::first_time(&transaction, CONSUMER, event.event_id).await?;
     let deployment_id = event.deployment_id;
     let loaded = match load::lock_row(&transaction, deployment_id).await? {
         // A job for a deployment that does not exist (a restored database, a forged job):
@@ -68,29 +68,12 @@ pub async fn apply(
             )),
         ));
     };
-    let attempt = u32::try_from(event.attempt).unwrap_or(u32::MAX);
-    if !first_time {
-        // The same claim again: granted if it was, which is if the attempt is still running
-        // and held by this worker.
-        let run = &loaded.state.steps[step];
-        let holds = loaded.state.status == DeploymentStatus::Running
-            && run.status == ferry_domain::StepStatus::Running
-            && run.attempt == attempt
-            && run.claimed_by.as_deref() == Some(worker);
-        transaction.commit().await?;
-        return Ok(if holds {
-            answer(true, None)
-        } else {
-            answer(
-                false,
-                Some("the attempt is no longer held by this worker".to_owned()),
-            )
-        });
-    }
+    // The machine decides a re-sent claim too: granted again if it is the claim that won.
     let command = Command::Claim {
         step,
-        attempt,
+        attempt: u32::try_from(event.attempt).unwrap_or(u32::MAX),
         worker: worker.to_owned(),
+        claim_id: ClaimId::from_uuid(event.event_id),
     };
     let driven = match drive(state, &transaction, &loaded, command).await {
         Ok(driven) => driven,

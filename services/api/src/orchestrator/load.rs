@@ -199,5 +199,6 @@ fn step_state(spec: StepSpec, run: deployments::StepRun) -> Result<StepRun, Stor
         finished_at: run.finished_at,
         outputs: run.outputs,
         claimed_by: run.claimed_by,
+        claim_id: run.claim_id,
     })
 }

@@ -4,7 +4,7 @@
 //! together, so there is never a state without its messages or its log.
 
 use ferry_domain::deployment::{Deployment, Effect, NextQueued, StepRun, Transition};
-use ferry_domain::{InterruptionId, StepRunId};
+use ferry_domain::{ClaimId, InterruptionId, StepRunId};
 use ferry_storage::progress::{self, DeploymentProgress, NewInterruption, StepProgress};
 use ferry_storage::{GenericClient, StorageError, task_log};
 
@@ -170,6 +170,7 @@ fn step_progress_of(
         finished_at,
         outputs,
         claimed_by,
+        claim_id,
     } = run;
     Ok(StepProgress {
         step_run_id,
@@ -184,6 +185,7 @@ fn step_progress_of(
         finished_at: *finished_at,
         outputs,
         claimed_by: claimed_by.as_deref(),
+        claim_id: claim_id.map(ClaimId::into_uuid),
         dispatched_pool: None,
     })
 }

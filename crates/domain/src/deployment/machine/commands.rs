@@ -7,7 +7,7 @@ use crate::deployment::command::{LostAttempt, Purpose, StepOutcome, StepReport, 
 use crate::deployment::effect::{Effect, Note, StopReason, guided_failure_question};
 use crate::deployment::refusal::{Refusal, Stale};
 use crate::deployment::state::{InterruptionKind, Work};
-use crate::ids::DeploymentId;
+use crate::ids::{ClaimId, DeploymentId};
 use crate::orchestration::{FailureAction, after_failure};
 use crate::status::{DeploymentStatus, StepStatus};
 
@@ -71,21 +71,27 @@ impl Machine {
 
     /// A worker asks to run the attempt its job names. The first claim of the running attempt
     /// wins and is written to the log; any other (a duplicated job, a second delivery, a job
-    /// of a cancelled or superseded attempt) is stale, and its worker does not run it.
+    /// of a cancelled or superseded attempt) is stale, and its worker does not run it. The
+    /// winning claim sent again (its answer was lost) is granted again, and writes nothing.
     pub(super) fn claim(
         &mut self,
         index: usize,
         attempt: u32,
         worker: String,
+        claim_id: ClaimId,
     ) -> Result<Handled, Refusal> {
         if let Some(stale) = self.stale_attempt(index, attempt)? {
             return Ok(Handled::Stale(stale));
         }
         let run = &mut self.deployment.steps[index];
-        if run.claimed_by.is_some() {
-            return Ok(Handled::Stale(Stale::AlreadyClaimed));
+        match run.claim_id {
+            Some(winner) if winner == claim_id => return Ok(Handled::Settled),
+            Some(_) => return Ok(Handled::Stale(Stale::AlreadyClaimed)),
+            None if run.claimed_by.is_some() => return Ok(Handled::Stale(Stale::AlreadyClaimed)),
+            None => {}
         }
         run.claimed_by = Some(worker.clone());
+        run.claim_id = Some(claim_id);
         let step = run.name().clone();
         self.log(Note::StepStarted { step, worker });
         Ok(Handled::Settled)

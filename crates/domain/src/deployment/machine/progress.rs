@@ -80,6 +80,7 @@ impl Machine {
         run.status = StepStatus::Running;
         run.dispatched_at = Some(self.now);
         run.claimed_by = None;
+        run.claim_id = None;
         run.exit_code = None;
         run.error = None;
         run.attempt

@@ -22,8 +22,18 @@ fn the_first_claim_of_the_running_attempt_wins_and_is_logged() {
     let again = run(claimed.deployment.clone(), claim(0, 1, "worker-b"));
     assert_eq!(again.stale, Some(Stale::AlreadyClaimed));
     assert_eq!(again.deployment, claimed.deployment);
-    let same = run(claimed.deployment.clone(), claim(0, 1, "worker-a"));
-    assert_eq!(same.stale, Some(Stale::AlreadyClaimed));
+    // Another process of the same name (a restarted worker, two on one host) is refused too.
+    let namesake = run(
+        claimed.deployment.clone(),
+        claim_as(0, 1, "worker-a", process_of("worker-a") + 1),
+    );
+    assert_eq!(namesake.stale, Some(Stale::AlreadyClaimed));
+    assert_eq!(namesake.deployment, claimed.deployment);
+    // The winning claim sent again (its answer was lost) is granted again, writing nothing.
+    let resent = run(claimed.deployment.clone(), claim(0, 1, "worker-a"));
+    assert_eq!(resent.stale, None);
+    assert_eq!(resent.deployment, claimed.deployment);
+    assert!(lines(&resent).is_empty(), "{:?}", lines(&resent));
 }
 
 #[test]

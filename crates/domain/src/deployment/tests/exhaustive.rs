@@ -78,6 +78,15 @@ fn commands_for(state: &Deployment) -> Vec<(&'static str, Command)> {
         for attempt in [run.attempt, run.attempt + 1] {
             commands.push(("claim", claim(index, attempt, "w1")));
         }
+        // Another process once w1 holds the attempt: refused, whatever its name. (Only then:
+        // a w2 that won would double every state after it.)
+        if run.claimed_by.is_some() {
+            commands.push(("claim", claim(index, run.attempt, "w2")));
+            commands.push((
+                "claim",
+                claim_as(index, run.attempt, "w1", process_of("w1") + 1),
+            ));
+        }
         commands.push((
             "lost",
             Command::Lost {
@@ -228,9 +237,16 @@ fn check_invariants(shell: Shell, before: &Deployment, command: &Command, transi
             "staleness: {}",
             context()
         );
-    } else if let Command::Claim { step, attempt, .. } = command {
-        // Only the first claim of the running attempt wins.
-        let claimed = before.steps[*step].claimed_by.is_some();
+    } else if let Command::Claim {
+        step,
+        attempt,
+        claim_id,
+        ..
+    } = command
+    {
+        // Only the first claim of the running attempt wins (and that claim sent again).
+        let run = &before.steps[*step];
+        let claimed = run.claimed_by.is_some() && run.claim_id != Some(*claim_id);
         assert_eq!(
             transition.stale.is_some(),
             claimed || attempt_is_stale(before, *step, *attempt),
@@ -427,9 +443,12 @@ fn check_effects_agree_with_the_state(before: &Deployment, transition: &Transiti
                 let new = &after.steps[*step];
                 match why {
                     StopReason::Cancelled => assert_eq!(new.status, Canceled),
-                    // Given up: failed, or running again as a new attempt.
+                    // Given up: failed, running again as a new attempt, or (under guided
+                    // failure) waiting for a person to say which.
                     StopReason::Lost => assert!(
-                        new.status != Running || new.attempt > old.attempt,
+                        new.status != Running
+                            || new.attempt > old.attempt
+                            || after.status == DeploymentStatus::WaitingForIntervention,
                         "{}",
                         context()
                     ),

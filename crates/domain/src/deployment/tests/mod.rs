@@ -106,12 +106,26 @@ pub(super) fn failed(step: usize, attempt: u32, exit_code: i32) -> Command {
     })
 }
 
+/// A claim by the process `worker` names (each name one process, one claim id).
 pub(super) fn claim(step: usize, attempt: u32, worker: &str) -> Command {
+    claim_as(step, attempt, worker, process_of(worker))
+}
+
+/// A claim by `worker` with the claim id of process `process`: two processes may share a name.
+pub(super) fn claim_as(step: usize, attempt: u32, worker: &str, process: u128) -> Command {
     Command::Claim {
         step,
         attempt,
         worker: worker.into(),
+        claim_id: crate::ClaimId::from_uuid(uuid::Uuid::from_u128(process)),
     }
+}
+
+/// A stand-in process number for a worker name.
+pub(super) fn process_of(worker: &str) -> u128 {
+    worker
+        .bytes()
+        .fold(1u128, |sum, byte| sum.wrapping_mul(257).wrapping_add(u128::from(byte)))
 }
 
 pub(super) fn take(by: &str) -> Command {
