@@ -150,9 +150,21 @@ pub fn render(
     variables: &Variables,
     options: &Options,
 ) -> Result<String, TemplateError> {
-    let nodes = syntax::parse(template)?;
+    let nodes = parse_for(template, options)?;
     let program = compile::compile(&nodes);
     runtime::render(program, variables.store(), options)
+}
+
+/// Parses as the mode asks: lenient parsing leaves tags that do not parse as written.
+pub(crate) fn parse_for(
+    template: &str,
+    options: &Options,
+) -> Result<Vec<syntax::ast::Node>, TemplateError> {
+    if options.lenient {
+        syntax::parse_lenient(template)
+    } else {
+        syntax::parse(template)
+    }
 }
 
 /// Renders several templates against the same variables within one budget (and computing
