@@ -37,6 +37,8 @@ pub(crate) struct SymbolInfo {
     /// The path as written, for messages.
     pub text: String,
     pub steps: Vec<StepSpec>,
+    /// Each step as written (nested indexes empty), for JSON properties, whose case counts.
+    pub written_steps: Vec<String>,
 }
 
 /// A path step with names lower-cased; nested indexes arrive as call arguments, in order.
@@ -328,8 +330,13 @@ impl Compiler {
             Mode::Condition | Mode::Optional => Mode::Optional,
         };
         let mut steps = Vec::with_capacity(symbol.steps.len());
+        let mut written_steps = Vec::with_capacity(symbol.steps.len());
         let mut nested = Vec::new();
         for step in &symbol.steps {
+            written_steps.push(match step {
+                Step::Name(text) | Step::Index(text) => text.clone(),
+                Step::NestedIndex(_) => String::new(),
+            });
             steps.push(match step {
                 Step::Name(name) => StepSpec::Name(name.to_lowercase()),
                 Step::Index(index) => StepSpec::Index(index.to_lowercase()),
@@ -351,6 +358,7 @@ impl Compiler {
             tag,
             text: symbol.text.clone(),
             steps,
+            written_steps,
         });
         (
             self.program.symbols.len() - 1,

@@ -2,6 +2,7 @@
 //! functions and filters, and the per-render state those functions reach through the context.
 
 mod calc;
+mod json;
 mod lookup;
 
 use std::collections::HashMap;
