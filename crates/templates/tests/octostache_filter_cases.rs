@@ -527,6 +527,27 @@ fn text_cases() -> Vec<Case> {
     ]
 }
 
+#[rustfmt::skip]
+fn markdown_cases() -> Vec<Case> {
+    vec![
+        ok("#{Foo | Markdown}", &[("Foo", "https://octopus.com")], "<p><a href=\"https://octopus.com\">https://octopus.com</a></p>\n\n"),
+        ok("#{Foo | MarkdownToHtml}", &[("Foo", "https://octopus.com")], "<p><a href=\"https://octopus.com\">https://octopus.com</a></p>\n\n"),
+        ok("#{Foo | Markdown}", &[("Foo", "[Some link](https://octopus.com)")], "<p><a href=\"https://octopus.com\">Some link</a></p>\n\n"),
+        ok("#{Foo | MarkdownToHtml}", &[("Foo", "[Some link](https://octopus.com)")], "<p><a href=\"https://octopus.com\">Some link</a></p>\n\n"),
+        ok("#{Foo | Markdown}", &[("Foo", "|Header1|Header2|\n|-|-|\n|Cell1|Cell2|")], "<table>\n<thead>\n<tr>\n<th>Header1</th>\n<th>Header2</th>\n</tr>\n</thead>\n<tbody>\n<tr>\n<td>Cell1</td>\n<td>Cell2</td>\n</tr>\n</tbody>\n</table>\n\n"),
+        ok("#{Foo | MarkdownToHtml}", &[("Foo", "|Header1|Header2|\n|-|-|\n|Cell1|Cell2|")], "<table>\n<thead>\n<tr>\n<th>Header1</th>\n<th>Header2</th>\n</tr>\n</thead>\n<tbody>\n<tr>\n<td>Cell1</td>\n<td>Cell2</td>\n</tr>\n</tbody>\n</table>\n\n"),
+        ok("#{Foo | MarkdownToHtml}", &[("Foo", "_yeah!_")], "<p><em>yeah!</em></p>\n\n"),
+        lenient("#{Foo.Bar | Markdown}", &[], "#{Foo.Bar | Markdown}"),
+        lenient("#{Foo.Bar | MarkdownToHtml}", &[], "#{Foo.Bar | MarkdownToHtml}"),
+        lenient("#{Foo | Markdown \"x\"}", &[("Foo", "a")], "#{Foo | Markdown \"x\"}"),
+    ]
+}
+
+#[test]
+fn markdown_renders_links_and_tables_as_octostache_does() {
+    run_table(markdown_cases(), 10);
+}
+
 #[test]
 fn version_filters_read_versions_as_octopus_does() {
     run_table(version_cases(), 130);
