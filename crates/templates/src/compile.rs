@@ -8,8 +8,8 @@
 
 use crate::filters;
 use crate::syntax::ast::{
-    CalcExpression, CalcOperator, Condition, FilterArgument, Node, Operand, Position, Step,
-    Substitution, Symbol, Tag,
+    CalcExpression, CalcOperator, Condition, ConditionValue, FilterArgument, FilterCall, Node,
+    Operand, Position, Step, Substitution, Symbol, Tag,
 };
 
 /// A compiled template: the minijinja source and what its numbered calls mean.
@@ -19,6 +19,9 @@ pub(crate) struct Program {
     pub tags: Vec<TagInfo>,
     pub symbols: Vec<SymbolInfo>,
     pub calculations: Vec<CalculationInfo>,
+    /// Whole `#{if}` blocks as written, printed (lenient) when a filter in the condition
+    /// cannot be applied.
+    pub blocks: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -34,6 +37,8 @@ pub(crate) struct SymbolInfo {
     /// The path as written, for messages.
     pub text: String,
     pub steps: Vec<StepSpec>,
+    /// Each step as written (nested indexes empty), for JSON properties, whose case counts.
+    pub written_steps: Vec<String>,
 }
 
 /// A path step with names lower-cased; nested indexes arrive as call arguments, in order.
@@ -106,13 +111,26 @@ impl Compiler {
             }
             Node::Conditional(conditional) => {
                 let tag = self.tag(&conditional.tag);
-                let test = self.condition(&conditional.condition, tag);
+                let (sides, test) = self.condition(&conditional.condition, tag);
                 let test = if conditional.unless {
                     format!("not ({test})")
                 } else {
                     test
                 };
-                self.push(&format!("{{% if {test} %}}"));
+                match sides {
+                    // Filters in the condition: a side without a value (lenient) prints the
+                    // block as written, as Octostache does.
+                    Some((variable, assignment)) => {
+                        let block = self.program.blocks.len();
+                        self.program.blocks.push(conditional.source.clone());
+                        self.push(&format!(
+                            "{{% set {variable} = {assignment} %}}\
+                             {{% if none in {variable} %}}{{{{ octo_block({block}) }}}}\
+                             {{% elif {test} %}}"
+                        ));
+                    }
+                    None => self.push(&format!("{{% if {test} %}}")),
+                }
                 self.nodes(&conditional.body);
                 if !conditional.otherwise.is_empty() {
                     self.push("{% else %}");
@@ -181,11 +199,17 @@ impl Compiler {
     /// `octo_emit(tag, value | octo_filter(tag, args…) | …)`.
     fn substitution(&mut self, substitution: &Substitution) -> String {
         let tag = self.tag(&substitution.tag);
-        let mut expression = match &substitution.symbol {
+        let start = match &substitution.symbol {
             Some(symbol) => self.lookup(symbol, tag, Mode::Value),
             None => "none".to_owned(),
         };
-        for call in &substitution.filters {
+        let expression = self.filtered(start, &substitution.filters, tag);
+        format!("octo_emit({tag}, {expression})")
+    }
+
+    /// `value | octo_filter(tag, args…) | …`.
+    fn filtered(&mut self, mut expression: String, filters: &[FilterCall], tag: usize) -> String {
+        for call in filters {
             let mut arguments = vec![tag.to_string()];
             for argument in &call.arguments {
                 arguments.push(match argument {
@@ -199,24 +223,62 @@ impl Compiler {
                 .unwrap_or_default();
             expression = format!("{expression} | {name}({})", arguments.join(", "));
         }
-        format!("octo_emit({tag}, {expression})")
+        expression
     }
 
-    fn condition(&mut self, condition: &Condition, tag: usize) -> String {
+    /// The test of a condition. With filters on either side, the sides are first computed into
+    /// a list (returned with its variable name), which the test then reads.
+    fn condition(
+        &mut self,
+        condition: &Condition,
+        tag: usize,
+    ) -> (Option<(String, String)>, String) {
+        let filtered = match condition {
+            Condition::Truthy(value) => !value.filters.is_empty(),
+            Condition::Compare { left, right, .. } => [left, right]
+                .iter()
+                .any(|side| matches!(side, Operand::Value(value) if !value.filters.is_empty())),
+        };
+        let mut sides = Vec::new();
         match condition {
-            Condition::Truthy(symbol) => {
-                format!("octo_truthy({})", self.lookup(symbol, tag, Mode::Condition))
-            }
-            Condition::Compare { left, equal, right } => {
-                let left = self.lookup(left, tag, Mode::Condition);
-                let right = match right {
-                    Operand::Text(text) => string_literal(text),
-                    Operand::Symbol(symbol) => self.lookup(symbol, tag, Mode::Condition),
-                };
-                let operator = if *equal { "==" } else { "!=" };
-                format!("{left} {operator} {right}")
+            Condition::Truthy(value) => sides.push(self.condition_value(value, tag)),
+            Condition::Compare { left, right, .. } => {
+                for side in [left, right] {
+                    sides.push(match side {
+                        Operand::Text(text) => string_literal(text),
+                        Operand::Value(value) => self.condition_value(value, tag),
+                    });
+                }
             }
         }
+        let (names, computed) = if filtered {
+            let variable = self.fresh_variable("__sides");
+            let names = (0..sides.len())
+                .map(|index| format!("{variable}[{index}]"))
+                .collect();
+            let assignment = format!("[{}]", sides.join(", "));
+            (names, Some((variable, assignment)))
+        } else {
+            (sides, None)
+        };
+        let test = match condition {
+            Condition::Truthy(_) => format!("octo_truthy({})", names[0]),
+            Condition::Compare { equal, .. } => {
+                let operator = if *equal { "==" } else { "!=" };
+                format!("{} {operator} {}", names[0], names[1])
+            }
+        };
+        (computed, test)
+    }
+
+    /// A side of a condition: a plain name is empty when missing; a filtered one is looked up
+    /// as in `#{Name | Filter}` (strict: an unknown name is an error).
+    fn condition_value(&mut self, value: &ConditionValue, tag: usize) -> String {
+        if value.filters.is_empty() {
+            return self.lookup(&value.symbol, tag, Mode::Condition);
+        }
+        let start = self.lookup(&value.symbol, tag, Mode::Value);
+        self.filtered(start, &value.filters, tag)
     }
 
     /// An expression for a variable's value: a loop's special variable, or `octo_lookup`.
@@ -268,8 +330,13 @@ impl Compiler {
             Mode::Condition | Mode::Optional => Mode::Optional,
         };
         let mut steps = Vec::with_capacity(symbol.steps.len());
+        let mut written_steps = Vec::with_capacity(symbol.steps.len());
         let mut nested = Vec::new();
         for step in &symbol.steps {
+            written_steps.push(match step {
+                Step::Name(text) | Step::Index(text) => text.clone(),
+                Step::NestedIndex(_) => String::new(),
+            });
             steps.push(match step {
                 Step::Name(name) => StepSpec::Name(name.to_lowercase()),
                 Step::Index(index) => StepSpec::Index(index.to_lowercase()),
@@ -291,6 +358,7 @@ impl Compiler {
             tag,
             text: symbol.text.clone(),
             steps,
+            written_steps,
         });
         (
             self.program.symbols.len() - 1,

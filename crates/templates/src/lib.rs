@@ -38,7 +38,7 @@
 //!   unknown variable; only the condition's own variable may be missing.
 //! - `#{if`, `#{unless`, `#{each` and `#{calc` followed by a space always open that
 //!   construct; Octostache falls back to reading them as a variable name when the rest does
-//!   not parse. An unclosed block is therefore an error, not text.
+//!   not parse. An unclosed block is therefore an error when strict (lenient: text).
 //! - `#{else}` outside a block is an error (Octostache reads a variable named `else`).
 //! - Filter arguments may be `'single-quoted'`, and a bare argument may contain any
 //!   character except whitespace, quotes, `|` and `}` (Octostache allows name characters).
@@ -46,17 +46,24 @@
 //! - `StartsWith`, `EndsWith`, `Contains` and `Match` return `true`/`false` in lower case,
 //!   as Octostache does; `Octopus.Template.Each.First`/`.Last` are `True`/`False`.
 //! - `NowDate` and `NowDateUtc` read `Options::now` (UTC) and ignore an input value.
-//! - Extra filter spellings: `Html`, `Xml`, `Json`, `Uri`, `Base64`. Not provided: `Md5`,
-//!   `Sha1`, `UriPart`, the `Version*` filters, and JSON-valued variables (`#{Obj.Key}` into
-//!   a JSON value).
-//! - `Markdown` uses pulldown-cmark (tables, strikethrough; no bare-URL autolinks), so its
-//!   HTML whitespace differs from Markdig's.
+//! - Extra filter spellings: `Html`, `Xml`, `Json`, `Uri`, `Base64`; extra filters
+//!   `AddYears`, `AddMonths`, `AddMinutes`, `AddSeconds` on the rules of `AddDays`/`AddHours`.
+//! - Lenient parsing (`Options::lenient`) leaves a tag that does not parse as written, up to
+//!   where the parser gave up, as Octostache does when it does not halt on errors; a `#{` that
+//!   ends the template, unknown filters and stray closing tags are still errors. Lenient
+//!   pass-through prints tags as written, not Octostache's re-rendering of them.
+//! - `| Null` (Octostache's null result) is an error when strict.
+//! - `Substring` past the end of the value is an error (current Octostache returns the rest).
+//! - `Markdown` uses pulldown-cmark (tables written one tag a line as Markdig writes them,
+//!   strikethrough, bare-link autolinks); other Markdig extras are not rendered.
+//! - JSON-valued variables are read by a small Newtonsoft-like reader (unquoted names, single
+//!   quotes) nested at most 64 deep; every value read is charged to the budget.
 //! - `Replace` and `Match` use the `regex` crate: no look-around or back-references.
 //! - `Format` supports a documented subset of .NET number and date formats, in the
 //!   invariant culture, and reports any other format as an error.
 //! - `#{calc}` prints results with `.` as the decimal point; division by zero is an error.
-//!   Names in `#{calc}` cannot contain spaces, `-`, `/`, `(` or `)` (those are operators),
-//!   and unary minus is accepted.
+//!   Names in `#{calc}` cannot contain spaces, `-`, `/`, `(` or `)` (those are operators)
+//!   unless braced (`{The/Var}`), and unary minus is accepted.
 //! - Line breaks around block tags are kept exactly, as Octostache keeps them: a
 //!   `#{each}` on its own line adds that line break to every iteration.
 //! - `##{` prints `#{` and what follows is ordinary text, so a `#{…}` after it is still
@@ -150,9 +157,21 @@ pub fn render(
     variables: &Variables,
     options: &Options,
 ) -> Result<String, TemplateError> {
-    let nodes = syntax::parse(template)?;
+    let nodes = parse_for(template, options)?;
     let program = compile::compile(&nodes);
     runtime::render(program, variables.store(), options)
+}
+
+/// Parses as the mode asks: lenient parsing leaves tags that do not parse as written.
+pub(crate) fn parse_for(
+    template: &str,
+    options: &Options,
+) -> Result<Vec<syntax::ast::Node>, TemplateError> {
+    if options.lenient {
+        syntax::parse_lenient(template)
+    } else {
+        syntax::parse(template)
+    }
 }
 
 /// Renders several templates against the same variables within one budget (and computing

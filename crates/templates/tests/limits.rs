@@ -182,3 +182,29 @@ fn long_filter_patterns_are_charged() {
     let error = render(&template, &variables, &strict()).unwrap_err();
     assert_eq!(error.kind, TemplateErrorKind::OverBudget, "{error}");
 }
+
+#[test]
+fn hostile_json_values_are_bounded() {
+    // Nesting past the reader's limit is not JSON (so the path is missing), not a stack overflow.
+    let deep = "[".repeat(100_000) + &"]".repeat(100_000);
+    let variables: Variables = [("Deep".to_owned(), deep)].into_iter().collect();
+    let lenient = Options::lenient(Utc::now());
+    assert_eq!(
+        render("#{Deep[0]}", &variables, &lenient).unwrap(),
+        "#{Deep[0]}"
+    );
+    // Reading a large JSON value again and again is charged to the budget.
+    let large = format!("{{\"A\": \"{}\"}}", "x".repeat(1_000_000));
+    let variables: Variables = [("Large".to_owned(), large)].into_iter().collect();
+    let template = "#{Large.B}".repeat(100);
+    let error = render(
+        &template,
+        &variables,
+        &strict().with_limits(ferry_templates::Limits {
+            max_output_bytes: 1 << 24,
+            max_steps: 10_000_000,
+        }),
+    )
+    .unwrap_err();
+    assert_eq!(error.kind, TemplateErrorKind::OverBudget, "{error}");
+}

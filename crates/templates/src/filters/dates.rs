@@ -18,9 +18,9 @@ pub(super) enum Kind {
 }
 
 pub(super) struct DateValue {
-    local: NaiveDateTime,
-    offset_seconds: i32,
-    kind: Kind,
+    pub(super) local: NaiveDateTime,
+    pub(super) offset_seconds: i32,
+    pub(super) kind: Kind,
 }
 
 /// `#{ | NowDate}` and `#{ | NowDate "yyyy-MM-dd"}`: the render's clock, as a zone-less time.
@@ -102,7 +102,7 @@ fn from_offset(date: DateTime<FixedOffset>, target: Kind) -> DateValue {
     }
 }
 
-fn parse_naive(text: &str) -> Option<NaiveDateTime> {
+pub(super) fn parse_naive(text: &str) -> Option<NaiveDateTime> {
     const DATE_TIMES: &[&str] = &[
         "%Y-%m-%dT%H:%M:%S%.f",
         "%Y-%m-%d %H:%M:%S%.f",

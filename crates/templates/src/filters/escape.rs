@@ -1,9 +1,8 @@
-//! Encoding filters: HTML, XML, JSON, YAML, Java properties, URIs, Base64, Markdown to HTML,
-//! and SHA-2 hashes. The character tables follow Octostache's.
+//! Encoding filters: HTML, XML, JSON, YAML, Java properties, URIs and Base64. The character
+//! tables follow Octostache's.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use sha2::Digest;
 
 use super::{FilterInput, FilterResult, no_arguments};
 
@@ -231,62 +230,4 @@ pub(super) fn from_base64(input: &FilterInput<'_>) -> FilterResult {
         }
         Some(_) => Err(unknown_encoding(input.arguments.first())),
     }
-}
-
-/// Markdown to HTML (tables, strikethrough); the input is trimmed and a line break is added.
-pub(super) fn markdown(input: &FilterInput<'_>) -> FilterResult {
-    no_arguments(input)?;
-    let mut options = pulldown_cmark::Options::empty();
-    options.insert(pulldown_cmark::Options::ENABLE_TABLES);
-    options.insert(pulldown_cmark::Options::ENABLE_STRIKETHROUGH);
-    let parser = pulldown_cmark::Parser::new_ext(input.value.trim(), options);
-    let mut html = String::new();
-    pulldown_cmark::html::push_html(&mut html, parser);
-    html.push('\n');
-    Ok(html)
-}
-
-pub(super) fn sha256(input: &FilterInput<'_>) -> FilterResult {
-    hash::<sha2::Sha256>(input)
-}
-
-pub(super) fn sha384(input: &FilterInput<'_>) -> FilterResult {
-    hash::<sha2::Sha384>(input)
-}
-
-pub(super) fn sha512(input: &FilterInput<'_>) -> FilterResult {
-    hash::<sha2::Sha512>(input)
-}
-
-/// Lower-case hex of the digest; options are a digest size in bytes and an input encoding
-/// (`utf8`, `unicode` or `base64`), in either order.
-fn hash<D: Digest>(input: &FilterInput<'_>) -> FilterResult {
-    let mut size = None;
-    let mut encoding = None;
-    for option in input.arguments {
-        match option.parse::<usize>() {
-            Ok(bytes) if bytes > 0 && size.is_none() => size = Some(bytes),
-            _ if encoding.is_none() => encoding = Some(option.to_lowercase()),
-            _ => return Err("takes a digest size and an encoding".to_owned()),
-        }
-    }
-    let bytes = match encoding.as_deref() {
-        Some("base64") => STANDARD
-            .decode(input.value.trim())
-            .map_err(|error| format!("cannot decode the value as Base64: {error}"))?,
-        Some("utf8") | Some("utf-8") | None => input.value.as_bytes().to_vec(),
-        Some("unicode") => input
-            .value
-            .encode_utf16()
-            .flat_map(u16::to_le_bytes)
-            .collect(),
-        Some(other) => {
-            return Err(format!(
-                "knows the encodings `utf8`, `unicode` and `base64`, not `{other}`"
-            ));
-        }
-    };
-    let digest = D::digest(&bytes);
-    let size = size.unwrap_or(digest.len()).min(digest.len());
-    Ok(digest[..size].iter().map(|b| format!("{b:02x}")).collect())
 }

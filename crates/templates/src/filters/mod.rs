@@ -5,10 +5,15 @@
 //! strict rendering reports the reason as a `FilterArgument` error, lenient rendering leaves
 //! the whole `#{…}` as written, as Octopus does.
 
+mod date_arithmetic;
 mod dates;
 mod escape;
+mod hashes;
+mod markdown;
 mod numbers;
 mod text;
+mod uri;
+mod versions;
 
 use chrono::{DateTime, Utc};
 
@@ -55,8 +60,19 @@ static FILTERS: &[FilterDefinition] = &[
     filter("StartsWith", &[], text::starts_with),
     filter("EndsWith", &[], text::ends_with),
     filter("Contains", &[], text::contains),
-    filter("Append", &[], text::append),
-    filter("Prepend", &[], text::prepend),
+    // Octostache appends and prepends to nothing too: `#{ | Append x}` is `x`.
+    FilterDefinition {
+        name: "Append",
+        aliases: &[],
+        needs_value: false,
+        apply: text::append,
+    },
+    FilterDefinition {
+        name: "Prepend",
+        aliases: &[],
+        needs_value: false,
+        apply: text::prepend,
+    },
     filter("Indent", &[], text::indent),
     filter("HtmlEscape", &["Html"], escape::html),
     filter("XmlEscape", &["Xml"], escape::xml),
@@ -69,11 +85,40 @@ static FILTERS: &[FilterDefinition] = &[
     filter("UriDataEscape", &[], escape::uri_data),
     filter("ToBase64", &["Base64"], escape::to_base64),
     filter("FromBase64", &[], escape::from_base64),
-    filter("Markdown", &["MarkdownToHtml"], escape::markdown),
-    filter("Sha256", &[], escape::sha256),
-    filter("Sha384", &[], escape::sha384),
-    filter("Sha512", &[], escape::sha512),
+    filter("Markdown", &["MarkdownToHtml"], markdown::markdown),
+    filter("Md5", &[], hashes::md5),
+    filter("Sha1", &[], hashes::sha1),
+    filter("Sha256", &[], hashes::sha256),
+    filter("Sha384", &[], hashes::sha384),
+    filter("Sha512", &[], hashes::sha512),
+    filter("UriPart", &[], uri::uri_part),
+    filter("VersionMajor", &[], versions::major),
+    filter("VersionMinor", &[], versions::minor),
+    filter("VersionPatch", &[], versions::patch),
+    filter("VersionRevision", &[], versions::revision),
+    filter("VersionPreRelease", &[], versions::prerelease),
+    filter("VersionPreReleasePrefix", &[], versions::prerelease_prefix),
+    filter(
+        "VersionPreReleaseCounter",
+        &[],
+        versions::prerelease_counter,
+    ),
+    filter("VersionMetadata", &[], versions::metadata),
+    filter("AddYears", &[], date_arithmetic::add_years),
+    filter("AddMonths", &[], date_arithmetic::add_months),
+    filter("AddDays", &[], date_arithmetic::add_days),
+    filter("AddHours", &[], date_arithmetic::add_hours),
+    filter("AddMinutes", &[], date_arithmetic::add_minutes),
+    filter("AddSeconds", &[], date_arithmetic::add_seconds),
     filter("Format", &[], numbers::format),
+    // `#{ | Null}` asks for no value at all: Octostache's whole result is then null, which
+    // Ferry reports as an error (strict) or leaves the tag as written (lenient).
+    FilterDefinition {
+        name: "Null",
+        aliases: &[],
+        needs_value: false,
+        apply: |_| Err("gives no value (the template asks for a null result)".to_owned()),
+    },
     FilterDefinition {
         name: "NowDate",
         aliases: &[],

@@ -28,12 +28,15 @@ pub(super) fn trim(input: &FilterInput<'_>) -> FilterResult {
     }
 }
 
-/// `Truncate N`: the first N characters followed by `...`, or the value when it is short enough.
+/// `Truncate N [SUFFIX]`: the first N characters followed by the suffix (`...` unless given;
+/// `""` omits it), or the value when it is short enough. Further options are ignored, as in
+/// Octostache.
 pub(super) fn truncate(input: &FilterInput<'_>) -> FilterResult {
     let length = count_argument(input.arguments.first(), "a length")?;
+    let suffix = input.arguments.get(1).map_or("...", String::as_str);
     if length < input.value.chars().count() {
         let kept: String = input.value.chars().take(length).collect();
-        Ok(format!("{kept}..."))
+        Ok(format!("{kept}{suffix}"))
     } else {
         Ok(input.value.to_owned())
     }

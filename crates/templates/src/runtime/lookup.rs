@@ -4,6 +4,7 @@
 use minijinja::value::{Object, Value};
 use minijinja::{Error, State};
 
+use super::json::{self, Json};
 use super::{Scope, render_program, text_of};
 use crate::compile::{StepSpec, SymbolInfo, compile};
 use crate::error::TemplateErrorKind;
@@ -24,6 +25,18 @@ const ITERATION_STEPS: u64 = 64;
 pub(super) struct LoopItem {
     value: String,
     prefix: Option<Key>,
+    /// An item of a JSON array or object: `#{item.Name}` reads into it.
+    json: Option<JsonItem>,
+}
+
+/// What a JSON item answers below itself.
+#[derive(Debug)]
+enum JsonItem {
+    /// An array element: its own text is read as JSON.
+    Element,
+    /// An object's property: `#{item}` is its name, `#{item.Key}` too, and `#{item.Value}`
+    /// its value (read as JSON further down).
+    Property { value: String },
 }
 
 impl Object for LoopItem {}
@@ -59,11 +72,15 @@ pub(super) fn lookup(
     let Some(key) = key_for(info, &nested) else {
         return missing(&scope, info, &mode);
     };
-    let target = resolve(&scope.render().store, &key, &scopes);
+    let written = written_path(info, &nested);
+    let target = resolve(&scope.render().store, &key, &written, &scopes);
     let value = match target.found {
         Found::Item(value) => value,
         Found::Variable { key, raw } => expand(&scope, &key, &info.text, &raw, info.tag)?,
-        Found::Nothing => return missing(&scope, info, &mode),
+        Found::Nothing => match inside_json_value(&scope, info, &key, &written)? {
+            Some(value) => value,
+            None => return missing(&scope, info, &mode),
+        },
     };
     // Every byte a lookup produces is work, and may be output.
     scope
@@ -100,7 +117,8 @@ pub(super) fn items(
         return Ok(Value::from(Vec::<Value>::new()));
     };
     let store = &scope.render().store;
-    let target = resolve(store, &key, &scopes);
+    let written = written_path(info, &nested);
+    let target = resolve(store, &key, &written, &scopes);
     if let Some(path) = &target.path {
         let family = store.family(path);
         if !family.is_empty() {
@@ -122,6 +140,7 @@ pub(super) fn items(
                 items.push(Value::from_object(LoopItem {
                     value,
                     prefix: Some(prefix),
+                    json: None,
                 }));
             }
             return Ok(Value::from(items));
@@ -130,8 +149,14 @@ pub(super) fn items(
     let list = match target.found {
         Found::Item(value) => value,
         Found::Variable { key, raw } => expand(&scope, &key, &info.text, &raw, info.tag)?,
-        Found::Nothing => return Ok(Value::from(Vec::<Value>::new())),
+        Found::Nothing => match inside_json_value(&scope, info, &key, &written)? {
+            Some(value) => value,
+            None => return Ok(Value::from(Vec::<Value>::new())),
+        },
     };
+    if let Some(items) = json_items(&scope, info.tag, &list)? {
+        return Ok(Value::from(items));
+    }
     scope.render().charge(
         &scope,
         info.tag,
@@ -143,6 +168,7 @@ pub(super) fn items(
             Value::from_object(LoopItem {
                 value: piece.to_owned(),
                 prefix: None,
+                json: None,
             })
         })
         .collect();
@@ -177,9 +203,22 @@ fn key_for(info: &SymbolInfo, nested: &[Value]) -> Option<Key> {
     Some(key)
 }
 
+/// The path with each step as written, nested indexes filled in.
+fn written_path(info: &SymbolInfo, nested: &[Value]) -> Vec<String> {
+    let mut nested = nested.iter();
+    info.steps
+        .iter()
+        .zip(&info.written_steps)
+        .map(|(step, written)| match step {
+            StepSpec::NestedIndex => nested.next().map(text_of).unwrap_or_default(),
+            _ => written.clone(),
+        })
+        .collect()
+}
+
 /// Tries the loop items named by the path's first name (innermost first), then the
 /// variable set, as Octostache walks from the innermost context outwards.
-fn resolve(store: &Store, key: &Key, scopes: &[Value]) -> Target {
+fn resolve(store: &Store, key: &Key, written: &[String], scopes: &[Value]) -> Target {
     let rest = key.get(1..).unwrap_or_default();
     for scope in scopes {
         let Some(item) = scope.downcast_object_ref::<LoopItem>() else {
@@ -190,6 +229,14 @@ fn resolve(store: &Store, key: &Key, scopes: &[Value]) -> Target {
                 path: item.prefix.clone(),
                 found: Found::Item(item.value.clone()),
             };
+        }
+        if let Some(json_item) = &item.json {
+            let written_rest = written.get(1..).unwrap_or_default();
+            let found = match within_json_item(item, json_item, written_rest) {
+                Some(value) => Found::Item(value),
+                None => Found::Nothing,
+            };
+            return Target { path: None, found };
         }
         let Some(prefix) = &item.prefix else {
             continue;
@@ -226,6 +273,94 @@ fn resolve(store: &Store, key: &Key, scopes: &[Value]) -> Target {
         path: Some(path),
         found,
     }
+}
+
+/// Below a JSON loop item: `Key` and `Value` of an object's property, or a path into an
+/// array element.
+fn within_json_item(item: &LoopItem, json_item: &JsonItem, rest: &[String]) -> Option<String> {
+    match json_item {
+        JsonItem::Element => json::walk(&item.value, rest).0,
+        JsonItem::Property { value } => {
+            let (first, deeper) = rest.split_first()?;
+            if first.eq_ignore_ascii_case("key") && deeper.is_empty() {
+                return Some(item.value.clone());
+            }
+            if first.eq_ignore_ascii_case("value") {
+                return json::walk(value, deeper).0;
+            }
+            None
+        }
+    }
+}
+
+/// A path below a variable whose value is JSON (`Config.Items[0].Name` with `Config` set):
+/// the longest defined prefix is expanded and the rest walked into it. A prefix that is being
+/// expanded right now is read as written, as Octostache does: so a JSON value may refer to its
+/// own properties, and a value referring below itself that is not JSON is just missing.
+fn inside_json_value(
+    scope: &Scope,
+    info: &SymbolInfo,
+    key: &Key,
+    written: &[String],
+) -> Result<Option<String>, Error> {
+    let store = &scope.render().store;
+    for length in (1..key.len()).rev() {
+        let prefix = key[..length].to_vec();
+        let Some(raw) = store.value(&prefix) else {
+            continue;
+        };
+        let being_expanded = scope
+            .render()
+            .expanding
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .any(|(seen, _)| *seen == prefix);
+        let value = if being_expanded {
+            raw.to_owned()
+        } else {
+            expand(scope, &prefix, &written[..length].join("."), raw, info.tag)?
+        };
+        let (found, bytes_read) = json::walk(&value, &written[length..]);
+        // Reading JSON is work in proportion to its length.
+        scope.render().charge(scope, info.tag, bytes_read as u64)?;
+        return Ok(found);
+    }
+    Ok(None)
+}
+
+/// The items of a JSON array (each element) or object (each property), or `None` when the
+/// text is not a JSON array or object.
+fn json_items(scope: &Scope, tag: usize, text: &str) -> Result<Option<Vec<Value>>, Error> {
+    if !text.trim_start().starts_with(['[', '{']) {
+        return Ok(None);
+    }
+    scope.render().charge(scope, tag, text.len() as u64)?;
+    let items: Vec<LoopItem> = match Json::parse(text) {
+        Some(Json::Array(elements)) => elements
+            .iter()
+            .map(|element| LoopItem {
+                value: element.as_variable_text(),
+                prefix: None,
+                json: Some(JsonItem::Element),
+            })
+            .collect(),
+        Some(Json::Object(properties)) => properties
+            .iter()
+            .map(|(name, value)| LoopItem {
+                value: name.clone(),
+                prefix: None,
+                json: Some(JsonItem::Property {
+                    value: value.as_variable_text(),
+                }),
+            })
+            .collect(),
+        _ => return Ok(None),
+    };
+    scope
+        .render()
+        .charge(scope, tag, items.len() as u64 * ITERATION_STEPS)?;
+    Ok(Some(items.into_iter().map(Value::from_object).collect()))
 }
 
 /// `Name[*]` stands for the first index of the family.

@@ -2,6 +2,7 @@
 //! functions and filters, and the per-render state those functions reach through the context.
 
 mod calc;
+mod json;
 mod lookup;
 
 use std::collections::HashMap;
@@ -39,6 +40,7 @@ static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {
     environment.add_function("octo_items", lookup::items);
     environment.add_function("octo_emit", emit);
     environment.add_function("octo_echo", echo);
+    environment.add_function("octo_block", echo_block);
     environment.add_function("octo_truthy", |value: Value| {
         crate::is_truthy(value.as_str().unwrap_or_default())
     });
@@ -277,7 +279,7 @@ pub(crate) fn render_all(
     templates
         .iter()
         .map(|template| {
-            let nodes = crate::syntax::parse(template)?;
+            let nodes = crate::parse_for(template, options)?;
             finish(
                 crate::compile::compile(&nodes),
                 render.clone(),
@@ -330,6 +332,18 @@ fn emit(state: &State, tag: usize, value: Value) -> Result<Value, minijinja::Err
 fn echo(state: &State, tag: usize) -> Result<Value, minijinja::Error> {
     let scope = Scope::of(state)?;
     Ok(Value::from(scope.tag(tag)?.source.clone()))
+}
+
+/// An `#{if}` block as written, for lenient pass-through.
+fn echo_block(state: &State, block: usize) -> Result<Value, minijinja::Error> {
+    let scope = Scope::of(state)?;
+    let source = scope
+        .program()
+        .blocks
+        .get(block)
+        .cloned()
+        .unwrap_or_default();
+    Ok(Value::from(source))
 }
 
 fn apply_filter(

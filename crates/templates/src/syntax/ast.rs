@@ -82,24 +82,35 @@ pub(crate) struct Conditional {
     pub unless: bool,
     pub condition: Condition,
     pub body: Vec<Node>,
-    /// The part after `#{else}`, empty when there is none.
+    /// The part after `#{else}` (or the `#{if}` an `#{elseif}` stands for), empty when there
+    /// is none.
     pub otherwise: Vec<Node>,
+    /// The whole block as written, which lenient rendering prints when a filter in its
+    /// condition cannot be applied (as Octostache prints the block).
+    pub source: String,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) enum Condition {
-    Truthy(Symbol),
+    Truthy(ConditionValue),
     Compare {
-        left: Symbol,
+        left: Operand,
         equal: bool,
         right: Operand,
     },
 }
 
+/// One side of a condition: `Name` or `Name | Filter arg …`.
+#[derive(Debug, Clone)]
+pub(crate) struct ConditionValue {
+    pub symbol: Symbol,
+    pub filters: Vec<FilterCall>,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) enum Operand {
     Text(String),
-    Symbol(Symbol),
+    Value(ConditionValue),
 }
 
 /// `#{each item in Collection}…#{/each}`.

@@ -88,6 +88,24 @@ fn read_factor_here(
             )?)))
         }
         Some(digit) if digit.is_ascii_digit() => Ok(read_number(cursor)),
+        // `{The/Var}` and `{Another-Var}`: a name with operator characters, braced.
+        Some('{') => {
+            cursor.bump();
+            let symbol = read_symbol(cursor, NameContext::Ordinary, tag_offset)?;
+            cursor.skip_whitespace();
+            if cursor.peek() != Some('}') {
+                return Err(cursor.syntax_error(
+                    tag_offset,
+                    format!(
+                        "expected `}}` after `{{{}` in `#{{calc …}}`, found {}",
+                        symbol.text,
+                        cursor.describe_next()
+                    ),
+                ));
+            }
+            cursor.bump();
+            Ok(CalcExpression::Variable(symbol))
+        }
         _ if name_starts_here(cursor, NameContext::Calculation) => Ok(CalcExpression::Variable(
             read_symbol(cursor, NameContext::Calculation, tag_offset)?,
         )),

@@ -1,5 +1,7 @@
 //! A position in the template text, with the small reading helpers both parsers share.
 
+use std::cell::Cell;
+
 use super::ast::Position;
 use crate::error::{TemplateError, TemplateErrorKind};
 
@@ -20,6 +22,12 @@ pub(crate) struct Cursor<'a> {
     depth: usize,
     /// Operators read so far in the current `#{calc}`.
     pub calc_operators: usize,
+    /// Lenient parsing leaves a tag that does not parse in the text as written, as Octostache
+    /// does when it does not halt on errors.
+    pub lenient: bool,
+    /// Where the parser stood when it made its last syntax error: lenient parsing resumes
+    /// there. `None` after an error that must not be passed over (the nesting limits).
+    pub failed_at: Cell<Option<usize>>,
 }
 
 impl<'a> Cursor<'a> {
@@ -32,6 +40,8 @@ impl<'a> Cursor<'a> {
             line_starts,
             depth: 0,
             calc_operators: 0,
+            lenient: false,
+            failed_at: Cell::new(None),
         }
     }
 
@@ -42,7 +52,7 @@ impl<'a> Cursor<'a> {
         read: impl FnOnce(&mut Self) -> Result<T, TemplateError>,
     ) -> Result<T, TemplateError> {
         if self.depth >= MOST_NESTED {
-            return Err(self.syntax_error(
+            return Err(self.limit_error(
                 offset,
                 format!("tags, blocks or parentheses nest more than {MOST_NESTED} deep here"),
             ));
@@ -57,7 +67,7 @@ impl<'a> Cursor<'a> {
     pub fn count_calc_operator(&mut self, offset: usize) -> Result<(), TemplateError> {
         self.calc_operators += 1;
         if self.calc_operators > MOST_CALC_OPERATORS {
-            return Err(self.syntax_error(
+            return Err(self.limit_error(
                 offset,
                 format!("a `#{{calc}}` may have at most {MOST_CALC_OPERATORS} operators"),
             ));
@@ -145,6 +155,14 @@ impl<'a> Cursor<'a> {
     }
 
     pub fn syntax_error(&self, offset: usize, message: impl Into<String>) -> TemplateError {
+        self.failed_at.set(Some(self.offset));
+        self.error_at(offset, TemplateErrorKind::Syntax, message)
+    }
+
+    /// A syntax error that even lenient parsing reports: a limit that keeps hostile templates
+    /// from exhausting the stack.
+    fn limit_error(&self, offset: usize, message: impl Into<String>) -> TemplateError {
+        self.failed_at.set(None);
         self.error_at(offset, TemplateErrorKind::Syntax, message)
     }
 
@@ -158,11 +176,11 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Octostache's name characters: letters, digits, whitespace and `_ - : / ~ ( )`.
+/// Octostache's name characters: letters, digits, whitespace and `_ - : / ~ ( ) @`.
 pub(crate) fn is_name_character(character: char) -> bool {
     character.is_alphanumeric()
         || character.is_whitespace()
-        || matches!(character, '_' | '-' | ':' | '/' | '~' | '(' | ')')
+        || matches!(character, '_' | '-' | ':' | '/' | '~' | '(' | ')' | '@')
 }
 
 /// Filter names are name characters without whitespace.

@@ -3,16 +3,32 @@
 
 use super::ast::{Conditional, Node, Position, Repetition};
 use super::cursor::Cursor;
-use crate::error::TemplateError;
+use crate::error::{TemplateError, TemplateErrorKind};
 
 /// Parses a whole template into nodes, or reports the first syntax error.
 pub(crate) fn parse(source: &str) -> Result<Vec<Node>, TemplateError> {
+    parse_with(Cursor::new(source))
+}
+
+/// Parses as Octopus does when it does not halt on errors: a tag that does not parse (`#{Foo`,
+/// `#{}`, an `#{each}` never closed) stays in the text as written, up to where the parser gave
+/// up. Unknown filters, stray closing tags and the nesting limits are still errors, and so is a
+/// `#{` that ends the template.
+pub(crate) fn parse_lenient(source: &str) -> Result<Vec<Node>, TemplateError> {
     let mut cursor = Cursor::new(source);
+    cursor.lenient = true;
+    parse_with(cursor)
+}
+
+fn parse_with(mut cursor: Cursor<'_>) -> Result<Vec<Node>, TemplateError> {
     let (nodes, closing) = parse_nodes(&mut cursor)?;
     match closing {
         Closing::EndOfInput => Ok(nodes),
         Closing::Else { at } => {
             Err(cursor.syntax_error(at, "`#{else}` is not inside an `#{if …}` or `#{unless …}`"))
+        }
+        Closing::ElseIf { at } => {
+            Err(cursor.syntax_error(at, "`#{elseif …}` is not inside an `#{if …}`"))
         }
         Closing::End { kind, at } => Err(cursor.syntax_error(
             at,
@@ -41,8 +57,17 @@ impl BlockKind {
 /// What ended a run of nodes; `at` is the byte offset of the closing tag's `#{`.
 enum Closing {
     EndOfInput,
-    Else { at: usize },
-    End { kind: BlockKind, at: usize },
+    Else {
+        at: usize,
+    },
+    /// The cursor is left at the `#{` of the `#{elseif …}`, for its condition to be read.
+    ElseIf {
+        at: usize,
+    },
+    End {
+        kind: BlockKind,
+        at: usize,
+    },
 }
 
 /// Reads nodes until the end of the input, an `#{else}` or a closing tag.
@@ -75,7 +100,14 @@ fn parse_nodes(cursor: &mut Cursor<'_>) -> Result<(Vec<Node>, Closing), Template
                 return Ok((nodes, closing));
             }
             cursor.offset = start;
-            nodes.push(parse_tag_or_block(cursor)?);
+            match parse_tag_or_block(cursor) {
+                Ok(node) => nodes.push(node),
+                Err(error) => {
+                    let resume = recovery_point(cursor, start, &error).ok_or(error)?;
+                    text.push_str(&cursor.source[start..resume]);
+                    cursor.offset = resume;
+                }
+            }
         } else {
             // A `#` not starting a tag is text, and so is the character after it.
             text.push('#');
@@ -85,6 +117,17 @@ fn parse_nodes(cursor: &mut Cursor<'_>) -> Result<(Vec<Node>, Closing), Template
             }
         }
     }
+}
+
+/// Where lenient parsing goes on after a tag that failed at `start`: where the parser gave up
+/// (at least past the `#{`). `None` when the error must be reported even so.
+fn recovery_point(cursor: &Cursor<'_>, start: usize, error: &TemplateError) -> Option<usize> {
+    let ends_the_template = cursor.source.len() <= start + 2;
+    if !cursor.lenient || error.kind != TemplateErrorKind::Syntax || ends_the_template {
+        return None;
+    }
+    let failed_at = cursor.failed_at.take()?;
+    Some(failed_at.max(start + 2))
 }
 
 fn flush_text(nodes: &mut Vec<Node>, text: &mut String) {
@@ -113,6 +156,16 @@ fn read_closing_tag(cursor: &mut Cursor<'_>) -> Result<Option<Closing>, Template
         if word == "else" && closed {
             cursor.bump();
             return Ok(Some(Closing::Else { at }));
+        }
+        // `#{elseif}` alone is a variable named `elseif`, as in Octostache.
+        let word_end = word_start + word.len();
+        let spaced = cursor.source[word_end..]
+            .chars()
+            .next()
+            .is_some_and(char::is_whitespace);
+        if word == "elseif" && spaced {
+            cursor.offset = at;
+            return Ok(Some(Closing::ElseIf { at }));
         }
         return Ok(None);
     }
@@ -162,6 +215,7 @@ fn parse_tag_or_block_here(cursor: &mut Cursor<'_>, start: usize) -> Result<Node
                 condition,
                 body,
                 otherwise,
+                source: cursor.source[start..cursor.offset].to_owned(),
             }))
         }
         super::tag::ParsedTag::OpenRepetition {
@@ -203,6 +257,15 @@ fn parse_block_bodies(
             let (otherwise, closing) = parse_nodes(cursor)?;
             match closing {
                 Closing::End { kind: found, .. } if found == kind => Ok((body, otherwise)),
+                Closing::ElseIf { at } => Err(cursor.syntax_error(
+                    at,
+                    format!(
+                        "`#{{elseif …}}` after the `#{{else}}` of the `#{{{}` at line {}, column {}",
+                        kind.keyword(),
+                        open.line,
+                        open.column
+                    ),
+                )),
                 Closing::Else { at } => Err(cursor.syntax_error(
                     at,
                     format!(
@@ -214,6 +277,33 @@ fn parse_block_bodies(
                 )),
                 other => Err(unclosed(cursor, kind, open_offset, open, other)),
             }
+        }
+        Closing::ElseIf { at } => {
+            if kind != BlockKind::If {
+                return Err(cursor.syntax_error(
+                    at,
+                    format!(
+                        "`#{{elseif …}}` can only be used inside `#{{if` (this is inside the `#{{{}` at line {}, column {})",
+                        kind.keyword(),
+                        open.line,
+                        open.column
+                    ),
+                ));
+            }
+            // The rest of the chain is an `#{if}` in the `#{else}` part, as Octostache reads it.
+            let (tag, condition) = super::condition::parse_elseif(cursor)?;
+            let (elseif_body, elseif_otherwise) = cursor.nested(at, |cursor| {
+                parse_block_bodies(cursor, BlockKind::If, open_offset, open)
+            })?;
+            let chained = Node::Conditional(Conditional {
+                tag,
+                unless: false,
+                condition,
+                body: elseif_body,
+                otherwise: elseif_otherwise,
+                source: cursor.source[at..cursor.offset].to_owned(),
+            });
+            Ok((body, vec![chained]))
         }
         other => Err(unclosed(cursor, kind, open_offset, open, other)),
     }

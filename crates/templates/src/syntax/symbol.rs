@@ -20,7 +20,7 @@ fn accepts(context: NameContext, character: char) -> bool {
     match context {
         NameContext::Ordinary | NameContext::Enumerator => is_name_character(character),
         NameContext::Calculation => {
-            character.is_alphanumeric() || matches!(character, '_' | ':' | '~')
+            character.is_alphanumeric() || matches!(character, '_' | ':' | '~' | '@')
         }
     }
 }

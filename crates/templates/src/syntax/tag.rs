@@ -2,7 +2,7 @@
 //! `#{if}`, `#{unless}` or `#{each}`, or a `#{calc}`.
 
 use super::ast::{
-    Calculation, Condition, FilterArgument, FilterCall, Node, Operand, Substitution, Symbol, Tag,
+    Calculation, Condition, FilterArgument, FilterCall, Node, Substitution, Symbol, Tag,
 };
 use super::cursor::{Cursor, is_filter_name_character};
 use super::symbol::{NameContext, name_starts_here, read_name, read_symbol};
@@ -29,7 +29,7 @@ pub(crate) fn parse_tag(cursor: &mut Cursor<'_>) -> Result<ParsedTag, TemplateEr
     cursor.skip_whitespace();
     let unless = cursor.keyword_then_whitespace("unless");
     if unless || cursor.keyword_then_whitespace("if") {
-        let condition = read_condition(cursor, start)?;
+        let condition = super::condition::read_condition(cursor, start)?;
         let tag = finish_tag(cursor, start, if unless { "unless" } else { "if" })?;
         return Ok(ParsedTag::OpenConditional {
             tag,
@@ -76,7 +76,11 @@ fn bad_each(cursor: &Cursor<'_>, start: usize) -> TemplateError {
 }
 
 /// Expects the closing `}` of a tag and returns the tag's position and text.
-fn finish_tag(cursor: &mut Cursor<'_>, start: usize, what: &str) -> Result<Tag, TemplateError> {
+pub(super) fn finish_tag(
+    cursor: &mut Cursor<'_>,
+    start: usize,
+    what: &str,
+) -> Result<Tag, TemplateError> {
     cursor.skip_whitespace();
     match cursor.peek() {
         Some('}') => {
@@ -94,40 +98,11 @@ fn finish_tag(cursor: &mut Cursor<'_>, start: usize, what: &str) -> Result<Tag, 
     }
 }
 
-/// `Name`, `Name == "text"`, `Name != Other`.
-fn read_condition(cursor: &mut Cursor<'_>, start: usize) -> Result<Condition, TemplateError> {
-    let left = read_symbol(cursor, NameContext::Ordinary, start)?;
-    cursor.skip_whitespace();
-    let equal = if cursor.starts_with("==") {
-        true
-    } else if cursor.starts_with("!=") {
-        false
-    } else {
-        return Ok(Condition::Truthy(left));
-    };
-    cursor.advance(2);
-    cursor.skip_whitespace();
-    let right = match read_quoted(cursor, start)? {
-        Some(text) => Operand::Text(text),
-        None if name_starts_here(cursor, NameContext::Ordinary) => {
-            Operand::Symbol(read_symbol(cursor, NameContext::Ordinary, start)?)
-        }
-        None => {
-            return Err(cursor.syntax_error(
-                start,
-                format!(
-                    "expected a quoted string or a variable name after `{}`, found {}",
-                    if equal { "==" } else { "!=" },
-                    cursor.describe_next()
-                ),
-            ));
-        }
-    };
-    Ok(Condition::Compare { left, equal, right })
-}
-
 /// Reads `"text"`, `'text'` or `\"text\"` when one starts at the cursor.
-fn read_quoted(cursor: &mut Cursor<'_>, start: usize) -> Result<Option<String>, TemplateError> {
+pub(super) fn read_quoted(
+    cursor: &mut Cursor<'_>,
+    start: usize,
+) -> Result<Option<String>, TemplateError> {
     let closing = if cursor.starts_with("\\\"") {
         "\\\""
     } else if cursor.starts_with("\"") {
@@ -174,7 +149,7 @@ fn parse_substitution_here(
     let mut filters = Vec::new();
     while cursor.peek() == Some('|') {
         cursor.bump();
-        filters.push(read_filter_call(cursor, start)?);
+        filters.push(read_filter_call(cursor, start, FilterPlace::Substitution)?);
         cursor.skip_whitespace();
     }
     let tag = match cursor.peek() {
@@ -202,9 +177,21 @@ fn parse_substitution_here(
     })
 }
 
+/// Where a filter is written, which decides where its arguments end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum FilterPlace {
+    Substitution,
+    /// In an `#{if}` condition, `==` and `!=` end the arguments.
+    Condition,
+}
+
 /// Reads `Name arg arg…` after a `|`; unknown filter names are errors here, so `check`
 /// catches them.
-fn read_filter_call(cursor: &mut Cursor<'_>, start: usize) -> Result<FilterCall, TemplateError> {
+pub(super) fn read_filter_call(
+    cursor: &mut Cursor<'_>,
+    start: usize,
+    place: FilterPlace,
+) -> Result<FilterCall, TemplateError> {
     cursor.skip_whitespace();
     let name_start = cursor.offset;
     while cursor.peek().is_some_and(is_filter_name_character) {
@@ -230,6 +217,10 @@ fn read_filter_call(cursor: &mut Cursor<'_>, start: usize) -> Result<FilterCall,
     let mut arguments = Vec::new();
     loop {
         cursor.skip_whitespace();
+        if place == FilterPlace::Condition && (cursor.starts_with("==") || cursor.starts_with("!="))
+        {
+            break;
+        }
         match cursor.peek() {
             None | Some('}') | Some('|') => break,
             Some('#') if cursor.peek_second() == Some('{') => {

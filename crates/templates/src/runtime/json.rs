@@ -1,0 +1,294 @@
+//! JSON-valued variables: a variable whose value is JSON can be indexed (`#{Config[Key]}`,
+//! `#{Config.Key}`, `#{Config.Items[0].Name}`) and iterated, as Octostache does with
+//! Newtonsoft.Json: property names are matched exactly, a missing property or an index past
+//! the end is empty, a JSON `null` is empty, a scalar answers any property with itself, and an
+//! object or array inside is printed as compact JSON.
+//!
+//! The reader accepts what Newtonsoft accepts in practice (unquoted property names, single
+//! quotes) and nests at most [`MOST_NESTED`] deep, so hostile values cannot exhaust the stack.
+
+/// How deep arrays and objects may nest in a value that is read as JSON.
+const MOST_NESTED: usize = 64;
+
+#[derive(Debug, Clone)]
+pub(super) enum Json {
+    Null,
+    Boolean(bool),
+    /// As written.
+    Number(String),
+    Text(String),
+    Array(Vec<Json>),
+    /// Properties in the order written.
+    Object(Vec<(String, Json)>),
+}
+
+impl Json {
+    /// Reads a whole text as JSON; `None` when it is not JSON (or is empty).
+    pub fn parse(text: &str) -> Option<Json> {
+        let mut reader = Reader {
+            bytes: text.as_bytes(),
+            text,
+            position: 0,
+        };
+        reader.skip_whitespace();
+        let value = reader.value(0)?;
+        reader.skip_whitespace();
+        (reader.position == text.len()).then_some(value)
+    }
+
+    /// What a template sees for this value: a scalar's text (`True`/`False` as .NET prints
+    /// booleans, nothing for `null`), or compact JSON for an object or array.
+    pub fn as_variable_text(&self) -> String {
+        match self {
+            Json::Null => String::new(),
+            Json::Boolean(true) => "True".to_owned(),
+            Json::Boolean(false) => "False".to_owned(),
+            Json::Number(number) => number.clone(),
+            Json::Text(text) => text.clone(),
+            Json::Array(_) | Json::Object(_) => {
+                let mut compact = String::new();
+                self.write_compact(&mut compact);
+                compact
+            }
+        }
+    }
+
+    fn write_compact(&self, out: &mut String) {
+        match self {
+            Json::Null => out.push_str("null"),
+            Json::Boolean(value) => out.push_str(if *value { "true" } else { "false" }),
+            Json::Number(number) => out.push_str(number),
+            Json::Text(text) => write_string(text, out),
+            Json::Array(items) => {
+                out.push('[');
+                for (position, item) in items.iter().enumerate() {
+                    if position > 0 {
+                        out.push(',');
+                    }
+                    item.write_compact(out);
+                }
+                out.push(']');
+            }
+            Json::Object(properties) => {
+                out.push('{');
+                for (position, (name, value)) in properties.iter().enumerate() {
+                    if position > 0 {
+                        out.push(',');
+                    }
+                    write_string(name, out);
+                    out.push(':');
+                    value.write_compact(out);
+                }
+                out.push('}');
+            }
+        }
+    }
+
+    /// One step into the value: `None` when the step does not apply (an array indexed by a
+    /// name, a text that is not JSON), so the variable counts as missing.
+    pub fn step(&self, property: &str) -> Option<String> {
+        match self {
+            Json::Object(properties) => Some(
+                properties
+                    .iter()
+                    .find(|(name, _)| name == property)
+                    .map(|(_, value)| value.as_variable_text())
+                    .unwrap_or_default(),
+            ),
+            Json::Array(items) => {
+                let index: i32 = property.trim().parse().ok()?;
+                let found = usize::try_from(index)
+                    .ok()
+                    .and_then(|index| items.get(index));
+                Some(found.map(Json::as_variable_text).unwrap_or_default())
+            }
+            scalar => Some(scalar.as_variable_text()),
+        }
+    }
+}
+
+/// Walks `steps` into `text`, reading each intermediate value as JSON again, as Octostache
+/// does. Returns the text found and the bytes read (which the caller charges to the budget).
+pub(super) fn walk(text: &str, steps: &[String]) -> (Option<String>, usize) {
+    let mut current = text.to_owned();
+    let mut bytes_read = 0;
+    for step in steps {
+        if current.is_empty() {
+            return (None, bytes_read);
+        }
+        bytes_read += current.len();
+        let Some(next) = Json::parse(&current).and_then(|json| json.step(step)) else {
+            return (None, bytes_read);
+        };
+        current = next;
+    }
+    (Some(current), bytes_read)
+}
+
+fn write_string(text: &str, out: &mut String) {
+    out.push('"');
+    for character in text.chars() {
+        match character {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            control if u32::from(control) < 0x20 => {
+                out.push_str(&format!("\\u{:04x}", u32::from(control)));
+            }
+            other => out.push(other),
+        }
+    }
+    out.push('"');
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    text: &'a str,
+    position: usize,
+}
+
+impl Reader<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.position).copied()
+    }
+
+    fn skip_whitespace(&mut self) {
+        while self.peek().is_some_and(|byte| byte.is_ascii_whitespace()) {
+            self.position += 1;
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Option<Json> {
+        if depth > MOST_NESTED {
+            return None;
+        }
+        match self.peek()? {
+            b'{' => self.object(depth),
+            b'[' => self.array(depth),
+            quote @ (b'"' | b'\'') => self.string(quote).map(Json::Text),
+            b't' => self.word("true", Json::Boolean(true)),
+            b'f' => self.word("false", Json::Boolean(false)),
+            b'n' => self.word("null", Json::Null),
+            _ => self.number(),
+        }
+    }
+
+    fn word(&mut self, word: &str, value: Json) -> Option<Json> {
+        if !self.text[self.position..].starts_with(word) {
+            return None;
+        }
+        self.position += word.len();
+        Some(value)
+    }
+
+    fn number(&mut self) -> Option<Json> {
+        let start = self.position;
+        while self.peek().is_some_and(|byte| {
+            byte.is_ascii_digit() || matches!(byte, b'-' | b'+' | b'.' | b'e' | b'E')
+        }) {
+            self.position += 1;
+        }
+        let written = &self.text[start..self.position];
+        let number: f64 = written.parse().ok()?;
+        // Newtonsoft reads decimals as doubles and prints them back as .NET does.
+        if written.contains(['.', 'e', 'E']) {
+            return Some(Json::Number(format!("{number}")));
+        }
+        Some(Json::Number(written.trim_start_matches('+').to_owned()))
+    }
+
+    fn string(&mut self, quote: u8) -> Option<String> {
+        self.position += 1;
+        let mut text = String::new();
+        loop {
+            let rest = &self.text[self.position..];
+            let next = rest.chars().next()?;
+            self.position += next.len_utf8();
+            match next {
+                '\\' => {
+                    let escaped = self.text[self.position..].chars().next()?;
+                    self.position += escaped.len_utf8();
+                    match escaped {
+                        'n' => text.push('\n'),
+                        'r' => text.push('\r'),
+                        't' => text.push('\t'),
+                        'b' => text.push('\u{8}'),
+                        'f' => text.push('\u{c}'),
+                        'u' => {
+                            let digits = self.text.get(self.position..self.position + 4)?;
+                            let unit = u32::from_str_radix(digits, 16).ok()?;
+                            self.position += 4;
+                            text.push(char::from_u32(unit).unwrap_or('\u{fffd}'));
+                        }
+                        other => text.push(other),
+                    }
+                }
+                closing if closing as u32 == u32::from(quote) => return Some(text),
+                other => text.push(other),
+            }
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> Option<Json> {
+        self.position += 1;
+        let mut items = Vec::new();
+        loop {
+            self.skip_whitespace();
+            if self.peek()? == b']' {
+                self.position += 1;
+                return Some(Json::Array(items));
+            }
+            items.push(self.value(depth + 1)?);
+            self.skip_whitespace();
+            match self.peek()? {
+                b',' => self.position += 1,
+                b']' => {}
+                _ => return None,
+            }
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Option<Json> {
+        self.position += 1;
+        let mut properties = Vec::new();
+        loop {
+            self.skip_whitespace();
+            let name = match self.peek()? {
+                b'}' => {
+                    self.position += 1;
+                    return Some(Json::Object(properties));
+                }
+                quote @ (b'"' | b'\'') => self.string(quote)?,
+                _ => self.unquoted_name()?,
+            };
+            self.skip_whitespace();
+            if self.peek()? != b':' {
+                return None;
+            }
+            self.position += 1;
+            self.skip_whitespace();
+            let value = self.value(depth + 1)?;
+            properties.push((name, value));
+            self.skip_whitespace();
+            match self.peek()? {
+                b',' => self.position += 1,
+                b'}' => {}
+                _ => return None,
+            }
+        }
+    }
+
+    /// Newtonsoft reads an unquoted property name up to whitespace or `:`.
+    fn unquoted_name(&mut self) -> Option<String> {
+        let start = self.position;
+        while self.peek().is_some_and(|byte| {
+            !byte.is_ascii_whitespace()
+                && !matches!(byte, b':' | b',' | b'{' | b'}' | b'[' | b']' | b'"' | b'\'')
+        }) {
+            self.position += 1;
+        }
+        (self.position > start).then(|| self.text[start..self.position].to_owned())
+    }
+}
