@@ -1,7 +1,8 @@
 //! The start handshake (ARCHITECTURE.md, "Jobs, claims and leases"): a worker runs a job
 //! only once the API grants its claim, so a duplicated job runs its script once, a cancelled
-//! deployment's job never runs even on a worker that never heard the stop, and a worker that
-//! is stopped hands back the jobs it has not started.
+//! deployment's job never runs even on a worker that never heard the stop, a worker that
+//! beats for an attempt it no longer holds is told to stop it, and a worker that is stopped
+//! hands back the jobs it has not started.
 
 #![allow(clippy::unwrap_used)] // A failed unwrap is a failed test, with its location.
 
@@ -209,5 +210,42 @@ async fn a_stopped_worker_hands_back_the_jobs_it_has_not_started() {
         assert!(!log.contains("lost"), "{log}");
         assert_eq!(log.matches("started on worker").count(), 1, "{log}");
     }
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_beating_for_an_attempt_it_no_longer_holds_is_told_to_stop() {
+    let stack = TestStack::start().await;
+    stack.create_environment("Dev").await;
+    stack
+        .create_project(&json!({
+            "name": "Held Elsewhere",
+            "steps": [{ "name": "Wait", "script": "echo waiting; sleep 60; echo never" }],
+        }))
+        .await;
+    stack.create_release("Held Elsewhere", "1.0.0").await;
+    let deployment_id = stack.deploy("Held Elsewhere", "1.0.0", "Dev").await;
+    stack.wait_for_log_line(&deployment_id, "waiting").await;
+    // As if the attempt had been given to another worker while this one was cut off and
+    // missed the stop sent then: its next heartbeat is answered with a stop of its own.
+    let deployment: uuid::Uuid = deployment_id.parse().unwrap();
+    stack
+        .db()
+        .await
+        .execute(
+            "UPDATE step_runs SET claimed_by = 'another-worker' WHERE deployment_id = $1",
+            &[&deployment],
+        )
+        .await
+        .unwrap();
+    stack
+        .wait_for_log_line_within(
+            &deployment_id,
+            "the script was stopped because this worker no longer holds the attempt",
+            Duration::from_secs(30),
+        )
+        .await;
+    let deployment = stack.deployment(&deployment_id).await;
+    assert!(!log_text(&deployment).contains("never"), "{deployment:#}");
     stack.stop().await;
 }

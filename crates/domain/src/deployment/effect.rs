@@ -63,6 +63,10 @@ pub enum StopReason {
     /// The API gave the attempt up (its lease ran out): a worker that still runs it, cut
     /// off for a while, must not run it alongside its retry.
     Lost,
+    /// A worker sent a heartbeat for an attempt it does not hold (given up, cancelled or
+    /// ended meanwhile): the shell answers it with a stop, in case the stop it was sent then
+    /// never reached it. The machine never emits it.
+    NotHeld,
 }
 
 impl StopReason {
@@ -70,6 +74,7 @@ impl StopReason {
         match self {
             StopReason::Cancelled => "the deployment was cancelled",
             StopReason::Lost => "Ferry gave this attempt up: its worker's lease ran out",
+            StopReason::NotHeld => "this worker no longer holds the attempt",
         }
     }
 }

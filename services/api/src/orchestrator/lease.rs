@@ -4,15 +4,19 @@
 //! step fails like any failed attempt; retries and guided failure apply).
 
 use ferry_contracts::StepEvent;
-use ferry_domain::deployment::{Command, LostAttempt};
+use ferry_domain::deployment::{Command, LostAttempt, StopReason};
 use ferry_storage::{StorageError, deployments, progress};
 
 use super::drive::{CommandError, commit, drive};
 use super::load::{self, Locked};
+use super::messages;
 use crate::AppState;
 
 /// Records a heartbeat from `worker` for the attempt it claimed. A heartbeat for an attempt
-/// the worker does not hold changes nothing.
+/// the worker does not hold changes nothing, and is answered with a stop: the one sent when
+/// the attempt was given up or cancelled may never have reached that worker (a fanout
+/// message is lost to a worker whose queue was being re-bound), and it must not go on
+/// running alongside a retry.
 pub async fn heartbeat(
     state: &AppState,
     event: &StepEvent,
@@ -22,7 +26,17 @@ pub async fn heartbeat(
     let held =
         progress::record_heartbeat(&client, event.step_run_id, event.attempt, worker).await?;
     if !held {
-        tracing::debug!(step_run_id = %event.step_run_id, attempt = event.attempt, %worker, "heartbeat for an attempt the worker does not hold");
+        tracing::info!(step_run_id = %event.step_run_id, attempt = event.attempt, %worker, "heartbeat for an attempt the worker does not hold: telling it to stop");
+        messages::stop_step(
+            state,
+            &client,
+            event.deployment_id,
+            event.step_run_id,
+            event.attempt,
+            StopReason::NotHeld,
+        )
+        .await?;
+        state.outbox_written();
     }
     Ok(())
 }

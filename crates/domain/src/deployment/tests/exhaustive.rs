@@ -443,6 +443,7 @@ fn check_effects_agree_with_the_state(before: &Deployment, transition: &Transiti
                 let new = &after.steps[*step];
                 match why {
                     StopReason::Cancelled => assert_eq!(new.status, Canceled),
+                    StopReason::NotHeld => panic!("the machine sent a shell's stop: {}", context()),
                     // Given up: failed, running again as a new attempt, or (under guided
                     // failure) waiting for a person to say which.
                     StopReason::Lost => assert!(
