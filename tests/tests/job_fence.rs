@@ -249,3 +249,47 @@ async fn a_worker_beating_for_an_attempt_it_no_longer_holds_is_told_to_stop() {
     assert!(!log_text(&deployment).contains("never"), "{deployment:#}");
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_during_a_stopping_workers_grace_period_stops_its_step_at_once() {
+    let stack = TestStack::start_with(StackOptions {
+        worker: false,
+        ..StackOptions::default()
+    })
+    .await;
+    stack.create_environment("Dev").await;
+    stack
+        .create_project(&json!({
+            "name": "Long Step",
+            "steps": [{ "name": "Work", "script": "echo working\nsleep 120\necho done" }],
+        }))
+        .await;
+    stack.create_release("Long Step", "1.0.0").await;
+    let id = stack.deploy("Long Step", "1.0.0", "Dev").await;
+    let work_root = tempfile::tempdir().unwrap();
+    let mut environment = stack.worker_environment(work_root.path());
+    environment.push(("FERRY_SHUTDOWN_GRACE_SECONDS".into(), "300".into()));
+    let mut worker = spawn_worker_process(env!("CARGO_BIN_EXE_ferry-test-worker"), environment);
+    stack.wait_for_log_line(&id, "working").await;
+    let pid = worker.id().unwrap();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    // The worker now waits for its step (a grace of five minutes); the cancel reaches it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stack.cancel(&id).await;
+    let status = tokio::time::timeout(Duration::from_secs(30), worker.wait())
+        .await
+        .expect("the cancelled step stopped, and the worker with it, well within the grace")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    stack.wait_for(&id, DeploymentStatus::Canceled).await;
+    stack
+        .wait_for_log_line(
+            &id,
+            "the script was stopped because the deployment was cancelled",
+        )
+        .await;
+    stack.stop().await;
+}

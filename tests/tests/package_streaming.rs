@@ -240,3 +240,42 @@ async fn an_upload_beyond_the_limit_waits_its_turn_then_is_told_to_try_again() {
     );
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_cancelled_while_its_package_is_prepared_never_starts_its_script() {
+    let stack = TestStack::start_with(StackOptions {
+        notifier: false,
+        max_package_bytes: 256 * 1024 * 1024,
+        ..StackOptions::default()
+    })
+    .await;
+    let folder = tempfile::tempdir().unwrap();
+    let archive = folder.path().join("Large.1.0.0.zip");
+    write_large_zip(&archive);
+    let (status, pushed) = push_file(&stack, &archive).await;
+    assert_eq!(status, StatusCode::CREATED, "{pushed}");
+    let marker = stack.scripts_folder.path().join("ran");
+    stack.create_environment("Dev").await;
+    stack
+        .create_project(&json!({ "name": "Large", "steps": [{
+            "name": "Deploy", "package_id": "Large",
+            "script": format!("touch {}", marker.display()),
+        }] }))
+        .await;
+    stack.create_release("Large", "1.0.0").await;
+    let id = stack.deploy("Large", "1.0.0", "Dev").await;
+    stack
+        .wait_for_log_line(&id, "Downloading package Large 1.0.0")
+        .await;
+    stack.cancel(&id).await;
+    let deployment = stack.wait_for(&id, DeploymentStatus::Canceled).await;
+    // The worker's own account of the stop arrives with its result, after the cancel.
+    stack
+        .wait_for_log_line(&id, "the step was stopped while it was being prepared")
+        .await;
+    assert!(
+        !marker.exists(),
+        "the cancelled step's script ran: {deployment:#}"
+    );
+    stack.stop().await;
+}

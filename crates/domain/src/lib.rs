@@ -16,8 +16,8 @@ pub mod variables;
 
 pub use audit::AuditAction;
 pub use ids::{
-    ClaimId,
-    DeploymentId, EnvironmentId, InterruptionId, LifecycleId, ProjectId, ReleaseId, StepRunId,
+    ClaimId, DeploymentId, EnvironmentId, InterruptionId, LifecycleId, ProjectId, ReleaseId,
+    StepRunId,
 };
 pub use names::{
     EmailAddress, EnvironmentName, PackageId, PackageVersion, ProjectName, ReleaseNumber, StepName,

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use crate::CachedQueries;
 use chrono::{DateTime, Utc};
 use ferry_domain::{
-    ClaimId, DeploymentId, DeploymentStatus, EnvironmentId, EnvironmentName, ProjectId, ProjectName,
-    ReleaseId, ReleaseNumber, StepName, StepRunId, StepStatus,
+    ClaimId, DeploymentId, DeploymentStatus, EnvironmentId, EnvironmentName, ProjectId,
+    ProjectName, ReleaseId, ReleaseNumber, StepName, StepRunId, StepStatus,
 };
 
 use uuid::Uuid;

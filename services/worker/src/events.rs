@@ -159,7 +159,15 @@ impl<'a> EventSink<'a> {
     pub async fn flush_if_due(&mut self) {
         let due = self.pending.len() >= FLUSH_LINES
             || (!self.pending.is_empty() && self.last_flush.elapsed() >= FLUSH_INTERVAL);
-        if !due {
+        if due {
+            self.flush().await;
+        }
+    }
+
+    /// Sends the waiting lines now (before something long, so the log shows what the step
+    /// is doing while it does it). A failure to send is logged and the lines are kept.
+    pub async fn flush(&mut self) {
+        if self.pending.is_empty() {
             return;
         }
         let lines = std::mem::take(&mut self.pending);

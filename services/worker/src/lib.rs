@@ -237,6 +237,11 @@ async fn serve(
         stop_consuming.clone(),
     )
     .await;
+    // Stopping: the running steps get their grace period with the private queue still
+    // heard, so a cancel sent meanwhile stops its step at once.
+    if context.shutdown.is_cancelled() {
+        shutdown::finish_running_steps(context).await;
+    }
     watcher.abort();
     queue_lost.cancel();
     listener.abort();
@@ -365,21 +370,35 @@ async fn run_step(
     // Bounded (a week), so that no job can overflow the clock.
     let deadline =
         tokio::time::Instant::now() + Duration::from_secs(job.timeout_seconds.clamp(1, 7 * 86_400));
-    let prepared =
-        match tokio::time::timeout_at(deadline, prepare::prepare(context, job, sink)).await {
-            Ok(Ok(prepared)) => prepared,
-            Ok(Err(reason)) => return failed(sink, reason),
-            Err(_) => {
-                return failed(
-                    sink,
-                    format!(
-                        "preparing the step (its package, variables and script) took longer than \
+    // A stop (a cancel) while the package downloads or the script renders ends the step
+    // there: no script of a cancelled step starts.
+    let preparing = async {
+        tokio::select! {
+            prepared = prepare::prepare(context, job, sink) => Some(prepared),
+            () = stop.cancelled() => None,
+        }
+    };
+    let prepared = match tokio::time::timeout_at(deadline, preparing).await {
+        Ok(None) => {
+            let why = stop.requested().unwrap_or("it was stopped");
+            return failed(
+                sink,
+                format!("the step was stopped while it was being prepared: {why}"),
+            );
+        }
+        Ok(Some(Ok(prepared))) => prepared,
+        Ok(Some(Err(reason))) => return failed(sink, reason),
+        Err(_) => {
+            return failed(
+                sink,
+                format!(
+                    "preparing the step (its package, variables and script) took longer than \
                      its timeout of {} seconds",
-                        job.timeout_seconds
-                    ),
-                );
-            }
-        };
+                    job.timeout_seconds
+                ),
+            );
+        }
+    };
     let outcome = script::run(
         script::ScriptRun {
             job,

@@ -106,7 +106,7 @@ pub async fn fetch_and_extract(
                     package.package_id, package.version, package.size_bytes
                 ),
             );
-            sink.flush_if_due().await;
+            sink.flush().await;
             download(store, package, &cache_folder, &cached_path).await?
         }
     };

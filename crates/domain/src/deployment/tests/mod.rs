@@ -123,9 +123,9 @@ pub(super) fn claim_as(step: usize, attempt: u32, worker: &str, process: u128) -
 
 /// A stand-in process number for a worker name.
 pub(super) fn process_of(worker: &str) -> u128 {
-    worker
-        .bytes()
-        .fold(1u128, |sum, byte| sum.wrapping_mul(257).wrapping_add(u128::from(byte)))
+    worker.bytes().fold(1u128, |sum, byte| {
+        sum.wrapping_mul(257).wrapping_add(u128::from(byte))
+    })
 }
 
 pub(super) fn take(by: &str) -> Command {
