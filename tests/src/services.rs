@@ -24,6 +24,7 @@ pub(crate) fn api_config(
         upload_folder: stack.work_root.path().join("api-uploads"),
         max_concurrent_uploads: options.max_concurrent_uploads,
         upload_turn_wait: options.upload_turn_wait,
+        upload_idle: options.upload_idle,
         api_key: ferry_api::Secret::new(API_KEY),
         step_timeout_seconds: 120,
         event_concurrency: options.event_concurrency,

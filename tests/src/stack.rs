@@ -36,6 +36,8 @@ pub struct StackOptions {
     /// Package uploads the API receives at once, and how long one more waits for a turn.
     pub max_concurrent_uploads: usize,
     pub upload_turn_wait: std::time::Duration,
+    /// How long an upload may send nothing.
+    pub upload_idle: std::time::Duration,
 }
 
 impl Default for StackOptions {
@@ -51,6 +53,7 @@ impl Default for StackOptions {
             dispatch_timeout_seconds: 3600,
             max_concurrent_uploads: 4,
             upload_turn_wait: std::time::Duration::from_secs(30),
+            upload_idle: std::time::Duration::from_secs(60),
         }
     }
 }

@@ -242,6 +242,59 @@ async fn an_upload_beyond_the_limit_waits_its_turn_then_is_told_to_try_again() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_upload_is_given_up_and_its_turn_given_back() {
+    let stack = TestStack::start_with(StackOptions {
+        worker: false,
+        notifier: false,
+        max_concurrent_uploads: 1,
+        upload_idle: Duration::from_secs(1),
+        ..StackOptions::default()
+    })
+    .await;
+    let package = zip_of(&[("index.txt", "stalled")]);
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(
+        receiver,
+        |mut receiver| async move { receiver.recv().await.map(|piece| (piece, receiver)) },
+    ));
+    let stalled = stack
+        .http
+        .post(format!("{}/api/packages/Stalled/1.0.0", stack.base_url))
+        .header("x-ferry-apikey", ferry_tests::API_KEY)
+        .header("content-type", "application/octet-stream")
+        .body(body)
+        .send();
+    let stalled = tokio::spawn(stalled);
+    sender
+        .send(Ok(Bytes::copy_from_slice(&package[..10])))
+        .await
+        .unwrap();
+    // It sends nothing more (and keeps its connection open).
+    let answer = tokio::time::timeout(Duration::from_secs(20), stalled)
+        .await
+        .expect("the stalled upload is answered")
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+    let body: Value = answer.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("the upload sent nothing for 1 seconds; nothing was stored"),
+        "{body}"
+    );
+    assert_eq!(
+        uploads_in_progress(&stack),
+        0,
+        "the stalled upload's file is gone"
+    );
+    stack.push_package("Quick", "1.0.0", package).await;
+    drop(sender);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_step_cancelled_while_its_package_is_prepared_never_starts_its_script() {
     let stack = TestStack::start_with(StackOptions {
         notifier: false,

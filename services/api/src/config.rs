@@ -37,6 +37,9 @@ pub struct Config {
     pub max_concurrent_uploads: usize,
     /// How long an upload waits for a turn (`FERRY_UPLOAD_TURN_WAIT_SECONDS`, default 30).
     pub upload_turn_wait: std::time::Duration,
+    /// How long an upload may send nothing before it is refused and its turn given back
+    /// (`FERRY_UPLOAD_IDLE_SECONDS`, default 60).
+    pub upload_idle: std::time::Duration,
     /// The key every API call must present (`FERRY_API_KEY`). There is no default: an API
     /// without a key refuses to start.
     pub api_key: Secret,
@@ -121,6 +124,9 @@ impl Config {
                 .get(),
             upload_turn_wait: std::time::Duration::from_secs(
                 settings.parsed("FERRY_UPLOAD_TURN_WAIT_SECONDS", 30)?,
+            ),
+            upload_idle: std::time::Duration::from_secs(
+                settings.parsed("FERRY_UPLOAD_IDLE_SECONDS", 60)?.max(1),
             ),
             api_key: Secret::new(api_key),
             step_timeout_seconds: settings.parsed("FERRY_STEP_TIMEOUT_SECONDS", 3600)?,

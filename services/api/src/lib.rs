@@ -113,7 +113,20 @@ fn prepare_upload_folder(folder: &std::path::Path) -> anyhow::Result<()> {
         );
     }
     std::fs::set_permissions(folder, std::fs::Permissions::from_mode(0o700))
-        .with_context(|| format!("making the upload folder {} private", folder.display()))
+        .with_context(|| format!("making the upload folder {} private", folder.display()))?;
+    // Uploads a crashed API left behind: older than the longest an upload may take, so
+    // no other instance sharing the folder is still receiving them.
+    let abandoned = std::time::Duration::from_secs(3600);
+    for entry in std::fs::read_dir(folder)?.flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|metadata| metadata.modified())
+            .is_ok_and(|modified| modified.elapsed().is_ok_and(|age| age > abandoned));
+        if old && entry.file_name().to_string_lossy().starts_with(".upload-") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    Ok(())
 }
 
 /// Connects to PostgreSQL (applying migrations), RabbitMQ and the object store, then serves

@@ -77,7 +77,8 @@ pub async fn upload(
             ))
         })?
         .map_err(|error| ApiError::Internal(error.into()))?;
-    let received = receive(body, &state.config().upload_folder, limit).await?;
+    let config = state.config();
+    let received = receive(body, &config.upload_folder, limit, config.upload_idle).await?;
     let format = received
         .format
         .ok_or_else(|| ApiError::invalid("body", "the package is not a zip or tar.gz archive"))?;
@@ -144,9 +145,19 @@ struct Received {
     format: Option<ArchiveFormat>,
 }
 
+/// The longest an upload may take in all (256 MiB at 150 KiB/s).
+const UPLOAD_LONGEST: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
 /// Writes the body to a file in `folder` as it arrives, hashing it, and refuses it as soon as
-/// it passes `limit` bytes. Memory holds one piece of the body at a time.
-async fn receive(body: Body, folder: &std::path::Path, limit: u64) -> Result<Received, ApiError> {
+/// it passes `limit` bytes, sends nothing for `idle` (it holds one of the few upload turns
+/// meanwhile) or takes longer than [`UPLOAD_LONGEST`]. Memory holds one piece of the body at
+/// a time.
+async fn receive(
+    body: Body,
+    folder: &std::path::Path,
+    limit: u64,
+    idle: std::time::Duration,
+) -> Result<Received, ApiError> {
     let internal = |error: std::io::Error| ApiError::Internal(error.into());
     let temporary = tempfile::Builder::new()
         .prefix(".upload-")
@@ -157,7 +168,25 @@ async fn receive(body: Body, folder: &std::path::Path, limit: u64) -> Result<Rec
     let mut hasher = Sha256::new();
     let mut size_bytes = 0u64;
     let mut start = Vec::with_capacity(4);
-    while let Some(chunk) = stream.next().await {
+    let deadline = tokio::time::Instant::now() + UPLOAD_LONGEST;
+    loop {
+        let next = tokio::time::timeout(idle, stream.next());
+        let chunk = match tokio::time::timeout_at(deadline, next).await {
+            Err(_) => {
+                return Err(ApiError::BadRequest(format!(
+                    "the upload took longer than {} minutes; nothing was stored",
+                    UPLOAD_LONGEST.as_secs() / 60
+                )));
+            }
+            Ok(Err(_)) => {
+                return Err(ApiError::BadRequest(format!(
+                    "the upload sent nothing for {} seconds; nothing was stored",
+                    idle.as_secs()
+                )));
+            }
+            Ok(Ok(None)) => break,
+            Ok(Ok(Some(chunk))) => chunk,
+        };
         let chunk = chunk
             .map_err(|error| ApiError::BadRequest(format!("reading the request body: {error}")))?;
         size_bytes += chunk.len() as u64;
