@@ -253,13 +253,22 @@ pub struct LostAttempt {
     pub silent_seconds: i64,
 }
 
+/// How the sweeper asks for lost attempts.
+#[derive(Debug, Clone, Copy)]
+pub struct LostAttemptsQuery<'a> {
+    pub dispatch_timeout_seconds: f64,
+    pub lease_seconds: f64,
+    /// Step runs the sweeper passed over lately (it could not act on them): left out, so
+    /// they cannot fill every batch and starve the rest.
+    pub passed_over: &'a [Uuid],
+    pub limit: i64,
+}
+
 /// The running attempts of running deployments that are lost (see [`LostAttempt`]), oldest
 /// first, at most `limit`.
 pub async fn lost_attempts(
     client: &impl GenericClient,
-    dispatch_timeout_seconds: f64,
-    lease_seconds: f64,
-    limit: i64,
+    query: &LostAttemptsQuery<'_>,
 ) -> Result<Vec<LostAttempt>, StorageError> {
     Ok(client
         .query_cached(
@@ -271,8 +280,14 @@ pub async fn lost_attempts(
                      AND s.dispatched_at < now() - make_interval(secs => $1))
                  OR (s.claimed_by IS NOT NULL
                      AND coalesce(s.heartbeat_at, s.dispatched_at) < now() - make_interval(secs => $2)))
+               AND NOT (s.step_run_id = ANY($4))
              ORDER BY s.dispatched_at LIMIT $3",
-            &[&dispatch_timeout_seconds, &lease_seconds, &limit],
+            &[
+                &query.dispatch_timeout_seconds,
+                &query.lease_seconds,
+                &query.limit,
+                &query.passed_over,
+            ],
         )
         .await?
         .iter()

@@ -41,21 +41,30 @@ pub async fn heartbeat(
     Ok(())
 }
 
-/// Gives up on one lost attempt found by the sweeper. Returns whether the outbox was written.
+/// What became of a lost attempt the sweeper found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expired {
+    /// The machine judged it (given up, or found not lost after all).
+    GivenUp { wrote_outbox: bool },
+    /// Nothing could be done: its deployment is gone or unreadable (an operator cancels
+    /// it), or the machine refused the loss. The sweeper leaves it out for a while.
+    PassedOver,
+}
+
+/// Gives up on one lost attempt found by the sweeper.
 pub async fn expire(
     state: &AppState,
     lost: &deployments::LostAttempt,
     dispatch_timeout_seconds: u64,
-) -> Result<bool, StorageError> {
+) -> Result<Expired, StorageError> {
     let mut client = state.pool().get().await?;
     let transaction = client.transaction().await?;
     let loaded = match load::lock(&transaction, lost.deployment_id).await? {
         Some(Locked::Readable(loaded)) => loaded,
-        // Gone, or unreadable: nothing the machine can do (an operator cancels it).
-        _ => return Ok(false),
+        _ => return Ok(Expired::PassedOver),
     };
     let Some(step) = loaded.step_index(lost.step_run_id) else {
-        return Ok(false);
+        return Ok(Expired::PassedOver);
     };
     let silent_seconds = u64::try_from(lost.silent_seconds).unwrap_or(0);
     let why = match &lost.claimed_by {
@@ -77,13 +86,13 @@ pub async fn expire(
         Err(CommandError::Storage(error)) => return Err(error),
         Err(CommandError::Refused(refusal)) => {
             tracing::warn!(deployment_id = %lost.deployment_id, %refusal, "a lost attempt could not be given up");
-            return Ok(false);
+            return Ok(Expired::PassedOver);
         }
     };
     if driven.stale().is_none() {
         tracing::warn!(deployment_id = %lost.deployment_id, step_run_id = %lost.step_run_id, attempt = lost.attempt, "gave up on a lost attempt");
     }
-    let wrote = driven.wrote_outbox;
-    commit(state, transaction, wrote).await?;
-    Ok(wrote)
+    let wrote_outbox = driven.wrote_outbox;
+    commit(state, transaction, wrote_outbox).await?;
+    Ok(Expired::GivenUp { wrote_outbox })
 }
