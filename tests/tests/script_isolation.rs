@@ -120,3 +120,32 @@ async fn a_script_reaches_nothing_of_its_worker() {
     let _ = worker.wait().await;
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_script_leaves_in_its_home_reaches_no_later_step() {
+    let stack = TestStack::start().await;
+    stack.create_environment("Dev").await;
+    let plant = r#"mkdir -p ~/.ssh && echo 'Host *' >~/.ssh/config && echo planted in "$HOME"
+account_home=$(getent passwd "$(id -un)" | cut -d: -f6)
+touch "$account_home/.planted" 2>/dev/null || echo "probe: account home refused""#;
+    let look = r#"test -e ~/.ssh/config && echo "probe: found the planted file" || echo "probe: fresh home"
+account_home=$(getent passwd "$(id -un)" | cut -d: -f6)
+test -e "$account_home/.planted" && echo "probe: found it in the account home" || echo "probe: account home clean""#;
+    for (name, script) in [("Planter", plant), ("Victim", look)] {
+        stack
+            .create_project(
+                &json!({ "name": name, "steps": [{ "name": "Run", "script": script }] }),
+            )
+            .await;
+        stack.create_release(name, "1.0.0").await;
+    }
+    let planter = stack.deploy("Planter", "1.0.0", "Dev").await;
+    let planted = log_text(&stack.wait_for(&planter, DeploymentStatus::Success).await);
+    assert!(planted.contains("planted in /"), "{planted}");
+    assert!(planted.contains("probe: account home refused"), "{planted}");
+    let victim = stack.deploy("Victim", "1.0.0", "Dev").await;
+    let looked = log_text(&stack.wait_for(&victim, DeploymentStatus::Success).await);
+    assert!(looked.contains("probe: fresh home"), "{looked}");
+    assert!(looked.contains("probe: account home clean"), "{looked}");
+    stack.stop().await;
+}

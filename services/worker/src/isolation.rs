@@ -36,7 +36,8 @@ pub struct ScriptUser {
     pub name: String,
     pub uid: u32,
     pub gid: u32,
-    /// The account's home folder: the script's `HOME`.
+    /// The account's home folder (from the user database). Scripts get a `HOME` of their own;
+    /// this one must not be theirs to write ([`ScriptUser::check`]).
     pub home: String,
 }
 
@@ -71,6 +72,7 @@ impl ScriptUser {
                 self.name
             );
         }
+        self.check_home()?;
         let worker_uid = std::fs::metadata("/proc/self")
             .map(|metadata| std::os::unix::fs::MetadataExt::uid(&metadata))
             .context("reading the worker's own user id")?;
@@ -106,6 +108,29 @@ impl ScriptUser {
                 } else {
                     detail.trim()
                 },
+            );
+        }
+        Ok(())
+    }
+
+    /// The account's own home folder must not be the script user's to write: scripts get a
+    /// fresh `HOME` each, but programs such as `ssh` read the account's folder whatever `HOME`
+    /// says, so a file one script left there (`~/.ssh/config` with a `ProxyCommand`) would run
+    /// in later steps of other projects.
+    fn check_home(&self) -> anyhow::Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let home = Path::new(&self.home);
+        let Ok(found) = std::fs::metadata(home) else {
+            return Ok(()); // No folder (`/nonexistent`): nothing to leave files in.
+        };
+        if found.uid() == self.uid || found.mode() & 0o022 != 0 {
+            bail!(
+                "the script user `{name}` can write its home folder {home}: a script could leave \
+                 files there (~/.ssh/config, ~/.bashrc) that run in later steps of other \
+                 projects; give it to root (`chown -R root:root {home}; chmod 755 {home}`, as \
+                 `infra/dev up` does) or give the account a home it cannot write",
+                name = self.name,
+                home = home.display(),
             );
         }
         Ok(())

@@ -71,6 +71,9 @@ pub async fn run(run: ScriptRun<'_>, sink: &mut EventSink<'_>) -> StepOutcome {
         stop,
     } = run;
     let script_path = step_folder.join("script.sh");
+    // The script's own `HOME`, fresh for each attempt and gone with its folder: what a script
+    // leaves in `~` (an `~/.ssh/config`, a `~/.gitconfig`) reaches no later step.
+    let home = step_folder.join("home");
     let prelude_path = step_folder.join("ferry-variables.sh");
     let output_path = step_folder.join("ferry-outputs");
     // The rendered script and the prelude may hold sensitive values in clear text: they are
@@ -80,6 +83,13 @@ pub async fn run(run: ScriptRun<'_>, sink: &mut EventSink<'_>) -> StepOutcome {
         prelude_path.clone(),
         output_path.clone(),
     ]);
+    if let Err(error) = tokio::fs::create_dir(&home).await {
+        return failed(
+            sink,
+            None,
+            format!("creating the script's home folder: {error}"),
+        );
+    }
     if let Err(error) = write_private(&script_path, script).await {
         return failed(sink, None, format!("writing the script: {error}"));
     }
@@ -126,7 +136,7 @@ pub async fn run(run: ScriptRun<'_>, sink: &mut EventSink<'_>) -> StepOutcome {
         }
     }
     command
-        .env("HOME", &script_user.home)
+        .env("HOME", &home)
         .env("USER", &script_user.name)
         .env("LOGNAME", &script_user.name);
     for (name, value) in variables.iter() {
