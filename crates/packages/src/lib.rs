@@ -9,6 +9,7 @@ pub mod archive;
 #[cfg(feature = "store")]
 pub mod store;
 pub mod unpack;
+mod zip_directory;
 
 pub use archive::{ArchiveError, ArchiveFormat, PackageFileName, sha256_hex};
 pub use unpack::UnpackLimits;

@@ -181,11 +181,23 @@ fn walk<Source: Read + Seek>(
     Ok(walk.files)
 }
 
-fn walk_zip(source: impl Read + Seek, walk: &mut Walk<'_>) -> Result<(), ArchiveError> {
+fn walk_zip(mut source: impl Read + Seek, walk: &mut Walk<'_>) -> Result<(), ArchiveError> {
     let corrupt = |error: zip::result::ZipError| ArchiveError::Corrupt {
         format: "zip",
         detail: error.to_string(),
     };
+    // Counted before the directory is loaded: loading it costs memory per entry.
+    let declared = crate::zip_directory::declared_entries(&mut source)?;
+    if let Some(entries) = declared.filter(|&entries| entries > walk.limits.max_entries) {
+        return Err(refused(
+            "(the zip's directory)",
+            format!(
+                "the package has {entries} entries, more than {}",
+                walk.limits.max_entries
+            ),
+        ));
+    }
+    source.rewind()?;
     let mut archive = zip::ZipArchive::new(source).map_err(corrupt)?;
     for index in 0..archive.len() {
         let mut entry = archive.by_index(index).map_err(corrupt)?;
@@ -654,6 +666,55 @@ mod tests {
         assert!(
             error.to_string().contains("more than 10 entries"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn a_zip_declaring_too_many_entries_is_refused_before_its_directory_is_read() {
+        let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        for index in 0..20 {
+            writer
+                .start_file(
+                    format!("f{index}"),
+                    zip::write::SimpleFileOptions::default(),
+                )
+                .unwrap();
+        }
+        let bytes = writer.finish().unwrap().into_inner();
+        let few = UnpackLimits {
+            max_entries: 10,
+            ..UnpackLimits::default()
+        };
+        let error = verify(&bytes, ArchiveFormat::Zip, &few).unwrap_err();
+        assert!(
+            error.to_string().contains("(the zip's directory)")
+                && error
+                    .to_string()
+                    .contains("the package has 20 entries, more than 10"),
+            "{error}"
+        );
+        // Within the limit, the same archive passes.
+        assert_eq!(
+            verify(&bytes, ArchiveFormat::Zip, &UnpackLimits::default()).unwrap(),
+            20
+        );
+        // Past 65,535 entries the classic record says 0xFFFF and the count is read from the
+        // Zip64 record.
+        let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        for index in 0..70_000 {
+            let options = zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Stored);
+            writer.start_file(format!("{index}"), options).unwrap();
+        }
+        let mut bytes = writer.finish().unwrap().into_inner();
+        let end = bytes.len() - 22;
+        assert_eq!(&bytes[end + 10..end + 12], &[0xFF, 0xFF], "a Zip64 count");
+        let declared = crate::zip_directory::declared_entries(&mut Cursor::new(bytes.clone()));
+        assert_eq!(declared.unwrap(), Some(70_000));
+        bytes.truncate(bytes.len() - 1);
+        assert_eq!(
+            crate::zip_directory::declared_entries(&mut Cursor::new(bytes)).unwrap(),
+            None
         );
     }
 }

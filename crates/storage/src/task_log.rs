@@ -21,8 +21,6 @@ pub struct StoredLogLine {
     pub text: String,
 }
 
-/// Appends a worker's log lines; lines already stored (same step run, attempt and sequence)
-/// are left as they are.
 /// The sequence the next log line of an attempt must have: lines are stored in order, so a
 /// batch that starts later waits for the one before it (`StorageError::NotYet`).
 pub async fn check_next_sequence(
@@ -48,6 +46,8 @@ pub async fn check_next_sequence(
     Ok(())
 }
 
+/// Appends a worker's log lines; lines already stored (same step run, attempt and sequence)
+/// are left as they are.
 pub async fn append_step_log(
     client: &impl GenericClient,
     deployment_id: DeploymentId,
