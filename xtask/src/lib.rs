@@ -2,6 +2,7 @@
 //! source tree, `gate` runs everything a commit must pass. Each check is a function from the
 //! repository root to the violations it found, so tests run it on a scratch tree.
 
+mod config;
 pub mod dependencies;
 pub mod domain_purity;
 pub mod env_reads;
@@ -15,7 +16,7 @@ pub mod source;
 pub mod state_writes;
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 
@@ -78,11 +79,7 @@ pub fn tidy(root: &Path) -> anyhow::Result<Vec<Violation>> {
     Ok(violations)
 }
 
-/// The repository root: the folder above this crate's manifest.
-pub fn project_root() -> PathBuf {
-    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
-}
+pub use config::project_root;
 
 /// Folders at the repository root that hold no source of ours.
 const SKIPPED_TOP_LEVEL: &[&str] = &["target", ".ferry-dev", ".git"];

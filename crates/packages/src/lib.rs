@@ -6,6 +6,7 @@
 //! talks to S3.
 
 pub mod archive;
+mod formats;
 #[cfg(feature = "store")]
 pub mod store;
 pub mod unpack;
