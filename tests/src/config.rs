@@ -37,6 +37,43 @@ impl Servers {
     }
 }
 
+/// The dev stack's SSH targets (`infra/hosts.sh`): private sshd servers on loopback, the
+/// account they let in, the private key they accept, and each one's host public key file
+/// (what a person would read the fingerprint from).
+#[derive(Debug, Clone)]
+pub struct DevTargets {
+    pub user: String,
+    pub private_key_file: PathBuf,
+    /// `(host, port, host public key file)` per server.
+    pub servers: Vec<(String, u16, PathBuf)>,
+}
+
+impl DevTargets {
+    pub fn from_env() -> Self {
+        let addresses = required("FERRY_DEV_TARGETS");
+        let host_keys = required("FERRY_DEV_TARGET_HOST_KEYS");
+        let servers = addresses
+            .split_whitespace()
+            .zip(host_keys.split_whitespace())
+            .map(|(address, host_key)| {
+                let (host, port) = address
+                    .rsplit_once(':')
+                    .expect("FERRY_DEV_TARGETS: host:port");
+                (
+                    host.to_owned(),
+                    port.parse().expect("FERRY_DEV_TARGETS: a port number"),
+                    PathBuf::from(host_key),
+                )
+            })
+            .collect();
+        DevTargets {
+            user: required("FERRY_DEV_TARGET_USER"),
+            private_key_file: PathBuf::from(required("FERRY_DEV_TARGET_KEY")),
+            servers,
+        }
+    }
+}
+
 pub fn required(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!("{name} is not set: run the tests with `infra/dev test`, which starts the servers and sets it")

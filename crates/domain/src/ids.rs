@@ -83,6 +83,11 @@ identifier!(
 );
 identifier!(LifecycleId, "lifecycle");
 identifier!(
+    /// A deployment target (a machine).
+    TargetId,
+    "target"
+);
+identifier!(
     /// One worker process's claim of one job: the same on every re-sent copy of the claim,
     /// different for another process (even one of the same name).
     ClaimId,

@@ -12,12 +12,13 @@ pub mod names;
 pub mod orchestration;
 pub mod process;
 pub mod status;
+pub mod targets;
 pub mod variables;
 
 pub use audit::AuditAction;
 pub use ids::{
     ClaimId, DeploymentId, EnvironmentId, InterruptionId, LifecycleId, ProjectId, ReleaseId,
-    StepRunId,
+    StepRunId, TargetId,
 };
 pub use names::{
     EmailAddress, EnvironmentName, PackageId, PackageVersion, ProjectName, ReleaseNumber, StepName,
@@ -30,3 +31,4 @@ pub use orchestration::{
 };
 pub use process::{EnvironmentCondition, Process, RunCondition, Step, StepKind};
 pub use status::{DeploymentStatus, StepStatus};
+pub use targets::{HostKeyFingerprint, HostName, LoginName};
