@@ -208,3 +208,20 @@ fn hostile_json_values_are_bounded() {
     .unwrap_err();
     assert_eq!(error.kind, TemplateErrorKind::OverBudget, "{error}");
 }
+
+#[test]
+fn reading_into_a_large_json_loop_item_again_and_again_is_charged() {
+    // One item of a few MB, read once per `#{x.Value.a}`: each read parses the item again.
+    let big = format!("{{\"Item\": {{\"a\": \"{}\"}}}}", "x".repeat(4_000_000));
+    let variables: Variables = [("Big".to_owned(), big)].into_iter().collect();
+    let template = format!("#{{each x in Big}}{}#{{/each}}", "#{x.Value.b}".repeat(1000));
+    let started = std::time::Instant::now();
+    let error = render(&template, &variables, &strict()).unwrap_err();
+    assert_eq!(error.kind, TemplateErrorKind::OverBudget, "{error}");
+    assert!(error.message.contains("steps to render"), "{error}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "the budget stops the reads early ({:?})",
+        started.elapsed()
+    );
+}

@@ -7,6 +7,8 @@
 //! The reader accepts what Newtonsoft accepts in practice (unquoted property names, single
 //! quotes) and nests at most [`MOST_NESTED`] deep, so hostile values cannot exhaust the stack.
 
+use super::Scope;
+
 /// How deep arrays and objects may nest in a value that is read as JSON.
 const MOST_NESTED: usize = 64;
 
@@ -108,21 +110,26 @@ impl Json {
 }
 
 /// Walks `steps` into `text`, reading each intermediate value as JSON again, as Octostache
-/// does. Returns the text found and the bytes read (which the caller charges to the budget).
-pub(super) fn walk(text: &str, steps: &[String]) -> (Option<String>, usize) {
+/// does. Each read is charged to the render's budget (a step per byte) before it is made, so
+/// no caller can read JSON for free.
+pub(super) fn walk(
+    scope: &Scope,
+    tag: usize,
+    text: &str,
+    steps: &[String],
+) -> Result<Option<String>, minijinja::Error> {
     let mut current = text.to_owned();
-    let mut bytes_read = 0;
     for step in steps {
         if current.is_empty() {
-            return (None, bytes_read);
+            return Ok(None);
         }
-        bytes_read += current.len();
+        scope.render().charge(scope, tag, current.len() as u64)?;
         let Some(next) = Json::parse(&current).and_then(|json| json.step(step)) else {
-            return (None, bytes_read);
+            return Ok(None);
         };
         current = next;
     }
-    (Some(current), bytes_read)
+    Ok(Some(current))
 }
 
 fn write_string(text: &str, out: &mut String) {
