@@ -214,7 +214,10 @@ fn reading_into_a_large_json_loop_item_again_and_again_is_charged() {
     // One item of a few MB, read once per `#{x.Value.a}`: each read parses the item again.
     let big = format!("{{\"Item\": {{\"a\": \"{}\"}}}}", "x".repeat(4_000_000));
     let variables: Variables = [("Big".to_owned(), big)].into_iter().collect();
-    let template = format!("#{{each x in Big}}{}#{{/each}}", "#{x.Value.b}".repeat(1000));
+    let template = format!(
+        "#{{each x in Big}}{}#{{/each}}",
+        "#{x.Value.b}".repeat(1000)
+    );
     let started = std::time::Instant::now();
     let error = render(&template, &variables, &strict()).unwrap_err();
     assert_eq!(error.kind, TemplateErrorKind::OverBudget, "{error}");
@@ -223,5 +226,51 @@ fn reading_into_a_large_json_loop_item_again_and_again_is_charged() {
         started.elapsed() < std::time::Duration::from_secs(5),
         "the budget stops the reads early ({:?})",
         started.elapsed()
+    );
+}
+
+/// Tables whose short rows pulldown-cmark fills with empty cells: a few KB of Markdown per
+/// table, a quarter of a million cells each.
+fn padded_tables(tables: usize) -> String {
+    let columns = 362;
+    let table = format!(
+        "{}|\n{}|\n{}\n",
+        "|a".repeat(columns),
+        "|-".repeat(columns),
+        "a\n".repeat((1 << 18) / columns + 1)
+    );
+    vec![table; tables].join("\n")
+}
+
+#[test]
+fn markdown_tables_padded_past_the_budget_fail_fast() {
+    let markdown = padded_tables(22);
+    assert!(markdown.len() < 70 * 1024, "{}", markdown.len());
+    let variables: Variables = [("Notes".to_owned(), markdown)].into_iter().collect();
+    let started = std::time::Instant::now();
+    let error = render("#{Notes | Markdown}", &variables, &strict()).unwrap_err();
+    assert_eq!(error.kind, TemplateErrorKind::OverBudget, "{error}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(500),
+        "the tables are refused before they are built ({:?})",
+        started.elapsed()
+    );
+    // A smaller budget stops one such table too, and an honest table still renders.
+    let one: Variables = [("Notes".to_owned(), padded_tables(1))]
+        .into_iter()
+        .collect();
+    let small = strict().with_limits(ferry_templates::Limits {
+        max_output_bytes: 1 << 20,
+        ..ferry_templates::Limits::default()
+    });
+    let error = render("#{Notes | Markdown}", &one, &small).unwrap_err();
+    assert_eq!(error.kind, TemplateErrorKind::OverBudget, "{error}");
+    let honest: Variables = [("Notes".to_owned(), "|a|b|\n|-|-|\n|1|\n".to_owned())]
+        .into_iter()
+        .collect();
+    assert!(
+        render("#{Notes | Markdown}", &honest, &small)
+            .unwrap()
+            .contains("<td>1</td>\n<td></td>")
     );
 }

@@ -37,7 +37,7 @@ fn now(input: &FilterInput<'_>, kind: Kind) -> FilterResult {
     let format_text = match input.arguments {
         [] => "O",
         [only] => only.as_str(),
-        _ => return Err("takes at most one argument, the format".to_owned()),
+        _ => return Err("takes at most one argument, the format".to_owned().into()),
     };
     let date = DateValue {
         local: input.now.naive_utc(),
@@ -224,9 +224,9 @@ fn custom_format(date: &DateValue, pattern: &str) -> FilterResult {
             }),
             'f' | 'F' => {
                 if run > 7 {
-                    return Err(format!(
-                        "cannot show more than 7 fraction digits in `{pattern}`"
-                    ));
+                    return Err(
+                        format!("cannot show more than 7 fraction digits in `{pattern}`").into(),
+                    );
                 }
                 let digits = format!("{:07}", local.nanosecond() % 1_000_000_000 / 100);
                 let mut shown = digits[..run].to_owned();
@@ -295,7 +295,7 @@ fn custom_format(date: &DateValue, pattern: &str) -> FilterResult {
             '\'' | '"' => {
                 let Some(length) = characters[position + 1..].iter().position(|c| *c == letter)
                 else {
-                    return Err(format!("cannot read `{pattern}`: a quote is never closed"));
+                    return Err(format!("cannot read `{pattern}`: a quote is never closed").into());
                 };
                 out.extend(&characters[position + 1..position + 1 + length]);
                 consumed = length + 2;

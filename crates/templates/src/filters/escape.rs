@@ -202,14 +202,14 @@ fn unknown_encoding(encoding: Option<&String>) -> String {
 
 pub(super) fn to_base64(input: &FilterInput<'_>) -> FilterResult {
     if input.arguments.len() > 1 {
-        return Err("takes at most one argument, the encoding".to_owned());
+        return Err("takes at most one argument, the encoding".to_owned().into());
     }
     Ok(STANDARD.encode(encode_text(input.value, input.arguments.first())?))
 }
 
 pub(super) fn from_base64(input: &FilterInput<'_>) -> FilterResult {
     if input.arguments.len() > 1 {
-        return Err("takes at most one argument, the encoding".to_owned());
+        return Err("takes at most one argument, the encoding".to_owned().into());
     }
     let bytes = STANDARD
         .decode(input.value.trim())
@@ -228,6 +228,6 @@ pub(super) fn from_base64(input: &FilterInput<'_>) -> FilterResult {
                 .collect();
             Ok(String::from_utf16_lossy(&units))
         }
-        Some(_) => Err(unknown_encoding(input.arguments.first())),
+        Some(_) => Err(unknown_encoding(input.arguments.first()).into()),
     }
 }

@@ -17,14 +17,48 @@ mod versions;
 
 use chrono::{DateTime, Utc};
 
-/// What a filter gets: the value (Octostache's "argument"), its options, and the render's clock.
+/// What a filter gets: the value (Octostache's "argument"), its options, the render's clock,
+/// and how much it may still produce.
 pub(crate) struct FilterInput<'a> {
     pub value: &'a str,
     pub arguments: &'a [String],
     pub now: DateTime<Utc>,
+    /// The most bytes the result may have (what is left of the render's budget). A filter
+    /// whose output can be far larger than its input checks this before it builds the output.
+    pub output_limit: usize,
 }
 
-pub(crate) type FilterResult = Result<String, String>;
+pub(crate) type FilterResult = Result<String, FilterError>;
+
+/// Why a filter gave no result.
+#[derive(Debug)]
+pub(crate) enum FilterError {
+    /// It cannot be applied to this value or these options: the reason, written to follow
+    /// the filter's name (`filter `Substring` needs a length`).
+    Unusable(String),
+    /// Its result would be longer than `FilterInput::output_limit`.
+    OverBudget,
+}
+
+impl From<String> for FilterError {
+    fn from(reason: String) -> Self {
+        FilterError::Unusable(reason)
+    }
+}
+
+impl From<&str> for FilterError {
+    fn from(reason: &str) -> Self {
+        FilterError::Unusable(reason.to_owned())
+    }
+}
+
+/// Fails with `OverBudget` when a result of `bytes` would not fit the filter's limit.
+fn fits(input: &FilterInput<'_>, bytes: usize) -> Result<(), FilterError> {
+    if bytes > input.output_limit {
+        return Err(FilterError::OverBudget);
+    }
+    Ok(())
+}
 
 pub(crate) struct FilterDefinition {
     /// The canonical spelling, used in messages and (lower-cased) as the minijinja name.
@@ -117,7 +151,7 @@ static FILTERS: &[FilterDefinition] = &[
         name: "Null",
         aliases: &[],
         needs_value: false,
-        apply: |_| Err("gives no value (the template asks for a null result)".to_owned()),
+        apply: |_| Err("gives no value (the template asks for a null result)".into()),
     },
     FilterDefinition {
         name: "NowDate",

@@ -22,14 +22,14 @@ pub(super) fn format(input: &FilterInput<'_>) -> FilterResult {
             Err(format!(
                 "cannot format `{}`: it is neither a number nor a date",
                 input.value
-            ))
+            ).into())
         }
         [kind, format] => match kind.to_lowercase().as_str() {
             "int32" | "int" | "double" | "decimal" => {
                 let number = Decimal::parse(input.value)
                     .ok_or_else(|| format!("cannot format `{}` as a number", input.value))?;
                 if kind.to_lowercase().starts_with("int") && !number.is_whole() {
-                    return Err(format!("cannot format `{}` as a whole number", input.value));
+                    return Err(format!("cannot format `{}` as a whole number", input.value).into());
                 }
                 format_number(&number, format)
             }
@@ -45,9 +45,9 @@ pub(super) fn format(input: &FilterInput<'_>) -> FilterResult {
             }
             _ => Err(format!(
                 "knows the types Int32, Double, Decimal, Date, DateTime and DateTimeOffset, not `{kind}`"
-            )),
+            ).into()),
         },
-        _ => Err("takes a format, or a type and a format".to_owned()),
+        _ => Err("takes a format, or a type and a format".to_owned().into()),
     }
 }
 
@@ -253,7 +253,8 @@ fn format_number(number: &Decimal, format: &str) -> FilterResult {
         )),
         _ => Err(format!("cannot format the number `{}` with `{format}`", {
             with_fraction(number.integer.clone(), &number.fraction)
-        })),
+        })
+        .into()),
     }
 }
 
@@ -278,11 +279,11 @@ fn custom_number(number: &Decimal, format: &str) -> FilterResult {
         || digits.matches('.').count() > 1
         || decorations.contains(['0', '#', ';', '"', '\'', '\\', 'E', 'e'])
     {
-        return Err(unsupported());
+        return Err(unsupported().into());
     }
     let (integer_pattern, fraction_pattern) = digits.split_once('.').unwrap_or((digits, ""));
     if integer_pattern.ends_with(',') || fraction_pattern.contains(',') {
-        return Err(unsupported());
+        return Err(unsupported().into());
     }
     let value = if decorations.contains('%') {
         number.times_hundred()

@@ -24,7 +24,8 @@ pub(super) fn trim(input: &FilterInput<'_>) -> FilterResult {
         Some(_) => Err(format!(
             "takes `start` or `end` or nothing, not `{}`",
             input.arguments[0]
-        )),
+        )
+        .into()),
     }
 }
 
@@ -50,13 +51,13 @@ pub(super) fn substring(input: &FilterInput<'_>) -> FilterResult {
             count_argument(Some(start), "a start")?,
             count_argument(Some(length), "a length")?,
         ),
-        _ => return Err("takes a length, or a start and a length".to_owned()),
+        _ => return Err("takes a length, or a start and a length".to_owned().into()),
     };
     let available = input.value.chars().count();
     if start + length > available {
         return Err(format!(
             "cannot take {length} characters from position {start} of the {available}-character value"
-        ));
+        ).into());
     }
     Ok(input.value.chars().skip(start).take(length).collect())
 }
@@ -74,7 +75,7 @@ fn count_argument(argument: Option<&String>, what: &str) -> Result<usize, String
 /// replacement removes the matches. `$1` and `${name}` refer to groups, as in .NET.
 pub(super) fn replace(input: &FilterInput<'_>) -> FilterResult {
     let Some(pattern) = input.arguments.first() else {
-        return Err("needs a pattern to replace".to_owned());
+        return Err("needs a pattern to replace".to_owned().into());
     };
     let regex = compile(pattern)?;
     let replacement = input.arguments.get(1).map(String::as_str).unwrap_or("");
@@ -103,14 +104,14 @@ pub(super) fn contains(input: &FilterInput<'_>) -> FilterResult {
 
 pub(super) fn append(input: &FilterInput<'_>) -> FilterResult {
     if input.arguments.is_empty() {
-        return Err("needs the text to append".to_owned());
+        return Err("needs the text to append".to_owned().into());
     }
     Ok(format!("{}{}", input.value, input.arguments.concat()))
 }
 
 pub(super) fn prepend(input: &FilterInput<'_>) -> FilterResult {
     if input.arguments.is_empty() {
-        return Err("needs the text to prepend".to_owned());
+        return Err("needs the text to prepend".to_owned().into());
     }
     Ok(format!("{}{}", input.arguments.concat(), input.value))
 }
@@ -125,7 +126,7 @@ pub(super) fn indent(input: &FilterInput<'_>) -> FilterResult {
         [] => ("    ".to_owned(), "    ".to_owned()),
         [single] => sized_indents(single).unwrap_or_else(|| (single.clone(), single.clone())),
         [initial, subsequent] => (initial.clone(), subsequent.clone()),
-        _ => return Err("takes at most two arguments".to_owned()),
+        _ => return Err("takes at most two arguments".to_owned().into()),
     };
     Ok(format!(
         "{initial}{}",

@@ -36,7 +36,7 @@ enum Part {
 fn version_part(input: &FilterInput<'_>, part: Part) -> FilterResult {
     // Octostache ignores any options given to these filters.
     if input.value.trim().is_empty() {
-        return Err("needs a version, but the value is empty".to_owned());
+        return Err("needs a version, but the value is empty".to_owned().into());
     }
     let pattern = VERSION
         .as_ref()
@@ -51,7 +51,9 @@ fn version_part(input: &FilterInput<'_>, part: Part) -> FilterResult {
                 .as_str()
                 .parse::<i32>()
                 .map(|number| number.to_string())
-                .map_err(|_| format!("the {group} number of `{}` is too large", input.value)),
+                .map_err(|_| {
+                    format!("the {group} number of `{}` is too large", input.value).into()
+                }),
             None => Ok("0".to_owned()),
         },
         Part::Text(group) => Ok(captures
