@@ -176,7 +176,9 @@ pub(crate) fn parse_for(
 
 /// Renders several templates against the same variables within one budget (and computing
 /// each variable's value once for all of them): for expanding every value of a variable set.
-/// Each template gets its own result.
+/// Each template gets its own result. A value is expanded as a variable read in a template
+/// expands it, whatever the mode: one that does not parse strictly is used exactly as
+/// written, as Octostache uses such a value.
 pub fn render_all(
     templates: &[&str],
     variables: &Variables,
@@ -189,6 +191,14 @@ pub fn render_all(
 /// Unknown variables are NOT errors here.
 pub fn check(template: &str) -> Result<(), TemplateError> {
     let nodes = syntax::parse(template)?;
+    runtime::validate(&compile::compile(&nodes))
+}
+
+/// [`check`] for a template rendered leniently: a tag that does not parse is not an error
+/// (lenient rendering leaves it as written), but what lenient rendering still refuses is
+/// (unknown filters, a `#{` that ends the template, stray closing tags).
+pub fn check_lenient(template: &str) -> Result<(), TemplateError> {
+    let nodes = syntax::parse_lenient(template)?;
     runtime::validate(&compile::compile(&nodes))
 }
 

@@ -291,7 +291,10 @@ pub(crate) fn render_all(
     templates
         .iter()
         .map(|template| {
-            let nodes = crate::parse_for(template, options)?;
+            // As `lookup::expand` reads a value: strictly, and as written when it does not parse.
+            let Ok(nodes) = crate::syntax::parse(template) else {
+                return Ok((*template).to_owned());
+            };
             finish(
                 crate::compile::compile(&nodes),
                 render.clone(),
