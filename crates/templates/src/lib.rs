@@ -53,6 +53,10 @@
 //!   ends the template, unknown filters and stray closing tags are still errors. Lenient
 //!   pass-through prints tags as written, not Octostache's re-rendering of them.
 //! - `| Null` (Octostache's null result) is an error when strict.
+//! - Strict reading of a JSON value reports a missing property, an index past the end and a
+//!   property of a scalar as unknown variables (lenient: empty, or the scalar, as Octostache).
+//! - `UriPart`'s bracketed messages (`[UriPart error: …]`) are printed only when lenient;
+//!   strict, they are errors.
 //! - `Substring` past the end of the value is an error (current Octostache returns the rest).
 //! - `Markdown` uses pulldown-cmark (tables written one tag a line as Markdig writes them,
 //!   strikethrough, bare-link autolinks); other Markdig extras are not rendered.

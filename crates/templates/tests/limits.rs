@@ -194,7 +194,7 @@ fn hostile_json_values_are_bounded() {
         "#{Deep[0]}"
     );
     // Reading a large JSON value again and again is charged to the budget.
-    let large = format!("{{\"A\": \"{}\"}}", "x".repeat(1_000_000));
+    let large = format!("{{\"A\": \"{}\", \"B\": \"b\"}}", "x".repeat(1_000_000));
     let variables: Variables = [("Large".to_owned(), large)].into_iter().collect();
     let template = "#{Large.B}".repeat(100);
     let error = render(
@@ -212,7 +212,10 @@ fn hostile_json_values_are_bounded() {
 #[test]
 fn reading_into_a_large_json_loop_item_again_and_again_is_charged() {
     // One item of a few MB, read once per `#{x.Value.a}`: each read parses the item again.
-    let big = format!("{{\"Item\": {{\"a\": \"{}\"}}}}", "x".repeat(4_000_000));
+    let big = format!(
+        "{{\"Item\": {{\"a\": \"{}\", \"b\": \"y\"}}}}",
+        "x".repeat(4_000_000)
+    );
     let variables: Variables = [("Big".to_owned(), big)].into_iter().collect();
     let template = format!(
         "#{{each x in Big}}{}#{{/each}}",

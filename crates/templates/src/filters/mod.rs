@@ -18,11 +18,13 @@ mod versions;
 use chrono::{DateTime, Utc};
 
 /// What a filter gets: the value (Octostache's "argument"), its options, the render's clock,
-/// and how much it may still produce.
+/// the mode, and how much it may still produce.
 pub(crate) struct FilterInput<'a> {
     pub value: &'a str,
     pub arguments: &'a [String],
     pub now: DateTime<Utc>,
+    /// Lenient rendering: `UriPart` then answers its problems in the output, as Octostache does.
+    pub lenient: bool,
     /// The most bytes the result may have (what is left of the render's budget). A filter
     /// whose output can be far larger than its input checks this before it builds the output.
     pub output_limit: usize,

@@ -1,8 +1,9 @@
 //! JSON-valued variables: a variable whose value is JSON can be indexed (`#{Config[Key]}`,
 //! `#{Config.Key}`, `#{Config.Items[0].Name}`) and iterated, as Octostache does with
-//! Newtonsoft.Json: property names are matched exactly, a missing property or an index past
-//! the end is empty, a JSON `null` is empty, a scalar answers any property with itself, and an
-//! object or array inside is printed as compact JSON.
+//! Newtonsoft.Json: property names are matched exactly, a JSON `null` is empty, and an object
+//! or array inside is printed as compact JSON. A missing property, an index past the end and a
+//! property of a scalar are unknown variables when strict; lenient reading answers them as
+//! Octostache does (empty, and a scalar answers any property with itself).
 //!
 //! The reader accepts what Newtonsoft accepts in practice (unquoted property names, single
 //! quotes) and nests at most [`MOST_NESTED`] deep, so hostile values cannot exhaust the stack.
@@ -87,24 +88,30 @@ impl Json {
     }
 
     /// One step into the value: `None` when the step does not apply (an array indexed by a
-    /// name, a text that is not JSON), so the variable counts as missing.
-    pub fn step(&self, property: &str) -> Option<String> {
+    /// name, a text that is not JSON), so the variable counts as missing. Strict reading also
+    /// counts a missing property, an index past the end and a step into a scalar as missing
+    /// (so a typo is an unknown variable); lenient reading answers them as Newtonsoft does:
+    /// empty, and a scalar answers any property with itself. A JSON `null` is empty either way.
+    pub fn step(&self, property: &str, lenient: bool) -> Option<String> {
         match self {
-            Json::Object(properties) => Some(
-                properties
-                    .iter()
-                    .find(|(name, _)| name == property)
-                    .map(|(_, value)| value.as_variable_text())
-                    .unwrap_or_default(),
-            ),
+            Json::Object(properties) => {
+                let found = properties.iter().find(|(name, _)| name == property);
+                match found {
+                    Some((_, value)) => Some(value.as_variable_text()),
+                    None => lenient.then(String::new),
+                }
+            }
             Json::Array(items) => {
                 let index: i32 = property.trim().parse().ok()?;
                 let found = usize::try_from(index)
                     .ok()
                     .and_then(|index| items.get(index));
-                Some(found.map(Json::as_variable_text).unwrap_or_default())
+                match found {
+                    Some(item) => Some(item.as_variable_text()),
+                    None => lenient.then(String::new),
+                }
             }
-            scalar => Some(scalar.as_variable_text()),
+            scalar => lenient.then(|| scalar.as_variable_text()),
         }
     }
 }
@@ -124,7 +131,8 @@ pub(super) fn walk(
             return Ok(None);
         }
         scope.render().charge(scope, tag, current.len() as u64)?;
-        let Some(next) = Json::parse(&current).and_then(|json| json.step(step)) else {
+        let lenient = scope.render().lenient;
+        let Some(next) = Json::parse(&current).and_then(|json| json.step(step, lenient)) else {
             return Ok(None);
         };
         current = next;

@@ -396,6 +396,7 @@ fn apply_filter(
         value: &text,
         arguments: &arguments,
         now: render.now,
+        lenient: render.lenient,
         output_limit: render.remaining(),
     };
     match (definition.apply)(&input) {
