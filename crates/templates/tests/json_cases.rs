@@ -86,10 +86,15 @@ fn cases() -> Vec<Case> {
         ok("#{each item in Config}#{item.Name};#{/each}", &[("Config", "[{'Name': 'a'}, {'Name': 'b'}]")], "a;b;"),
         lenient("#{Config.List[x]}", &[("Config", "{\"List\": [1]}")], "#{Config.List[x]}"),
         ok("#{each a in L}#{a}|#{/each}", &[("L", "1,2")], "1|2|"),
+        // Ferry's own, read from .NET's default double formatting (Newtonsoft reads decimals
+        // as doubles): exponent form below 1E-05 and from 1E+15 on.
+        ok("#{N.A} #{N.B} #{N.C} #{N.D}", &[("N", "{A: 1e308, B: 1.5e-7, C: -2.5E+20, D: 1e15}")], "1E+308 1.5E-07 -2.5E+20 1E+15"),
+        ok("#{N.A} #{N.B} #{N.C} #{N.D}", &[("N", "{A: 1.50, B: 0.0001, C: 123456789012345.0, D: 0.0}")], "1.5 0.0001 123456789012345 0"),
+        ok("#{N.A}", &[("N", "{A: 1e400}")], "1e400"),
     ]
 }
 
 #[test]
 fn json_values_can_be_indexed_and_iterated_as_in_octostache() {
-    run_table(cases(), 42);
+    run_table(cases(), 45);
 }

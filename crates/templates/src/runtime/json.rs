@@ -140,6 +140,20 @@ pub(super) fn walk(
     Ok(Some(current))
 }
 
+/// A double as .NET's default formatting prints it: the shortest text that reads back the
+/// same, in exponent form (`1E+308`, `1.5E-07`, at least two exponent digits) below 1E-05 and
+/// from 1E+15 on. Never longer than about 25 bytes, whatever the exponent.
+fn dotnet_double(number: f64) -> String {
+    let scientific = format!("{number:e}");
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    if number != 0.0 && !(-5..15).contains(&exponent) {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        return format!("{mantissa}E{sign}{:02}", exponent.unsigned_abs());
+    }
+    format!("{number}")
+}
+
 fn write_string(text: &str, out: &mut String) {
     out.push('"');
     for character in text.chars() {
@@ -208,8 +222,8 @@ impl Reader<'_> {
         let written = &self.text[start..self.position];
         let number: f64 = written.parse().ok()?;
         // Newtonsoft reads decimals as doubles and prints them back as .NET does.
-        if written.contains(['.', 'e', 'E']) {
-            return Some(Json::Number(format!("{number}")));
+        if written.contains(['.', 'e', 'E']) && number.is_finite() {
+            return Some(Json::Number(dotnet_double(number)));
         }
         Some(Json::Number(written.trim_start_matches('+').to_owned()))
     }
