@@ -6,7 +6,7 @@
 use chrono::{Months, NaiveDateTime, TimeDelta};
 
 use super::dates::{self, DateValue, Kind};
-use super::{FilterInput, FilterResult};
+use super::{FilterInput, FilterResult, shown};
 
 /// Ticks (100 ns) in each unit, as .NET's `TimeSpan.From…` counts them.
 const TICKS_PER_SECOND: f64 = 10_000_000.0;
@@ -44,7 +44,7 @@ fn amount(input: &FilterInput<'_>) -> Result<f64, String> {
         .parse::<f64>()
         .ok()
         .filter(|number| number.is_finite())
-        .ok_or_else(|| format!("needs a number to add, not `{text}`"))
+        .ok_or_else(|| format!("needs a number to add, not `{}`", shown(text)))
 }
 
 fn add_span(input: &FilterInput<'_>, ticks_per_unit: f64) -> FilterResult {
@@ -90,7 +90,7 @@ fn add_calendar_months(input: &FilterInput<'_>, months_per_unit: i64) -> FilterR
 /// `Z` stays UTC, and an explicit offset is kept rather than converted.
 fn read(text: &str) -> Result<DateValue, String> {
     let trimmed = text.trim();
-    let not_a_date = || format!("cannot read `{text}` as a date");
+    let not_a_date = || format!("cannot read `{}` as a date", shown(text));
     if let Some(utc_text) = trimmed.strip_suffix('Z') {
         let local = dates::parse_naive(utc_text).ok_or_else(not_a_date)?;
         return Ok(DateValue {

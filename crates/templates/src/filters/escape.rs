@@ -4,7 +4,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use super::{FilterInput, FilterResult, no_arguments};
+use super::{FilterInput, FilterResult, no_arguments, shown};
 
 fn escape_each(value: &str, mapping: impl Fn(char) -> Option<&'static str>) -> String {
     let mut escaped = String::with_capacity(value.len());
@@ -196,7 +196,7 @@ fn encode_text(value: &str, encoding: Option<&String>) -> Result<Vec<u8>, String
 fn unknown_encoding(encoding: Option<&String>) -> String {
     format!(
         "knows the encodings `utf8` and `unicode`, not `{}`",
-        encoding.map(String::as_str).unwrap_or_default()
+        shown(encoding.map(String::as_str).unwrap_or_default())
     )
 }
 

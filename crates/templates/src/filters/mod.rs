@@ -214,8 +214,24 @@ fn one_argument<'a>(input: &'a FilterInput<'_>) -> Result<&'a str, String> {
 }
 
 fn describe_arguments(arguments: &[String]) -> String {
-    let quoted: Vec<String> = arguments.iter().map(|a| format!("`{a}`")).collect();
+    let quoted: Vec<String> = arguments
+        .iter()
+        .map(|a| format!("`{}`", shown(a)))
+        .collect();
     format!("{} ({})", arguments.len(), quoted.join(", "))
+}
+
+/// The most characters of a value or option an error message quotes.
+const MOST_QUOTED_CHARS: usize = 64;
+
+/// A value or option as an error message quotes it: whole when short, else its first
+/// [`MOST_QUOTED_CHARS`] characters and `…`, so a multi-megabyte value does not become a
+/// multi-megabyte message.
+pub(crate) fn shown(text: &str) -> String {
+    match text.char_indices().nth(MOST_QUOTED_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
 }
 
 /// Octostache's "true"/"false" results, which `#{if}` treats as truthy and falsy.

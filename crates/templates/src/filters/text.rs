@@ -3,7 +3,7 @@
 
 use regex::Regex;
 
-use super::{FilterInput, FilterResult, boolean, no_arguments, one_argument};
+use super::{FilterInput, FilterResult, boolean, no_arguments, one_argument, shown};
 
 pub(super) fn to_lower(input: &FilterInput<'_>) -> FilterResult {
     no_arguments(input)?;
@@ -23,7 +23,7 @@ pub(super) fn trim(input: &FilterInput<'_>) -> FilterResult {
         Some(side) if side == "end" => Ok(input.value.trim_end().to_owned()),
         Some(_) => Err(format!(
             "takes `start` or `end` or nothing, not `{}`",
-            input.arguments[0]
+            shown(&input.arguments[0])
         )
         .into()),
     }
@@ -66,9 +66,12 @@ fn count_argument(argument: Option<&String>, what: &str) -> Result<usize, String
     let Some(text) = argument else {
         return Err(format!("needs {what}"));
     };
-    text.trim()
-        .parse::<usize>()
-        .map_err(|_| format!("needs {what} that is a whole number of at least 0, not `{text}`"))
+    text.trim().parse::<usize>().map_err(|_| {
+        format!(
+            "needs {what} that is a whole number of at least 0, not `{}`",
+            shown(text)
+        )
+    })
 }
 
 /// `Replace PATTERN [REPLACEMENT]`: every match of the regular expression; a missing
@@ -154,7 +157,7 @@ fn compile(pattern: &str) -> Result<Regex, String> {
     Regex::new(&literal_braces(pattern)).map_err(|error| {
         let detail = error.to_string();
         let last_line = detail.lines().last().unwrap_or_default().trim().to_owned();
-        format!("cannot use the pattern `{pattern}`: {last_line}")
+        format!("cannot use the pattern `{}`: {last_line}", shown(pattern))
     })
 }
 
