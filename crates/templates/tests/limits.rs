@@ -51,8 +51,21 @@ fn long_calculations_and_filter_chains_render() {
     assert!(error.message.contains("at most 100 operators"), "{error}");
 
     let variables: Variables = [("A".to_owned(), "x".to_owned())].into_iter().collect();
-    let filters = "#{A".to_owned() + &" | ToUpper | ToLower".repeat(2000) + "}";
+    let filters = "#{A".to_owned() + &" | ToUpper | ToLower".repeat(50) + "}";
     assert_eq!(render(&filters, &variables, &strict()).unwrap(), "x");
+}
+
+#[test]
+fn a_tag_applies_at_most_100_filters() {
+    for template in [
+        "#{A".to_owned() + &" | ToUpper".repeat(101) + "}",
+        "#{A".to_owned() + &" | ToUpper".repeat(40_000) + "}",
+        "#{if A".to_owned() + &" | ToUpper".repeat(101) + "}x#{/if}",
+    ] {
+        let error = check(&template).unwrap_err();
+        assert_eq!(error.kind, TemplateErrorKind::Syntax, "{error}");
+        assert!(error.message.contains("at most 100 filters"), "{error}");
+    }
 }
 
 #[test]
@@ -275,5 +288,68 @@ fn markdown_tables_padded_past_the_budget_fail_fast() {
         render("#{Notes | Markdown}", &honest, &small)
             .unwrap()
             .contains("<td>1</td>\n<td></td>")
+    );
+}
+
+#[test]
+fn filters_that_multiply_their_input_are_refused_before_they_build() {
+    let variables: Variables = [
+        ("Chars".to_owned(), "a".repeat(50_000)),
+        ("Lines".to_owned(), "\n".repeat(50_000)),
+    ]
+    .into_iter()
+    .collect();
+    let long = "r".repeat(4_000);
+    let small = strict().with_limits(ferry_templates::Limits {
+        max_output_bytes: 1 << 20,
+        ..ferry_templates::Limits::default()
+    });
+    // Each would be 200 MB before the budget saw it.
+    for template in [
+        format!("#{{Chars | Replace \"\" \"{long}\"}}"),
+        format!("#{{Chars | Replace \"a\" \"{long}$0$0\"}}"),
+        format!("#{{Lines | Indent \"{long}\" \"{long}\"}}"),
+    ] {
+        let started = std::time::Instant::now();
+        let error = render(&template, &variables, &small).unwrap_err();
+        assert_eq!(error.kind, TemplateErrorKind::OverBudget, "{error}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(100),
+            "{:.40} took {:?}",
+            template,
+            started.elapsed()
+        );
+    }
+    // Within the budget they still work.
+    let variables: Variables = [("A".to_owned(), "ab\ncd".to_owned())]
+        .into_iter()
+        .collect();
+    assert_eq!(
+        render("#{A | Replace \"\" -}", &variables, &small).unwrap(),
+        "-a-b-\n-c-d-"
+    );
+    assert_eq!(
+        render("#{A | Replace \"(b)\" \"[$1$0]\"}", &variables, &small).unwrap(),
+        "a[bb]\ncd"
+    );
+    assert_eq!(
+        render("#{A | Indent 2}", &variables, &small).unwrap(),
+        "  ab\n  cd"
+    );
+}
+
+#[test]
+fn a_substring_past_every_number_is_the_documented_error() {
+    let variables: Variables = [("A".to_owned(), "abc".to_owned())].into_iter().collect();
+    let error = render(
+        "#{A | Substring 18446744073709551615 2}",
+        &variables,
+        &strict(),
+    )
+    .unwrap_err();
+    assert_eq!(error.kind, TemplateErrorKind::FilterArgument, "{error}");
+    assert!(
+        error.message.contains("cannot take 2 characters"),
+        "{error}"
     );
 }

@@ -3,7 +3,7 @@
 
 use regex::Regex;
 
-use super::{FilterInput, FilterResult, boolean, no_arguments, one_argument, shown};
+use super::{FilterInput, FilterResult, boolean, fits, no_arguments, one_argument, shown};
 
 pub(super) fn to_lower(input: &FilterInput<'_>) -> FilterResult {
     no_arguments(input)?;
@@ -54,7 +54,7 @@ pub(super) fn substring(input: &FilterInput<'_>) -> FilterResult {
         _ => return Err("takes a length, or a start and a length".to_owned().into()),
     };
     let available = input.value.chars().count();
-    if start + length > available {
+    if start.checked_add(length).is_none_or(|end| end > available) {
         return Err(format!(
             "cannot take {length} characters from position {start} of the {available}-character value"
         ).into());
@@ -81,10 +81,45 @@ pub(super) fn replace(input: &FilterInput<'_>) -> FilterResult {
         return Err("needs a pattern to replace".to_owned().into());
     };
     let regex = compile(pattern)?;
-    let replacement = input.arguments.get(1).map(String::as_str).unwrap_or("");
-    Ok(regex
-        .replace_all(input.value, dotnet_replacement(replacement).as_str())
-        .into_owned())
+    let replacement = dotnet_replacement(input.arguments.get(1).map_or("", String::as_str));
+    let groups = group_references(&replacement);
+    // An empty pattern matches between every two characters, and each `$0` repeats the
+    // match: the output is built match by match, each checked against the budget before it
+    // is written (a replacement writes at most its own text plus each group's match).
+    let mut replaced = String::new();
+    let mut copied = 0;
+    for captures in regex.captures_iter(input.value) {
+        let Some(found) = captures.get(0) else {
+            continue;
+        };
+        let most = replaced.len()
+            + (found.start() - copied)
+            + replacement.len()
+            + groups.saturating_mul(found.len());
+        fits(input, most)?;
+        replaced.push_str(&input.value[copied..found.start()]);
+        captures.expand(&replacement, &mut replaced);
+        copied = found.end();
+    }
+    fits(input, replaced.len() + (input.value.len() - copied))?;
+    replaced.push_str(&input.value[copied..]);
+    Ok(replaced)
+}
+
+/// How many groups a replacement (in the `regex` crate's syntax) refers to: each `${…}`
+/// (`$$` is a literal `$`).
+fn group_references(replacement: &str) -> usize {
+    let mut references = 0;
+    let mut rest = replacement;
+    while let Some(at) = rest.find('$') {
+        rest = &rest[at + 1..];
+        if let Some(after) = rest.strip_prefix('$') {
+            rest = after;
+        } else if rest.starts_with('{') {
+            references += 1;
+        }
+    }
+    references
 }
 
 /// `Match PATTERN`: `true` when the regular expression matches anywhere in the value.
@@ -131,6 +166,11 @@ pub(super) fn indent(input: &FilterInput<'_>) -> FilterResult {
         [initial, subsequent] => (initial.clone(), subsequent.clone()),
         _ => return Err("takes at most two arguments".to_owned().into()),
     };
+    let line_breaks = input.value.bytes().filter(|byte| *byte == b'\n').count();
+    fits(
+        input,
+        initial.len() + input.value.len() + line_breaks.saturating_mul(subsequent.len()),
+    )?;
     Ok(format!(
         "{initial}{}",
         input.value.replace('\n', &format!("\n{subsequent}"))
