@@ -372,6 +372,7 @@ fn uri_cases() -> Vec<Case> {
         ok("#{foo | UriPart Scheme}", &[("foo", "https://octopus.com/docs")], "https"),
         ok("#{foo | UriPart SchemeAndServer}", &[("foo", "https://octopus.com/docs")], "https://octopus.com"),
         ok("#{foo | UriPart UserInfo}", &[("foo", "https://username:password@octopus.com")], "username:password"),
+        // Ferry's own (not Octostache's outputs), read from .NET's `System.Uri`: an explicit port.
         ok("#{foo | UriPart Port}", &[("foo", "http://localhost:8080/api")], "8080"),
         ok("#{foo | UriPart IsDefaultPort}", &[("foo", "http://localhost:8080/api")], "false"),
         ok("#{foo | UriPart Authority}", &[("foo", "http://localhost:8080/api")], "localhost:8080"),
