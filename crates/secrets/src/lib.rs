@@ -11,6 +11,8 @@
 //! which still open what they sealed. Values written before key ids (`v1:`) are tried with
 //! every key of the ring.
 
+mod json_parts;
+
 use std::fmt;
 
 use base64::Engine;
@@ -19,7 +21,8 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use sha2::{Digest, Sha256};
 
-/// The shortest line of a multi-line sensitive value that is masked on its own.
+/// The shortest part of a sensitive value that is masked on its own: a line of a multi-line
+/// value, or a string or number inside a JSON value.
 pub const MIN_LINE_CHARS: usize = 4;
 
 /// What replaces a sensitive value wherever people read text.
@@ -229,7 +232,9 @@ impl Keyring {
 /// are replaced first, so a value that contains another is masked whole. Empty values are
 /// ignored (they would match everywhere). Output is masked line by line, so each line of a
 /// multi-line value (a private key) is masked on its own too, when it has at least
-/// [`MIN_LINE_CHARS`] characters.
+/// [`MIN_LINE_CHARS`] characters. A value that is a JSON object or array has each string and
+/// number inside it masked on its own too (when it has at least [`MIN_LINE_CHARS`]
+/// characters), since a template can print one field of it (`#{Creds.password}`).
 #[derive(Debug, Clone, Default)]
 pub struct Masker {
     values: Vec<String>,
@@ -243,6 +248,11 @@ impl Masker {
     {
         let mut masked: Vec<String> = Vec::new();
         for value in values.into_iter().map(Into::into) {
+            masked.extend(
+                json_parts::leaves(&value)
+                    .into_iter()
+                    .filter(|part| part.trim().chars().count() >= MIN_LINE_CHARS),
+            );
             if value.contains('\n') {
                 masked.extend(
                     value
@@ -387,6 +397,34 @@ mod tests {
         );
         assert_eq!(masker.mask("nothing secret"), "nothing secret");
         assert!(Masker::new([""]).is_empty());
+    }
+
+    #[test]
+    fn each_string_and_number_inside_a_json_value_is_masked() {
+        let creds = r#"{"user": "deployer", "password": "hunter22", 'pin': 123456, "ok": "no",
+            "nested": {"token": "t\u0030ken-1"}, list: ["alpha-one", 7.50], "flag": true}"#;
+        let masker = Masker::new([creds]);
+        assert_eq!(masker.mask("pw=hunter22"), "pw=*****");
+        assert_eq!(
+            masker.mask(r#"{"password":"hunter22"}"#),
+            r#"{"password":*****}"#
+        );
+        assert_eq!(masker.mask("user deployer"), "user *****");
+        assert_eq!(masker.mask("pin 123456"), "pin *****");
+        assert_eq!(masker.mask("t0ken-1 alpha-one"), "***** *****");
+        assert_eq!(
+            masker.mask("7.50 and 7.5"),
+            "***** and 7.5",
+            "shorter than 4: left"
+        );
+        assert_eq!(
+            masker.mask("password nested token ok no true"),
+            "password nested token ok no true",
+            "names, short strings and booleans are not parts"
+        );
+        assert_eq!(masker.mask(creds), "*****");
+        let text = Masker::new(["{not json but braced}"]);
+        assert_eq!(text.mask("not json"), "not json");
     }
 
     #[test]

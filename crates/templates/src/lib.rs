@@ -35,7 +35,9 @@
 //!   `Options::lenient(now)` restores Octopus's pass-through of the tag as written.
 //! - An unknown filter is an error even in lenient mode (Octostache echoes the tag).
 //! - Strict mode also fails when the value of a variable used in an `#{if}` refers to an
-//!   unknown variable; only the condition's own variable may be missing.
+//!   unknown variable; only the condition's own variable may be missing, and only when no
+//!   filter is applied to it (`#{if Missing | ToLower == "x"}` is an unknown variable, as in
+//!   `#{Missing | ToLower}`).
 //! - `#{if`, `#{unless`, `#{each` and `#{calc` followed by a space always open that
 //!   construct; Octostache falls back to reading them as a variable name when the rest does
 //!   not parse. An unclosed block is therefore an error when strict (lenient: text).
@@ -53,6 +55,10 @@
 //!   ends the template, unknown filters and stray closing tags are still errors. Lenient
 //!   pass-through prints tags as written, not Octostache's re-rendering of them.
 //! - `| Null` (Octostache's null result) is an error when strict.
+//! - Strict reading of a JSON value reports a missing property, an index past the end and a
+//!   property of a scalar as unknown variables (lenient: empty, or the scalar, as Octostache).
+//! - `UriPart`'s bracketed messages (`[UriPart error: …]`) are printed only when lenient;
+//!   strict, they are errors.
 //! - `Substring` past the end of the value is an error (current Octostache returns the rest).
 //! - `Markdown` uses pulldown-cmark (tables written one tag a line as Markdig writes them,
 //!   strikethrough, bare-link autolinks); other Markdig extras are not rendered.
@@ -69,8 +75,9 @@
 //! - `##{` prints `#{` and what follows is ordinary text, so a `#{…}` after it is still
 //!   rendered, as in Octostache.
 //! - Limits keep hostile templates from exhausting the stack: tags, blocks and parentheses
-//!   nest at most 50 deep, a `#{calc}` has at most 100 operators, and values refer to values
-//!   at most 32 levels deep.
+//!   nest at most 50 deep (each `#{elseif}` of a chain counts as one level, since the chain
+//!   is read and rendered as nested `#{if}`s), a tag applies at most 100 filters, a `#{calc}`
+//!   has at most 100 operators, and values refer to values at most 32 levels deep.
 //! - A render has a budget ([`Limits`]): at most `max_output_bytes` of output (each expanded
 //!   value counts too) and `max_steps` steps (every variable looked up, every loop iteration,
 //!   every byte a value or filter produces, weighted). Going over is an [`TemplateErrorKind::OverBudget`]
@@ -94,7 +101,8 @@ pub use variables::Variables;
 #[derive(Clone, Debug)]
 pub struct Options {
     /// `true`: an unknown variable (or a filter or calculation that cannot be applied) leaves
-    /// its `#{…}` in the output as written, as Octopus does. `false`: it is an error.
+    /// its `#{…}` in the output as written, as Octopus does, and so does a tag that does not
+    /// parse (up to where the parser gave up). `false`: each of these is an error.
     pub lenient: bool,
     /// The time `NowDate` and `NowDateUtc` print; passed in so rendering stays pure.
     pub now: DateTime<Utc>,
@@ -176,7 +184,9 @@ pub(crate) fn parse_for(
 
 /// Renders several templates against the same variables within one budget (and computing
 /// each variable's value once for all of them): for expanding every value of a variable set.
-/// Each template gets its own result.
+/// Each template gets its own result. A value is expanded as a variable read in a template
+/// expands it, whatever the mode: one that does not parse strictly is used exactly as
+/// written, as Octostache uses such a value.
 pub fn render_all(
     templates: &[&str],
     variables: &Variables,
@@ -189,6 +199,14 @@ pub fn render_all(
 /// Unknown variables are NOT errors here.
 pub fn check(template: &str) -> Result<(), TemplateError> {
     let nodes = syntax::parse(template)?;
+    runtime::validate(&compile::compile(&nodes))
+}
+
+/// [`check`] for a template rendered leniently: a tag that does not parse is not an error
+/// (lenient rendering leaves it as written), but what lenient rendering still refuses is
+/// (unknown filters, a `#{` that ends the template, stray closing tags).
+pub fn check_lenient(template: &str) -> Result<(), TemplateError> {
+    let nodes = syntax::parse_lenient(template)?;
     runtime::validate(&compile::compile(&nodes))
 }
 

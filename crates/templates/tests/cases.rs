@@ -252,3 +252,24 @@ fn errors_display_their_position() {
         "line 2, column 3: unknown variable `Nope`"
     );
 }
+
+#[test]
+fn a_value_that_does_not_parse_is_used_exactly_as_written_in_both_paths() {
+    let now = chrono::Utc::now();
+    let raw = "a##{b#{c";
+    let variables: Variables = [("Pw".to_owned(), raw.to_owned())].into_iter().collect();
+    for options in [Options::strict(now), Options::lenient(now)] {
+        // Expanding a variable set's values (the worker's environment) …
+        let expanded = ferry_templates::render_all(&[raw], &variables, &options);
+        assert_eq!(expanded[0].as_ref().unwrap(), raw, "{options:?}");
+        // … and reading the variable in a template give the same text.
+        assert_eq!(render("#{Pw}", &variables, &options).unwrap(), raw);
+    }
+}
+
+#[test]
+fn a_lenient_check_accepts_what_lenient_rendering_echoes() {
+    assert!(ferry_templates::check("echo #{Foo").is_err());
+    assert_eq!(ferry_templates::check_lenient("echo #{Foo bar"), Ok(()));
+    assert!(ferry_templates::check_lenient("#{Foo | NoSuchFilter}").is_err());
+}

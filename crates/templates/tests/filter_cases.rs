@@ -115,3 +115,33 @@ fn cases() -> Vec<Case> {
 fn every_filter_case_renders_as_octostache_would() {
     run_table(cases(), 90);
 }
+
+#[test]
+fn error_messages_quote_at_most_64_characters_of_a_value() {
+    let long = "y".repeat(100_000);
+    let variables: ferry_templates::Variables =
+        [("Long".to_owned(), long.clone())].into_iter().collect();
+    let pattern_template = format!("#{{Long | Replace \"({long}\"}}");
+    let trim_template = format!("#{{Long | Trim {long}}}");
+    let templates = [
+        trim_template.as_str(),
+        "#{calc Long + 1}",
+        "#{Long | AddDays 1}",
+        "#{Long | Format N2}",
+        "#{Long | Format Int32 N2}",
+        "#{Long | Format Date yyyy}",
+        pattern_template.as_str(),
+    ];
+    let now = chrono::Utc::now();
+    for template in templates {
+        let error =
+            ferry_templates::render(template, &variables, &ferry_templates::Options::strict(now))
+                .unwrap_err();
+        assert!(error.message.contains("yyy…"), "{error}");
+        assert!(
+            error.message.len() < 400,
+            "{template:.40}: {:.400}",
+            error.message
+        );
+    }
+}

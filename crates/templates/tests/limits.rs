@@ -51,8 +51,21 @@ fn long_calculations_and_filter_chains_render() {
     assert!(error.message.contains("at most 100 operators"), "{error}");
 
     let variables: Variables = [("A".to_owned(), "x".to_owned())].into_iter().collect();
-    let filters = "#{A".to_owned() + &" | ToUpper | ToLower".repeat(2000) + "}";
+    let filters = "#{A".to_owned() + &" | ToUpper | ToLower".repeat(50) + "}";
     assert_eq!(render(&filters, &variables, &strict()).unwrap(), "x");
+}
+
+#[test]
+fn a_tag_applies_at_most_100_filters() {
+    for template in [
+        "#{A".to_owned() + &" | ToUpper".repeat(101) + "}",
+        "#{A".to_owned() + &" | ToUpper".repeat(40_000) + "}",
+        "#{if A".to_owned() + &" | ToUpper".repeat(101) + "}x#{/if}",
+    ] {
+        let error = check(&template).unwrap_err();
+        assert_eq!(error.kind, TemplateErrorKind::Syntax, "{error}");
+        assert!(error.message.contains("at most 100 filters"), "{error}");
+    }
 }
 
 #[test]
@@ -194,7 +207,7 @@ fn hostile_json_values_are_bounded() {
         "#{Deep[0]}"
     );
     // Reading a large JSON value again and again is charged to the budget.
-    let large = format!("{{\"A\": \"{}\"}}", "x".repeat(1_000_000));
+    let large = format!("{{\"A\": \"{}\", \"B\": \"b\"}}", "x".repeat(1_000_000));
     let variables: Variables = [("Large".to_owned(), large)].into_iter().collect();
     let template = "#{Large.B}".repeat(100);
     let error = render(
@@ -207,4 +220,136 @@ fn hostile_json_values_are_bounded() {
     )
     .unwrap_err();
     assert_eq!(error.kind, TemplateErrorKind::OverBudget, "{error}");
+}
+
+#[test]
+fn reading_into_a_large_json_loop_item_again_and_again_is_charged() {
+    // One item of a few MB, read once per `#{x.Value.a}`: each read parses the item again.
+    let big = format!(
+        "{{\"Item\": {{\"a\": \"{}\", \"b\": \"y\"}}}}",
+        "x".repeat(4_000_000)
+    );
+    let variables: Variables = [("Big".to_owned(), big)].into_iter().collect();
+    let template = format!(
+        "#{{each x in Big}}{}#{{/each}}",
+        "#{x.Value.b}".repeat(1000)
+    );
+    let started = std::time::Instant::now();
+    let error = render(&template, &variables, &strict()).unwrap_err();
+    assert_eq!(error.kind, TemplateErrorKind::OverBudget, "{error}");
+    assert!(error.message.contains("steps to render"), "{error}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "the budget stops the reads early ({:?})",
+        started.elapsed()
+    );
+}
+
+/// Tables whose short rows pulldown-cmark fills with empty cells: a few KB of Markdown per
+/// table, a quarter of a million cells each.
+fn padded_tables(tables: usize) -> String {
+    let columns = 362;
+    let table = format!(
+        "{}|\n{}|\n{}\n",
+        "|a".repeat(columns),
+        "|-".repeat(columns),
+        "a\n".repeat((1 << 18) / columns + 1)
+    );
+    vec![table; tables].join("\n")
+}
+
+#[test]
+fn markdown_tables_padded_past_the_budget_fail_fast() {
+    let markdown = padded_tables(22);
+    assert!(markdown.len() < 70 * 1024, "{}", markdown.len());
+    let variables: Variables = [("Notes".to_owned(), markdown)].into_iter().collect();
+    let started = std::time::Instant::now();
+    let error = render("#{Notes | Markdown}", &variables, &strict()).unwrap_err();
+    assert_eq!(error.kind, TemplateErrorKind::OverBudget, "{error}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(500),
+        "the tables are refused before they are built ({:?})",
+        started.elapsed()
+    );
+    // A smaller budget stops one such table too, and an honest table still renders.
+    let one: Variables = [("Notes".to_owned(), padded_tables(1))]
+        .into_iter()
+        .collect();
+    let small = strict().with_limits(ferry_templates::Limits {
+        max_output_bytes: 1 << 20,
+        ..ferry_templates::Limits::default()
+    });
+    let error = render("#{Notes | Markdown}", &one, &small).unwrap_err();
+    assert_eq!(error.kind, TemplateErrorKind::OverBudget, "{error}");
+    let honest: Variables = [("Notes".to_owned(), "|a|b|\n|-|-|\n|1|\n".to_owned())]
+        .into_iter()
+        .collect();
+    assert!(
+        render("#{Notes | Markdown}", &honest, &small)
+            .unwrap()
+            .contains("<td>1</td>\n<td></td>")
+    );
+}
+
+#[test]
+fn filters_that_multiply_their_input_are_refused_before_they_build() {
+    let variables: Variables = [
+        ("Chars".to_owned(), "a".repeat(50_000)),
+        ("Lines".to_owned(), "\n".repeat(50_000)),
+    ]
+    .into_iter()
+    .collect();
+    let long = "r".repeat(4_000);
+    let small = strict().with_limits(ferry_templates::Limits {
+        max_output_bytes: 1 << 20,
+        ..ferry_templates::Limits::default()
+    });
+    // Each would be 200 MB before the budget saw it.
+    for template in [
+        format!("#{{Chars | Replace \"\" \"{long}\"}}"),
+        format!("#{{Chars | Replace \"a\" \"{long}$0$0\"}}"),
+        format!("#{{Lines | Indent \"{long}\" \"{long}\"}}"),
+    ] {
+        let started = std::time::Instant::now();
+        let error = render(&template, &variables, &small).unwrap_err();
+        assert_eq!(error.kind, TemplateErrorKind::OverBudget, "{error}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(100),
+            "{:.40} took {:?}",
+            template,
+            started.elapsed()
+        );
+    }
+    // Within the budget they still work.
+    let variables: Variables = [("A".to_owned(), "ab\ncd".to_owned())]
+        .into_iter()
+        .collect();
+    assert_eq!(
+        render("#{A | Replace \"\" -}", &variables, &small).unwrap(),
+        "-a-b-\n-c-d-"
+    );
+    assert_eq!(
+        render("#{A | Replace \"(b)\" \"[$1$0]\"}", &variables, &small).unwrap(),
+        "a[bb]\ncd"
+    );
+    assert_eq!(
+        render("#{A | Indent 2}", &variables, &small).unwrap(),
+        "  ab\n  cd"
+    );
+}
+
+#[test]
+fn a_substring_past_every_number_is_the_documented_error() {
+    let variables: Variables = [("A".to_owned(), "abc".to_owned())].into_iter().collect();
+    let error = render(
+        "#{A | Substring 18446744073709551615 2}",
+        &variables,
+        &strict(),
+    )
+    .unwrap_err();
+    assert_eq!(error.kind, TemplateErrorKind::FilterArgument, "{error}");
+    assert!(
+        error.message.contains("cannot take 2 characters"),
+        "{error}"
+    );
 }

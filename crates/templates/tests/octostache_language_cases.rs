@@ -109,6 +109,7 @@ fn conditional_cases() -> Vec<Case> {
         lenient("#{if First}first#{elseif Second}second#{else}else#{/if}", &[("First", "false"), ("Second", "true")], "second"),
         fails("#{unless First}first#{elseif Second == \"x\"}second#{/unless}", &[], Syntax, (1, 21), "`#{elseif …}` can only be used inside `#{if`"),
         fails("#{if A}a#{else}b#{elseif B}c#{/if}", &[], Syntax, (1, 17), "after the `#{else}`"),
+        // Ferry's own (not Octostache's outputs): a bare `#{elseif}` reads a variable named `elseif`.
         ok("#{if A}a#{elseif}#{/if}", &[("A", "false"), ("elseif", "x")], ""),
         ok("#{if A}#{elseif}#{/if}", &[("A", "true"), ("elseif", "x")], "x"),
         // Filters in conditions, on either side.
@@ -160,6 +161,7 @@ fn calculation_cases() -> Vec<Case> {
         ok("#{calc {B}*0.2}", CALC_VARS, "1.4000000000000001"),
         ok("#{calc {Another-Var}-2}", CALC_VARS, "9"),
         ok("#{calc {The/Var}-2}", CALC_VARS, "7"),
+        // Ferry's own (not an Octostache output): spaces inside the braces.
         ok("#{calc { The/Var } * 2}", CALC_VARS, "18"),
         fails("#{calc {Missing-Var}+1}", CALC_VARS, UnknownVariable, (1, 1), "unknown variable `Missing-Var`"),
         fails("#{calc {B+1}", CALC_VARS, Syntax, (1, 1), "expected `}` after `{B`"),
@@ -184,6 +186,7 @@ fn name_and_lenient_cases() -> Vec<Case> {
         lenient("#{each a in Action}", &[("Action[a]", "One")], "#{each a in Action}"),
         lenient("#{ }", &[("Foo", "Value")], "#{ }"),
         lenient("#{}", &[("Foo", "Value")], "#{}"),
+        // Ferry's own (not Octostache's outputs): lenient echo next to a rendered tag.
         lenient("#{X!} #{X}", X1, "#{X!} 1"),
         lenient("#{X} #{if X}a", X1, "1 #{if X}a"),
         lenient("#{X} #{Foo", X1, "1 #{Foo"),

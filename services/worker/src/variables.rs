@@ -169,12 +169,15 @@ impl StepVariables {
 }
 
 /// Whether a (lowercased) template refers to a (lowercased) variable name: `#{name}`,
-/// `#{name | Filter}`, `#{ name }`.
+/// `#{name | Filter}`, `#{ name }`, or a part of its JSON value, `#{name.field}` and
+/// `#{name[field]}`.
 fn references(template: &str, name: &str) -> bool {
     template.match_indices("#{").any(|(start, _)| {
         let rest = template[start + 2..].trim_start();
         rest.strip_prefix(name).is_some_and(|after| {
-            after.trim_start().starts_with('}') || after.trim_start().starts_with('|')
+            after.starts_with(['.', '['])
+                || after.trim_start().starts_with('}')
+                || after.trim_start().starts_with('|')
         })
     })
 }
@@ -208,16 +211,17 @@ mod tests {
         assert!(references("#{ db password | tobase64 }", "db password"));
         assert!(!references("#{db password old}", "db password"));
         assert!(!references("#{db user}", "db"));
+        assert!(references("pw=#{creds.password}", "creds"));
+        assert!(references("#{creds[password] | toupper}", "creds"));
+        assert!(!references("#{credsx.password}", "creds"));
     }
 
-    #[test]
-    fn values_built_from_secrets_are_masked_once_expanded() {
-        let key: Keyring = ferry_secrets::SecretKey::from_base64(
-            &ferry_secrets::SecretKey::generate_base64().unwrap(),
-        )
-        .unwrap()
-        .into();
-        let job = StepJob {
+    fn job_with(
+        key: &Keyring,
+        variables: Vec<(String, String)>,
+        sensitive: (&str, &str),
+    ) -> StepJob {
+        StepJob {
             job_id: uuid::Uuid::nil(),
             deployment_id: uuid::Uuid::nil().into(),
             step_run_id: uuid::Uuid::nil().into(),
@@ -225,13 +229,10 @@ mod tests {
             step_index: 0,
             step_name: ferry_domain::StepName::parse("Run").unwrap(),
             script: "true".into(),
-            variables: vec![
-                ("Conn".into(), "Server=db1;Password=#{Db Password}".into()),
-                ("Db User".into(), "app".into()),
-            ],
+            variables,
             sensitive_variables: [(
-                "Db Password".to_owned(),
-                key.encrypt("S3cr3t", "Db Password").unwrap(),
+                sensitive.0.to_owned(),
+                key.encrypt(sensitive.1, sensitive.0).unwrap(),
             )]
             .into_iter()
             .collect(),
@@ -239,12 +240,53 @@ mod tests {
             package: None,
             timeout_seconds: 10,
             heartbeat_seconds: 15,
-        };
+        }
+    }
+
+    fn new_key() -> Keyring {
+        ferry_secrets::SecretKey::from_base64(&ferry_secrets::SecretKey::generate_base64().unwrap())
+            .unwrap()
+            .into()
+    }
+
+    #[test]
+    fn values_built_from_secrets_are_masked_once_expanded() {
+        let key = new_key();
+        let job = job_with(
+            &key,
+            vec![
+                ("Conn".into(), "Server=db1;Password=#{Db Password}".into()),
+                ("Db User".into(), "app".into()),
+            ],
+            ("Db Password", "S3cr3t"),
+        );
         let mut variables = StepVariables::prepare(&job, &key, "host").unwrap();
         variables.expand_values(ferry_templates::Limits::default());
         assert_eq!(
             variables.masker.mask("Server=db1;Password=S3cr3t user app"),
             "***** user app"
+        );
+    }
+
+    #[test]
+    fn fields_read_from_a_sensitive_json_value_are_masked() {
+        let key = new_key();
+        let job = job_with(
+            &key,
+            vec![
+                ("Dotted".into(), "pw=#{Creds.password}".into()),
+                ("Indexed".into(), "#{Creds[password] | ToUpper}".into()),
+            ],
+            ("Creds", r#"{"user": "deployer", "password": "hunter22"}"#),
+        );
+        let mut variables = StepVariables::prepare(&job, &key, "host").unwrap();
+        assert_eq!(variables.masker.mask("login deployer"), "login *****");
+        variables.expand_values(ferry_templates::Limits::default());
+        let values: BTreeMap<&String, &String> = variables.iter().collect();
+        assert_eq!(values[&"Indexed".to_owned()], "HUNTER22");
+        assert_eq!(
+            variables.masker.mask("echo hunter22 HUNTER22 pw=hunter22"),
+            "echo ***** ***** *****"
         );
     }
 

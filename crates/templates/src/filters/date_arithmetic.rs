@@ -6,7 +6,7 @@
 use chrono::{Months, NaiveDateTime, TimeDelta};
 
 use super::dates::{self, DateValue, Kind};
-use super::{FilterInput, FilterResult};
+use super::{FilterInput, FilterResult, shown};
 
 /// Ticks (100 ns) in each unit, as .NET's `TimeSpan.From…` counts them.
 const TICKS_PER_SECOND: f64 = 10_000_000.0;
@@ -44,7 +44,7 @@ fn amount(input: &FilterInput<'_>) -> Result<f64, String> {
         .parse::<f64>()
         .ok()
         .filter(|number| number.is_finite())
-        .ok_or_else(|| format!("needs a number to add, not `{text}`"))
+        .ok_or_else(|| format!("needs a number to add, not `{}`", shown(text)))
 }
 
 fn add_span(input: &FilterInput<'_>, ticks_per_unit: f64) -> FilterResult {
@@ -53,7 +53,7 @@ fn add_span(input: &FilterInput<'_>, ticks_per_unit: f64) -> FilterResult {
     let ticks = (amount * ticks_per_unit).round();
     // More than about 29 000 years either way is outside every date .NET can hold.
     if ticks.abs() > 1e19 {
-        return Err("adds more time than a date can hold".to_owned());
+        return Err("adds more time than a date can hold".to_owned().into());
     }
     let nanoseconds = ticks as i64;
     let delta = TimeDelta::microseconds(nanoseconds / 10)
@@ -70,9 +70,9 @@ fn add_span(input: &FilterInput<'_>, ticks_per_unit: f64) -> FilterResult {
 fn add_calendar_months(input: &FilterInput<'_>, months_per_unit: i64) -> FilterResult {
     let amount = amount(input)?;
     if amount.fract() != 0.0 || amount.abs() > 120_000.0 {
-        return Err(format!(
-            "needs a whole number of at most 120000 to add, not `{amount}`"
-        ));
+        return Err(
+            format!("needs a whole number of at most 120000 to add, not `{amount}`").into(),
+        );
     }
     let date = read(input.value)?;
     let months = amount as i64 * months_per_unit;
@@ -90,7 +90,7 @@ fn add_calendar_months(input: &FilterInput<'_>, months_per_unit: i64) -> FilterR
 /// `Z` stays UTC, and an explicit offset is kept rather than converted.
 fn read(text: &str) -> Result<DateValue, String> {
     let trimmed = text.trim();
-    let not_a_date = || format!("cannot read `{text}` as a date");
+    let not_a_date = || format!("cannot read `{}` as a date", shown(text));
     if let Some(utc_text) = trimmed.strip_suffix('Z') {
         let local = dates::parse_naive(utc_text).ok_or_else(not_a_date)?;
         return Ok(DateValue {
@@ -114,7 +114,7 @@ fn finish(date: DateValue, local: NaiveDateTime) -> FilterResult {
     // A year before 1 or after 9999 is outside .NET's range.
     let year = chrono::Datelike::year(&local);
     if !(1..=9999).contains(&year) {
-        return Err("gives a date out of range".to_owned());
+        return Err("gives a date out of range".to_owned().into());
     }
     dates::format(
         &DateValue {

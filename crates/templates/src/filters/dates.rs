@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, Timelike};
 
-use super::{FilterInput, FilterResult};
+use super::{FilterInput, FilterResult, shown};
 
 /// .NET's `DateTimeKind`, which decides what `K` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +37,7 @@ fn now(input: &FilterInput<'_>, kind: Kind) -> FilterResult {
     let format_text = match input.arguments {
         [] => "O",
         [only] => only.as_str(),
-        _ => return Err("takes at most one argument, the format".to_owned()),
+        _ => return Err("takes at most one argument, the format".to_owned().into()),
     };
     let date = DateValue {
         local: input.now.naive_utc(),
@@ -142,7 +142,7 @@ pub(super) fn format(date: &DateValue, pattern: &str) -> FilterResult {
     let mut characters = pattern.chars();
     if let (Some(letter), None) = (characters.next(), characters.next()) {
         let (custom, in_utc) = standard_pattern(letter)
-            .ok_or_else(|| format!("does not know the date format `{pattern}`"))?;
+            .ok_or_else(|| format!("does not know the date format `{}`", shown(pattern)))?;
         if in_utc {
             let utc = DateValue {
                 local: date.local - chrono::Duration::seconds(i64::from(date.offset_seconds)),
@@ -225,8 +225,10 @@ fn custom_format(date: &DateValue, pattern: &str) -> FilterResult {
             'f' | 'F' => {
                 if run > 7 {
                     return Err(format!(
-                        "cannot show more than 7 fraction digits in `{pattern}`"
-                    ));
+                        "cannot show more than 7 fraction digits in `{}`",
+                        shown(pattern)
+                    )
+                    .into());
                 }
                 let digits = format!("{:07}", local.nanosecond() % 1_000_000_000 / 100);
                 let mut shown = digits[..run].to_owned();
@@ -295,7 +297,11 @@ fn custom_format(date: &DateValue, pattern: &str) -> FilterResult {
             '\'' | '"' => {
                 let Some(length) = characters[position + 1..].iter().position(|c| *c == letter)
                 else {
-                    return Err(format!("cannot read `{pattern}`: a quote is never closed"));
+                    return Err(format!(
+                        "cannot read `{}`: a quote is never closed",
+                        shown(pattern)
+                    )
+                    .into());
                 };
                 out.extend(&characters[position + 1..position + 1 + length]);
                 consumed = length + 2;

@@ -4,7 +4,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use super::{FilterInput, FilterResult, no_arguments};
+use super::{FilterInput, FilterResult, no_arguments, shown};
 
 fn escape_each(value: &str, mapping: impl Fn(char) -> Option<&'static str>) -> String {
     let mut escaped = String::with_capacity(value.len());
@@ -196,20 +196,20 @@ fn encode_text(value: &str, encoding: Option<&String>) -> Result<Vec<u8>, String
 fn unknown_encoding(encoding: Option<&String>) -> String {
     format!(
         "knows the encodings `utf8` and `unicode`, not `{}`",
-        encoding.map(String::as_str).unwrap_or_default()
+        shown(encoding.map(String::as_str).unwrap_or_default())
     )
 }
 
 pub(super) fn to_base64(input: &FilterInput<'_>) -> FilterResult {
     if input.arguments.len() > 1 {
-        return Err("takes at most one argument, the encoding".to_owned());
+        return Err("takes at most one argument, the encoding".to_owned().into());
     }
     Ok(STANDARD.encode(encode_text(input.value, input.arguments.first())?))
 }
 
 pub(super) fn from_base64(input: &FilterInput<'_>) -> FilterResult {
     if input.arguments.len() > 1 {
-        return Err("takes at most one argument, the encoding".to_owned());
+        return Err("takes at most one argument, the encoding".to_owned().into());
     }
     let bytes = STANDARD
         .decode(input.value.trim())
@@ -228,6 +228,6 @@ pub(super) fn from_base64(input: &FilterInput<'_>) -> FilterResult {
                 .collect();
             Ok(String::from_utf16_lossy(&units))
         }
-        Some(_) => Err(unknown_encoding(input.arguments.first())),
+        Some(_) => Err(unknown_encoding(input.arguments.first()).into()),
     }
 }

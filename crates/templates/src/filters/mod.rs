@@ -17,14 +17,50 @@ mod versions;
 
 use chrono::{DateTime, Utc};
 
-/// What a filter gets: the value (Octostache's "argument"), its options, and the render's clock.
+/// What a filter gets: the value (Octostache's "argument"), its options, the render's clock,
+/// the mode, and how much it may still produce.
 pub(crate) struct FilterInput<'a> {
     pub value: &'a str,
     pub arguments: &'a [String],
     pub now: DateTime<Utc>,
+    /// Lenient rendering: `UriPart` then answers its problems in the output, as Octostache does.
+    pub lenient: bool,
+    /// The most bytes the result may have (what is left of the render's budget). A filter
+    /// whose output can be far larger than its input checks this before it builds the output.
+    pub output_limit: usize,
 }
 
-pub(crate) type FilterResult = Result<String, String>;
+pub(crate) type FilterResult = Result<String, FilterError>;
+
+/// Why a filter gave no result.
+#[derive(Debug)]
+pub(crate) enum FilterError {
+    /// It cannot be applied to this value or these options: the reason, written to follow
+    /// the filter's name (`filter `Substring` needs a length`).
+    Unusable(String),
+    /// Its result would be longer than `FilterInput::output_limit`.
+    OverBudget,
+}
+
+impl From<String> for FilterError {
+    fn from(reason: String) -> Self {
+        FilterError::Unusable(reason)
+    }
+}
+
+impl From<&str> for FilterError {
+    fn from(reason: &str) -> Self {
+        FilterError::Unusable(reason.to_owned())
+    }
+}
+
+/// Fails with `OverBudget` when a result of `bytes` would not fit the filter's limit.
+fn fits(input: &FilterInput<'_>, bytes: usize) -> Result<(), FilterError> {
+    if bytes > input.output_limit {
+        return Err(FilterError::OverBudget);
+    }
+    Ok(())
+}
 
 pub(crate) struct FilterDefinition {
     /// The canonical spelling, used in messages and (lower-cased) as the minijinja name.
@@ -117,7 +153,7 @@ static FILTERS: &[FilterDefinition] = &[
         name: "Null",
         aliases: &[],
         needs_value: false,
-        apply: |_| Err("gives no value (the template asks for a null result)".to_owned()),
+        apply: |_| Err("gives no value (the template asks for a null result)".into()),
     },
     FilterDefinition {
         name: "NowDate",
@@ -178,8 +214,24 @@ fn one_argument<'a>(input: &'a FilterInput<'_>) -> Result<&'a str, String> {
 }
 
 fn describe_arguments(arguments: &[String]) -> String {
-    let quoted: Vec<String> = arguments.iter().map(|a| format!("`{a}`")).collect();
+    let quoted: Vec<String> = arguments
+        .iter()
+        .map(|a| format!("`{}`", shown(a)))
+        .collect();
     format!("{} ({})", arguments.len(), quoted.join(", "))
+}
+
+/// The most characters of a value or option an error message quotes.
+const MOST_QUOTED_CHARS: usize = 64;
+
+/// A value or option as an error message quotes it: whole when short, else its first
+/// [`MOST_QUOTED_CHARS`] characters and `…`, so a multi-megabyte value does not become a
+/// multi-megabyte message.
+pub(crate) fn shown(text: &str) -> String {
+    match text.char_indices().nth(MOST_QUOTED_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
 }
 
 /// Octostache's "true"/"false" results, which `#{if}` treats as truthy and falsy.

@@ -6,7 +6,7 @@
 //! naming the format, rather than a guess.
 
 use super::dates;
-use super::{FilterInput, FilterResult};
+use super::{FilterInput, FilterResult, shown};
 
 /// `Format FORMAT` (the value is tried as a number, then as a date) or `Format TYPE FORMAT`
 /// with TYPE one of `Int32`, `Int`, `Double`, `Decimal`, `Date`, `DateTime`, `DateTimeOffset`.
@@ -21,15 +21,15 @@ pub(super) fn format(input: &FilterInput<'_>) -> FilterResult {
             }
             Err(format!(
                 "cannot format `{}`: it is neither a number nor a date",
-                input.value
-            ))
+                shown(input.value)
+            ).into())
         }
         [kind, format] => match kind.to_lowercase().as_str() {
             "int32" | "int" | "double" | "decimal" => {
                 let number = Decimal::parse(input.value)
-                    .ok_or_else(|| format!("cannot format `{}` as a number", input.value))?;
+                    .ok_or_else(|| format!("cannot format `{}` as a number", shown(input.value)))?;
                 if kind.to_lowercase().starts_with("int") && !number.is_whole() {
-                    return Err(format!("cannot format `{}` as a whole number", input.value));
+                    return Err(format!("cannot format `{}` as a whole number", shown(input.value)).into());
                 }
                 format_number(&number, format)
             }
@@ -40,14 +40,15 @@ pub(super) fn format(input: &FilterInput<'_>) -> FilterResult {
                     dates::Kind::Unspecified
                 };
                 let date = dates::parse(input.value, target)
-                    .ok_or_else(|| format!("cannot format `{}` as a date", input.value))?;
+                    .ok_or_else(|| format!("cannot format `{}` as a date", shown(input.value)))?;
                 dates::format(&date, format)
             }
             _ => Err(format!(
-                "knows the types Int32, Double, Decimal, Date, DateTime and DateTimeOffset, not `{kind}`"
-            )),
+                "knows the types Int32, Double, Decimal, Date, DateTime and DateTimeOffset, not `{}`",
+                shown(kind)
+            ).into()),
         },
-        _ => Err("takes a format, or a type and a format".to_owned()),
+        _ => Err("takes a format, or a type and a format".to_owned().into()),
     }
 }
 
@@ -251,9 +252,12 @@ fn format_number(number: &Decimal, format: &str) -> FilterResult {
             number.sign(),
             with_fraction(number.integer.clone(), &number.fraction)
         )),
-        _ => Err(format!("cannot format the number `{}` with `{format}`", {
-            with_fraction(number.integer.clone(), &number.fraction)
-        })),
+        _ => Err(format!(
+            "cannot format the number `{}` with `{}`",
+            shown(&with_fraction(number.integer.clone(), &number.fraction)),
+            shown(format)
+        )
+        .into()),
     }
 }
 
@@ -268,7 +272,7 @@ fn scientific(value: f64, precision: usize, letter: char) -> String {
 
 /// Custom patterns such as `0.00`, `#,##0`, `000`, `0.0 kg` or `$#,##0.00`.
 fn custom_number(number: &Decimal, format: &str) -> FilterResult {
-    let unsupported = || format!("does not support the number format `{format}`");
+    let unsupported = || format!("does not support the number format `{}`", shown(format));
     let is_placeholder = |c: char| matches!(c, '0' | '#' | '.' | ',');
     let first = format.find(['0', '#']).ok_or_else(unsupported)?;
     let last = format.rfind(['0', '#']).ok_or_else(unsupported)?;
@@ -278,11 +282,11 @@ fn custom_number(number: &Decimal, format: &str) -> FilterResult {
         || digits.matches('.').count() > 1
         || decorations.contains(['0', '#', ';', '"', '\'', '\\', 'E', 'e'])
     {
-        return Err(unsupported());
+        return Err(unsupported().into());
     }
     let (integer_pattern, fraction_pattern) = digits.split_once('.').unwrap_or((digits, ""));
     if integer_pattern.ends_with(',') || fraction_pattern.contains(',') {
-        return Err(unsupported());
+        return Err(unsupported().into());
     }
     let value = if decorations.contains('%') {
         number.times_hundred()

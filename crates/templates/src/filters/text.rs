@@ -3,7 +3,7 @@
 
 use regex::Regex;
 
-use super::{FilterInput, FilterResult, boolean, no_arguments, one_argument};
+use super::{FilterInput, FilterResult, boolean, fits, no_arguments, one_argument, shown};
 
 pub(super) fn to_lower(input: &FilterInput<'_>) -> FilterResult {
     no_arguments(input)?;
@@ -23,8 +23,9 @@ pub(super) fn trim(input: &FilterInput<'_>) -> FilterResult {
         Some(side) if side == "end" => Ok(input.value.trim_end().to_owned()),
         Some(_) => Err(format!(
             "takes `start` or `end` or nothing, not `{}`",
-            input.arguments[0]
-        )),
+            shown(&input.arguments[0])
+        )
+        .into()),
     }
 }
 
@@ -50,13 +51,13 @@ pub(super) fn substring(input: &FilterInput<'_>) -> FilterResult {
             count_argument(Some(start), "a start")?,
             count_argument(Some(length), "a length")?,
         ),
-        _ => return Err("takes a length, or a start and a length".to_owned()),
+        _ => return Err("takes a length, or a start and a length".to_owned().into()),
     };
     let available = input.value.chars().count();
-    if start + length > available {
+    if start.checked_add(length).is_none_or(|end| end > available) {
         return Err(format!(
             "cannot take {length} characters from position {start} of the {available}-character value"
-        ));
+        ).into());
     }
     Ok(input.value.chars().skip(start).take(length).collect())
 }
@@ -65,22 +66,60 @@ fn count_argument(argument: Option<&String>, what: &str) -> Result<usize, String
     let Some(text) = argument else {
         return Err(format!("needs {what}"));
     };
-    text.trim()
-        .parse::<usize>()
-        .map_err(|_| format!("needs {what} that is a whole number of at least 0, not `{text}`"))
+    text.trim().parse::<usize>().map_err(|_| {
+        format!(
+            "needs {what} that is a whole number of at least 0, not `{}`",
+            shown(text)
+        )
+    })
 }
 
 /// `Replace PATTERN [REPLACEMENT]`: every match of the regular expression; a missing
 /// replacement removes the matches. `$1` and `${name}` refer to groups, as in .NET.
 pub(super) fn replace(input: &FilterInput<'_>) -> FilterResult {
     let Some(pattern) = input.arguments.first() else {
-        return Err("needs a pattern to replace".to_owned());
+        return Err("needs a pattern to replace".to_owned().into());
     };
     let regex = compile(pattern)?;
-    let replacement = input.arguments.get(1).map(String::as_str).unwrap_or("");
-    Ok(regex
-        .replace_all(input.value, dotnet_replacement(replacement).as_str())
-        .into_owned())
+    let replacement = dotnet_replacement(input.arguments.get(1).map_or("", String::as_str));
+    let groups = group_references(&replacement);
+    // An empty pattern matches between every two characters, and each `$0` repeats the
+    // match: the output is built match by match, each checked against the budget before it
+    // is written (a replacement writes at most its own text plus each group's match).
+    let mut replaced = String::new();
+    let mut copied = 0;
+    for captures in regex.captures_iter(input.value) {
+        let Some(found) = captures.get(0) else {
+            continue;
+        };
+        let most = replaced.len()
+            + (found.start() - copied)
+            + replacement.len()
+            + groups.saturating_mul(found.len());
+        fits(input, most)?;
+        replaced.push_str(&input.value[copied..found.start()]);
+        captures.expand(&replacement, &mut replaced);
+        copied = found.end();
+    }
+    fits(input, replaced.len() + (input.value.len() - copied))?;
+    replaced.push_str(&input.value[copied..]);
+    Ok(replaced)
+}
+
+/// How many groups a replacement (in the `regex` crate's syntax) refers to: each `${…}`
+/// (`$$` is a literal `$`).
+fn group_references(replacement: &str) -> usize {
+    let mut references = 0;
+    let mut rest = replacement;
+    while let Some(at) = rest.find('$') {
+        rest = &rest[at + 1..];
+        if let Some(after) = rest.strip_prefix('$') {
+            rest = after;
+        } else if rest.starts_with('{') {
+            references += 1;
+        }
+    }
+    references
 }
 
 /// `Match PATTERN`: `true` when the regular expression matches anywhere in the value.
@@ -103,14 +142,14 @@ pub(super) fn contains(input: &FilterInput<'_>) -> FilterResult {
 
 pub(super) fn append(input: &FilterInput<'_>) -> FilterResult {
     if input.arguments.is_empty() {
-        return Err("needs the text to append".to_owned());
+        return Err("needs the text to append".to_owned().into());
     }
     Ok(format!("{}{}", input.value, input.arguments.concat()))
 }
 
 pub(super) fn prepend(input: &FilterInput<'_>) -> FilterResult {
     if input.arguments.is_empty() {
-        return Err("needs the text to prepend".to_owned());
+        return Err("needs the text to prepend".to_owned().into());
     }
     Ok(format!("{}{}", input.arguments.concat(), input.value))
 }
@@ -125,8 +164,13 @@ pub(super) fn indent(input: &FilterInput<'_>) -> FilterResult {
         [] => ("    ".to_owned(), "    ".to_owned()),
         [single] => sized_indents(single).unwrap_or_else(|| (single.clone(), single.clone())),
         [initial, subsequent] => (initial.clone(), subsequent.clone()),
-        _ => return Err("takes at most two arguments".to_owned()),
+        _ => return Err("takes at most two arguments".to_owned().into()),
     };
+    let line_breaks = input.value.bytes().filter(|byte| *byte == b'\n').count();
+    fits(
+        input,
+        initial.len() + input.value.len() + line_breaks.saturating_mul(subsequent.len()),
+    )?;
     Ok(format!(
         "{initial}{}",
         input.value.replace('\n', &format!("\n{subsequent}"))
@@ -153,7 +197,7 @@ fn compile(pattern: &str) -> Result<Regex, String> {
     Regex::new(&literal_braces(pattern)).map_err(|error| {
         let detail = error.to_string();
         let last_line = detail.lines().last().unwrap_or_default().trim().to_owned();
-        format!("cannot use the pattern `{pattern}`: {last_line}")
+        format!("cannot use the pattern `{}`: {last_line}", shown(pattern))
     })
 }
 

@@ -2,8 +2,7 @@
 //! (`Scheme`, `Host`, `Port`, `Path`, `Query`, `Fragment`, `UserInfo`, `Authority`, …), with
 //! Octostache's bracketed messages for a missing or unknown part and for relative URIs.
 
-use super::FilterInput;
-use super::FilterResult;
+use super::{FilterError, FilterInput, FilterResult};
 
 /// An absolute URI split into what .NET reports.
 struct AbsoluteUri<'a> {
@@ -22,26 +21,39 @@ struct AbsoluteUri<'a> {
     fragment: &'a str,
 }
 
-/// `UriPart PART`. Octostache answers problems in the output rather than failing, so this
-/// filter does too: `[UriPart error: no argument given]`,
-/// `[UriPart Foo error: argument 'Foo' not supported]`, and .NET's message for a relative URI.
+/// `UriPart PART`. Octostache answers problems in the output rather than failing; lenient
+/// rendering does too (`[UriPart error: no argument given]`,
+/// `[UriPart Foo error: argument 'Foo' not supported]`, and .NET's message for a relative URI),
+/// strict rendering reports them as errors.
 pub(super) fn uri_part(input: &FilterInput<'_>) -> FilterResult {
+    let problem = |part: &str, message: String| -> FilterResult {
+        if input.lenient {
+            let part = if part.is_empty() {
+                String::new()
+            } else {
+                format!(" {part}")
+            };
+            Ok(format!("[UriPart{part} error: {message}]"))
+        } else {
+            Err(FilterError::Unusable(message))
+        }
+    };
     let Some(part) = input.arguments.first() else {
-        return Ok("[UriPart error: no argument given]".to_owned());
+        return problem("", "no argument given".to_owned());
     };
     let wanted = part.to_lowercase();
+    let unsupported = || problem(part, format!("argument '{part}' not supported"));
+    if !KNOWN_PARTS.contains(&wanted.as_str()) {
+        return unsupported();
+    }
     let Some(uri) = parse_absolute(input.value) else {
-        if !KNOWN_PARTS.contains(&wanted.as_str()) {
-            return Ok(format!(
-                "[UriPart {part} error: argument '{part}' not supported]"
-            ));
-        }
         if wanted == "isabsoluteuri" {
             return Ok("false".to_owned());
         }
-        return Ok(format!(
-            "[UriPart {part} error: This operation is not supported for a relative URI.]"
-        ));
+        return problem(
+            part,
+            "This operation is not supported for a relative URI.".to_owned(),
+        );
     };
     let port = uri
         .explicit_port
@@ -89,7 +101,7 @@ pub(super) fn uri_part(input: &FilterInput<'_>) -> FilterResult {
         "scheme" => uri.scheme.clone(),
         "schemeandserver" => format!("{}://{authority}", uri.scheme),
         "userinfo" => uri.user_info.to_owned(),
-        _ => format!("[UriPart {part} error: argument '{part}' not supported]"),
+        _ => return unsupported(),
     })
 }
 

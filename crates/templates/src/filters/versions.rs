@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::{FilterInput, FilterResult};
+use super::{FilterInput, FilterResult, shown};
 
 /// Octopus's version pattern, kept as Octopus writes it so the two can be compared: an
 /// optional `v`, up to four numbers separated by dots (whitespace tolerated around them), then
@@ -36,14 +36,14 @@ enum Part {
 fn version_part(input: &FilterInput<'_>, part: Part) -> FilterResult {
     // Octostache ignores any options given to these filters.
     if input.value.trim().is_empty() {
-        return Err("needs a version, but the value is empty".to_owned());
+        return Err("needs a version, but the value is empty".to_owned().into());
     }
     let pattern = VERSION
         .as_ref()
         .ok_or_else(|| "cannot read versions (the pattern did not compile)".to_owned())?;
     let captures = pattern
         .captures(input.value)
-        .ok_or_else(|| format!("cannot read `{}` as a version", input.value))?;
+        .ok_or_else(|| format!("cannot read `{}` as a version", shown(input.value)))?;
     match part {
         Part::Number(group) => match captures.name(group) {
             // Octopus reads each number as a 32-bit integer and fails on larger ones.
@@ -51,7 +51,13 @@ fn version_part(input: &FilterInput<'_>, part: Part) -> FilterResult {
                 .as_str()
                 .parse::<i32>()
                 .map(|number| number.to_string())
-                .map_err(|_| format!("the {group} number of `{}` is too large", input.value)),
+                .map_err(|_| {
+                    format!(
+                        "the {group} number of `{}` is too large",
+                        shown(input.value)
+                    )
+                    .into()
+                }),
             None => Ok("0".to_owned()),
         },
         Part::Text(group) => Ok(captures

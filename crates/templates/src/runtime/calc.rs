@@ -34,7 +34,10 @@ pub(super) fn operands(
                 return Err(scope.fail(
                     info.tag,
                     TemplateErrorKind::Calculation,
-                    format!("`{operand}` is not a number (its value is `{text}`)"),
+                    format!(
+                        "`{operand}` is not a number (its value is `{}`)",
+                        crate::filters::shown(&text)
+                    ),
                 ));
             }
         }

@@ -1,11 +1,14 @@
 //! JSON-valued variables: a variable whose value is JSON can be indexed (`#{Config[Key]}`,
 //! `#{Config.Key}`, `#{Config.Items[0].Name}`) and iterated, as Octostache does with
-//! Newtonsoft.Json: property names are matched exactly, a missing property or an index past
-//! the end is empty, a JSON `null` is empty, a scalar answers any property with itself, and an
-//! object or array inside is printed as compact JSON.
+//! Newtonsoft.Json: property names are matched exactly, a JSON `null` is empty, and an object
+//! or array inside is printed as compact JSON. A missing property, an index past the end and a
+//! property of a scalar are unknown variables when strict; lenient reading answers them as
+//! Octostache does (empty, and a scalar answers any property with itself).
 //!
 //! The reader accepts what Newtonsoft accepts in practice (unquoted property names, single
 //! quotes) and nests at most [`MOST_NESTED`] deep, so hostile values cannot exhaust the stack.
+
+use super::Scope;
 
 /// How deep arrays and objects may nest in a value that is read as JSON.
 const MOST_NESTED: usize = 64;
@@ -85,44 +88,70 @@ impl Json {
     }
 
     /// One step into the value: `None` when the step does not apply (an array indexed by a
-    /// name, a text that is not JSON), so the variable counts as missing.
-    pub fn step(&self, property: &str) -> Option<String> {
+    /// name, a text that is not JSON), so the variable counts as missing. Strict reading also
+    /// counts a missing property, an index past the end and a step into a scalar as missing
+    /// (so a typo is an unknown variable); lenient reading answers them as Newtonsoft does:
+    /// empty, and a scalar answers any property with itself. A JSON `null` is empty either way.
+    pub fn step(&self, property: &str, lenient: bool) -> Option<String> {
         match self {
-            Json::Object(properties) => Some(
-                properties
-                    .iter()
-                    .find(|(name, _)| name == property)
-                    .map(|(_, value)| value.as_variable_text())
-                    .unwrap_or_default(),
-            ),
+            Json::Object(properties) => {
+                let found = properties.iter().find(|(name, _)| name == property);
+                match found {
+                    Some((_, value)) => Some(value.as_variable_text()),
+                    None => lenient.then(String::new),
+                }
+            }
             Json::Array(items) => {
                 let index: i32 = property.trim().parse().ok()?;
                 let found = usize::try_from(index)
                     .ok()
                     .and_then(|index| items.get(index));
-                Some(found.map(Json::as_variable_text).unwrap_or_default())
+                match found {
+                    Some(item) => Some(item.as_variable_text()),
+                    None => lenient.then(String::new),
+                }
             }
-            scalar => Some(scalar.as_variable_text()),
+            scalar => lenient.then(|| scalar.as_variable_text()),
         }
     }
 }
 
 /// Walks `steps` into `text`, reading each intermediate value as JSON again, as Octostache
-/// does. Returns the text found and the bytes read (which the caller charges to the budget).
-pub(super) fn walk(text: &str, steps: &[String]) -> (Option<String>, usize) {
+/// does. Each read is charged to the render's budget (a step per byte) before it is made, so
+/// no caller can read JSON for free.
+pub(super) fn walk(
+    scope: &Scope,
+    tag: usize,
+    text: &str,
+    steps: &[String],
+) -> Result<Option<String>, minijinja::Error> {
     let mut current = text.to_owned();
-    let mut bytes_read = 0;
     for step in steps {
         if current.is_empty() {
-            return (None, bytes_read);
+            return Ok(None);
         }
-        bytes_read += current.len();
-        let Some(next) = Json::parse(&current).and_then(|json| json.step(step)) else {
-            return (None, bytes_read);
+        scope.render().charge(scope, tag, current.len() as u64)?;
+        let lenient = scope.render().lenient;
+        let Some(next) = Json::parse(&current).and_then(|json| json.step(step, lenient)) else {
+            return Ok(None);
         };
         current = next;
     }
-    (Some(current), bytes_read)
+    Ok(Some(current))
+}
+
+/// A double as .NET's default formatting prints it: the shortest text that reads back the
+/// same, in exponent form (`1E+308`, `1.5E-07`, at least two exponent digits) below 1E-05 and
+/// from 1E+15 on. Never longer than about 25 bytes, whatever the exponent.
+fn dotnet_double(number: f64) -> String {
+    let scientific = format!("{number:e}");
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    if number != 0.0 && !(-5..15).contains(&exponent) {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        return format!("{mantissa}E{sign}{:02}", exponent.unsigned_abs());
+    }
+    format!("{number}")
 }
 
 fn write_string(text: &str, out: &mut String) {
@@ -193,8 +222,8 @@ impl Reader<'_> {
         let written = &self.text[start..self.position];
         let number: f64 = written.parse().ok()?;
         // Newtonsoft reads decimals as doubles and prints them back as .NET does.
-        if written.contains(['.', 'e', 'E']) {
-            return Some(Json::Number(format!("{number}")));
+        if written.contains(['.', 'e', 'E']) && number.is_finite() {
+            return Some(Json::Number(dotnet_double(number)));
         }
         Some(Json::Number(written.trim_start_matches('+').to_owned()))
     }

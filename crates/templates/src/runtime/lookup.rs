@@ -73,7 +73,7 @@ pub(super) fn lookup(
         return missing(&scope, info, &mode);
     };
     let written = written_path(info, &nested);
-    let target = resolve(&scope.render().store, &key, &written, &scopes);
+    let target = resolve(&scope, info.tag, &key, &written, &scopes)?;
     let value = match target.found {
         Found::Item(value) => value,
         Found::Variable { key, raw } => expand(&scope, &key, &info.text, &raw, info.tag)?,
@@ -118,7 +118,7 @@ pub(super) fn items(
     };
     let store = &scope.render().store;
     let written = written_path(info, &nested);
-    let target = resolve(store, &key, &written, &scopes);
+    let target = resolve(&scope, info.tag, &key, &written, &scopes)?;
     if let Some(path) = &target.path {
         let family = store.family(path);
         if !family.is_empty() {
@@ -217,26 +217,34 @@ fn written_path(info: &SymbolInfo, nested: &[Value]) -> Vec<String> {
 }
 
 /// Tries the loop items named by the path's first name (innermost first), then the
-/// variable set, as Octostache walks from the innermost context outwards.
-fn resolve(store: &Store, key: &Key, written: &[String], scopes: &[Value]) -> Target {
+/// variable set, as Octostache walks from the innermost context outwards. Reading into a
+/// JSON loop item is charged at `tag`.
+fn resolve(
+    scope: &Scope,
+    tag: usize,
+    key: &Key,
+    written: &[String],
+    scopes: &[Value],
+) -> Result<Target, Error> {
+    let store = &scope.render().store;
     let rest = key.get(1..).unwrap_or_default();
-    for scope in scopes {
-        let Some(item) = scope.downcast_object_ref::<LoopItem>() else {
+    for loop_scope in scopes {
+        let Some(item) = loop_scope.downcast_object_ref::<LoopItem>() else {
             continue;
         };
         if rest.is_empty() {
-            return Target {
+            return Ok(Target {
                 path: item.prefix.clone(),
                 found: Found::Item(item.value.clone()),
-            };
+            });
         }
         if let Some(json_item) = &item.json {
             let written_rest = written.get(1..).unwrap_or_default();
-            let found = match within_json_item(item, json_item, written_rest) {
+            let found = match within_json_item(scope, tag, item, json_item, written_rest)? {
                 Some(value) => Found::Item(value),
                 None => Found::Nothing,
             };
-            return Target { path: None, found };
+            return Ok(Target { path: None, found });
         }
         let Some(prefix) = &item.prefix else {
             continue;
@@ -249,16 +257,16 @@ fn resolve(store: &Store, key: &Key, written: &[String], scopes: &[Value]) -> Ta
                 key: path.clone(),
                 raw: raw.to_owned(),
             };
-            return Target {
+            return Ok(Target {
                 path: Some(path),
                 found,
-            };
+            });
         }
         if !store.family(&path).is_empty() {
-            return Target {
+            return Ok(Target {
                 path: Some(path),
                 found: Found::Nothing,
-            };
+            });
         }
     }
     let path = with_wildcards(store, key.clone());
@@ -269,26 +277,34 @@ fn resolve(store: &Store, key: &Key, written: &[String], scopes: &[Value]) -> Ta
         },
         None => Found::Nothing,
     };
-    Target {
+    Ok(Target {
         path: Some(path),
         found,
-    }
+    })
 }
 
 /// Below a JSON loop item: `Key` and `Value` of an object's property, or a path into an
 /// array element.
-fn within_json_item(item: &LoopItem, json_item: &JsonItem, rest: &[String]) -> Option<String> {
+fn within_json_item(
+    scope: &Scope,
+    tag: usize,
+    item: &LoopItem,
+    json_item: &JsonItem,
+    rest: &[String],
+) -> Result<Option<String>, Error> {
     match json_item {
-        JsonItem::Element => json::walk(&item.value, rest).0,
+        JsonItem::Element => json::walk(scope, tag, &item.value, rest),
         JsonItem::Property { value } => {
-            let (first, deeper) = rest.split_first()?;
+            let Some((first, deeper)) = rest.split_first() else {
+                return Ok(None);
+            };
             if first.eq_ignore_ascii_case("key") && deeper.is_empty() {
-                return Some(item.value.clone());
+                return Ok(Some(item.value.clone()));
             }
             if first.eq_ignore_ascii_case("value") {
-                return json::walk(value, deeper).0;
+                return json::walk(scope, tag, value, deeper);
             }
-            None
+            Ok(None)
         }
     }
 }
@@ -321,10 +337,7 @@ fn inside_json_value(
         } else {
             expand(scope, &prefix, &written[..length].join("."), raw, info.tag)?
         };
-        let (found, bytes_read) = json::walk(&value, &written[length..]);
-        // Reading JSON is work in proportion to its length.
-        scope.render().charge(scope, info.tag, bytes_read as u64)?;
-        return Ok(found);
+        return json::walk(scope, info.tag, &value, &written[length..]);
     }
     Ok(None)
 }

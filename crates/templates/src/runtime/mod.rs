@@ -15,7 +15,7 @@ use minijinja::{AutoEscape, Environment, State};
 
 use crate::compile::{Program, TagInfo};
 use crate::error::{Failure, TemplateError, TemplateErrorKind};
-use crate::filters::{self, FilterDefinition, FilterInput};
+use crate::filters::{self, FilterDefinition, FilterError, FilterInput};
 use crate::variables::{Key, Store};
 use crate::{Limits, Options};
 
@@ -93,6 +93,18 @@ impl RenderState {
             ));
         }
         Ok(())
+    }
+
+    /// What a text produced now may still have: the output budget, or the steps left if
+    /// fewer (each byte produced is a step).
+    fn remaining(&self) -> usize {
+        let steps_left = self
+            .limits
+            .max_steps
+            .saturating_sub(self.steps.load(Ordering::Relaxed));
+        usize::try_from(steps_left)
+            .unwrap_or(usize::MAX)
+            .min(self.limits.max_output_bytes)
     }
 
     /// Refuses a text longer than the output budget, at `tag`.
@@ -279,7 +291,10 @@ pub(crate) fn render_all(
     templates
         .iter()
         .map(|template| {
-            let nodes = crate::parse_for(template, options)?;
+            // As `lookup::expand` reads a value: strictly, and as written when it does not parse.
+            let Ok(nodes) = crate::syntax::parse(template) else {
+                return Ok((*template).to_owned());
+            };
             finish(
                 crate::compile::compile(&nodes),
                 render.clone(),
@@ -369,11 +384,6 @@ fn apply_filter(
     }
     let text = value.as_str().map(str::to_owned).unwrap_or_default();
     let arguments: Vec<String> = arguments.iter().map(text_of).collect();
-    let input = FilterInput {
-        value: &text,
-        arguments: &arguments,
-        now: render.now,
-    };
     // A filter's arguments may be patterns (`Replace`, `Match`) whose compiling costs far more
     // than their length: they are charged heavily.
     let argument_bytes: usize = arguments.iter().map(String::len).sum();
@@ -382,6 +392,13 @@ fn apply_filter(
         tag,
         1 + text.len() as u64 + 64 * argument_bytes as u64,
     )?;
+    let input = FilterInput {
+        value: &text,
+        arguments: &arguments,
+        now: render.now,
+        lenient: render.lenient,
+        output_limit: render.remaining(),
+    };
     match (definition.apply)(&input) {
         Ok(result) => {
             render.charge(&scope, tag, result.len() as u64)?;
@@ -393,8 +410,18 @@ fn apply_filter(
             )?;
             Ok(Value::from(result))
         }
+        Err(FilterError::OverBudget) => Err(scope.fail(
+            tag,
+            TemplateErrorKind::OverBudget,
+            format!(
+                "the result of filter `{}` would be longer than what is left of the render's \
+                 budget ({} bytes or steps)",
+                definition.name,
+                render.remaining()
+            ),
+        )),
         Err(_) if render.lenient => Ok(Value::from(())),
-        Err(reason) => Err(scope.fail(
+        Err(FilterError::Unusable(reason)) => Err(scope.fail(
             tag,
             TemplateErrorKind::FilterArgument,
             format!("filter `{}` {reason}", definition.name),

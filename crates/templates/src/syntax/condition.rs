@@ -4,7 +4,7 @@
 use super::ast::{Condition, ConditionValue, Operand, Tag};
 use super::cursor::Cursor;
 use super::symbol::{NameContext, name_starts_here, read_symbol};
-use super::tag::{FilterPlace, finish_tag, read_filter_call, read_quoted};
+use super::tag::{FilterPlace, finish_tag, push_filter_call, read_quoted};
 use crate::error::TemplateError;
 
 /// Reads the condition after `if`, `unless` or `elseif`; the caller expects the closing `}`.
@@ -69,8 +69,7 @@ fn read_operand(cursor: &mut Cursor<'_>, start: usize) -> Result<Option<Operand>
         if cursor.peek() != Some('|') {
             break;
         }
-        cursor.bump();
-        filters.push(read_filter_call(cursor, start, FilterPlace::Condition)?);
+        push_filter_call(cursor, start, FilterPlace::Condition, &mut filters)?;
     }
     Ok(Some(Operand::Value(ConditionValue { symbol, filters })))
 }

@@ -148,8 +148,7 @@ fn parse_substitution_here(
     cursor.skip_whitespace();
     let mut filters = Vec::new();
     while cursor.peek() == Some('|') {
-        cursor.bump();
-        filters.push(read_filter_call(cursor, start, FilterPlace::Substitution)?);
+        push_filter_call(cursor, start, FilterPlace::Substitution, &mut filters)?;
         cursor.skip_whitespace();
     }
     let tag = match cursor.peek() {
@@ -185,9 +184,33 @@ pub(super) enum FilterPlace {
     Condition,
 }
 
+/// The most filters one tag may apply: each is a call nested in the one before it in the
+/// compiled template, which minijinja compiles recursively, so a chain of tens of thousands
+/// would exhaust the stack.
+pub(super) const MOST_FILTERS: usize = 100;
+
+/// Reads `| Name arg arg…` (the cursor is at the `|`) into `filters`, refusing more than
+/// [`MOST_FILTERS`] in one tag.
+pub(super) fn push_filter_call(
+    cursor: &mut Cursor<'_>,
+    start: usize,
+    place: FilterPlace,
+    filters: &mut Vec<FilterCall>,
+) -> Result<(), TemplateError> {
+    if filters.len() >= MOST_FILTERS {
+        return Err(cursor.syntax_error(
+            cursor.offset,
+            format!("a tag may apply at most {MOST_FILTERS} filters"),
+        ));
+    }
+    cursor.bump();
+    filters.push(read_filter_call(cursor, start, place)?);
+    Ok(())
+}
+
 /// Reads `Name arg arg…` after a `|`; unknown filter names are errors here, so `check`
 /// catches them.
-pub(super) fn read_filter_call(
+fn read_filter_call(
     cursor: &mut Cursor<'_>,
     start: usize,
     place: FilterPlace,

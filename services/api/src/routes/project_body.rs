@@ -71,13 +71,26 @@ struct VariableBody {
     scope: Scope,
 }
 
+/// How a template is checked at save time: as it will be rendered, `ferry_templates::check`
+/// for strict templates, `ferry_templates::check_lenient` for a lenient step's (whose tags
+/// that do not parse are echoed, not refused).
+type TemplateCheck = fn(&str) -> Result<(), ferry_templates::TemplateError>;
+
 /// A template's syntax error as a validation error of `field`.
-fn check_template(field: &str, template: &str) -> Result<(), ValidationError> {
-    ferry_templates::check(template)
+fn check_template(
+    field: &str,
+    template: &str,
+    check: TemplateCheck,
+) -> Result<(), ValidationError> {
+    check(template)
         .map_err(|error| ValidationError::new(field, format!("template error at {error}")))
 }
 
-fn parse_run_condition(field: &str, raw: Option<Value>) -> Result<RunCondition, ValidationError> {
+fn parse_run_condition(
+    field: &str,
+    raw: Option<Value>,
+    check: TemplateCheck,
+) -> Result<RunCondition, ValidationError> {
     match raw {
         None => Ok(RunCondition::Success),
         Some(Value::String(name)) => match name.as_str() {
@@ -94,7 +107,7 @@ fn parse_run_condition(field: &str, raw: Option<Value>) -> Result<RunCondition, 
         Some(Value::Object(object)) if object.len() == 1 && object.contains_key("variable") => {
             match object.get("variable") {
                 Some(Value::String(expression)) => {
-                    check_template(field, expression)?;
+                    check_template(field, expression, check)?;
                     Ok(RunCondition::Variable(expression.clone()))
                 }
                 _ => Err(ValidationError::new(
@@ -144,6 +157,11 @@ fn parse_step(
     known_environments: &[EnvironmentName],
 ) -> Result<Step, ValidationError> {
     let field = |name: &str| format!("steps[{index}].{name}");
+    let check: TemplateCheck = if body.lenient_templates {
+        ferry_templates::check_lenient
+    } else {
+        ferry_templates::check
+    };
     let name = StepName::parse(&body.name).map_err(|e| e.within(&format!("steps[{index}]")))?;
     let kind = match body.kind.as_deref().unwrap_or("run_script") {
         "run_script" => {
@@ -156,7 +174,7 @@ fn parse_step(
             let script = body.script.ok_or_else(|| {
                 ValidationError::new(field("script"), "a run_script step needs a script")
             })?;
-            check_template(&field("script"), &script)?;
+            check_template(&field("script"), &script, check)?;
             let package_id = body
                 .package_id
                 .map(|raw| {
@@ -179,7 +197,7 @@ fn parse_step(
                     "a manual_intervention step needs instructions",
                 )
             })?;
-            check_template(&field("instructions"), &instructions)?;
+            check_template(&field("instructions"), &instructions, check)?;
             let responsible_team = body
                 .responsible_team
                 .map(|raw| {
@@ -204,7 +222,7 @@ fn parse_step(
     Ok(Step {
         name,
         kind,
-        run_condition: parse_run_condition(&field("run_condition"), body.run_condition)?,
+        run_condition: parse_run_condition(&field("run_condition"), body.run_condition, check)?,
         environments: parse_environment_condition(
             &field("environments"),
             body.environments,
@@ -258,7 +276,9 @@ fn parse_variables(
         let name = VariableName::parse(&body.name).map_err(|e| e.within(&field))?;
         let value = match (body.value, body.sensitive) {
             (Some(value), false) => {
-                check_template(&format!("{field}.value"), &value)?;
+                // Values are checked strictly: one that does not parse would be used as
+                // written, which is more often a mistake than meant.
+                check_template(&format!("{field}.value"), &value, ferry_templates::check)?;
                 value
             }
             (Some(value), true) => {
@@ -366,4 +386,34 @@ pub(crate) async fn parse_project(
         lifecycle_id,
         guided_failure: body.guided_failure,
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn step(body: Value) -> Result<Step, ValidationError> {
+        parse_step(0, serde_json::from_value(body).unwrap(), &[])
+    }
+
+    #[test]
+    fn a_lenient_step_may_save_tags_that_lenient_rendering_echoes() {
+        let script = "echo #{Foo bar";
+        let strict = step(serde_json::json!({"name": "Run", "script": script})).unwrap_err();
+        assert_eq!(strict.field, "steps[0].script");
+        let lenient = step(serde_json::json!({
+            "name": "Run",
+            "script": script,
+            "run_condition": {"variable": "#{if A}x"},
+            "lenient_templates": true,
+        }));
+        assert!(lenient.is_ok(), "{:?}", lenient.err());
+        let unknown_filter = step(serde_json::json!({
+            "name": "Run",
+            "script": "#{Foo | NoSuchFilter}",
+            "lenient_templates": true,
+        }));
+        assert!(unknown_filter.is_err(), "lenient rendering refuses it too");
+    }
 }
