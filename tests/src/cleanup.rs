@@ -1,5 +1,6 @@
-//! Removing what a test stack made on the shared servers (its database, exchanges and
-//! queues), when the test stops it and also when the test panicked before that.
+//! Removing what a test stack made on the shared servers (its database, exchanges, queues,
+//! RabbitMQ users and bucket), when the test stops it and also when the test panicked before
+//! that.
 
 use crate::config::Servers;
 use crate::database::drop_database;
@@ -14,11 +15,16 @@ pub(crate) struct Cleanup {
     pub(crate) worker_pools: Vec<String>,
     /// RabbitMQ users a test made (`TestStack::create_pool_user`).
     pub(crate) rabbitmq_users: Vec<String>,
+    /// The stack's bucket, with the packages its tests pushed.
+    pub(crate) store: ferry_packages::store::StoreConfig,
 }
 
 impl Cleanup {
     pub(crate) async fn run(self) {
         let _ = drop_database(&self.servers, &self.database_name).await;
+        let _ = ferry_packages::store::PackageStore::new(&self.store)
+            .remove_bucket()
+            .await;
         for user in &self.rabbitmq_users {
             let _ = crate::queues::delete_user(&self.servers, user).await;
         }

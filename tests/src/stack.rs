@@ -148,7 +148,12 @@ impl TestStack {
         let address = listener.local_addr().expect("a local address");
         let queue_prefix = format!("test-{short}");
         // From here on, a panic drops the stack, and with it what it made on the servers.
+        let bucket = format!("ferry-test-{short}");
         let cleanup = Cleanup {
+            store: StoreConfig {
+                bucket: bucket.clone(),
+                ..servers.s3.clone()
+            },
             servers: servers.clone(),
             database_name: database.name.clone(),
             queue_prefix: queue_prefix.clone(),
@@ -161,7 +166,7 @@ impl TestStack {
             database_url: database.url,
             database_name: database.name,
             queue_prefix,
-            bucket: format!("ferry-test-{short}"),
+            bucket,
             recipient: format!("team-{short}@example.org"),
             work_root: tempfile::tempdir().expect("a temporary folder"),
             scripts_folder: scripts_folder(),

@@ -256,6 +256,34 @@ impl PackageStore {
         }
     }
 
+    /// Deletes every object of the bucket, then the bucket (test stacks remove theirs; an
+    /// operator retiring an installation). A bucket that does not exist is no error.
+    pub async fn remove_bucket(&self) -> Result<(), StoreError> {
+        let keys = match self.list("").await {
+            Ok(keys) => keys,
+            Err(StoreError::Unavailable(detail)) if detail.contains("NoSuchBucket") => {
+                return Ok(());
+            }
+            Err(error) => return Err(error),
+        };
+        for key in keys {
+            self.client
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(&key)
+                .send()
+                .await
+                .map_err(|error| StoreError::Unavailable(describe(&error)))?;
+        }
+        self.client
+            .delete_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .map_err(|error| StoreError::Unavailable(describe(&error)))?;
+        Ok(())
+    }
+
     /// Every key under a prefix (for tests and retention).
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         let mut keys = Vec::new();
