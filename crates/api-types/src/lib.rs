@@ -19,6 +19,7 @@ pub mod packages;
 pub mod preview;
 pub mod projects;
 pub mod releases;
+pub mod targets;
 pub mod variable_preview;
 
 pub use audit_log::{AuditEventView, AuditLog};
@@ -35,6 +36,7 @@ pub use packages::{PackageList, PackageView};
 pub use preview::{LifecycleAdmission, ReleasePreview, StepKindName, StepPreview};
 pub use projects::{ProjectList, ProjectView, VariableView};
 pub use releases::{CreateRelease, ReleaseList, ReleasePackageView, ReleaseView};
+pub use targets::{TargetHealthView, TargetKind, TargetList, TargetRequest, TargetView};
 pub use variable_preview::{ResolvedVariable, VariablePreview};
 
 /// A point in time as the API writes it: RFC 3339 in UTC (`2026-12-01T09:30:00.123456Z`).

@@ -17,6 +17,8 @@ pub enum AuditAction {
     LifecycleUpdated,
     ProjectCreated,
     ProjectUpdated,
+    TargetCreated,
+    TargetUpdated,
     ReleaseCreated,
     /// A release took the project's current variables (Octopus's *update variables*).
     ReleaseVariablesUpdated,
@@ -33,13 +35,15 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, the answers in `Answer::ALL`'s order.
-    pub const ALL: [AuditAction; 16] = [
+    pub const ALL: [AuditAction; 18] = [
         AuditAction::EnvironmentCreated,
         AuditAction::EnvironmentUpdated,
         AuditAction::LifecycleCreated,
         AuditAction::LifecycleUpdated,
         AuditAction::ProjectCreated,
         AuditAction::ProjectUpdated,
+        AuditAction::TargetCreated,
+        AuditAction::TargetUpdated,
         AuditAction::ReleaseCreated,
         AuditAction::ReleaseVariablesUpdated,
         AuditAction::DeploymentCreated,
@@ -62,6 +66,8 @@ impl AuditAction {
             AuditAction::LifecycleUpdated => "lifecycle.updated",
             AuditAction::ProjectCreated => "project.created",
             AuditAction::ProjectUpdated => "project.updated",
+            AuditAction::TargetCreated => "target.created",
+            AuditAction::TargetUpdated => "target.updated",
             AuditAction::ReleaseCreated => "release.created",
             AuditAction::ReleaseVariablesUpdated => "release.variables_updated",
             AuditAction::DeploymentCreated => "deployment.created",
@@ -120,6 +126,8 @@ mod tests {
                 "lifecycle.updated",
                 "project.created",
                 "project.updated",
+                "target.created",
+                "target.updated",
                 "release.created",
                 "release.variables_updated",
                 "deployment.created",
@@ -160,6 +168,8 @@ mod tests {
                 | AuditAction::LifecycleUpdated
                 | AuditAction::ProjectCreated
                 | AuditAction::ProjectUpdated
+                | AuditAction::TargetCreated
+                | AuditAction::TargetUpdated
                 | AuditAction::ReleaseCreated
                 | AuditAction::ReleaseVariablesUpdated
                 | AuditAction::DeploymentCreated

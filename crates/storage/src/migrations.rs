@@ -40,6 +40,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "claim ids",
         include_str!("../migrations/0008_claim_ids.sql"),
     ),
+    (9, "targets", include_str!("../migrations/0009_targets.sql")),
 ];
 
 /// An arbitrary constant: the advisory lock that serialises concurrent migrators.

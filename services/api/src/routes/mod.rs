@@ -16,6 +16,7 @@ mod preview;
 mod project_body;
 mod projects;
 mod releases;
+mod targets;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -90,6 +91,11 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/projects/{project}/releases/{release_number}",
             get(releases::show),
+        )
+        .route("/api/targets", post(targets::create).get(targets::list))
+        .route(
+            "/api/targets/{target}",
+            get(targets::show).put(targets::update),
         )
         .route("/api/packages", get(packages::list))
         .route(

@@ -1,0 +1,94 @@
+//! `/api/targets`: deployment targets (machines) with their environments, roles and worker
+//! pool, reached over SSH or on the worker's own host. A target's private key is write-only:
+//! it goes in with a request and never comes out.
+
+use ferry_domain::{
+    EnvironmentName, HostKeyFingerprint, HostName, LoginName, RoleName, TargetName, WorkerPool,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::Timestamp;
+
+/// How a target is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetKind {
+    /// Over SSH, accepting only the pinned host key.
+    Ssh,
+    /// The worker's own host (single-box setups).
+    Local,
+}
+
+impl TargetKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetKind::Ssh => "ssh",
+            TargetKind::Local => "local",
+        }
+    }
+}
+
+/// The body of `POST /api/targets` and `PUT /api/targets/{target}`. The SSH fields are
+/// required for an `ssh` target (`port` defaults to 22) and refused for a `local` one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetRequest {
+    pub name: String,
+    /// Environment names or ids.
+    pub environments: Vec<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// The pool whose workers reach this target (default `default`).
+    #[serde(default)]
+    pub worker_pool: Option<String>,
+    pub kind: TargetKind,
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub user: Option<String>,
+    /// OpenSSH's text form of the private key. Required when an SSH target is created; left
+    /// out of an update, the stored key stays. Never shown again.
+    #[serde(default)]
+    pub private_key: Option<String>,
+    /// `SHA256:…` as `ssh-keygen -lf` prints it.
+    #[serde(default)]
+    pub host_key_fingerprint: Option<String>,
+}
+
+/// What the last health check found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetHealthView {
+    /// `Unknown` until a health check ran, then `Healthy`, `Unhealthy` or `Unavailable`.
+    pub status: String,
+    pub reason: Option<String>,
+    pub checked_at: Option<Timestamp>,
+}
+
+/// One target. The SSH fields are `null` for a `local` target; the private key is never
+/// shown (`has_private_key` says one is stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetView {
+    pub target_id: ferry_domain::TargetId,
+    pub name: TargetName,
+    pub environments: Vec<EnvironmentName>,
+    pub roles: Vec<RoleName>,
+    pub worker_pool: WorkerPool,
+    pub kind: TargetKind,
+    pub host: Option<HostName>,
+    pub port: Option<u16>,
+    pub user: Option<LoginName>,
+    pub host_key_fingerprint: Option<HostKeyFingerprint>,
+    pub has_private_key: bool,
+    pub health: TargetHealthView,
+}
+
+/// `GET /api/targets`, by name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetList {
+    pub targets: Vec<TargetView>,
+    /// The cursor of the next page (pass it as `?after=`); `null` on the last page.
+    #[serde(default)]
+    pub next: Option<String>,
+}
