@@ -42,30 +42,30 @@ ensure_target_user() {
 # Keys and configuration, made once: the client key pair, and per server a host key and a
 # config that lets in only the target account with that key.
 prepare_targets() {
+  # Passable, not listable: sshd reads the authorized keys as the target account, through
+  # this folder; the private keys in it are the owner's alone (0600).
   mkdir -p "$TARGETS"
-  chmod 700 "$TARGETS"
+  chmod 711 "$TARGETS"
   [[ -f $TARGETS/ferry_ed25519 ]] ||
     ssh-keygen -q -t ed25519 -N '' -C ferry-dev -f "$TARGETS/ferry_ed25519" ||
     die "ssh-keygen failed"
-  # sshd reads the authorized keys as the target account: a file of its own, outside the
-  # checkout's private folder.
-  local home
-  home=$(getent passwd "$TARGET_USER" | cut -d: -f6)
-  "${SUDO[@]}" install -d -m 700 -o "$TARGET_USER" -g "$TARGET_USER" "$home/.ssh"
-  "${SUDO[@]}" install -m 600 -o "$TARGET_USER" -g "$TARGET_USER" \
-    "$TARGETS/ferry_ed25519.pub" "$home/.ssh/authorized_keys"
+  # This checkout's own authorized keys (the account is shared by every checkout on the
+  # machine, each with a key of its own).
+  install -m 644 "$TARGETS/ferry_ed25519.pub" "$TARGETS/authorized_keys"
   local svc
   for svc in "${SSHD_SERVICES[@]}"; do
     [[ -f $TARGETS/$svc/ssh_host_ed25519_key ]] || {
       mkdir -p "$TARGETS/$svc"
+      chmod 711 "$TARGETS/$svc"
       ssh-keygen -q -t ed25519 -N '' -C "$svc" -f "$TARGETS/$svc/ssh_host_ed25519_key" ||
         die "ssh-keygen failed"
     }
-    cat >"$TARGETS/$svc/sshd_config" <<EOF
+    cat >"$TARGETS/$svc/sshd_config.new" <<EOF
 Port $(sshd_port "$svc")
 ListenAddress 127.0.0.1
 HostKey $TARGETS/$svc/ssh_host_ed25519_key
 PidFile $TARGETS/$svc/sshd.pid
+AuthorizedKeysFile $TARGETS/authorized_keys
 AllowUsers $TARGET_USER
 AuthenticationMethods publickey
 PasswordAuthentication no
@@ -79,6 +79,14 @@ MaxSessions 100
 LogLevel ERROR
 Subsystem sftp /usr/lib/openssh/sftp-server
 EOF
+    if cmp -s "$TARGETS/$svc/sshd_config.new" "$TARGETS/$svc/sshd_config"; then
+      rm -f "$TARGETS/$svc/sshd_config.new"
+    else
+      mv -f "$TARGETS/$svc/sshd_config.new" "$TARGETS/$svc/sshd_config"
+      # A running server reads its new configuration on SIGHUP.
+      local pid
+      if pid=$(pid_of "$svc"); then kill -HUP "$pid" && say "$svc: configuration reloaded"; fi
+    fi
   done
   mkdir -p /run/sshd 2>/dev/null || "${SUDO[@]}" mkdir -p /run/sshd
 }

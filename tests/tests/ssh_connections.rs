@@ -73,6 +73,13 @@ async fn a_pinned_host_runs_commands_and_a_changed_key_is_refused_saying_so() {
         format!("from stdin\nas {}\n", targets.user)
     );
     assert_eq!(String::from_utf8(stderr).unwrap(), "oops\n");
+    // A health check's facts, from the same connection.
+    let facts = ferry_ssh::facts(&connection).await.unwrap().unwrap();
+    assert_eq!(facts.os, "Linux");
+    assert_eq!(facts.architecture, std::env::consts::ARCH);
+    assert_eq!(facts.user, targets.user);
+    assert!(facts.home.starts_with('/'), "{facts:?}");
+    assert!(facts.free_bytes > 0, "{facts:?}");
     // Several commands share one connection.
     let status = connection.run("kill -TERM $$", b"", |_| {}).await.unwrap();
     assert_eq!(status, 128 + 15, "a command killed by a signal");

@@ -8,7 +8,9 @@
 
 mod client;
 mod error;
+mod facts;
 
 pub use client::{ConnectOptions, Connection, Endpoint, Output, discover};
 pub use error::SshError;
+pub use facts::{TargetFacts, facts};
 pub use ferry_domain::HostKeyFingerprint;
