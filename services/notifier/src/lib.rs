@@ -6,6 +6,7 @@
 //! (or too many transient ones) parks the event in the dead-letter queue for an operator.
 
 pub mod config;
+mod sent;
 
 use std::sync::Arc;
 
@@ -28,6 +29,8 @@ struct Notifier {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
     templates: Environment<'static>,
+    /// Deployments emailed lately, so a redelivered event is not emailed twice.
+    sent: sent::SentRecently,
 }
 
 /// Consumes finished-deployment events until `shutdown` is cancelled, reconnecting whenever
@@ -50,6 +53,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         transport,
         from,
         templates,
+        sent: sent::SentRecently::default(),
     });
     let link = ferry_broker::Link::new(
         config.amqp_url.expose(),
@@ -93,6 +97,10 @@ async fn handle(notifier: &Notifier, delivery: &Delivery) -> Handled {
             };
         }
     };
+    if notifier.sent.contains(event.deployment_id) {
+        tracing::info!(deployment_id = %event.deployment_id, "status email already sent (the event came again); not sending it twice");
+        return Handled::Done;
+    }
     if event.recipients.is_empty() {
         tracing::info!(deployment_id = %event.deployment_id, "project has no notification address; no email sent");
         return Handled::Done;
@@ -103,6 +111,7 @@ async fn handle(notifier: &Notifier, delivery: &Delivery) -> Handled {
     };
     match notifier.transport.send(message).await {
         Ok(_) => {
+            notifier.sent.remember(event.deployment_id);
             tracing::info!(deployment_id = %event.deployment_id, recipients = ?event.recipients, "status email sent");
             Handled::Done
         }
