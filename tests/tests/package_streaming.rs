@@ -72,6 +72,33 @@ async fn push_file(stack: &TestStack, path: &Path) -> (StatusCode, Value) {
     (status, response.json().await.unwrap())
 }
 
+/// An upload of `package_id` 1.0.0 whose body the test feeds piece by piece: the sender
+/// gives the pieces (dropping it ends the body), the task answers once the API does.
+fn fed_upload(
+    stack: &TestStack,
+    package_id: &str,
+) -> (
+    tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>,
+) {
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(
+        receiver,
+        |mut receiver| async move { receiver.recv().await.map(|piece| (piece, receiver)) },
+    ));
+    let upload = stack
+        .http
+        .post(format!(
+            "{}/api/packages/{package_id}/1.0.0",
+            stack.base_url
+        ))
+        .header("x-ferry-apikey", ferry_tests::API_KEY)
+        .header("content-type", "application/octet-stream")
+        .body(body)
+        .send();
+    (sender, tokio::spawn(upload))
+}
+
 fn uploads_in_progress(stack: &TestStack) -> usize {
     std::fs::read_dir(stack.work_root.path().join("api-uploads"))
         .map(|entries| entries.count())
@@ -165,19 +192,7 @@ async fn an_upload_beyond_the_limit_waits_its_turn_then_is_told_to_try_again() {
     let package = zip_of(&[("index.txt", "slow")]);
 
     // An upload whose body arrives slowly holds the only turn.
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(
-        receiver,
-        |mut receiver| async move { receiver.recv().await.map(|piece| (piece, receiver)) },
-    ));
-    let slow = stack
-        .http
-        .post(format!("{}/api/packages/Slow/1.0.0", stack.base_url))
-        .header("x-ferry-apikey", ferry_tests::API_KEY)
-        .header("content-type", "application/octet-stream")
-        .body(body)
-        .send();
-    let slow = tokio::spawn(slow);
+    let (sender, slow) = fed_upload(&stack, "Slow");
     sender
         .send(Ok(Bytes::copy_from_slice(&package[..10])))
         .await
@@ -252,19 +267,7 @@ async fn a_stalled_upload_is_given_up_and_its_turn_given_back() {
     })
     .await;
     let package = zip_of(&[("index.txt", "stalled")]);
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(
-        receiver,
-        |mut receiver| async move { receiver.recv().await.map(|piece| (piece, receiver)) },
-    ));
-    let stalled = stack
-        .http
-        .post(format!("{}/api/packages/Stalled/1.0.0", stack.base_url))
-        .header("x-ferry-apikey", ferry_tests::API_KEY)
-        .header("content-type", "application/octet-stream")
-        .body(body)
-        .send();
-    let stalled = tokio::spawn(stalled);
+    let (sender, stalled) = fed_upload(&stack, "Stalled");
     sender
         .send(Ok(Bytes::copy_from_slice(&package[..10])))
         .await

@@ -16,6 +16,44 @@ use ferry_tests::{
 use lapin::options::{BasicConsumeOptions, BasicGetOptions};
 use serde_json::json;
 
+/// Publishes `event` as the pool user `dev` may (to pool `default`'s events exchange) and
+/// waits for the API to park it, returning the reason it gives.
+async fn parked_reason(
+    dev: &lapin::Connection,
+    admin: &lapin::Connection,
+    topology: &Topology,
+    event: &StepEvent,
+) -> String {
+    let message_id = event.event_id.to_string();
+    Publisher::open(dev)
+        .await
+        .unwrap()
+        .publish(OutgoingMessage {
+            exchange: &topology.worker_events_exchange("default"),
+            routing_key: "step_event",
+            message_id: &message_id,
+            kind: "step_event",
+            payload: &serde_json::to_vec(event).unwrap(),
+            headers: FieldTable::default(),
+            expiration_ms: None,
+        })
+        .await
+        .unwrap();
+    let dead = topology.step_events().dead_letter_queue();
+    poll_until(
+        "the event to be parked",
+        Patience::within(Duration::from_secs(30)),
+        || async {
+            let parked = dead_letters::list(admin, &dead, 10).await.unwrap();
+            match parked.iter().find(|parked| parked.message_id == message_id) {
+                Some(parked) => Progress::Done(parked.reason.clone()),
+                None => Progress::NotYet(format!("{parked:?}")),
+            }
+        },
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pools_credentials_run_its_steps_and_reach_nothing_of_another_pool() {
     let mut stack = TestStack::start_with(StackOptions {
@@ -157,34 +195,7 @@ async fn a_pools_credentials_run_its_steps_and_reach_nothing_of_another_pool() {
             lines_before: None,
         },
     };
-    let message_id = forged.event_id.to_string();
-    Publisher::open(&dev)
-        .await
-        .unwrap()
-        .publish(OutgoingMessage {
-            exchange: &topology.worker_events_exchange("default"),
-            routing_key: "step_event",
-            message_id: &message_id,
-            kind: "step_event",
-            payload: &serde_json::to_vec(&forged).unwrap(),
-            headers: FieldTable::default(),
-            expiration_ms: None,
-        })
-        .await
-        .unwrap();
-    let dead = topology.step_events().dead_letter_queue();
-    let parked = poll_until(
-        "the forged result to be parked",
-        Patience::within(Duration::from_secs(30)),
-        || async {
-            let parked = dead_letters::list(&admin, &dead, 10).await.unwrap();
-            match parked.iter().find(|parked| parked.message_id == message_id) {
-                Some(parked) => Progress::Done(parked.reason.clone()),
-                None => Progress::NotYet(format!("{parked:?}")),
-            }
-        },
-    )
-    .await;
+    let parked = parked_reason(&dev, &admin, &topology, &forged).await;
     assert!(
         parked.contains("arrived from worker pool `default`")
             && parked.contains("sent to pool `prod`"),
@@ -216,33 +227,7 @@ async fn a_pools_credentials_run_its_steps_and_reach_nothing_of_another_pool() {
             worker: "test-worker".into(),
         },
     };
-    let message_id = ahead.event_id.to_string();
-    Publisher::open(&dev)
-        .await
-        .unwrap()
-        .publish(OutgoingMessage {
-            exchange: &topology.worker_events_exchange("default"),
-            routing_key: "step_event",
-            message_id: &message_id,
-            kind: "step_event",
-            payload: &serde_json::to_vec(&ahead).unwrap(),
-            headers: FieldTable::default(),
-            expiration_ms: None,
-        })
-        .await
-        .unwrap();
-    let parked = poll_until(
-        "the event for an attempt never sent to be parked",
-        Patience::within(Duration::from_secs(30)),
-        || async {
-            let parked = dead_letters::list(&admin, &dead, 10).await.unwrap();
-            match parked.iter().find(|parked| parked.message_id == message_id) {
-                Some(parked) => Progress::Done(parked.reason.clone()),
-                None => Progress::NotYet(format!("{parked:?}")),
-            }
-        },
-    )
-    .await;
+    let parked = parked_reason(&dev, &admin, &topology, &ahead).await;
     assert!(
         parked.contains("about attempt 2") && parked.contains("which was never sent"),
         "{parked}"
