@@ -6,6 +6,8 @@
 //! versions and addresses are the domain's types, on the wire as their text, so a consumer
 //! reads them already validated.
 
+pub mod helper;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
