@@ -92,3 +92,20 @@ pub fn log_filter() -> tracing_subscriber::EnvFilter {
     tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "warn,lapin=error".into())
 }
+
+/// The `ferry-helper` the tests' workers bring to targets: the one cargo built beside the
+/// test binaries (`target/<profile>/ferry-helper`; test binaries live in `deps/` below it).
+pub fn helper_path() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test binary knows where it is");
+    let profile = exe
+        .parent()
+        .and_then(|deps| {
+            if deps.ends_with("deps") {
+                deps.parent()
+            } else {
+                Some(deps)
+            }
+        })
+        .expect("the test binary is inside cargo's target folder");
+    profile.join("ferry-helper")
+}

@@ -62,6 +62,7 @@ pub struct StepPreview {
 #[serde(rename_all = "snake_case")]
 pub enum StepKindName {
     RunScript,
+    DeployPackage,
     ManualIntervention,
 }
 
@@ -69,6 +70,7 @@ impl From<&ferry_domain::StepKind> for StepKindName {
     fn from(kind: &ferry_domain::StepKind) -> Self {
         match kind {
             ferry_domain::StepKind::RunScript { .. } => StepKindName::RunScript,
+            ferry_domain::StepKind::DeployPackage(_) => StepKindName::DeployPackage,
             ferry_domain::StepKind::ManualIntervention { .. } => StepKindName::ManualIntervention,
         }
     }

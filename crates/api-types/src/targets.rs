@@ -55,6 +55,19 @@ pub struct TargetRequest {
     /// `SHA256:…` as `ssh-keygen -lf` prints it.
     #[serde(default)]
     pub host_key_fingerprint: Option<String>,
+    /// Where applications are installed (`<root>/<Environment>/<PackageId>/<Version>`);
+    /// relative to the login's home unless absolute. Default `.ferry/Applications`.
+    #[serde(default)]
+    pub applications_root: Option<String>,
+    /// The target's NGINX: the folder site files go to (default `/etc/nginx/conf.d`) and the
+    /// commands that validate (default `nginx -t`) and reload (default `nginx -s reload`),
+    /// run with `bash -c` as the login.
+    #[serde(default)]
+    pub nginx_config_folder: Option<String>,
+    #[serde(default)]
+    pub nginx_validate_command: Option<String>,
+    #[serde(default)]
+    pub nginx_reload_command: Option<String>,
 }
 
 /// What the last health check found.
@@ -81,6 +94,10 @@ pub struct TargetView {
     pub user: Option<LoginName>,
     pub host_key_fingerprint: Option<HostKeyFingerprint>,
     pub has_private_key: bool,
+    pub applications_root: Option<String>,
+    pub nginx_config_folder: Option<String>,
+    pub nginx_validate_command: Option<String>,
+    pub nginx_reload_command: Option<String>,
     pub health: TargetHealthView,
 }
 

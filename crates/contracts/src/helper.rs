@@ -162,9 +162,15 @@ pub enum HelperStream {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum HelperEvent {
-    Log { stream: HelperStream, text: String },
+    Log {
+        stream: HelperStream,
+        text: String,
+    },
     /// A script's `set_octopusvariable name value`.
-    Output { name: String, value: String },
+    Output {
+        name: String,
+        value: String,
+    },
     Finished(HelperResult),
 }
 

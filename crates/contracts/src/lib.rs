@@ -11,9 +11,11 @@ pub mod helper;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use ferry_domain::deploy_step::DeployPackage;
 use ferry_domain::{
-    DeploymentId, DeploymentStatus, EmailAddress, EnvironmentName, PackageId, PackageVersion,
-    ProjectName, ReleaseNumber, StepName, StepRunId, StepStatus,
+    DeploymentId, DeploymentStatus, EmailAddress, EnvironmentName, HostKeyFingerprint, HostName,
+    LoginName, PackageId, PackageVersion, ProjectName, ReleaseNumber, StepName, StepRunId,
+    StepStatus, TargetId, TargetName,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -91,6 +93,55 @@ pub struct StepJob {
     /// lease, so three may be lost before the attempt is given up). 0: the default, 15.
     #[serde(default)]
     pub heartbeat_seconds: u64,
+    /// For one target's run of a step on targets: the target, and how to reach it. The job's
+    /// `step_run_id` is then that run's own.
+    #[serde(default)]
+    pub target: Option<TargetJob>,
+    /// For a deploy-a-package step: its conventions (templates the worker renders).
+    #[serde(default)]
+    pub deploy: Option<DeployPackage>,
+    /// The names the helper on a target needs for folder names and file names.
+    #[serde(default)]
+    pub project_name: Option<ProjectName>,
+    #[serde(default)]
+    pub environment_name: Option<EnvironmentName>,
+}
+
+/// The target a job runs on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetJob {
+    pub target_id: TargetId,
+    pub name: TargetName,
+    pub reach: TargetReach,
+    /// Where applications go on the target; `None`: `.ferry/Applications` in the login's home.
+    pub applications_root: Option<String>,
+    /// The target's NGINX: `None` for each, the default (`/etc/nginx/conf.d`, `nginx -t`,
+    /// `nginx -s reload`).
+    pub nginx_config_folder: Option<String>,
+    pub nginx_validate_command: Option<String>,
+    pub nginx_reload_command: Option<String>,
+}
+
+/// How the worker reaches a target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TargetReach {
+    Ssh {
+        host: HostName,
+        port: u16,
+        user: LoginName,
+        /// Only this host key is accepted.
+        host_key_fingerprint: HostKeyFingerprint,
+        /// Sealed with the variables keyring; the context is `target <id> private key`.
+        sealed_private_key: String,
+    },
+    /// The worker's own host, as the script user.
+    Local,
+}
+
+/// The keyring context a target's private key is sealed under.
+pub fn private_key_context(target_id: TargetId) -> String {
+    format!("target {target_id} private key")
 }
 
 /// Where a log line came from.
@@ -392,6 +443,10 @@ mod tests {
             }),
             timeout_seconds: 10,
             heartbeat_seconds: 15,
+            target: None,
+            deploy: None,
+            project_name: None,
+            environment_name: None,
         };
         let written = serde_json::to_value(&job).unwrap();
         assert_eq!(written["step_name"], "Deploy");

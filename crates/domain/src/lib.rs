@@ -5,6 +5,7 @@
 //! that decide what a deployment does next can be tested exhaustively without a server.
 
 pub mod audit;
+pub mod deploy_step;
 pub mod deployment;
 pub mod ids;
 pub mod lifecycle;

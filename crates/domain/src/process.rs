@@ -4,7 +4,8 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::names::{EnvironmentName, PackageId, StepName, TeamName, ValidationError};
+use crate::deploy_step::DeployPackage;
+use crate::names::{EnvironmentName, PackageId, RoleName, StepName, TeamName, ValidationError};
 
 /// When a step runs, given what happened before it.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -72,6 +73,9 @@ pub enum StepKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         package_id: Option<PackageId>,
     },
+    /// Puts a package on every target with the step's roles and runs Octopus's conventions
+    /// there (scripts, substitution, structured configuration, NGINX).
+    DeployPackage(DeployPackage),
     /// Pauses the deployment until a person takes responsibility and proceeds or aborts.
     /// Runs on no worker.
     ManualIntervention {
@@ -104,7 +108,21 @@ pub struct Step {
     /// condition: an unknown variable is left as written instead of failing the step.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub lenient_templates: bool,
+    /// The step runs on every target of the environment with one of these roles (Octopus's
+    /// target roles); without any, a run-script step runs on the worker's own host.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_roles: Vec<RoleName>,
+    /// How many of its targets the step runs on at once (Octopus's rolling window);
+    /// [`DEFAULT_MAX_PARALLELISM`] when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_parallelism: Option<u32>,
 }
+
+/// How many targets a step runs on at once unless it says: Octopus's default.
+pub const DEFAULT_MAX_PARALLELISM: u32 = 10;
+
+/// The largest window a step may ask for.
+pub const MAX_PARALLELISM: u32 = 10_000;
 
 fn is_zero(value: &u8) -> bool {
     *value == 0
@@ -118,13 +136,19 @@ impl Step {
     pub fn package_id(&self) -> Option<&PackageId> {
         match &self.kind {
             StepKind::RunScript { package_id, .. } => package_id.as_ref(),
+            StepKind::DeployPackage(deploy) => Some(&deploy.package_id),
             StepKind::ManualIntervention { .. } => None,
         }
     }
 
     /// Whether a worker runs this step (a manual intervention waits for a person instead).
     pub fn runs_on_worker(&self) -> bool {
-        matches!(self.kind, StepKind::RunScript { .. })
+        !matches!(self.kind, StepKind::ManualIntervention { .. })
+    }
+
+    /// How many targets the step runs on at once.
+    pub fn window(&self) -> usize {
+        self.max_parallelism.unwrap_or(DEFAULT_MAX_PARALLELISM) as usize
     }
 }
 
@@ -182,7 +206,22 @@ impl Process {
                         ));
                     }
                 }
+                StepKind::DeployPackage(deploy) => {
+                    deploy.validate(&format!("steps[{index}]"))?;
+                    if step.target_roles.is_empty() {
+                        return Err(ValidationError::new(
+                            format!("steps[{index}].target_roles"),
+                            "a deploy_package step runs on targets: name at least one role",
+                        ));
+                    }
+                }
                 StepKind::ManualIntervention { instructions, .. } => {
+                    if !step.target_roles.is_empty() {
+                        return Err(ValidationError::new(
+                            format!("steps[{index}].target_roles"),
+                            "a manual_intervention step runs on no target",
+                        ));
+                    }
                     if instructions.trim().is_empty() {
                         return Err(ValidationError::new(
                             format!("steps[{index}].instructions"),
@@ -196,6 +235,14 @@ impl Process {
                         ));
                     }
                 }
+            }
+            if let Some(window) = step.max_parallelism
+                && !(1..=MAX_PARALLELISM).contains(&window)
+            {
+                return Err(ValidationError::new(
+                    format!("steps[{index}].max_parallelism"),
+                    format!("must be between 1 and {MAX_PARALLELISM}"),
+                ));
             }
             if step.retries > MAX_RETRIES {
                 return Err(ValidationError::new(
@@ -269,6 +316,8 @@ mod tests {
             required: false,
             retries: 0,
             lenient_templates: false,
+            target_roles: Vec::new(),
+            max_parallelism: None,
         }
     }
 

@@ -53,7 +53,7 @@ pub enum Output<'a> {
 
 /// Accepts exactly the pinned key, and remembers what the host presented (so a refusal can
 /// say what the key is now, and discovery can report it).
-struct PinnedHostKey {
+pub(crate) struct PinnedHostKey {
     pinned: Option<HostKeyFingerprint>,
     presented: Arc<Mutex<Option<HostKeyFingerprint>>>,
 }
@@ -148,7 +148,7 @@ pub async fn discover(
 /// A logged-in connection to a target.
 pub struct Connection {
     endpoint: Endpoint,
-    handle: Handle<PinnedHostKey>,
+    pub(crate) handle: Handle<PinnedHostKey>,
 }
 
 impl Connection {
@@ -274,14 +274,14 @@ impl Connection {
     }
 }
 
-fn unreachable_error(endpoint: &Endpoint, error: &russh::Error) -> SshError {
+pub(crate) fn unreachable_error(endpoint: &Endpoint, error: &russh::Error) -> SshError {
     SshError::Unreachable {
         endpoint: endpoint.to_string(),
         detail: error.to_string(),
     }
 }
 
-fn session_error(endpoint: &Endpoint, error: &russh::Error) -> SshError {
+pub(crate) fn session_error(endpoint: &Endpoint, error: &russh::Error) -> SshError {
     SshError::Session {
         endpoint: endpoint.to_string(),
         detail: error.to_string(),
@@ -289,7 +289,7 @@ fn session_error(endpoint: &Endpoint, error: &russh::Error) -> SshError {
 }
 
 /// The number of a signal as SSH names it (RFC 4254 §6.10), for the exit status.
-fn signal_number(signal: &russh::Sig) -> u32 {
+pub(crate) fn signal_number(signal: &russh::Sig) -> u32 {
     match signal {
         russh::Sig::HUP => 1,
         russh::Sig::INT => 2,

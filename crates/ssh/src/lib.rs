@@ -9,8 +9,10 @@
 mod client;
 mod error;
 mod facts;
+mod stream;
 
 pub use client::{ConnectOptions, Connection, Endpoint, Output, discover};
 pub use error::SshError;
 pub use facts::{TargetFacts, facts};
 pub use ferry_domain::HostKeyFingerprint;
+pub use stream::Streamed;

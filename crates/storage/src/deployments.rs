@@ -7,7 +7,7 @@ use crate::CachedQueries;
 use chrono::{DateTime, Utc};
 use ferry_domain::{
     ClaimId, DeploymentId, DeploymentStatus, EnvironmentId, EnvironmentName, ProjectId,
-    ProjectName, ReleaseId, ReleaseNumber, StepName, StepRunId, StepStatus,
+    ProjectName, ReleaseId, ReleaseNumber, StepName, StepRunId, StepStatus, TargetId, TargetName,
 };
 
 use uuid::Uuid;
@@ -63,6 +63,16 @@ pub struct StepRun {
     pub claimed_by: Option<String>,
     /// The claim that won the current attempt.
     pub claim_id: Option<ClaimId>,
+    /// For one target's run of a step on targets: which.
+    pub target: Option<RunTarget>,
+}
+
+/// The target a step run is about, and its place among the step's targets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunTarget {
+    pub position: i32,
+    pub target_id: TargetId,
+    pub name: TargetName,
 }
 
 pub(crate) const DEPLOYMENT_COLUMNS: &str = "d.deployment_id, d.release_id, d.project_id, d.environment_id, \
@@ -96,7 +106,7 @@ pub(crate) fn deployment_from_row(row: &tokio_postgres::Row) -> Result<Deploymen
 
 const STEP_COLUMNS: &str = "step_run_id, deployment_id, step_index, name, status, attempt, \
      exit_code, error, dispatched_at, started_at, finished_at, failure_ignored, outputs, claimed_by, \
-     claim_id";
+     claim_id, target_position, target_id, target_name";
 
 fn step_from_row(row: &tokio_postgres::Row) -> Result<StepRun, StorageError> {
     let status: String = row.get(4);
@@ -118,6 +128,18 @@ fn step_from_row(row: &tokio_postgres::Row) -> Result<StepRun, StorageError> {
         outputs: crate::json_column(row.get(12), "step outputs")?,
         claimed_by: row.get(13),
         claim_id: row.get::<_, Option<Uuid>>(14).map(ClaimId::from_uuid),
+        target: match row.get::<_, Option<i32>>(15) {
+            None => None,
+            Some(position) => Some(RunTarget {
+                position,
+                target_id: TargetId::from_uuid(
+                    row.get::<_, Option<Uuid>>(16)
+                        .ok_or_else(|| crate::corrupt_column("step_runs.target_id", "NULL"))?,
+                ),
+                name: crate::optional_parsed(row, 17, "step_runs.target_name")?
+                    .ok_or_else(|| crate::corrupt_column("step_runs.target_name", "NULL"))?,
+            }),
+        },
     })
 }
 
@@ -214,7 +236,8 @@ pub async fn step_runs(
     client
         .query_cached(
             &format!(
-                "SELECT {STEP_COLUMNS} FROM step_runs WHERE deployment_id = $1 ORDER BY step_index"
+                "SELECT {STEP_COLUMNS} FROM step_runs WHERE deployment_id = $1
+                 ORDER BY step_index, target_position NULLS FIRST"
             ),
             &[deployment_id.as_uuid()],
         )

@@ -41,6 +41,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../migrations/0008_claim_ids.sql"),
     ),
     (9, "targets", include_str!("../migrations/0009_targets.sql")),
+    (
+        10,
+        "target_runs",
+        include_str!("../migrations/0010_target_runs.sql"),
+    ),
 ];
 
 /// An arbitrary constant: the advisory lock that serialises concurrent migrators.

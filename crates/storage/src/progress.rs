@@ -12,7 +12,7 @@ use ferry_domain::{
 };
 use uuid::Uuid;
 
-use crate::deployments::{Deployment, StepRun};
+use crate::deployments::{Deployment, RunTarget, StepRun};
 use crate::{CachedQueries, GenericClient, StorageError, id};
 
 /// Ends a deployment that can never start (its stored data is broken), outside the state
@@ -209,11 +209,12 @@ pub struct Inserted {
     pub variables: ferry_domain::variables::VariableSet<String>,
 }
 
-/// Inserts a queued deployment with one pending step run per step name.
+/// Inserts a queued deployment with one pending step run per step, and for a step on
+/// targets one more per target (`steps[i].1`, in order).
 pub async fn insert_deployment(
     client: &impl GenericClient,
     deployment: &Deployment,
-    step_names: &[StepName],
+    steps: &[(StepName, Vec<ferry_domain::deployment::TargetRef>)],
 ) -> Result<Inserted, StorageError> {
     let excluded_steps: Vec<&str> = deployment
         .excluded_steps
@@ -240,43 +241,87 @@ pub async fn insert_deployment(
         )
         .await?;
     let variables = crate::json_column(row.get(0), "deployment variables")?;
-    let ids: Vec<Uuid> = step_names.iter().map(|_| Uuid::now_v7()).collect();
-    let indexes: Vec<i32> = (0..step_names.len() as i32).collect();
-    let names: Vec<&str> = step_names.iter().map(StepName::as_str).collect();
+    let mut step_runs = Vec::new();
+    for (index, (name, targets)) in steps.iter().enumerate() {
+        let index = i32::try_from(index).map_err(|_| StorageError::Corrupt("step index".into()))?;
+        step_runs.push(pending_run(deployment.deployment_id, index, name, None));
+        for (position, target) in targets.iter().enumerate() {
+            let position = i32::try_from(position)
+                .map_err(|_| StorageError::Corrupt("target position".into()))?;
+            let on = RunTarget {
+                position,
+                target_id: target.id,
+                name: target.name.clone(),
+            };
+            step_runs.push(pending_run(deployment.deployment_id, index, name, Some(on)));
+        }
+    }
+    let ids: Vec<Uuid> = step_runs
+        .iter()
+        .map(|run| run.step_run_id.into_uuid())
+        .collect();
+    let indexes: Vec<i32> = step_runs.iter().map(|run| run.step_index).collect();
+    let names: Vec<&str> = step_runs.iter().map(|run| run.name.as_str()).collect();
+    let positions: Vec<Option<i32>> = step_runs
+        .iter()
+        .map(|run| run.target.as_ref().map(|on| on.position))
+        .collect();
+    let target_ids: Vec<Option<Uuid>> = step_runs
+        .iter()
+        .map(|run| run.target.as_ref().map(|on| on.target_id.into_uuid()))
+        .collect();
+    let target_names: Vec<Option<&str>> = step_runs
+        .iter()
+        .map(|run| run.target.as_ref().map(|on| on.name.as_str()))
+        .collect();
     client
         .execute_cached(
-            "INSERT INTO step_runs (step_run_id, deployment_id, step_index, name, status)
-             SELECT id, $2, step_index, name, 'Pending'
-             FROM unnest($1::uuid[], $3::int4[], $4::text[]) AS s(id, step_index, name)",
-            &[&ids, deployment.deployment_id.as_uuid(), &indexes, &names],
+            "INSERT INTO step_runs (step_run_id, deployment_id, step_index, name, status,
+                 target_position, target_id, target_name)
+             SELECT id, $2, step_index, name, 'Pending', position, target_id, target_name
+             FROM unnest($1::uuid[], $3::int4[], $4::text[], $5::int4[], $6::uuid[], $7::text[])
+                 AS s(id, step_index, name, position, target_id, target_name)",
+            &[
+                &ids,
+                deployment.deployment_id.as_uuid(),
+                &indexes,
+                &names,
+                &positions,
+                &target_ids,
+                &target_names,
+            ],
         )
         .await?;
-    let step_runs = ids
-        .iter()
-        .zip(step_names)
-        .zip(indexes)
-        .map(|((step_run_id, name), index)| StepRun {
-            step_run_id: StepRunId::from(*step_run_id),
-            deployment_id: deployment.deployment_id,
-            step_index: index,
-            name: name.clone(),
-            status: StepStatus::Pending,
-            attempt: 0,
-            exit_code: None,
-            error: None,
-            dispatched_at: None,
-            started_at: None,
-            finished_at: None,
-            failure_ignored: false,
-            outputs: BTreeMap::new(),
-            claimed_by: None,
-            claim_id: None,
-        })
-        .collect();
     Ok(Inserted {
         step_runs,
         variables,
     })
+}
+
+fn pending_run(
+    deployment_id: DeploymentId,
+    step_index: i32,
+    name: &StepName,
+    target: Option<RunTarget>,
+) -> StepRun {
+    StepRun {
+        step_run_id: StepRunId::from(Uuid::now_v7()),
+        deployment_id,
+        step_index,
+        name: name.clone(),
+        status: StepStatus::Pending,
+        attempt: 0,
+        exit_code: None,
+        error: None,
+        dispatched_at: None,
+        started_at: None,
+        finished_at: None,
+        failure_ignored: false,
+        outputs: BTreeMap::new(),
+        claimed_by: None,
+        claim_id: None,
+        target,
+    }
 }
 
 /// A question a deployment starts waiting on.

@@ -39,6 +39,15 @@ pub struct Health {
     pub checked_at: Option<DateTime<Utc>>,
 }
 
+/// Where a target keeps applications and how its NGINX is driven; `None`: the default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Conventions {
+    pub applications_root: Option<String>,
+    pub nginx_config_folder: Option<String>,
+    pub nginx_validate_command: Option<String>,
+    pub nginx_reload_command: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub target_id: TargetId,
@@ -47,12 +56,14 @@ pub struct Target {
     pub roles: Vec<RoleName>,
     pub worker_pool: WorkerPool,
     pub reach: Reach,
+    pub conventions: Conventions,
     pub health: Health,
 }
 
 const COLUMNS: &str = "target_id, name, environment_ids, roles, worker_pool, kind, ssh_host, \
      ssh_port, ssh_user, host_key_fingerprint, sealed_private_key, health_status, health_reason, \
-     health_checked_at";
+     health_checked_at, applications_root, nginx_config_folder, nginx_validate_command, \
+     nginx_reload_command";
 
 fn from_row(row: &tokio_postgres::Row) -> Result<Target, StorageError> {
     let roles = row
@@ -88,6 +99,12 @@ fn from_row(row: &tokio_postgres::Row) -> Result<Target, StorageError> {
         roles,
         worker_pool: parsed(row, 4, "targets.worker_pool")?,
         reach,
+        conventions: Conventions {
+            applications_root: row.get(14),
+            nginx_config_folder: row.get(15),
+            nginx_validate_command: row.get(16),
+            nginx_reload_command: row.get(17),
+        },
         health: Health {
             status: row.get(11),
             reason: row.get(12),
@@ -128,12 +145,14 @@ fn settings(reach: &Reach) -> Settings<'_> {
 }
 
 const INSERT: &str = "INSERT INTO targets (target_id, name, environment_ids, roles, worker_pool,
-         kind, ssh_host, ssh_port, ssh_user, host_key_fingerprint, sealed_private_key)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+         kind, ssh_host, ssh_port, ssh_user, host_key_fingerprint, sealed_private_key,
+         applications_root, nginx_config_folder, nginx_validate_command, nginx_reload_command)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
 
 const UPDATE: &str = "UPDATE targets SET name = $2, environment_ids = $3, roles = $4,
          worker_pool = $5, kind = $6, ssh_host = $7, ssh_port = $8, ssh_user = $9,
-         host_key_fingerprint = $10, sealed_private_key = $11
+         host_key_fingerprint = $10, sealed_private_key = $11, applications_root = $12,
+         nginx_config_folder = $13, nginx_validate_command = $14, nginx_reload_command = $15
      WHERE target_id = $1";
 
 /// Records a new target (its health `Unknown`); a name taken already is a conflict.
@@ -174,6 +193,10 @@ async fn write(
                 &reach.user,
                 &reach.fingerprint,
                 &reach.sealed_private_key,
+                &target.conventions.applications_root,
+                &target.conventions.nginx_config_folder,
+                &target.conventions.nginx_validate_command,
+                &target.conventions.nginx_reload_command,
             ],
         )
         .await
@@ -240,4 +263,36 @@ pub async fn list(
         .map(from_row)
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Some(Page::from_rows(items, page)))
+}
+
+/// The targets of an environment, by name: what a new deployment's steps with roles run on.
+pub async fn in_environment(
+    client: &impl GenericClient,
+    environment_id: EnvironmentId,
+) -> Result<Vec<Target>, StorageError> {
+    client
+        .query_cached(
+            &format!("SELECT {COLUMNS} FROM targets WHERE $1 = ANY(environment_ids) ORDER BY name"),
+            &[environment_id.as_uuid()],
+        )
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
+}
+
+/// A target by id.
+pub async fn get(
+    client: &impl GenericClient,
+    target_id: TargetId,
+) -> Result<Option<Target>, StorageError> {
+    client
+        .query_opt_cached(
+            &format!("SELECT {COLUMNS} FROM targets WHERE target_id = $1"),
+            &[target_id.as_uuid()],
+        )
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
 }

@@ -25,17 +25,28 @@ pub struct StepVariables {
 /// Both spellings of a system variable.
 const PREFIXES: [&str; 2] = ["Ferry", "Octopus"];
 
-/// Resolves a variable set for an environment and optional step into plain and encrypted
-/// values.
+/// The target a step's run is for: its name and roles match role- and target-scoped values,
+/// and it is `Octopus.Machine.*`.
+#[derive(Debug, Clone, Copy)]
+pub struct OnTarget<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub roles: &'a [&'a str],
+}
+
+/// Resolves a variable set for an environment, optional step and optional target into plain
+/// and encrypted values.
 pub fn resolve_set(
     variables: &VariableSet<String>,
     environment: &str,
     step: Option<&str>,
+    target: Option<OnTarget<'_>>,
 ) -> StepVariables {
     let context = ScopeContext {
         environment: Some(environment),
         step,
-        ..ScopeContext::default()
+        roles: target.map(|target| target.roles).unwrap_or(&[]),
+        target: target.map(|target| target.name),
     };
     let mut resolved = StepVariables::default();
     for winner in variables.resolve(&context).values() {
@@ -57,6 +68,7 @@ pub fn for_deployment(
     context: &DeploymentContext,
     deployment: &Deployment,
     step_index: Option<usize>,
+    target: Option<OnTarget<'_>>,
     status_url: &str,
     server_url: &str,
 ) -> StepVariables {
@@ -66,6 +78,7 @@ pub fn for_deployment(
         &context.release.variables,
         context.environment_name.as_str(),
         step.map(|step| step.name.as_str()),
+        target,
     );
     let deployment_error = deployment
         .steps
@@ -146,6 +159,15 @@ pub fn for_deployment(
     }
     if let Some(step) = step {
         system.push(("Action.Name".into(), step.name.as_str().to_owned()));
+        if !step.target_roles.is_empty() {
+            let roles: Vec<&str> = step.target_roles.iter().map(|role| role.as_str()).collect();
+            system.push(("Action.TargetRoles".into(), roles.join(",")));
+        }
+    }
+    if let Some(target) = target {
+        system.push(("Machine.Id".into(), target.id.to_owned()));
+        system.push(("Machine.Name".into(), target.name.to_owned()));
+        system.push(("Machine.Roles".into(), target.roles.join(",")));
     }
     for prefix in PREFIXES {
         for (name, value) in &system {

@@ -55,6 +55,9 @@ pub struct Config {
     pub script_user: String,
     /// Decrypts the sensitive variables in step jobs (`FERRY_VARIABLES_KEY`, the API's key).
     pub variables_key: Keyring,
+    /// The `ferry-helper` this worker brings to targets (built for its own OS and
+    /// architecture): `FERRY_HELPER_PATH`, by default beside the worker's own program.
+    pub helper_path: PathBuf,
     /// The variables of [`INHERITED`] that are set in the worker's environment, with their
     /// values: every script starts with these and the step's variables only. Read once here
     /// so that the environment is read in configuration code alone (and a test can give a
@@ -152,6 +155,13 @@ impl Config {
                 "give the worker the API's key for sensitive variables",
             )?,
             inherited_environment: inherited_environment(settings),
+            helper_path: match settings.variable("FERRY_HELPER_PATH") {
+                Some(path) => PathBuf::from(path),
+                None => std::env::current_exe()
+                    .ok()
+                    .and_then(|exe| exe.parent().map(|folder| folder.join("ferry-helper")))
+                    .unwrap_or_else(|| PathBuf::from("ferry-helper")),
+            },
         })
     }
 }

@@ -74,6 +74,8 @@ pub struct EventSink<'a> {
     outputs: BTreeMap<String, String>,
     budget: LogBudget,
     used: LogUse,
+    /// Put before every line: the target a run is on (`[web-1] `).
+    prefix: String,
 }
 
 impl<'a> EventSink<'a> {
@@ -90,7 +92,13 @@ impl<'a> EventSink<'a> {
             outputs: BTreeMap::new(),
             budget,
             used: LogUse::default(),
+            prefix: String::new(),
         }
+    }
+
+    /// Tags every line from now on with the target the step runs on.
+    pub fn set_target(&mut self, target: &str) {
+        self.prefix = format!("[{target}] ");
     }
 
     /// From now on, every line is masked with `masker`.
@@ -132,6 +140,11 @@ impl<'a> EventSink<'a> {
     }
 
     fn push(&mut self, stream: LogStream, text: String) {
+        let text = if self.prefix.is_empty() {
+            text
+        } else {
+            format!("{}{text}", self.prefix)
+        };
         let mut text = if self.masker.is_empty() {
             text
         } else {

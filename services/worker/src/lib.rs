@@ -18,12 +18,15 @@ mod claim;
 pub mod config;
 mod control;
 mod events;
+mod helper_binary;
 mod housekeeping;
 pub mod isolation;
 mod package;
 mod prepare;
 mod script;
 mod shutdown;
+mod target_run;
+mod target_settings;
 mod variables;
 
 use std::collections::HashMap;
@@ -76,6 +79,24 @@ struct WorkerContext {
     instance: Uuid,
     /// Held while the worker runs (released with the file when it exits).
     _work_root_lock: std::fs::File,
+    /// The helper brought to targets, read at the first run on a target.
+    helper: tokio::sync::OnceCell<Result<std::sync::Arc<helper_binary::HelperBinary>, String>>,
+}
+
+impl WorkerContext {
+    /// The helper this worker brings to targets.
+    async fn helper(&self) -> Result<std::sync::Arc<helper_binary::HelperBinary>, String> {
+        let path = self.config.helper_path.clone();
+        self.helper
+            .get_or_init(|| async move {
+                tokio::task::spawn_blocking(move || helper_binary::HelperBinary::load(&path))
+                    .await
+                    .map_err(|error| error.to_string())
+                    .and_then(|loaded| loaded.map(std::sync::Arc::new))
+            })
+            .await
+            .clone()
+    }
 }
 
 /// One attempt of one step run, as jobs and stop messages name it.
@@ -156,6 +177,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         shutdown: shutdown.clone(),
         instance: Uuid::new_v4(),
         _work_root_lock: work_root_lock,
+        helper: tokio::sync::OnceCell::new(),
     });
     let sweeper =
         owns_work_root.then(|| tokio::spawn(housekeeping::sweep_old_folders(Arc::clone(&context))));
@@ -370,6 +392,19 @@ async fn run_step(
     // Bounded (a week), so that no job can overflow the clock.
     let deadline =
         tokio::time::Instant::now() + Duration::from_secs(job.timeout_seconds.clamp(1, 7 * 86_400));
+    if let Some(target) = &job.target {
+        let on_target = target_run::run(context, job, target, sink, &stop);
+        return match tokio::time::timeout_at(deadline, on_target).await {
+            Ok(outcome) => outcome,
+            Err(_) => failed(
+                sink,
+                format!(
+                    "the step ran longer than its timeout of {} seconds on target {} (permanent)",
+                    job.timeout_seconds, target.name
+                ),
+            ),
+        };
+    }
     // A stop (a cancel) while the package downloads or the script renders ends the step
     // there: no script of a cancelled step starts.
     let preparing = async {

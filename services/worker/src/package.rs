@@ -84,6 +84,40 @@ pub async fn fetch_and_extract(
             format: package.format.clone(),
         }
     })?;
+    let archive = fetch(store, work_root, package, sink).await?;
+    let destination = step_folder.join("package");
+    let limits = *limits;
+    let target = destination.clone();
+    let extracted = tokio::task::spawn_blocking(move || {
+        archive::extract_file(archive, format, &target, &limits)
+    })
+    .await;
+    let extract_error = |detail: String| PackageError::Extract {
+        package_id: package.package_id.to_string(),
+        version: package.version.to_string(),
+        detail,
+    };
+    match extracted {
+        Ok(Ok(_files)) => {}
+        Ok(Err(error)) => return Err(extract_error(error.to_string())),
+        Err(error) => return Err(extract_error(error.to_string())),
+    }
+    sink.line(
+        LogStream::System,
+        format!("Extracted package to {}", destination.display()),
+    );
+    bound_cache(work_root.join("packages"), cache_max_bytes).await;
+    Ok(destination)
+}
+
+/// The package from this worker's cache, or streamed from the store into it, verified and
+/// opened (what is read from the open file is what was checked).
+pub async fn fetch(
+    store: &PackageStore,
+    work_root: &Path,
+    package: &PackageReference,
+    sink: &mut EventSink<'_>,
+) -> Result<std::fs::File, PackageError> {
     let cache_folder = work_root.join("packages");
     let cached_path = cache_folder.join(&package.sha256);
     let archive = match open_if_intact(cached_path.clone(), package).await {
@@ -117,29 +151,7 @@ pub async fn fetch_and_extract(
             package.sha256, package.package_id, package.version
         ),
     );
-    let destination = step_folder.join("package");
-    let limits = *limits;
-    let target = destination.clone();
-    let extracted = tokio::task::spawn_blocking(move || {
-        archive::extract_file(archive, format, &target, &limits)
-    })
-    .await;
-    let extract_error = |detail: String| PackageError::Extract {
-        package_id: package.package_id.to_string(),
-        version: package.version.to_string(),
-        detail,
-    };
-    match extracted {
-        Ok(Ok(_files)) => {}
-        Ok(Err(error)) => return Err(extract_error(error.to_string())),
-        Err(error) => return Err(extract_error(error.to_string())),
-    }
-    sink.line(
-        LogStream::System,
-        format!("Extracted package to {}", destination.display()),
-    );
-    bound_cache(cache_folder, cache_max_bytes).await;
-    Ok(destination)
+    Ok(archive)
 }
 
 /// The cached copy, opened, when it is there and still has the recorded size and hash. The

@@ -109,6 +109,37 @@ impl StepVariables {
         self.values.iter()
     }
 
+    /// Renders one of the step's settings (`what` names it in an error).
+    pub fn render(
+        &self,
+        what: &str,
+        template: &str,
+        lenient: bool,
+        limits: ferry_templates::Limits,
+    ) -> Result<String, String> {
+        let variables: ferry_templates::Variables = self
+            .values
+            .iter()
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        let now = chrono::Utc::now();
+        let options = if lenient {
+            ferry_templates::Options::lenient(now)
+        } else {
+            ferry_templates::Options::strict(now)
+        }
+        .with_limits(limits);
+        ferry_templates::render(template, &variables, &options).map_err(|error| {
+            self.masker
+                .mask(&format!("{what} is not a valid template: {error}"))
+        })
+    }
+
+    /// The sensitive values in clear text, for the helper to mask too.
+    pub fn secrets(&self) -> &[String] {
+        &self.secrets
+    }
+
     /// Renders the step's script. An error names the line and column in the script.
     pub fn render_script(
         &self,
@@ -240,6 +271,10 @@ mod tests {
             package: None,
             timeout_seconds: 10,
             heartbeat_seconds: 15,
+            target: None,
+            deploy: None,
+            project_name: None,
+            environment_name: None,
         }
     }
 

@@ -27,6 +27,8 @@ pub enum Command {
     /// duplicated job never runs.
     Claim {
         step: usize,
+        /// Which target's run, for a step on targets.
+        target: Option<usize>,
         attempt: u32,
         worker: String,
         claim_id: ClaimId,
@@ -37,6 +39,7 @@ pub enum Command {
     /// time, or the worker that took it stopped sending heartbeats.
     Lost {
         step: usize,
+        target: Option<usize>,
         attempt: u32,
         why: LostAttempt,
     },
@@ -115,6 +118,8 @@ impl fmt::Display for LostAttempt {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepReport {
     pub step: usize,
+    /// Which target's run, for a step on targets.
+    pub target: Option<usize>,
     pub attempt: u32,
     pub outcome: StepOutcome,
     pub started_at: Timestamp,

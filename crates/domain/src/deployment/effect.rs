@@ -6,7 +6,9 @@ use std::fmt;
 use super::command::{Answer, Purpose};
 use super::state::InterruptionKind;
 use crate::ids::DeploymentId;
-use crate::names::{EnvironmentName, ProjectName, ReleaseNumber, StepName, TeamName, WorkerPool};
+use crate::names::{
+    EnvironmentName, ProjectName, ReleaseNumber, StepName, TargetName, TeamName, WorkerPool,
+};
 use crate::orchestration::SkipReason;
 use crate::status::DeploymentStatus;
 
@@ -15,8 +17,13 @@ use crate::status::DeploymentStatus;
 pub enum Effect {
     /// Append a line to the deployment's task log.
     Log(Note),
-    /// Put the job for this attempt of a worker step in the outbox for the project's pool.
-    Dispatch { step: usize, attempt: u32 },
+    /// Put the job for this attempt of a worker step in the outbox: for the project's pool,
+    /// or for a step on targets, this target's run for the target's pool.
+    Dispatch {
+        step: usize,
+        target: Option<usize>,
+        attempt: u32,
+    },
     /// Record the question the deployment now waits on.
     OpenInterruption {
         step: usize,
@@ -41,6 +48,7 @@ pub enum Effect {
     /// Tell the worker running this attempt to stop it.
     StopStep {
         step: usize,
+        target: Option<usize>,
         attempt: u32,
         why: StopReason,
     },
@@ -121,12 +129,29 @@ pub enum Note {
     },
     StepDispatched {
         step: StepName,
+        target: Option<TargetName>,
         worker_pool: WorkerPool,
         attempt: u32,
     },
     StepStarted {
         step: StepName,
+        target: Option<TargetName>,
         worker: String,
+    },
+    /// A step on targets starts: how many targets, how many at once.
+    StepOnTargets {
+        step: StepName,
+        targets: usize,
+        window: usize,
+    },
+    TargetSucceeded {
+        step: StepName,
+        target: TargetName,
+    },
+    TargetFailed {
+        step: StepName,
+        target: TargetName,
+        reason: String,
     },
     WaitsForIntervention {
         step: StepName,
@@ -142,6 +167,7 @@ pub enum Note {
     },
     Retrying {
         step: StepName,
+        target: Option<TargetName>,
         attempt: u32,
         reason: String,
         retries: u8,
@@ -207,21 +233,52 @@ impl fmt::Display for Note {
             }
             Note::StepDispatched {
                 step,
+                target,
                 worker_pool,
                 attempt,
             } => {
-                write!(
-                    f,
-                    "Step \"{step}\" dispatched to worker pool `{worker_pool}`"
-                )?;
+                write!(f, "Step \"{step}\"")?;
+                if let Some(target) = target {
+                    write!(f, " on target {target}")?;
+                }
+                write!(f, " dispatched to worker pool `{worker_pool}`")?;
                 if *attempt > 1 {
                     write!(f, " (attempt {attempt})")?;
                 }
                 Ok(())
             }
-            Note::StepStarted { step, worker } => {
-                write!(f, "Step \"{step}\" started on worker {worker}")
+            Note::StepStarted {
+                step,
+                target: None,
+                worker,
+            } => write!(f, "Step \"{step}\" started on worker {worker}"),
+            Note::StepStarted {
+                step,
+                target: Some(target),
+                worker,
+            } => write!(
+                f,
+                "Step \"{step}\" started on target {target} (worker {worker})"
+            ),
+            Note::StepOnTargets {
+                step,
+                targets,
+                window,
+            } => {
+                let plural = if *targets == 1 { "" } else { "s" };
+                write!(
+                    f,
+                    "Step \"{step}\" runs on {targets} target{plural}, at most {window} at once"
+                )
             }
+            Note::TargetSucceeded { step, target } => {
+                write!(f, "Step \"{step}\" Succeeded on target {target}")
+            }
+            Note::TargetFailed {
+                step,
+                target,
+                reason,
+            } => write!(f, "Step \"{step}\" failed on target {target}: {reason}"),
             Note::WaitsForIntervention {
                 step,
                 responsible_team,
@@ -237,13 +294,20 @@ impl fmt::Display for Note {
             Note::StepFailed { step, reason } => write!(f, "Step \"{step}\" failed: {reason}"),
             Note::Retrying {
                 step,
+                target,
                 attempt,
                 reason,
                 retries,
-            } => write!(
-                f,
-                "Step \"{step}\" attempt {attempt} failed: {reason}; retrying ({attempt} of {retries} retries)"
-            ),
+            } => {
+                write!(f, "Step \"{step}\"")?;
+                if let Some(target) = target {
+                    write!(f, " on target {target}")?;
+                }
+                write!(
+                    f,
+                    " attempt {attempt} failed: {reason}; retrying ({attempt} of {retries} retries)"
+                )
+            }
             Note::AskingForGuidance { question } => f.write_str(question),
             Note::InterruptionTaken { taken_by } => {
                 write!(f, "{taken_by} took responsibility for the interruption")

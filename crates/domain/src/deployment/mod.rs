@@ -20,8 +20,8 @@ pub use machine::{Transition, settle, transition};
 pub use preview::{Planned, preview};
 pub use refusal::{Refusal, Stale, not_an_answer};
 pub use state::{
-    Deployment, Facts, InterruptionKind, NewDeployment, OpenInterruption, StepRun, StepSpec,
-    Timestamp, Work,
+    Deployment, EnvironmentTarget, Facts, InterruptionKind, NewDeployment, OpenInterruption,
+    StepRun, StepSpec, TargetRef, TargetRun, Timestamp, Work, targets_with_roles,
 };
 
 #[cfg(test)]

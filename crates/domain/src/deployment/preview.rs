@@ -38,8 +38,10 @@ pub fn preview(
         ahead: None,
     }]);
     let mut deployment = deployment;
-    // Each step needs three commands at most; the bound only guards against a bug looping.
-    let mut budget = deployment.steps.len() * 3 + 1;
+    // Each step needs three commands at most, and one per target; the bound only guards
+    // against a bug looping.
+    let targets: usize = deployment.steps.iter().map(|run| run.targets.len()).sum();
+    let mut budget = deployment.steps.len() * 3 + targets + 1;
     while let Some(command) = commands.pop_front() {
         if budget == 0 {
             break;
@@ -57,9 +59,14 @@ pub fn preview(
                 Effect::Log(Note::StepFailed { step, reason }) => {
                     mark(&deployment, &mut planned, &step, Planned::Fails(reason));
                 }
-                Effect::Dispatch { step, attempt } => {
+                Effect::Dispatch {
+                    step,
+                    target,
+                    attempt,
+                } => {
                     commands.push_back(Command::StepFinished(StepReport {
                         step,
+                        target,
                         attempt,
                         outcome: StepOutcome::Succeeded,
                         started_at: now,

@@ -185,6 +185,8 @@ mod tests {
             required,
             retries: 0,
             lenient_templates: false,
+            target_roles: Vec::new(),
+            max_parallelism: None,
         }
     }
 

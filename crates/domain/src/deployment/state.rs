@@ -8,8 +8,11 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::ClaimId;
-use crate::names::{EnvironmentName, ProjectName, ReleaseNumber, StepName, TeamName, WorkerPool};
+use crate::ids::{ClaimId, TargetId};
+use crate::names::{
+    EnvironmentName, ProjectName, ReleaseNumber, RoleName, StepName, TargetName, TeamName,
+    WorkerPool,
+};
 use crate::orchestration::{Condition, StepPlan};
 use crate::process::{Process, RunCondition, Step, StepKind};
 use crate::status::{DeploymentStatus, StepStatus};
@@ -77,6 +80,78 @@ pub struct StepRun {
     pub finished_at: Option<Timestamp>,
     /// Output variables the worker reported, for the steps after it.
     pub outputs: BTreeMap<String, String>,
+    /// A step with target roles: one run per target of the environment with one of them,
+    /// found when the deployment was created, in name order. Each run has its own attempts
+    /// and claim; the step's own `attempt` then counts rounds (a guided-failure retry starts
+    /// another), and its `claimed_by`, `claim_id` and `dispatched_at` stay empty.
+    pub targets: Vec<TargetRun>,
+}
+
+/// A target a deployment's step runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetRef {
+    pub id: TargetId,
+    pub name: TargetName,
+}
+
+/// A target of the deployment's environment, as the shell found it when the deployment was
+/// created: what matching a step's roles needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvironmentTarget {
+    pub target: TargetRef,
+    pub roles: Vec<RoleName>,
+}
+
+/// One step on one target: its own attempts, claim and result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetRun {
+    pub target: TargetRef,
+    /// Pending (its turn in the window has not come), Running, Succeeded, Failed, Canceled
+    /// or Abandoned.
+    pub status: StepStatus,
+    pub attempt: u32,
+    pub exit_code: Option<i32>,
+    pub error: Option<String>,
+    pub dispatched_at: Option<Timestamp>,
+    pub claimed_by: Option<String>,
+    pub claim_id: Option<ClaimId>,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+}
+
+impl TargetRun {
+    pub fn pending(target: TargetRef) -> TargetRun {
+        TargetRun {
+            target,
+            status: StepStatus::Pending,
+            attempt: 0,
+            exit_code: None,
+            error: None,
+            dispatched_at: None,
+            claimed_by: None,
+            claim_id: None,
+            started_at: None,
+            finished_at: None,
+        }
+    }
+}
+
+/// The targets among `targets` that have one of `roles` (compared case-insensitively), in
+/// name order; none when `roles` is empty.
+pub fn targets_with_roles(roles: &[RoleName], targets: &[EnvironmentTarget]) -> Vec<TargetRef> {
+    let mut matched: Vec<TargetRef> = targets
+        .iter()
+        .filter(|candidate| {
+            candidate.roles.iter().any(|role| {
+                roles
+                    .iter()
+                    .any(|wanted| wanted.as_str().eq_ignore_ascii_case(role.as_str()))
+            })
+        })
+        .map(|candidate| candidate.target.clone())
+        .collect();
+    matched.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
+    matched
 }
 
 /// What the machine needs to know about a step of the process.
@@ -91,8 +166,13 @@ pub struct StepSpec {
     pub environment_allows: bool,
     /// Whether the person who created the deployment excluded it.
     pub excluded: bool,
-    /// How many times a failed attempt is retried automatically.
+    /// How many times a failed attempt is retried automatically (for a step on targets:
+    /// each target's run).
     pub retries: u8,
+    /// The step runs on the targets with these roles; none: on a worker's own host.
+    pub roles: Vec<RoleName>,
+    /// How many of its targets run at once.
+    pub window: usize,
 }
 
 /// Who carries a step out.
@@ -151,7 +231,7 @@ impl StepSpec {
         StepSpec {
             name: step.name.clone(),
             work: match &step.kind {
-                StepKind::RunScript { .. } => Work::Worker,
+                StepKind::RunScript { .. } | StepKind::DeployPackage(_) => Work::Worker,
                 StepKind::ManualIntervention {
                     responsible_team, ..
                 } => Work::ManualIntervention {
@@ -169,7 +249,14 @@ impl StepSpec {
                 .iter()
                 .any(|name| name.as_str().eq_ignore_ascii_case(step.name.as_str())),
             retries: step.retries,
+            roles: step.target_roles.clone(),
+            window: step.window().max(1),
         }
+    }
+
+    /// Whether the step runs once per target.
+    pub fn on_targets(&self) -> bool {
+        !self.roles.is_empty()
     }
 
     /// The step's plan for [`crate::orchestration::decide`].
@@ -187,8 +274,8 @@ impl StepSpec {
 }
 
 impl StepRun {
-    /// A step not reached yet.
-    pub fn pending(spec: StepSpec) -> StepRun {
+    /// A step not reached yet, with a pending run per target.
+    pub fn pending(spec: StepSpec, targets: Vec<TargetRef>) -> StepRun {
         StepRun {
             spec,
             status: StepStatus::Pending,
@@ -202,6 +289,7 @@ impl StepRun {
             started_at: None,
             finished_at: None,
             outputs: BTreeMap::new(),
+            targets: targets.into_iter().map(TargetRun::pending).collect(),
         }
     }
 
@@ -218,6 +306,8 @@ pub struct NewDeployment<'a> {
     /// Names of the steps left out (already checked with `rules::exclusions`).
     pub excluded_steps: &'a [StepName],
     pub guided_failure: bool,
+    /// The environment's targets now: steps with roles run on those that match.
+    pub targets: &'a [EnvironmentTarget],
 }
 
 impl Deployment {
@@ -228,11 +318,10 @@ impl Deployment {
             .steps()
             .iter()
             .map(|step| {
-                StepRun::pending(StepSpec::of(
-                    step,
-                    &new.facts.environment_name,
-                    new.excluded_steps,
-                ))
+                StepRun::pending(
+                    StepSpec::of(step, &new.facts.environment_name, new.excluded_steps),
+                    targets_with_roles(&step.target_roles, new.targets),
+                )
             })
             .collect();
         Deployment {

@@ -58,7 +58,7 @@ pub async fn apply(
         }
         Some(Locked::Readable(loaded)) => loaded,
     };
-    let Some(step) = loaded.step_index(event.step_run_id) else {
+    let Some((step, target)) = loaded.locate(event.step_run_id) else {
         transaction.commit().await?;
         return Ok(answer(
             false,
@@ -71,6 +71,7 @@ pub async fn apply(
     // The machine decides a re-sent claim too: granted again if it is the claim that won.
     let command = Command::Claim {
         step,
+        target,
         attempt: u32::try_from(event.attempt).unwrap_or(u32::MAX),
         worker: worker.to_owned(),
         claim_id: ClaimId::from_uuid(event.event_id),

@@ -4,12 +4,14 @@
 //! environment that is still going — all in one transaction with its audit record.
 
 use ferry_domain::deployment::rules::{self, ExclusionError, GuidedFailureSettings};
-use ferry_domain::deployment::{Command, Purpose};
+use ferry_domain::deployment::{
+    Command, EnvironmentTarget, Purpose, TargetRef, targets_with_roles,
+};
 use ferry_domain::{AuditAction, DeploymentId, DeploymentStatus, StepName};
 use ferry_storage::audit::{self, AuditEvent};
 use ferry_storage::deployment_queue;
 use ferry_storage::deployments::Deployment;
-use ferry_storage::{Client, GenericClient, progress};
+use ferry_storage::{Client, GenericClient, StorageError, progress};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -142,13 +144,20 @@ pub(super) async fn record(
         rollback_of: new.rollback_of,
     };
     let deployment_id = row.deployment_id;
-    let step_names: Vec<StepName> = release
+    // Steps with roles run on the environment's targets that have them, as they are now.
+    let targets = environment_targets(client, environment_id).await?;
+    let steps: Vec<(StepName, Vec<TargetRef>)> = release
         .process
         .steps()
         .iter()
-        .map(|step| step.name.clone())
+        .map(|step| {
+            (
+                step.name.clone(),
+                targets_with_roles(&step.target_roles, &targets),
+            )
+        })
         .collect();
-    let inserted = progress::insert_deployment(client, &row, &step_names).await?;
+    let inserted = progress::insert_deployment(client, &row, &steps).await?;
     let action = match new.purpose {
         Purpose::Deploy => AuditAction::DeploymentCreated,
         Purpose::Rollback => AuditAction::DeploymentRollback,
@@ -196,4 +205,24 @@ pub(super) async fn record(
         deployment_id,
         wrote_outbox,
     })
+}
+
+/// The targets of an environment, for matching steps' roles.
+pub(super) async fn environment_targets(
+    client: &impl GenericClient,
+    environment_id: ferry_domain::EnvironmentId,
+) -> Result<Vec<EnvironmentTarget>, StorageError> {
+    Ok(
+        ferry_storage::targets::in_environment(client, environment_id)
+            .await?
+            .into_iter()
+            .map(|target| EnvironmentTarget {
+                target: TargetRef {
+                    id: target.target_id,
+                    name: target.name,
+                },
+                roles: target.roles,
+            })
+            .collect(),
+    )
 }

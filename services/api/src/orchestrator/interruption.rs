@@ -54,11 +54,15 @@ pub(super) async fn lock_interruption(
             answered.resolved_by.as_deref().unwrap_or("nobody")
         )));
     }
-    let step_index = loaded.step_index(named.step_run_id).ok_or_else(|| {
-        StorageError::Corrupt(format!(
-            "interruption {raw_id} is about a step run deployment {deployment_id} does not have"
-        ))
-    })?;
+    let step_index = loaded
+        .step_run_ids
+        .iter()
+        .position(|id| *id == named.step_run_id)
+        .ok_or_else(|| {
+            StorageError::Corrupt(format!(
+                "interruption {raw_id} is about a step run deployment {deployment_id} does not have"
+            ))
+        })?;
     Ok(NamedInterruption {
         interruption: named,
         loaded,

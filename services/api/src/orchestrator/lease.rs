@@ -63,7 +63,7 @@ pub async fn expire(
         Some(Locked::Readable(loaded)) => loaded,
         _ => return Ok(Expired::PassedOver),
     };
-    let Some(step) = loaded.step_index(lost.step_run_id) else {
+    let Some((step, target)) = loaded.locate(lost.step_run_id) else {
         return Ok(Expired::PassedOver);
     };
     let silent_seconds = u64::try_from(lost.silent_seconds).unwrap_or(0);
@@ -78,6 +78,7 @@ pub async fn expire(
     };
     let command = Command::Lost {
         step,
+        target,
         attempt: u32::try_from(lost.attempt).unwrap_or(u32::MAX),
         why,
     };

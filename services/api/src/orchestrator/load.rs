@@ -3,7 +3,9 @@
 //! so a result, a cancel and an answer never deadlock, and a finishing deployment always sees
 //! the one queued behind it.
 
-use ferry_domain::deployment::{self, OpenInterruption, StepRun, StepSpec, Timestamp};
+use ferry_domain::deployment::{
+    self, OpenInterruption, StepRun, StepSpec, TargetRef, TargetRun, Timestamp,
+};
 use ferry_domain::{DeploymentId, DeploymentStatus, InterruptionId, StepRunId};
 use ferry_storage::deployments::{self, Deployment, Standing};
 use ferry_storage::interruptions::{self, Interruption};
@@ -19,6 +21,8 @@ pub struct Loaded {
     pub row: Deployment,
     /// The id of each step run, by step index.
     pub step_run_ids: Vec<StepRunId>,
+    /// For each step, the ids of its target runs, by position.
+    pub target_run_ids: Vec<Vec<StepRunId>>,
     /// The state as stored, before the command.
     pub state: deployment::Deployment,
     /// The open interruption's id, when one is open.
@@ -32,9 +36,26 @@ impl Loaded {
         self.row.deployment_id
     }
 
-    /// The index of a step run of this deployment.
-    pub fn step_index(&self, step_run_id: StepRunId) -> Option<usize> {
-        self.step_run_ids.iter().position(|id| *id == step_run_id)
+    /// Which step, and which target's run of it, a step run of this deployment is.
+    pub fn locate(&self, step_run_id: StepRunId) -> Option<(usize, Option<usize>)> {
+        if let Some(index) = self.step_run_ids.iter().position(|id| *id == step_run_id) {
+            return Some((index, None));
+        }
+        self.target_run_ids
+            .iter()
+            .enumerate()
+            .find_map(|(index, runs)| {
+                let position = runs.iter().position(|id| *id == step_run_id)?;
+                Some((index, Some(position)))
+            })
+    }
+
+    /// The step run row of a step, or of one target's run of it.
+    pub fn run_id(&self, index: usize, target: Option<usize>) -> Option<StepRunId> {
+        match target {
+            None => self.step_run_ids.get(index).copied(),
+            Some(position) => self.target_run_ids.get(index)?.get(position).copied(),
+        }
     }
 }
 
@@ -119,25 +140,56 @@ pub fn assemble(
 ) -> Result<Loaded, StorageError> {
     let steps = context.release.process.steps();
     let deployment_id = row.deployment_id;
-    if steps.len() != runs.len() {
-        return Err(StorageError::Corrupt(format!(
-            "deployment {deployment_id} has {} step runs for {} steps",
-            runs.len(),
+    let corrupt =
+        |what: String| StorageError::Corrupt(format!("deployment {deployment_id}: {what}"));
+    let (step_rows, target_rows): (Vec<_>, Vec<_>) =
+        runs.into_iter().partition(|run| run.target.is_none());
+    if steps.len() != step_rows.len() {
+        return Err(corrupt(format!(
+            "{} step runs for {} steps",
+            step_rows.len(),
             steps.len()
         )));
     }
-    let mut step_run_ids = Vec::with_capacity(runs.len());
-    let mut states = Vec::with_capacity(runs.len());
-    for (index, (step, run)) in steps.iter().zip(runs).enumerate() {
+    let mut step_run_ids = Vec::with_capacity(step_rows.len());
+    let mut target_run_ids = vec![Vec::new(); steps.len()];
+    let mut states = Vec::with_capacity(step_rows.len());
+    for (index, (step, run)) in steps.iter().zip(step_rows).enumerate() {
         if usize::try_from(run.step_index).ok() != Some(index) {
-            return Err(StorageError::Corrupt(format!(
-                "deployment {deployment_id}: step run {} is at index {}, expected {index}",
+            return Err(corrupt(format!(
+                "step run {} is at index {}, expected {index}",
                 run.step_run_id, run.step_index
             )));
         }
         step_run_ids.push(run.step_run_id);
         states.push(step_state(
             StepSpec::of(step, &context.environment_name, &row.excluded_steps),
+            run,
+        )?);
+    }
+    // Ordered by step, then position: each target's run is appended to its step's list.
+    for run in target_rows {
+        let index = usize::try_from(run.step_index)
+            .ok()
+            .filter(|index| *index < states.len())
+            .ok_or_else(|| corrupt(format!("target run {} has no step", run.step_run_id)))?;
+        let Some(on) = run.target.clone() else {
+            continue;
+        };
+        if usize::try_from(on.position).ok() != Some(target_run_ids[index].len()) {
+            return Err(corrupt(format!(
+                "target run {} is at position {}, expected {}",
+                run.step_run_id,
+                on.position,
+                target_run_ids[index].len()
+            )));
+        }
+        target_run_ids[index].push(run.step_run_id);
+        states[index].targets.push(target_state(
+            TargetRef {
+                id: on.target_id,
+                name: on.name,
+            },
             run,
         )?);
     }
@@ -175,9 +227,34 @@ pub fn assemble(
         context,
         row,
         step_run_ids,
+        target_run_ids,
         state,
         open_interruption_id: open.map(|interruption| interruption.interruption_id),
         now,
+    })
+}
+
+fn attempt_of(run: &deployments::StepRun) -> Result<u32, StorageError> {
+    u32::try_from(run.attempt).map_err(|_| {
+        StorageError::Corrupt(format!(
+            "step run {} has attempt {}",
+            run.step_run_id, run.attempt
+        ))
+    })
+}
+
+fn target_state(target: TargetRef, run: deployments::StepRun) -> Result<TargetRun, StorageError> {
+    Ok(TargetRun {
+        target,
+        status: run.status,
+        attempt: attempt_of(&run)?,
+        exit_code: run.exit_code,
+        error: run.error,
+        dispatched_at: run.dispatched_at,
+        claimed_by: run.claimed_by,
+        claim_id: run.claim_id,
+        started_at: run.started_at,
+        finished_at: run.finished_at,
     })
 }
 
@@ -185,12 +262,7 @@ fn step_state(spec: StepSpec, run: deployments::StepRun) -> Result<StepRun, Stor
     Ok(StepRun {
         spec,
         status: run.status,
-        attempt: u32::try_from(run.attempt).map_err(|_| {
-            StorageError::Corrupt(format!(
-                "step run {} has attempt {}",
-                run.step_run_id, run.attempt
-            ))
-        })?,
+        attempt: attempt_of(&run)?,
         exit_code: run.exit_code,
         error: run.error,
         failure_ignored: run.failure_ignored,
@@ -200,5 +272,6 @@ fn step_state(spec: StepSpec, run: deployments::StepRun) -> Result<StepRun, Stor
         outputs: run.outputs,
         claimed_by: run.claimed_by,
         claim_id: run.claim_id,
+        targets: Vec::new(),
     })
 }

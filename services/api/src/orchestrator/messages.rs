@@ -4,18 +4,21 @@
 
 use chrono::Utc;
 use ferry_contracts::{
-    DeploymentFinished, MessageKind, PackageReference, StepJob, StepSummary, StopStep,
+    DeploymentFinished, MessageKind, PackageReference, StepJob, StepSummary, StopStep, TargetJob,
+    TargetReach,
 };
 use ferry_domain::deployment::{Deployment, StopReason};
 use ferry_domain::{DeploymentId, StepKind, StepRunId};
 use ferry_storage::outbox::{self, NewMessage};
+use ferry_storage::targets::{Reach, Target};
 use ferry_storage::{GenericClient, StorageError};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::replies::deployment_variables;
+use super::replies::deployment_variables_on;
 use crate::AppState;
 use crate::context::{DeploymentContext, status_url};
+use crate::variables::OnTarget;
 
 /// Which attempt of which step run a job or a stop is about.
 #[derive(Debug, Clone, Copy)]
@@ -32,9 +35,12 @@ pub async fn dispatch(
     context: &DeploymentContext,
     deployment: &Deployment,
     attempt: Attempt,
+    target: Option<&Target>,
 ) -> Result<(), StorageError> {
-    let job = step_job(state, context, deployment, attempt)?;
-    let spec = state.topology().step_jobs(context.worker_pool.as_str());
+    let job = step_job(state, context, deployment, attempt, target)?;
+    // A target's run goes to the target's pool; a step on the worker's host to the project's.
+    let pool = target.map_or(&context.worker_pool, |target| &target.worker_pool);
+    let spec = state.topology().step_jobs(pool.as_str());
     enqueue(
         client,
         job.job_id,
@@ -194,14 +200,23 @@ fn step_job(
     context: &DeploymentContext,
     deployment: &Deployment,
     attempt: Attempt,
+    target: Option<&Target>,
 ) -> Result<StepJob, StorageError> {
     let index = attempt.index;
     let step = &context.release.process.steps()[index];
-    let StepKind::RunScript { script, package_id } = &step.kind else {
-        return Err(StorageError::Corrupt(format!(
-            "step \"{}\" does not run on a worker",
-            step.name
-        )));
+    let (script, package_id, deploy) = match &step.kind {
+        StepKind::RunScript { script, package_id } => (script.clone(), package_id.as_ref(), None),
+        StepKind::DeployPackage(deploy) => (
+            String::new(),
+            Some(&deploy.package_id),
+            Some(deploy.clone()),
+        ),
+        StepKind::ManualIntervention { .. } => {
+            return Err(StorageError::Corrupt(format!(
+                "step \"{}\" does not run on a worker",
+                step.name
+            )));
+        }
     };
     let package = match package_id {
         None => None,
@@ -222,7 +237,16 @@ fn step_job(
             })
         }
     };
-    let variables = deployment_variables(state, context, deployment, Some(index));
+    let id = target.map(|target| target.target_id.to_string());
+    let roles: Vec<&str> = target
+        .map(|target| target.roles.iter().map(|role| role.as_str()).collect())
+        .unwrap_or_default();
+    let on = target.zip(id.as_deref()).map(|(target, id)| OnTarget {
+        id,
+        name: target.name.as_str(),
+        roles: &roles,
+    });
+    let variables = deployment_variables_on(state, context, deployment, Some(index), on);
     Ok(StepJob {
         job_id: Uuid::now_v7(),
         deployment_id: deployment_id(context)?,
@@ -231,12 +255,38 @@ fn step_job(
         step_index: i32::try_from(index)
             .map_err(|_| StorageError::Corrupt(format!("step index {index}")))?,
         step_name: step.name.clone(),
-        script: script.clone(),
+        script,
         variables: variables.plain.into_iter().collect(),
         sensitive_variables: variables.sensitive,
         lenient_templates: step.lenient_templates,
         package,
         timeout_seconds: state.config().step_timeout_seconds,
         heartbeat_seconds: (state.config().lease_seconds / 4).max(1),
+        target: target.map(target_job),
+        deploy,
+        project_name: Some(context.project_name.clone()),
+        environment_name: Some(context.environment_name.clone()),
     })
+}
+
+fn target_job(target: &Target) -> TargetJob {
+    let conventions = &target.conventions;
+    TargetJob {
+        target_id: target.target_id,
+        name: target.name.clone(),
+        reach: match &target.reach {
+            Reach::Local => TargetReach::Local,
+            Reach::Ssh(ssh) => TargetReach::Ssh {
+                host: ssh.host.clone(),
+                port: ssh.port,
+                user: ssh.user.clone(),
+                host_key_fingerprint: ssh.host_key_fingerprint.clone(),
+                sealed_private_key: ssh.sealed_private_key.clone(),
+            },
+        },
+        applications_root: conventions.applications_root.clone(),
+        nginx_config_folder: conventions.nginx_config_folder.clone(),
+        nginx_validate_command: conventions.nginx_validate_command.clone(),
+        nginx_reload_command: conventions.nginx_reload_command.clone(),
+    }
 }

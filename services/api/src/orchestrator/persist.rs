@@ -3,9 +3,12 @@
 //! insert), outbox messages, interruption rows. The caller's transaction commits them all
 //! together, so there is never a state without its messages or its log.
 
-use ferry_domain::deployment::{Deployment, Effect, NextQueued, StepRun, Transition};
-use ferry_domain::{ClaimId, InterruptionId, StepRunId};
+use std::collections::HashMap;
+
+use ferry_domain::deployment::{Deployment, Effect, NextQueued, StepRun, TargetRun, Transition};
+use ferry_domain::{ClaimId, InterruptionId, StepRunId, TargetId};
 use ferry_storage::progress::{self, DeploymentProgress, NewInterruption, StepProgress};
+use ferry_storage::targets::{self, Target};
 use ferry_storage::{GenericClient, StorageError, task_log};
 
 use super::load::Loaded;
@@ -29,19 +32,36 @@ pub async fn persist(
 ) -> Result<Persisted, StorageError> {
     let after = &transition.deployment;
     let deployment_id = loaded.deployment_id();
-    save_state(client, loaded, transition).await?;
+    let targets = dispatched_targets(client, transition).await?;
+    save_state(client, loaded, transition, &targets).await?;
     let mut persisted = Persisted::default();
     let mut lines = Vec::new();
     for effect in &transition.effects {
         match effect {
             Effect::Log(note) => lines.push(note.to_string()),
-            Effect::Dispatch { step, attempt } => {
-                let attempt = attempt_of(loaded, *step, *attempt)?;
-                messages::dispatch(state, client, &loaded.context, after, attempt).await?;
+            Effect::Dispatch {
+                step,
+                target,
+                attempt,
+            } => {
+                let attempt = attempt_of(loaded, *step, *target, *attempt)?;
+                let on = match target {
+                    Some(position) => {
+                        let id = after.steps[*step].targets[*position].target.id;
+                        Some(targets.get(&id).ok_or_else(|| missing_target(id))?)
+                    }
+                    None => None,
+                };
+                messages::dispatch(state, client, &loaded.context, after, attempt, on).await?;
                 persisted.wrote_outbox = true;
             }
-            Effect::StopStep { step, attempt, why } => {
-                let attempt = attempt_of(loaded, *step, *attempt)?;
+            Effect::StopStep {
+                step,
+                target,
+                attempt,
+                why,
+            } => {
+                let attempt = attempt_of(loaded, *step, *target, *attempt)?;
                 let wire_attempt = messages::to_wire(attempt.attempt)?;
                 messages::stop_step(
                     state,
@@ -101,11 +121,43 @@ pub async fn persist(
     Ok(persisted)
 }
 
+/// The targets whose runs the transition dispatches, by id.
+async fn dispatched_targets(
+    client: &impl GenericClient,
+    transition: &Transition,
+) -> Result<HashMap<TargetId, Target>, StorageError> {
+    let mut found = HashMap::new();
+    for effect in &transition.effects {
+        if let Effect::Dispatch {
+            step,
+            target: Some(position),
+            ..
+        } = effect
+        {
+            let id = transition.deployment.steps[*step].targets[*position]
+                .target
+                .id;
+            if let std::collections::hash_map::Entry::Vacant(entry) = found.entry(id) {
+                let target = targets::get(client, id)
+                    .await?
+                    .ok_or_else(|| missing_target(id))?;
+                entry.insert(target);
+            }
+        }
+    }
+    Ok(found)
+}
+
+fn missing_target(id: TargetId) -> StorageError {
+    StorageError::Missing(format!("target {id}"))
+}
+
 /// Writes the deployment's row and the step runs whose state changed.
 async fn save_state(
     client: &impl GenericClient,
     loaded: &Loaded,
     transition: &Transition,
+    targets: &HashMap<TargetId, Target>,
 ) -> Result<(), StorageError> {
     let after = &transition.deployment;
     let new = progress_of(after);
@@ -124,6 +176,24 @@ async fn save_state(
                 .any(|effect| matches!(effect, Effect::Dispatch { step, .. } if *step == index));
             if dispatched {
                 progress.dispatched_pool = Some(after.facts.worker_pool.as_str());
+            }
+            changed.push(progress);
+        }
+        for (position, (old, new)) in old.targets.iter().zip(&new.targets).enumerate() {
+            if old == new {
+                continue;
+            }
+            let id = loaded.target_run_ids[index][position];
+            let mut progress = target_progress_of(id, new)?;
+            // A target's run goes to the target's pool, and only its workers speak for it.
+            let dispatched = transition.effects.iter().any(|effect| {
+                matches!(effect, Effect::Dispatch { step, target: Some(at), .. }
+                    if *step == index && *at == position)
+            });
+            if dispatched {
+                progress.dispatched_pool = targets
+                    .get(&new.target.id)
+                    .map(|target| target.worker_pool.as_str());
             }
             changed.push(progress);
         }
@@ -171,6 +241,7 @@ fn step_progress_of(
         outputs,
         claimed_by,
         claim_id,
+        targets: _, // stored one by one, as rows of their own
     } = run;
     Ok(StepProgress {
         step_run_id,
@@ -190,10 +261,52 @@ fn step_progress_of(
     })
 }
 
-fn attempt_of(loaded: &Loaded, index: usize, attempt: u32) -> Result<Attempt, StorageError> {
-    let step_run_id = *loaded.step_run_ids.get(index).ok_or_else(|| {
+/// The stored part of a target's run, destructured whole for the same reason.
+fn target_progress_of(
+    step_run_id: StepRunId,
+    run: &TargetRun,
+) -> Result<StepProgress<'_>, StorageError> {
+    static NO_OUTPUTS: std::sync::LazyLock<std::collections::BTreeMap<String, String>> =
+        std::sync::LazyLock::new(Default::default);
+    let TargetRun {
+        target: _, // fixed when the deployment was created
+        status,
+        attempt,
+        exit_code,
+        error,
+        dispatched_at,
+        claimed_by,
+        claim_id,
+        started_at,
+        finished_at,
+    } = run;
+    Ok(StepProgress {
+        step_run_id,
+        status: *status,
+        attempt: i32::try_from(*attempt)
+            .map_err(|_| StorageError::Corrupt(format!("attempt {attempt}")))?,
+        exit_code: *exit_code,
+        error: error.as_deref(),
+        failure_ignored: false,
+        dispatched_at: *dispatched_at,
+        started_at: *started_at,
+        finished_at: *finished_at,
+        outputs: &NO_OUTPUTS,
+        claimed_by: claimed_by.as_deref(),
+        claim_id: claim_id.map(ClaimId::into_uuid),
+        dispatched_pool: None,
+    })
+}
+
+fn attempt_of(
+    loaded: &Loaded,
+    index: usize,
+    target: Option<usize>,
+    attempt: u32,
+) -> Result<Attempt, StorageError> {
+    let step_run_id = loaded.run_id(index, target).ok_or_else(|| {
         StorageError::Corrupt(format!(
-            "deployment {} has no step {index}",
+            "deployment {} has no step {index} (target {target:?})",
             loaded.deployment_id()
         ))
     })?;

@@ -40,11 +40,14 @@ pub async fn preview(
         target.release.clone(),
         &target.environment,
     );
+    let targets =
+        super::create::environment_targets(client, target.environment.environment_id).await?;
     let new = Deployment::new(NewDeployment {
         facts: context.facts(),
         process: &target.release.process,
         excluded_steps: &[],
         guided_failure: false,
+        targets: &targets,
     });
     // Conditions are evaluated as the deployment would evaluate them; instructions are not
     // rendered (the intervention is assumed to proceed, whatever it says).

@@ -47,12 +47,24 @@ pub fn deployment_variables(
     deployment: &Deployment,
     step_index: Option<usize>,
 ) -> StepVariables {
+    deployment_variables_on(state, context, deployment, step_index, None)
+}
+
+/// A step's variables for its run on one target (role- and target-scoped values, and
+/// `Octopus.Machine.*`).
+pub fn deployment_variables_on(
+    state: &AppState,
+    context: &DeploymentContext,
+    deployment: &Deployment,
+    step_index: Option<usize>,
+    target: Option<variables::OnTarget<'_>>,
+) -> StepVariables {
     let public_url = &state.config().public_url;
     let link = context
         .deployment_id
         .map(|id| status_url(public_url, id))
         .unwrap_or_default();
-    variables::for_deployment(context, deployment, step_index, &link, public_url)
+    variables::for_deployment(context, deployment, step_index, target, &link, public_url)
 }
 
 pub fn template_options(state: &AppState, lenient: bool) -> ferry_templates::Options {

@@ -44,7 +44,7 @@ pub async fn apply(state: &AppState, event: &StepEvent) -> Result<bool, StorageE
         .await?
         .ok_or_else(|| StorageError::Missing(format!("deployment {deployment_id}")))?;
     let belongs = match &locked {
-        Locked::Readable(loaded) => loaded.step_index(step_run_id).is_some(),
+        Locked::Readable(loaded) => loaded.locate(step_run_id).is_some(),
         Locked::Unreadable { .. } => {
             deployments::has_step_run(&transaction, deployment_id, step_run_id).await?
         }
@@ -79,11 +79,12 @@ pub async fn apply(state: &AppState, event: &StepEvent) -> Result<bool, StorageE
         // operator (retrying cannot help).
         Locked::Unreadable { why, .. } => return Err(StorageError::Corrupt(why)),
     };
-    let step = loaded
-        .step_index(step_run_id)
+    let (step, target) = loaded
+        .locate(step_run_id)
         .ok_or_else(|| StorageError::Missing(format!("step run {step_run_id}")))?;
     let report = StepReport {
         step,
+        target,
         // An attempt no dispatch ever had (negative) is simply stale.
         attempt: u32::try_from(event.attempt).unwrap_or(u32::MAX),
         outcome: outcome.clone(),

@@ -2,6 +2,7 @@
 //! route except `/health` and the OpenAPI document goes through.
 
 mod audit_log;
+mod deploy_step_body;
 mod deployment_actions;
 mod deployments;
 mod environments;

@@ -50,7 +50,18 @@ pub async fn preview(
         .map(|(step, planned)| {
             let kind = StepKindName::from(&step.kind);
             let runs_on = match kind {
-                StepKindName::RunScript => format!(
+                StepKindName::RunScript | StepKindName::DeployPackage
+                    if !step.target_roles.is_empty() =>
+                {
+                    let roles: Vec<&str> =
+                        step.target_roles.iter().map(|role| role.as_str()).collect();
+                    format!(
+                        "every target of {} with the role {}",
+                        target.environment.name,
+                        roles.join(" or ")
+                    )
+                }
+                StepKindName::RunScript | StepKindName::DeployPackage => format!(
                     "a worker of pool `{}` (its local host)",
                     target.project.worker_pool
                 ),

@@ -6,7 +6,7 @@
 
 use ferry_domain::variables::{KnownNames, Scope, Variable, VariableSet};
 use ferry_domain::{
-    EmailAddress, EnvironmentCondition, EnvironmentName, PackageId, Process, ProjectName,
+    EmailAddress, EnvironmentCondition, EnvironmentName, PackageId, Process, ProjectName, RoleName,
     RunCondition, Step, StepKind, StepName, TeamName, ValidationError, VariableName, WorkerPool,
 };
 use ferry_storage::projects::{NewProject, Project};
@@ -56,6 +56,18 @@ struct StepBody {
     retries: u8,
     #[serde(default)]
     lenient_templates: bool,
+    /// The step runs on every target of the environment with one of these roles.
+    #[serde(default)]
+    target_roles: Vec<String>,
+    /// How many targets it runs on at once (default 10).
+    max_parallelism: Option<u32>,
+    // deploy_package's settings (`deploy_step_body.rs`).
+    #[serde(default)]
+    substitute_files: Vec<String>,
+    #[serde(default)]
+    structured_files: Vec<String>,
+    scripts: Option<Value>,
+    nginx: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -153,7 +165,7 @@ fn parse_environment_condition(
 
 fn parse_step(
     index: usize,
-    body: StepBody,
+    mut body: StepBody,
     known_environments: &[EnvironmentName],
 ) -> Result<Step, ValidationError> {
     let field = |name: &str| format!("steps[{index}].{name}");
@@ -163,6 +175,25 @@ fn parse_step(
         ferry_templates::check
     };
     let name = StepName::parse(&body.name).map_err(|e| e.within(&format!("steps[{index}]")))?;
+    let mut target_roles: Vec<RoleName> = Vec::new();
+    for (number, role) in body.target_roles.iter().enumerate() {
+        let role = RoleName::parse(role).map_err(|e| {
+            ValidationError::new(field(&format!("target_roles[{number}]")), e.problem)
+        })?;
+        if !target_roles.contains(&role) {
+            target_roles.push(role);
+        }
+    }
+    let deploy_fields_given = !body.substitute_files.is_empty()
+        || !body.structured_files.is_empty()
+        || body.scripts.is_some()
+        || body.nginx.is_some();
+    if deploy_fields_given && body.kind.as_deref() != Some("deploy_package") {
+        return Err(ValidationError::new(
+            field("kind"),
+            "substitute_files, structured_files, scripts and nginx belong to a deploy_package step",
+        ));
+    }
     let kind = match body.kind.as_deref().unwrap_or("run_script") {
         "run_script" => {
             if body.instructions.is_some() || body.responsible_team.is_some() {
@@ -183,6 +214,25 @@ fn parse_step(
                 })
                 .transpose()?;
             StepKind::RunScript { script, package_id }
+        }
+        "deploy_package" => {
+            if body.script.is_some() || body.instructions.is_some() {
+                return Err(ValidationError::new(
+                    field("script"),
+                    "a deploy_package step takes scripts per stage (`scripts`), not a script or instructions",
+                ));
+            }
+            let fields = super::deploy_step_body::DeployFields {
+                package_id: body.package_id.clone(),
+                substitute_files: std::mem::take(&mut body.substitute_files),
+                structured_files: std::mem::take(&mut body.structured_files),
+                scripts: body.scripts.take(),
+                nginx: body.nginx.take(),
+            };
+            let checked = |at: &str, template: &str| check_template(at, template, check);
+            StepKind::DeployPackage(super::deploy_step_body::parse_deploy(
+                &field, fields, &checked,
+            )?)
         }
         "manual_intervention" => {
             if body.script.is_some() || body.package_id.is_some() {
@@ -214,7 +264,7 @@ fn parse_step(
             return Err(ValidationError::new(
                 field("kind"),
                 format!(
-                    "`{other}` is not a step kind; the kinds are: run_script, manual_intervention"
+                    "`{other}` is not a step kind; the kinds are: run_script, deploy_package, manual_intervention"
                 ),
             ));
         }
@@ -231,6 +281,8 @@ fn parse_step(
         required: body.required,
         retries: body.retries,
         lenient_templates: body.lenient_templates,
+        target_roles,
+        max_parallelism: body.max_parallelism,
     })
 }
 

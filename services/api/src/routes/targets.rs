@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use ferry_api_types::{TargetHealthView, TargetKind, TargetList, TargetRequest, TargetView};
+use ferry_contracts::private_key_context;
 use ferry_domain::{
     AuditAction, EnvironmentName, HostKeyFingerprint, HostName, LoginName, RoleName, TargetId,
     TargetName, ValidationError, WorkerPool,
@@ -13,7 +14,7 @@ use ferry_domain::{
 use ferry_storage::GenericClient;
 use ferry_storage::audit::{self, AuditEvent};
 use ferry_storage::environments;
-use ferry_storage::targets::{self, Health, Reach, SshReach, Target};
+use ferry_storage::targets::{self, Conventions, Health, Reach, SshReach, Target};
 use uuid::Uuid;
 
 use crate::AppState;
@@ -187,6 +188,27 @@ async fn target_from(
         }
         TargetKind::Ssh => Reach::Ssh(ssh_reach(state, target_id, &body, existing)?),
     };
+    let setting = |field: &str, value: &Option<String>| -> Result<Option<String>, ApiError> {
+        match value {
+            None => Ok(None),
+            Some(text) if text.trim().is_empty() || text.contains(['\n', '\r', '\0']) => {
+                Err(ApiError::invalid(
+                    field,
+                    "must be one line of text (leave it out for the default)",
+                ))
+            }
+            Some(text) if text.len() > 4096 => {
+                Err(ApiError::invalid(field, "must be at most 4096 bytes"))
+            }
+            Some(text) => Ok(Some(text.clone())),
+        }
+    };
+    let conventions = Conventions {
+        applications_root: setting("applications_root", &body.applications_root)?,
+        nginx_config_folder: setting("nginx_config_folder", &body.nginx_config_folder)?,
+        nginx_validate_command: setting("nginx_validate_command", &body.nginx_validate_command)?,
+        nginx_reload_command: setting("nginx_reload_command", &body.nginx_reload_command)?,
+    };
     Ok(Target {
         target_id,
         name,
@@ -194,6 +216,7 @@ async fn target_from(
         roles,
         worker_pool,
         reach,
+        conventions,
         health: Health {
             status: "Unknown".to_owned(),
             reason: None,
@@ -273,12 +296,6 @@ fn ssh_reach(
     })
 }
 
-/// What a target's private key is sealed with (the associated data): the target's id, so a
-/// sealed key copied to another target does not open.
-pub(crate) fn private_key_context(target_id: TargetId) -> String {
-    format!("target {target_id} private key")
-}
-
 /// The key must be in OpenSSH's own text form (what `ssh-keygen` writes); it is never quoted
 /// back, whatever is wrong with it.
 fn check_private_key(private_key: &str) -> Result<(), ApiError> {
@@ -325,6 +342,10 @@ async fn target_view(client: &impl GenericClient, target: &Target) -> Result<Tar
         port,
         user,
         host_key_fingerprint,
+        applications_root: target.conventions.applications_root.clone(),
+        nginx_config_folder: target.conventions.nginx_config_folder.clone(),
+        nginx_validate_command: target.conventions.nginx_validate_command.clone(),
+        nginx_reload_command: target.conventions.nginx_reload_command.clone(),
         health: TargetHealthView {
             status: target.health.status.clone(),
             reason: target.health.reason.clone(),

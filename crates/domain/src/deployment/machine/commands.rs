@@ -76,10 +76,14 @@ impl Machine {
     pub(super) fn claim(
         &mut self,
         index: usize,
+        target: Option<usize>,
         attempt: u32,
         worker: String,
         claim_id: ClaimId,
     ) -> Result<Handled, Refusal> {
+        if let Some(target) = target {
+            return self.claim_target(index, target, attempt, worker, claim_id);
+        }
         if let Some(stale) = self.stale_attempt(index, attempt)? {
             return Ok(Handled::Stale(stale));
         }
@@ -93,7 +97,11 @@ impl Machine {
         run.claimed_by = Some(worker.clone());
         run.claim_id = Some(claim_id);
         let step = run.name().clone();
-        self.log(Note::StepStarted { step, worker });
+        self.log(Note::StepStarted {
+            step,
+            target: None,
+            worker,
+        });
         Ok(Handled::Settled)
     }
 
@@ -103,16 +111,28 @@ impl Machine {
     pub(super) fn lost(
         &mut self,
         index: usize,
+        target: Option<usize>,
         attempt: u32,
         why: LostAttempt,
     ) -> Result<Handled, Refusal> {
-        if let Some(stale) = self.stale_attempt(index, attempt)? {
+        let stale = match target {
+            Some(target) => self.stale_target(index, target, attempt)?,
+            None => self.stale_attempt(index, attempt)?,
+        };
+        if let Some(stale) = stale {
             return Ok(Handled::Stale(stale));
         }
         let run = &self.deployment.steps[index];
+        let (claimed_by, started_at) = match target {
+            Some(target) => {
+                let (on, _) = self.target_held_by(index, target);
+                (on.claimed_by.as_ref(), on.started_at)
+            }
+            None => (run.claimed_by.as_ref(), run.started_at),
+        };
         let holds = match &why {
-            LostAttempt::NotTaken { .. } => run.claimed_by.is_none(),
-            LostAttempt::Silent { worker, .. } => run.claimed_by.as_ref() == Some(worker),
+            LostAttempt::NotTaken { .. } => claimed_by.is_none(),
+            LostAttempt::Silent { worker, .. } => claimed_by == Some(worker),
         };
         if !holds {
             return Ok(Handled::Stale(Stale::NotLost));
@@ -122,18 +142,20 @@ impl Machine {
         if let LostAttempt::Silent { .. } = &why {
             self.effects.push(Effect::StopStep {
                 step: index,
+                target,
                 attempt,
                 why: StopReason::Lost,
             });
         }
         let report = StepReport {
             step: index,
+            target,
             attempt,
             outcome: StepOutcome::Failed {
                 exit_code: None,
                 reason: why.to_string(),
             },
-            started_at: run.started_at.unwrap_or(self.now),
+            started_at: started_at.unwrap_or(self.now),
             finished_at: self.now,
             outputs: Default::default(),
         };
@@ -146,10 +168,15 @@ impl Machine {
     /// failure, else fails the step.
     pub(super) fn step_finished(&mut self, report: StepReport) -> Result<Handled, Refusal> {
         let index = report.step;
-        if let Some(stale) = self.stale_attempt(index, report.attempt)? {
+        let stale = match report.target {
+            Some(target) => self.stale_target(index, target, report.attempt)?,
+            None => self.stale_attempt(index, report.attempt)?,
+        };
+        if let Some(stale) = stale {
             return Ok(Handled::Stale(stale));
         }
         let StepReport {
+            target,
             attempt,
             outcome,
             started_at,
@@ -163,6 +190,9 @@ impl Machine {
         };
         let run = &mut self.deployment.steps[index];
         run.outputs.extend(outputs);
+        if let Some(target) = target {
+            return self.target_finished(index, target, outcome, &times);
+        }
         let name = run.name().clone();
         let (exit_code, reason) = match outcome {
             StepOutcome::Succeeded => {
@@ -182,6 +212,7 @@ impl Machine {
                 let retries = run.spec.retries;
                 self.log(Note::Retrying {
                     step: name,
+                    target: None,
                     attempt,
                     reason,
                     retries,

@@ -8,6 +8,7 @@
 mod commands;
 mod people;
 mod progress;
+mod targets;
 
 use super::command::Command;
 use super::effect::{Effect, Note, Request};
@@ -133,12 +134,18 @@ impl Machine {
             Command::Start => self.start(),
             Command::Claim {
                 step,
+                target,
                 attempt,
                 worker,
                 claim_id,
-            } => self.claim(step, attempt, worker, claim_id),
+            } => self.claim(step, target, attempt, worker, claim_id),
             Command::StepFinished(report) => self.step_finished(report),
-            Command::Lost { step, attempt, why } => self.lost(step, attempt, why),
+            Command::Lost {
+                step,
+                target,
+                attempt,
+                why,
+            } => self.lost(step, target, attempt, why),
             Command::Take { taken_by } => self.take(taken_by),
             Command::Answer {
                 answered_by,

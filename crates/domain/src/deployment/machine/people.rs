@@ -76,7 +76,9 @@ impl Machine {
         });
         let now = self.now;
         let run = &mut self.deployment.steps[index];
+        let on_targets = run.spec.on_targets();
         match answer {
+            Answer::Retry if on_targets => return Ok(self.retry_targets(index).into()),
             Answer::Retry => {
                 self.dispatch(index);
                 return Ok(Handled::Settled);
@@ -97,6 +99,9 @@ impl Machine {
         if answer != Answer::Ignore {
             run.finished_at.get_or_insert(now);
         }
+        if on_targets {
+            self.abandon_pending_targets(index);
+        }
         Ok(self.advance(Given::Nothing).into())
     }
 
@@ -112,12 +117,19 @@ impl Machine {
         // While a person is asked, no worker runs anything.
         let a_worker_may_run = status != DeploymentStatus::WaitingForIntervention;
         let reason = format!("cancelled by {cancelled_by}");
+        let on_targets: Vec<usize> = (0..self.deployment.steps.len())
+            .filter(|index| self.deployment.steps[*index].spec.on_targets())
+            .collect();
+        for index in on_targets {
+            self.cancel_targets(index, &reason, a_worker_may_run);
+        }
         for (index, run) in self.deployment.steps.iter_mut().enumerate() {
             let new_status = match run.status {
                 StepStatus::Running => {
-                    if run.spec.runs_on_worker() && a_worker_may_run {
+                    if run.spec.runs_on_worker() && a_worker_may_run && !run.spec.on_targets() {
                         self.effects.push(Effect::StopStep {
                             step: index,
+                            target: None,
                             attempt: run.attempt,
                             why: StopReason::Cancelled,
                         });

@@ -45,6 +45,9 @@ impl Machine {
             Next::Start(step) => {
                 self.leave_the_queue();
                 match self.deployment.steps[step].spec.work {
+                    Work::Worker if self.deployment.steps[step].spec.on_targets() => {
+                        self.start_on_targets(step)
+                    }
                     Work::Worker => {
                         self.dispatch(step);
                         None
@@ -91,11 +94,13 @@ impl Machine {
         let attempt = self.begin_attempt(index);
         self.log(Note::StepDispatched {
             step: self.deployment.steps[index].name().clone(),
+            target: None,
             worker_pool: self.deployment.facts.worker_pool.clone(),
             attempt,
         });
         self.effects.push(Effect::Dispatch {
             step: index,
+            target: None,
             attempt,
         });
     }

@@ -28,6 +28,7 @@ fn cancel_stops_the_running_step_and_abandons_the_rest_even_always_steps() {
         [
             Effect::StopStep {
                 step: 1,
+                target: None,
                 attempt: 1,
                 why: StopReason::Cancelled
             },

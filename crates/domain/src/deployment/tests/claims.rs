@@ -70,6 +70,7 @@ fn a_job_no_worker_took_in_time_fails_its_step_and_retries_apply() {
         created.deployment,
         Command::Lost {
             step: 0,
+            target: None,
             attempt: 1,
             why: LostAttempt::NotTaken {
                 waited_seconds: 3600,
@@ -89,6 +90,7 @@ fn a_job_no_worker_took_in_time_fails_its_step_and_retries_apply() {
         claimed.deployment,
         Command::Lost {
             step: 0,
+            target: None,
             attempt: 2,
             why: LostAttempt::NotTaken { waited_seconds: 1 },
         },
@@ -104,6 +106,7 @@ fn a_silent_worker_fails_its_step_naming_the_worker() {
         claimed.deployment.clone(),
         Command::Lost {
             step: 0,
+            target: None,
             attempt: 1,
             why: LostAttempt::Silent {
                 worker: "worker-b".into(),
@@ -116,6 +119,7 @@ fn a_silent_worker_fails_its_step_naming_the_worker() {
         claimed.deployment,
         Command::Lost {
             step: 0,
+            target: None,
             attempt: 1,
             why: LostAttempt::Silent {
                 worker: "worker-a".into(),
@@ -127,6 +131,7 @@ fn a_silent_worker_fails_its_step_naming_the_worker() {
     // The worker, if only cut off, is told to stop: never alongside a retry.
     assert!(lost.effects.contains(&Effect::StopStep {
         step: 0,
+        target: None,
         attempt: 1,
         why: StopReason::Lost
     }));

@@ -15,6 +15,7 @@ fn a_new_deployment_dispatches_its_first_step() {
         others(&created),
         [Effect::Dispatch {
             step: 0,
+            target: None,
             attempt: 1
         }]
     );

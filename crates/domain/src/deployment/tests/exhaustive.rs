@@ -91,6 +91,7 @@ fn commands_for(state: &Deployment) -> Vec<(&'static str, Command)> {
             "lost",
             Command::Lost {
                 step: index,
+                target: None,
                 attempt: run.attempt,
                 why: LostAttempt::NotTaken { waited_seconds: 60 },
             },
@@ -102,6 +103,7 @@ fn commands_for(state: &Deployment) -> Vec<(&'static str, Command)> {
             "lost",
             Command::Lost {
                 step: index,
+                target: None,
                 attempt: run.attempt,
                 why: LostAttempt::Silent {
                     worker: "w2".into(),
@@ -239,6 +241,7 @@ fn check_invariants(shell: Shell, before: &Deployment, command: &Command, transi
         );
     } else if let Command::Claim {
         step,
+        target: None,
         attempt,
         claim_id,
         ..
@@ -254,7 +257,11 @@ fn check_invariants(shell: Shell, before: &Deployment, command: &Command, transi
             context()
         );
     } else if let Command::Lost {
-        step, attempt, why, ..
+        step,
+        target: None,
+        attempt,
+        why,
+        ..
     } = command
     {
         let holder = before.steps[*step].claimed_by.as_deref();
@@ -350,7 +357,7 @@ fn check_invariants(shell: Shell, before: &Deployment, command: &Command, transi
     }
     // Each job dispatched is for a worker step, for the attempt the step is now at.
     for effect in &transition.effects {
-        if let Effect::Dispatch { step, attempt } = effect {
+        if let Effect::Dispatch { step, attempt, .. } = effect {
             let run = &after.steps[*step];
             assert!(run.spec.runs_on_worker());
             assert_eq!(run.attempt, *attempt);
@@ -435,7 +442,9 @@ fn check_effects_agree_with_the_state(before: &Deployment, transition: &Transiti
                 let open = after.open_interruption.as_ref().expect("taken while open");
                 assert_eq!(open.taken_by.as_ref(), Some(taken_by));
             }
-            Effect::StopStep { step, attempt, why } => {
+            Effect::StopStep {
+                step, attempt, why, ..
+            } => {
                 let old = &before.steps[*step];
                 assert!(old.spec.runs_on_worker(), "{}", context());
                 assert_eq!((old.status, old.attempt), (Running, *attempt));
@@ -465,6 +474,7 @@ fn check_effects_agree_with_the_state(before: &Deployment, transition: &Transiti
             assert!(
                 effects.contains(&Effect::Dispatch {
                     step: index,
+                    target: None,
                     attempt: new.attempt
                 }),
                 "step {index} runs attempt {} with no job: {}",
@@ -480,6 +490,7 @@ fn check_effects_agree_with_the_state(before: &Deployment, transition: &Transiti
             assert!(
                 effects.contains(&Effect::StopStep {
                     step: index,
+                    target: None,
                     attempt: old.attempt,
                     why: StopReason::Cancelled,
                 }),

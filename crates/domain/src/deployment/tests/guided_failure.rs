@@ -53,6 +53,7 @@ fn guided_failure_retry_runs_a_new_attempt() {
             },
             Effect::Dispatch {
                 step: 0,
+                target: None,
                 attempt: 3
             }
         ]

@@ -20,6 +20,7 @@ mod guided_failure;
 mod interventions;
 mod preview;
 mod results;
+mod targets;
 
 use crate::ids::DeploymentId;
 use crate::names::{EnvironmentName, ProjectName, ReleaseNumber, StepName, TeamName, WorkerPool};
@@ -38,6 +39,8 @@ pub(super) fn spec(name: &str) -> StepSpec {
         environment_allows: true,
         excluded: false,
         retries: 0,
+        roles: Vec::new(),
+        window: 10,
     }
 }
 
@@ -67,7 +70,10 @@ pub(super) fn deployment(steps: Vec<StepSpec>) -> Deployment {
         started_at: None,
         finished_at: None,
         guided_failure: false,
-        steps: steps.into_iter().map(StepRun::pending).collect(),
+        steps: steps
+            .into_iter()
+            .map(|spec| StepRun::pending(spec, Vec::new()))
+            .collect(),
         open_interruption: None,
         awaiting: None,
     }
@@ -84,6 +90,7 @@ pub(super) fn create() -> Command {
 pub(super) fn succeeded(step: usize, attempt: u32) -> Command {
     Command::StepFinished(StepReport {
         step,
+        target: None,
         attempt,
         outcome: StepOutcome::Succeeded,
         started_at: at(10),
@@ -95,6 +102,7 @@ pub(super) fn succeeded(step: usize, attempt: u32) -> Command {
 pub(super) fn failed(step: usize, attempt: u32, exit_code: i32) -> Command {
     Command::StepFinished(StepReport {
         step,
+        target: None,
         attempt,
         outcome: StepOutcome::Failed {
             exit_code: Some(exit_code),
@@ -115,6 +123,7 @@ pub(super) fn claim(step: usize, attempt: u32, worker: &str) -> Command {
 pub(super) fn claim_as(step: usize, attempt: u32, worker: &str, process: u128) -> Command {
     Command::Claim {
         step,
+        target: None,
         attempt,
         worker: worker.into(),
         claim_id: crate::ClaimId::from_uuid(uuid::Uuid::from_u128(process)),

@@ -98,6 +98,7 @@ fn failed_attempts_are_retried_before_the_step_fails() {
             others(&retried),
             [Effect::Dispatch {
                 step: 0,
+                target: None,
                 attempt: attempt + 1
             }]
         );
@@ -145,6 +146,7 @@ fn outputs_of_the_current_attempt_are_kept_for_later_steps() {
     let created = run(deployment(vec![spec("Deploy"), spec("Smoke")]), create());
     let mut report = StepReport {
         step: 0,
+        target: None,
         attempt: 1,
         outcome: StepOutcome::Succeeded,
         started_at: at(10),
@@ -171,6 +173,7 @@ fn a_worker_that_died_fails_its_step_without_an_exit_code() {
         created.deployment,
         Command::StepFinished(StepReport {
             step: 0,
+            target: None,
             attempt: 1,
             outcome: StepOutcome::Failed {
                 exit_code: None,
