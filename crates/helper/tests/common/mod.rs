@@ -195,7 +195,7 @@ pub fn script_request(lock: &str, script: &str) -> HelperRequest {
         environment: "Test".into(),
         project: "Shop".into(),
         step: "Run".into(),
-        target: format!("web-{lock}"),
+        target: lock.into(),
         lock: lock.into(),
         variables: vec![("Greeting".into(), "hello".into())],
         masked: Vec::new(),
