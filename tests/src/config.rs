@@ -46,6 +46,11 @@ pub struct DevTargets {
     pub private_key_file: PathBuf,
     /// `(host, port, host public key file)` per server.
     pub servers: Vec<(String, u16, PathBuf)>,
+    /// The dev stack's NGINX (`infra/nginx.sh`), run as the target account: where site files
+    /// go and the commands that validate and reload it.
+    pub nginx_config_folder: String,
+    pub nginx_validate_command: String,
+    pub nginx_reload_command: String,
 }
 
 impl DevTargets {
@@ -70,6 +75,9 @@ impl DevTargets {
             user: required("FERRY_DEV_TARGET_USER"),
             private_key_file: PathBuf::from(required("FERRY_DEV_TARGET_KEY")),
             servers,
+            nginx_config_folder: required("FERRY_DEV_NGINX_CONFIG_FOLDER"),
+            nginx_validate_command: required("FERRY_DEV_NGINX_VALIDATE_COMMAND"),
+            nginx_reload_command: required("FERRY_DEV_NGINX_RELOAD_COMMAND"),
         }
     }
 }
