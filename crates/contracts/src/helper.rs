@@ -168,11 +168,17 @@ pub enum HelperStream {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum HelperEvent {
-    Log { stream: HelperStream, text: String },
+    Log {
+        stream: HelperStream,
+        text: String,
+    },
     /// A script's `set_octopusvariable name value`, in the order set (a name set twice comes
     /// twice: the last wins). Sent as set, not masked: later steps read the value, and the
     /// worker masks what it stores.
-    Output { name: String, value: String },
+    Output {
+        name: String,
+        value: String,
+    },
     Finished(HelperResult),
 }
 
