@@ -13,6 +13,11 @@ use serde_json::Value;
 
 use crate::{Violation, relative};
 
+mod alone;
+
+pub use alone::ALONE_RULES;
+use alone::check_alone;
+
 /// A package and the crates it must never reach. A name ending in `*` is a prefix.
 pub struct Rule {
     pub package: &'static str,
@@ -55,16 +60,6 @@ const INPUT_OUTPUT_CRATES: &[&str] = &[
 
 /// Ferry's service crates: nothing shared may depend on them.
 const SERVICE_CRATES: &[&str] = &["ferry-api", "ferry-worker", "ferry-notifier", "ferry-cli"];
-
-/// What a command-line tool has no business carrying: the object store's SDK, the database.
-const CLI_FORBIDDEN: &[&str] = &[
-    "aws-sdk-*",
-    "aws-config",
-    "ferry-storage",
-    "tokio-postgres",
-    "deadpool-postgres",
-    "lapin",
-];
 
 /// A storage crate moves rows: no web framework, no HTTP client, no broker.
 const STORAGE_FORBIDDEN: &[&str] = &[
@@ -152,67 +147,12 @@ pub const RULES: &[Rule] = &[
     },
 ];
 
-/// Rules whose forbidden crates hide behind a feature other workspace members enable (the
-/// workspace-wide graph unifies features): checked on the package's own resolution, as
-/// `cargo build -p` builds it (`cargo tree -p`).
-pub const ALONE_RULES: &[Rule] = &[Rule {
-    package: "ferry-cli",
-    forbidden: CLI_FORBIDDEN,
-    why: "the CLI packs and pushes over HTTP: no object-store SDK (ferry-packages without `store`), no database, no broker",
-}];
-
 pub fn check(root: &Path) -> anyhow::Result<Vec<Violation>> {
     let mut violations = check_workspace_graph(root)?;
     for rule in ALONE_RULES {
         violations.extend(check_alone(root, rule)?);
     }
     Ok(violations)
-}
-
-/// One rule on the crates `cargo tree -p <package>` lists.
-fn check_alone(root: &Path, rule: &Rule) -> anyhow::Result<Vec<Violation>> {
-    let output = Command::new("cargo")
-        .args([
-            "tree",
-            "-p",
-            rule.package,
-            "-e",
-            "normal,build",
-            "--prefix",
-            "none",
-        ])
-        .args(["--format", "{p}"])
-        .current_dir(root)
-        .output()
-        .with_context(|| format!("running cargo tree -p {}", rule.package))?;
-    if !output.status.success() {
-        bail!(
-            "cargo tree -p {} failed: {}",
-            rule.package,
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    let mut reached: Vec<String> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| line.split_whitespace().next())
-        .filter(|name| is_forbidden(name, rule.forbidden))
-        .map(str::to_owned)
-        .collect();
-    reached.sort();
-    reached.dedup();
-    Ok(reached
-        .into_iter()
-        .map(|name| {
-            Violation::new(
-                "xtask/src/dependencies.rs",
-                1,
-                format!(
-                    "{}, built alone, depends on {name} (see `cargo tree -p {} -i {name}`), but {} (ARCHITECTURE.md); remove the dependency that leads there",
-                    rule.package, rule.package, rule.why
-                ),
-            )
-        })
-        .collect())
 }
 
 fn check_workspace_graph(root: &Path) -> anyhow::Result<Vec<Violation>> {

@@ -58,7 +58,8 @@ pub struct HelperPackage {
     /// Whether the bytes follow the request line: the worker looked first
     /// (`test -f ~/.ferry/packages/<sha256>`) and found no cached copy. When they do not
     /// follow and the copy is gone or damaged, the run fails as retryable, and the worker
-    /// sends the package on the next attempt.
+    /// sends the package on the next attempt. Bytes that arrive short or whose SHA-256
+    /// differs are refused (nothing is cached), also as retryable.
     pub follows: bool,
 }
 
@@ -68,7 +69,8 @@ pub struct HelperLimits {
     pub max_expanded_bytes: u64,
     pub max_entries: u64,
     pub max_ratio: u64,
-    /// The most bytes of one line sent back (longer lines are cut).
+    /// The most bytes of one line sent back (longer lines are cut, after masking); 0 means
+    /// the helper's default, 16 KiB.
     pub max_line_bytes: u64,
 }
 
@@ -115,8 +117,12 @@ pub struct DeployScripts {
 pub struct NginxSite {
     /// The target's NGINX configuration folder (`/etc/nginx/conf.d` unless the target says).
     pub config_folder: String,
-    /// Run with `bash -c` after writing; a failure restores the previous files.
+    /// Run with `bash -c` (with the helper's inherited environment only) after writing; a
+    /// failure puts the previous file back byte for byte, or removes the new one when there
+    /// was none, and fails the step with the command's standard error.
     pub validate_command: String,
+    /// Run the same way once validated; a failure restores the previous file and runs it
+    /// again.
     pub reload_command: String,
     /// The file's name without `.conf`: one per project and environment.
     pub file_name: String,
@@ -166,7 +172,9 @@ pub enum HelperEvent {
         stream: HelperStream,
         text: String,
     },
-    /// A script's `set_octopusvariable name value`.
+    /// A script's `set_octopusvariable name value`, in the order set (a name set twice comes
+    /// twice: the last wins). Sent as set, not masked: later steps read the value, and the
+    /// worker masks what it stores.
     Output {
         name: String,
         value: String,
@@ -186,7 +194,8 @@ pub struct HelperResult {
     /// failure that will repeat (a script's exit code, a template error, a refused archive).
     #[serde(default)]
     pub retryable: bool,
-    /// The installation folder, when the package was extracted.
+    /// The installation folder of a deploy, once the package was extracted into it (a run
+    /// without `deploy` extracts into a work folder removed after, and reports none).
     pub installation_directory: Option<String>,
     /// Package bytes read from standard input (0 when cached).
     pub package_bytes_received: u64,

@@ -189,7 +189,7 @@ pub struct Cleanup {
 
 /// Keeps at most `keep` packages (the least recently used leave first), then removes the
 /// oldest while the file system has less than `min_free_bytes` free; `in_use` always stays.
-/// Partial files of helpers that died over a day ago go too.
+/// Partial files of helpers that are gone go too.
 pub fn clean(packages: &Path, keep: u32, min_free_bytes: u64, in_use: &Path) -> Cleanup {
     let mut cleanup = Cleanup::default();
     let Ok(entries) = fs::read_dir(packages) else {
@@ -202,11 +202,10 @@ pub fn clean(packages: &Path, keep: u32, min_free_bytes: u64, in_use: &Path) -> 
             continue;
         };
         let modified = metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-        if name.ends_with(".partial") {
-            let old = modified
-                .elapsed()
-                .is_ok_and(|age| age.as_secs() > 24 * 3600);
-            if old && fs::remove_file(entry.path()).is_ok() {
+        if let Some(stem) = name.strip_suffix(".partial") {
+            // `.<sha256>.<pid>.partial`: a transfer of a helper that is gone.
+            let process_id = stem.rsplit('.').next().unwrap_or("");
+            if !crate::folders::is_alive(process_id) && fs::remove_file(entry.path()).is_ok() {
                 cleanup.removed.push(name);
             }
             continue;

@@ -41,6 +41,8 @@ impl FerryHome {
         for folder in [&layout.packages, &layout.locks, &layout.work, &layout.runs] {
             ensure_folder(folder, 0o700)?;
         }
+        sweep_abandoned(&layout.runs);
+        sweep_abandoned(&layout.work);
         Ok(layout)
     }
 }
@@ -64,6 +66,37 @@ pub fn fresh_folder(parent: &Path, prefix: &str) -> io::Result<PathBuf> {
             Ok(()) => return Ok(candidate),
             Err(error) if error.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(error) => return Err(with_path(error, "creating", &candidate)),
+        }
+    }
+}
+
+/// The prefix of the folders a run creates under `runs` and `work`: the helper's process id,
+/// so folders left by a helper that was killed can be recognised and removed.
+pub fn run_prefix() -> String {
+    format!("{}-", std::process::id())
+}
+
+/// Whether a process with this id is alive; when `/proc` cannot tell, it is taken as alive
+/// (nothing is removed on a guess).
+pub fn is_alive(process_id: &str) -> bool {
+    if !Path::new("/proc/self").exists() {
+        return true;
+    }
+    process_id.parse::<u32>().is_err() || Path::new("/proc").join(process_id).exists()
+}
+
+/// Removes the folders under `parent` whose helper process is gone (`<pid>-<random>`): a
+/// killed helper leaves its scripts and variables, which may hold secrets.
+pub fn sweep_abandoned(parent: &Path) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some((process_id, _)) = name.split_once('-')
+            && !is_alive(process_id)
+        {
+            let _ = fs::remove_dir_all(entry.path());
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::cache::{self, CachedPackage};
 use crate::config::Config;
 use crate::deploy::{self, DeployRun};
 use crate::failure::Failure;
-use crate::folders::{FerryHome, fresh_folder};
+use crate::folders::{FerryHome, fresh_folder, run_prefix};
 use crate::lock;
 use crate::protocol::{Events, ProtocolError, read_request};
 use crate::scripts::ScriptContext;
@@ -139,7 +139,7 @@ fn execute<W: Write>(
         ));
     })?;
     let private_folder = RemovedOnDrop(
-        fresh_folder(&home.runs, "")
+        fresh_folder(&home.runs, &run_prefix())
             .map_err(|error| Failure::from_io("creating the run's private folder", &error))?,
     );
     let context = RunContext {
@@ -174,7 +174,7 @@ fn run_in_work_folder<W: Write>(
     events: &mut Events<W>,
 ) -> Result<(), Failure> {
     let work = RemovedOnDrop(
-        fresh_folder(&context.home.work, "")
+        fresh_folder(&context.home.work, &run_prefix())
             .map_err(|error| Failure::from_io("creating the work folder", &error))?,
     );
     if let Some((package, format)) = package {

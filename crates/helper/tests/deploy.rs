@@ -406,3 +406,30 @@ fn the_package_cache_keeps_the_most_recently_used_packages() {
     expected.sort();
     assert_eq!(cached, expected);
 }
+
+#[test]
+fn the_package_cache_makes_room_while_free_space_is_low_but_keeps_the_package_in_use() {
+    let target = Target::new();
+    let mut last = String::new();
+    for (version, min_free) in [("1.0.1", 0), ("1.0.2", 0), ("1.0.3", u64::MAX)] {
+        let bytes = tar_gz(&[("version.txt", version, FILE)]);
+        let package = described("Shop", version, &bytes, "tar.gz");
+        last = package.sha256.clone();
+        let mut request = deploy_request(package);
+        deploy_of(&mut request).cache_min_free_bytes = min_free;
+        let run = target.run(&request, Some(&bytes));
+        run.assert_succeeded();
+        if min_free > 0 {
+            assert!(
+                run.log().contains("Package cache: removed"),
+                "{}",
+                run.log()
+            );
+        }
+    }
+    let cached: Vec<String> = fs::read_dir(target.path(".ferry/packages"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(cached, [last]);
+}

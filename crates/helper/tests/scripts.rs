@@ -17,6 +17,10 @@ use ferry_contracts::helper::{HelperEvent, HelperStream};
 #[test]
 fn a_script_runs_in_a_clean_environment_in_a_fresh_folder_removed_after() {
     let target = Target::new();
+    // What a killed helper left: its process is gone, so the next run removes it.
+    let abandoned = target.path(".ferry/runs/999999999-0123abcd");
+    fs::create_dir_all(&abandoned).unwrap();
+    fs::write(abandoned.join("variables.sh"), "secret").unwrap();
     let mut request = script_request(
         "web-1",
         "echo \"greeting $(get_octopusvariable greeting) $GREETING ${Greeting}\"\n\
