@@ -3,7 +3,7 @@
 //! time with its field named.
 
 use ferry_domain::deploy_step::{DeployPackage, DeployScripts, NginxFeature};
-use ferry_domain::{PackageId, ValidationError};
+use ferry_domain::{PackageId, RoleName, ValidationError};
 use serde_json::Value;
 
 /// What a `deploy_package` step's body carries besides the common fields.
@@ -89,4 +89,21 @@ pub fn parse_deploy(
         scripts,
         nginx,
     })
+}
+
+/// A step's target roles, each checked, each once.
+pub fn parse_roles(
+    field: &dyn Fn(&str) -> String,
+    raw: &[String],
+) -> Result<Vec<RoleName>, ValidationError> {
+    let mut roles: Vec<RoleName> = Vec::new();
+    for (number, role) in raw.iter().enumerate() {
+        let role = RoleName::parse(role).map_err(|e| {
+            ValidationError::new(field(&format!("target_roles[{number}]")), e.problem)
+        })?;
+        if !roles.contains(&role) {
+            roles.push(role);
+        }
+    }
+    Ok(roles)
 }

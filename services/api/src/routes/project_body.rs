@@ -6,7 +6,7 @@
 
 use ferry_domain::variables::{KnownNames, Scope, Variable, VariableSet};
 use ferry_domain::{
-    EmailAddress, EnvironmentCondition, EnvironmentName, PackageId, Process, ProjectName, RoleName,
+    EmailAddress, EnvironmentCondition, EnvironmentName, PackageId, Process, ProjectName,
     RunCondition, Step, StepKind, StepName, TeamName, ValidationError, VariableName, WorkerPool,
 };
 use ferry_storage::projects::{NewProject, Project};
@@ -175,15 +175,7 @@ fn parse_step(
         ferry_templates::check
     };
     let name = StepName::parse(&body.name).map_err(|e| e.within(&format!("steps[{index}]")))?;
-    let mut target_roles: Vec<RoleName> = Vec::new();
-    for (number, role) in body.target_roles.iter().enumerate() {
-        let role = RoleName::parse(role).map_err(|e| {
-            ValidationError::new(field(&format!("target_roles[{number}]")), e.problem)
-        })?;
-        if !target_roles.contains(&role) {
-            target_roles.push(role);
-        }
-    }
+    let target_roles = super::deploy_step_body::parse_roles(&field, &body.target_roles)?;
     let deploy_fields_given = !body.substitute_files.is_empty()
         || !body.structured_files.is_empty()
         || body.scripts.is_some()
