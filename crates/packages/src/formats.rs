@@ -86,9 +86,7 @@ pub(crate) fn walk_tar(source: impl Read, walk: &mut Walk<'_>) -> Result<(), Arc
                 target: link().ok_or_else(|| refused(&name, "its link has no target"))?,
             }
         } else if entry_type.is_hard_link() {
-            Kind::HardLink {
-                target: link().ok_or_else(|| refused(&name, "its link has no target"))?,
-            }
+            Kind::HardLink
         } else if entry_type.is_pax_global_extensions()
             || entry_type.is_pax_local_extensions()
             || entry_type.is_gnu_longname()
