@@ -6,6 +6,7 @@
 //! talks to S3.
 
 pub mod archive;
+mod entry_names;
 mod formats;
 #[cfg(feature = "store")]
 pub mod store;

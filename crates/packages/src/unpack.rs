@@ -2,20 +2,36 @@
 //! checked (at upload, [`verify`]) or written out (on a worker, [`extract`]): what passes one
 //! passes the other.
 //!
-//! The rules, each refusal naming the entry: paths are relative and stay inside the package
-//! (no `..`, no absolute path, no entry below a symbolic link); symbolic links are relative and
-//! point inside the package; a tar hard link names a file the archive has already given (it is
-//! written as a copy); no devices, FIFOs or other special files; no set-user-ID, set-group-ID
-//! or sticky bits; no entry twice. Limits on the expanded size, the number of entries and the
-//! ratio of expanded to compressed bytes are checked while the bytes are read, so a bomb is
-//! stopped at the limit, not after it has been inflated.
+//! The rules, each a refusal naming the entry (nothing is skipped silently):
+//! - names are UTF-8 relative paths of plain names inside the package: no `..` anywhere
+//!   (`a/../b` too), no absolute path, no drive (`C:`), no backslash, no NUL, not empty; only
+//!   a folder may name the package's own folder (`.`, `./`);
+//! - each path is given once: a folder may be given again as a folder, nothing else twice
+//!   (`a` and `a/` are one path; names differing only in case are distinct, as on Linux), and
+//!   no entry lies below a file or a symbolic link;
+//! - symbolic links are relative and point inside the package, going up with `..` only at
+//!   their start (so a chain of links stays inside too);
+//! - no hard links (a tar `Link` entry is refused whatever it names: package the file itself
+//!   or a symbolic link); no devices, FIFOs, sockets or other special files, whether a tar
+//!   entry type or a zip entry's Unix mode says so; no set-user-ID, set-group-ID or sticky
+//!   bits (read raw from a zip's attributes, which the zip reader would otherwise clear);
+//! - a zip's local headers agree with its directory (names, sizes, no overlapping or unlisted
+//!   entries, no name twice); a tar entry's PAX size agrees with its header; no sparse files.
+//!
+//! Limits on the expanded size, the number of entries and the ratio of expanded to compressed
+//! bytes are checked while the bytes are read, so a bomb is stopped at the limit, not after it
+//! has been inflated: an entry declaring more bytes than the package may expand to is refused
+//! before any is read, every byte of an entry is counted even when nothing is written (a
+//! folder's or a link's data), and tar's extension headers (long names, PAX records) are read
+//! bounded, not whole into memory as the `tar` crate would.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Cursor, Read, Seek, Write};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use crate::archive::{ArchiveError, ArchiveFormat};
+use crate::entry_names;
 
 /// How large a package may become when it is unpacked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,9 +147,36 @@ fn buffered(mut archive: fs::File) -> Result<(io::BufReader<fs::File>, u64), Arc
 /// What an entry is, as the rules see it.
 pub(crate) enum Kind {
     Directory,
-    File { mode: u32 },
-    Symlink { target: PathBuf },
-    HardLink { target: PathBuf },
+    File,
+    Symlink {
+        target: String,
+    },
+    /// A tar hard link: always refused, so that no entry ever shares its bytes with another
+    /// (or with a file outside the folder).
+    HardLink,
+}
+
+/// One entry as a format's reader hands it to the rules.
+pub(crate) struct Entry<'a> {
+    /// The name as the archive spells it: what a refusal names.
+    pub(crate) name: &'a str,
+    pub(crate) kind: Kind,
+    /// The entry's Unix mode as the archive gives it, special bits included (the zip reader
+    /// would clear them; the formats read them raw so that they are refused, not dropped).
+    pub(crate) mode: u32,
+    /// The size the archive declares for the entry's contents, so that a huge one is refused
+    /// before a byte of it is inflated.
+    pub(crate) declared_bytes: u64,
+}
+
+/// What a path in the package already is, so that each path is given once and nothing is
+/// written below a file or a link.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Given {
+    /// A folder, given as an entry or implied by an entry below it.
+    Folder,
+    File,
+    Link,
 }
 
 /// The state of one walk: what the archive has given so far, and what it has cost.
@@ -144,9 +187,7 @@ pub(crate) struct Walk<'a> {
     entries: u64,
     expanded: u64,
     files: usize,
-    seen: HashSet<PathBuf>,
-    regular_files: HashSet<PathBuf>,
-    symlinks: HashSet<PathBuf>,
+    given: HashMap<PathBuf, Given>,
 }
 
 pub(crate) fn refused(entry: &str, reason: impl Into<String>) -> ArchiveError {
@@ -170,9 +211,7 @@ fn walk<Source: Read + Seek>(
         entries: 0,
         expanded: 0,
         files: 0,
-        seen: HashSet::new(),
-        regular_files: HashSet::new(),
-        symlinks: HashSet::new(),
+        given: HashMap::new(),
     };
     match format {
         ArchiveFormat::Zip => crate::formats::walk_zip(source, &mut walk)?,
@@ -182,13 +221,9 @@ fn walk<Source: Read + Seek>(
 }
 
 impl Walk<'_> {
-    pub(crate) fn entry(
-        &mut self,
-        name: &str,
-        kind: Kind,
-        mode: u32,
-        contents: &mut dyn Read,
-    ) -> Result<(), ArchiveError> {
+    /// Counts one more entry against the limit (tar's PAX global headers count too: they are
+    /// entries of the archive, and an archive of millions of them would otherwise be free).
+    pub(crate) fn count_entry(&mut self, name: &str) -> Result<(), ArchiveError> {
         self.entries += 1;
         if self.entries > self.limits.max_entries {
             return Err(refused(
@@ -199,41 +234,65 @@ impl Walk<'_> {
                 ),
             ));
         }
+        Ok(())
+    }
+
+    /// Checks one entry against the rules and, when extracting, writes it. Whatever of its
+    /// contents is not written is still read and counted, so that no byte of the archive is
+    /// inflated outside the limits.
+    pub(crate) fn entry(
+        &mut self,
+        entry: Entry<'_>,
+        contents: &mut dyn Read,
+    ) -> Result<(), ArchiveError> {
+        let Entry {
+            name,
+            kind,
+            mode,
+            declared_bytes,
+        } = entry;
+        self.count_entry(name)?;
+        if matches!(kind, Kind::HardLink) {
+            return Err(refused(
+                name,
+                "hard links are not accepted (package it as a file or a symbolic link)",
+            ));
+        }
         if mode & 0o7000 != 0 {
             return Err(refused(
                 name,
                 format!("it has set-user-ID, set-group-ID or sticky bits (mode {mode:o})"),
             ));
         }
-        let path = inside_path(name)?;
-        if path.as_os_str().is_empty() {
-            // The archive's own root folder (`./`).
-            return Ok(());
-        }
-        if let Some(link) = path
-            .ancestors()
-            .skip(1)
-            .find(|ancestor| self.symlinks.contains(*ancestor))
-        {
+        let allowance = self.limits.max_expanded_bytes.saturating_sub(self.expanded);
+        if declared_bytes > allowance {
             return Err(refused(
                 name,
-                format!("it lies below the symbolic link `{}`", link.display()),
+                format!(
+                    "it declares {declared_bytes} bytes, and the package may expand to no more \
+                     than {} bytes",
+                    self.limits.max_expanded_bytes
+                ),
             ));
         }
-        if !self.seen.insert(path.clone()) && !matches!(kind, Kind::Directory) {
-            return Err(refused(name, "the archive holds it twice"));
+        let path = entry_names::inside_path(name)?;
+        if path.as_os_str().is_empty() {
+            if !matches!(kind, Kind::Directory) {
+                return Err(refused(name, "it names the package's own folder"));
+            }
+            return self.copy(name, contents, &mut io::sink());
         }
+        self.claim(name, &path, &kind)?;
         let destination = self.destination.map(|root| root.join(&path));
         match kind {
             Kind::Directory => {
-                if let Some(folder) = destination {
-                    fs::create_dir_all(&folder)?;
-                    set_mode(&folder, (mode & 0o777) | 0o700)?;
+                if let Some(folder) = &destination {
+                    fs::create_dir_all(folder)?;
+                    set_mode(folder, (mode & 0o777) | 0o700)?;
                 }
             }
-            Kind::File { mode } => {
+            Kind::File => {
                 self.files += 1;
-                self.regular_files.insert(path.clone());
                 let mut output: Box<dyn Write> = match &destination {
                     Some(file) => {
                         if let Some(parent) = file.parent() {
@@ -250,17 +309,7 @@ impl Walk<'_> {
                 }
             }
             Kind::Symlink { target } => {
-                if !link_stays_inside(&path, &target) {
-                    return Err(refused(
-                        name,
-                        format!(
-                            "its link `{}` points outside the package (a link may go up with \
-                             `..` only at its start, and not above the package)",
-                            target.display()
-                        ),
-                    ));
-                }
-                self.symlinks.insert(path.clone());
+                entry_names::check_link_target(name, &path, &target)?;
                 if let Some(link) = &destination {
                     if let Some(parent) = link.parent() {
                         fs::create_dir_all(parent)?;
@@ -268,38 +317,76 @@ impl Walk<'_> {
                     std::os::unix::fs::symlink(&target, link)?;
                 }
             }
-            Kind::HardLink { target } => {
-                let target_path = inside_path(&target.to_string_lossy()).map_err(|_| {
-                    refused(
-                        name,
-                        format!(
-                            "its hard link `{}` points outside the package",
-                            target.display()
-                        ),
-                    )
-                })?;
-                if !self.regular_files.contains(&target_path) {
+            Kind::HardLink => {}
+        }
+        self.copy(name, contents, &mut io::sink())
+    }
+
+    /// Records that `path` is given, refusing it when it was given before (a folder may be
+    /// given again as a folder) or lies below a file or a link. The folders above it are real
+    /// folders from then on: no later entry may be a file or a link in their place.
+    fn claim(&mut self, name: &str, path: &Path, kind: &Kind) -> Result<(), ArchiveError> {
+        let mut folders: Vec<&Path> = path
+            .ancestors()
+            .skip(1)
+            .filter(|folder| !folder.as_os_str().is_empty())
+            .collect();
+        folders.reverse();
+        for folder in folders {
+            match self.given.get(folder) {
+                Some(Given::Link) => {
                     return Err(refused(
                         name,
-                        format!(
-                            "its hard link `{}` names no file given before it",
-                            target.display()
-                        ),
+                        format!("it lies below the symbolic link `{}`", folder.display()),
                     ));
                 }
-                self.files += 1;
-                self.regular_files.insert(path.clone());
-                if let (Some(root), Some(copy)) = (self.destination, &destination) {
-                    let original = root.join(&target_path);
-                    let mut input = fs::File::open(&original)?;
-                    let mut output = create_new(copy)?;
-                    self.copy(name, &mut input, &mut output)?;
-                    let mode = fs::metadata(&original)?.permissions();
-                    fs::set_permissions(copy, mode)?;
+                Some(Given::File) => {
+                    return Err(refused(
+                        name,
+                        format!("it lies below the file `{}`", folder.display()),
+                    ));
+                }
+                Some(Given::Folder) => {}
+                None => {
+                    self.given.insert(folder.to_path_buf(), Given::Folder);
                 }
             }
         }
-        Ok(())
+        let given = match kind {
+            Kind::Directory => Given::Folder,
+            Kind::File | Kind::HardLink => Given::File,
+            Kind::Symlink { .. } => Given::Link,
+        };
+        match self.given.insert(path.to_path_buf(), given) {
+            None => Ok(()),
+            Some(Given::Folder) if given == Given::Folder => Ok(()),
+            Some(_) => Err(refused(
+                name,
+                "the archive holds this path twice (entries' names differing only in case are \
+                 distinct)",
+            )),
+        }
+    }
+
+    /// Reads a tar extension header's data (a GNU long name or link, PAX records) whole, as
+    /// long as it is no longer than [`LONGEST_EXTENSION`], counting its bytes.
+    pub(crate) fn extension_data(
+        &mut self,
+        name: &str,
+        contents: &mut dyn Read,
+    ) -> Result<Vec<u8>, ArchiveError> {
+        let mut data = Vec::new();
+        self.copy(name, &mut contents.take(LONGEST_EXTENSION + 1), &mut data)?;
+        if data.len() as u64 > LONGEST_EXTENSION {
+            return Err(refused(
+                name,
+                format!(
+                    "its extension header (a long name or PAX records) is longer than \
+                     {LONGEST_EXTENSION} bytes"
+                ),
+            ));
+        }
+        Ok(data)
     }
 
     /// Copies an entry's bytes, counting them against the limits as they are read.
@@ -348,40 +435,9 @@ impl Walk<'_> {
     }
 }
 
-/// An entry's path as a relative path of plain names, or a refusal.
-fn inside_path(name: &str) -> Result<PathBuf, ArchiveError> {
-    let mut path = PathBuf::new();
-    for component in Path::new(name).components() {
-        match component {
-            Component::Normal(part) => path.push(part),
-            Component::CurDir => {}
-            Component::ParentDir => return Err(refused(name, "its path goes up with `..`")),
-            Component::RootDir | Component::Prefix(_) => {
-                return Err(refused(name, "its path is absolute"));
-            }
-        }
-    }
-    Ok(path)
-}
-
-/// Whether a symbolic link at `link` (relative to the package root) to `target` stays inside
-/// the package: the target is relative, goes up (`..`) only at its start and no higher than
-/// the link's folder allows, then only down. (A `..` after a name could climb out of a link
-/// that points at the package root, `a -> b/..` with `b -> .`; the link's own folders are
-/// real folders, since no entry lies below a link.)
-fn link_stays_inside(link: &Path, target: &Path) -> bool {
-    let mut depth = link.parent().map_or(0, |parent| parent.iter().count());
-    let mut descended = false;
-    for component in target.components() {
-        match component {
-            Component::Normal(_) => descended = true,
-            Component::CurDir => {}
-            Component::ParentDir if !descended && depth > 0 => depth -= 1,
-            Component::ParentDir | Component::RootDir | Component::Prefix(_) => return false,
-        }
-    }
-    !target.as_os_str().is_empty()
-}
+/// The most bytes a tar extension header may hold: a path is at most 4 KiB on Linux, and PAX
+/// records beside it (times, extended attributes) stay well under this.
+const LONGEST_EXTENSION: u64 = 1024 * 1024;
 
 /// Creates a file that must not exist yet, without following a link at its place.
 fn create_new(path: &Path) -> io::Result<fs::File> {
@@ -475,7 +531,12 @@ mod tests {
             tar::EntryType::Link,
             "../../etc/hostname",
         )]);
-        refused_naming(&hard, ArchiveFormat::TarGz, "host", "points outside");
+        refused_naming(
+            &hard,
+            ArchiveFormat::TarGz,
+            "host",
+            "hard links are not accepted",
+        );
         let below = tar_gz(vec![
             link("dir", tar::EntryType::Symlink, "real"),
             file("dir/x", 0o644, b"x"),
@@ -509,10 +570,9 @@ mod tests {
             file("lib/libfoo.so.1", 0o755, b"elf"),
             link("lib/libfoo.so", tar::EntryType::Symlink, "libfoo.so.1"),
             link("bin/foo", tar::EntryType::Symlink, "../lib/libfoo.so.1"),
-            link("lib/copy", tar::EntryType::Link, "lib/libfoo.so.1"),
         ]);
         let limits = UnpackLimits::default();
-        assert_eq!(verify(&bytes, ArchiveFormat::TarGz, &limits).unwrap(), 2);
+        assert_eq!(verify(&bytes, ArchiveFormat::TarGz, &limits).unwrap(), 1);
         let target = tempfile::tempdir().unwrap();
         extract(&bytes, ArchiveFormat::TarGz, target.path(), &limits).unwrap();
         let root = target.path();
@@ -521,9 +581,20 @@ mod tests {
             fs::read_link(root.join("lib/libfoo.so")).unwrap(),
             Path::new("libfoo.so.1")
         );
-        let copy = fs::symlink_metadata(root.join("lib/copy")).unwrap();
-        assert!(copy.is_file(), "a hard link is written as a copy");
-        assert_eq!(fs::read(root.join("lib/copy")).unwrap(), b"elf");
+    }
+
+    #[test]
+    fn a_hard_link_is_refused_even_to_a_file_given_before_it() {
+        let bytes = tar_gz(vec![
+            file("lib/a", 0o644, b"elf"),
+            link("lib/b", tar::EntryType::Link, "lib/a"),
+        ]);
+        refused_naming(
+            &bytes,
+            ArchiveFormat::TarGz,
+            "lib/b",
+            "hard links are not accepted (package it as a file or a symbolic link)",
+        );
     }
 
     #[test]

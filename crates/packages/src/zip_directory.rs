@@ -1,7 +1,10 @@
-//! How many entries a zip says it holds, read from its end-of-central-directory record before
-//! the zip reader loads the whole directory into memory (a directory of millions of empty
-//! entries fits in a few hundred MB of archive and would cost gigabytes to load).
+//! What the rules read from a zip's central directory themselves: how many entries it says it
+//! holds, from its end-of-central-directory record before the zip reader loads the whole
+//! directory into memory (a directory of millions of empty entries fits in a few hundred MB of
+//! archive and would cost gigabytes to load); and which name it gives twice (the zip reader
+//! keeps only the last entry of a name).
 
+use std::collections::HashSet;
 use std::io::{self, Read, Seek, SeekFrom};
 
 /// The end-of-central-directory record's signature, its fixed size, and the most a comment
@@ -13,6 +16,9 @@ const LONGEST_COMMENT: u64 = 65_535;
 const ZIP64_LOCATOR_SIGNATURE: [u8; 4] = *b"PK\x06\x07";
 const ZIP64_LOCATOR_LENGTH: u64 = 20;
 const ZIP64_END_SIGNATURE: [u8; 4] = *b"PK\x06\x06";
+/// A central directory header's signature and fixed size.
+const CENTRAL_SIGNATURE: [u8; 4] = *b"PK\x01\x02";
+const CENTRAL_LENGTH: usize = 46;
 
 /// The number of entries the archive's directory declares, or `None` when no end record is
 /// found (the zip reader then reports the archive as corrupt itself).
@@ -54,4 +60,32 @@ pub(crate) fn declared_entries(archive: &mut (impl Read + Seek)) -> io::Result<O
     Ok(Some(u64::from_le_bytes(
         record[32..40].try_into().unwrap_or_default(),
     )))
+}
+
+/// The first name the central directory starting at `start` gives twice, reading at most
+/// `most` headers; `None` when none is found.
+pub(crate) fn first_repeated_name(
+    archive: &mut (impl Read + Seek),
+    start: u64,
+    most: u64,
+) -> io::Result<Option<String>> {
+    archive.seek(SeekFrom::Start(start))?;
+    let mut names = HashSet::new();
+    for _ in 0..most {
+        let mut header = [0u8; CENTRAL_LENGTH];
+        if archive.read_exact(&mut header).is_err() || header[..4] != CENTRAL_SIGNATURE {
+            return Ok(None);
+        }
+        let field = |at: usize| u16::from_le_bytes([header[at], header[at + 1]]);
+        let (name_length, extra_length, comment_length) = (field(28), field(30), field(32));
+        let mut name = vec![0u8; usize::from(name_length)];
+        archive.read_exact(&mut name)?;
+        archive.seek(SeekFrom::Current(
+            i64::from(extra_length) + i64::from(comment_length),
+        ))?;
+        if !names.insert(name.clone()) {
+            return Ok(Some(String::from_utf8_lossy(&name).into_owned()));
+        }
+    }
+    Ok(None)
 }
