@@ -20,6 +20,7 @@ mod services;
 mod setup;
 pub mod smtp_server;
 pub mod stack;
+pub mod targets;
 pub mod waiting;
 
 pub use api::API_KEY;

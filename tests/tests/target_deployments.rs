@@ -13,21 +13,11 @@ use std::time::Duration;
 
 use ferry_domain::{DeploymentStatus, StepStatus};
 use ferry_tests::config::DevTargets;
+use ferry_tests::targets::{host_fingerprint, ssh_target};
 use ferry_tests::{TestStack, deployment_status, log_text, step_status};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-fn fingerprint(public_key: &Path) -> String {
-    let output = std::process::Command::new("ssh-keygen")
-        .arg("-lf")
-        .arg(public_key)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    let text = String::from_utf8(output.stdout).unwrap();
-    text.split_whitespace().nth(1).unwrap().to_owned()
-}
 
 /// A loopback port nothing listens on now.
 fn free_port() -> u16 {
@@ -119,22 +109,11 @@ async fn register(
     environments: &[&str],
     fingerprint_override: Option<&str>,
 ) -> Value {
-    let (host, port, host_key) = &targets.servers[server];
-    let body = json!({
-        "name": name,
-        "environments": environments,
-        "roles": ["web"],
-        "kind": "ssh",
-        "host": host,
-        "port": port,
-        "user": targets.user,
-        "private_key": std::fs::read_to_string(&targets.private_key_file).unwrap(),
-        "host_key_fingerprint": fingerprint_override.map_or_else(|| fingerprint(host_key), str::to_owned),
-        "applications_root": format!(".ferry-test/{}/Applications", place.id),
-        "nginx_config_folder": targets.nginx_config_folder,
-        "nginx_validate_command": targets.nginx_validate_command,
-        "nginx_reload_command": targets.nginx_reload_command,
-    });
+    let applications = format!(".ferry-test/{}/Applications", place.id);
+    let mut body = ssh_target(targets, name, server, environments, &applications);
+    if let Some(pinned) = fingerprint_override {
+        body["host_key_fingerprint"] = json!(pinned);
+    }
     let (status, created) = stack.post("/api/targets", &body).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     created
@@ -397,7 +376,7 @@ async fn a_changed_host_key_and_a_role_without_targets_fail_saying_so() {
         "{text}"
     );
     assert!(text.contains("host key") && text.contains(pinned), "{text}");
-    let now = fingerprint(&targets.servers[0].2);
+    let now = host_fingerprint(&targets.servers[0].2);
     assert!(
         text.contains(&now),
         "the message says what the key is now ({now}): {text}"

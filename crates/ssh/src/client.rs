@@ -87,7 +87,8 @@ fn config(options: &ConnectOptions) -> Arc<client::Config> {
         // Larger windows and packets than russh's defaults: with 2 MiB and 32 KiB a transfer
         // waits on window updates most of the time.
         window_size: 8 * 1024 * 1024,
-        maximum_packet_size: 64 * 1024,
+        // The largest russh accepts (one TCP packet's worth); 64 KiB made it log an error.
+        maximum_packet_size: 65_535,
         keepalive_interval: Some(options.keepalive_interval),
         keepalive_max: 3,
         // Without it, small writes wait for delayed acknowledgements (tens of milliseconds

@@ -186,6 +186,15 @@ async fn connect(
     Err("could not connect".to_owned())
 }
 
+/// A failure once connected: the session broke (retryable) or the target refused something.
+fn after_connecting(error: &SshError) -> String {
+    if error.is_retryable() {
+        format!("{error} (retryable)")
+    } else {
+        format!("{error} (permanent)")
+    }
+}
+
 fn describe(error: &SshError, tries: u32) -> String {
     if error.is_retryable() {
         format!("{error} (retryable; gave up after {tries} tries)")
@@ -223,7 +232,7 @@ async fn probe(
             }
         })
         .await
-        .map_err(|error| describe(&error, 1))?;
+        .map_err(|error| after_connecting(&error))?;
     let text = String::from_utf8_lossy(&out);
     let mut words = text.split_whitespace();
     let (Some(flags), Some(os), Some(arch)) = (words.next(), words.next(), words.next()) else {
@@ -264,7 +273,7 @@ async fn upload_helper(
             }
         })
         .await
-        .map_err(|error| describe(&error, 1))?;
+        .map_err(|error| after_connecting(&error))?;
     if status != 0 {
         return Err(format!(
             "uploading ferry-helper failed (exit {status}): {} (retryable)",
@@ -324,6 +333,10 @@ async fn run_helper(
     });
     tokio::pin!(running);
     let mut result = None;
+    // Lines go out as they come, batched: a line printed before a long silence is sent
+    // within the batch interval, not when the next one arrives.
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let ended = loop {
         tokio::select! {
             ended = &mut running => break ended,
@@ -331,6 +344,7 @@ async fn run_helper(
                 absorb(chunk, &mut stdout, &mut stderr, sink, &mut result);
                 sink.flush_if_due().await;
             }
+            _ = tick.tick() => sink.flush_if_due().await,
             () = stop.cancelled() => {
                 return Err(format!("stopped on the target: {}", stop.requested().unwrap_or("it was stopped")));
             }
@@ -339,7 +353,7 @@ async fn run_helper(
     while let Ok(chunk) = receiver.try_recv() {
         absorb(chunk, &mut stdout, &mut stderr, sink, &mut result);
     }
-    let streamed = ended.map_err(|error| describe(&error, 1))?;
+    let streamed = ended.map_err(|error| after_connecting(&error))?;
     if let Some(package) = request.package.as_ref().filter(|package| package.follows) {
         sink.line(
             LogStream::System,
