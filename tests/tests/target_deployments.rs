@@ -400,3 +400,69 @@ async fn a_changed_host_key_and_a_role_without_targets_fail_saying_so() {
         log_text(&nobody)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_target_runs_the_same_helper_as_the_script_user_on_the_workers_host() {
+    let stack = TestStack::start().await;
+    stack.create_environment("Dev").await;
+    let (status, created) = stack
+        .post(
+            "/api/targets",
+            &json!({"name": "box", "environments": ["Dev"], "roles": ["app"], "kind": "local"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let target_id = created["target_id"].as_str().unwrap().to_owned();
+    stack
+        .create_project(&json!({
+            "name": "Single Box",
+            "variables": {"Greeting": "hi"},
+            "steps": [{
+                "name": "Install",
+                "kind": "deploy_package",
+                "package_id": "box-app",
+                "target_roles": ["app"],
+                "substitute_files": ["greeting.txt"],
+                "scripts": {"post_deploy": "echo \"installed as $(id -un) into $PWD: $(cat greeting.txt)\""}
+            }]
+        }))
+        .await;
+    let package =
+        ferry_tests::zip_of(&[("greeting.txt", "#{Greeting} from #{Octopus.Machine.Name}")]);
+    stack.push_package("box-app", "1.0.0", package).await;
+    stack.create_release("Single Box", "1.0.0").await;
+
+    let first = deployed(&stack, "Single Box", "1.0.0", "Dev").await;
+    let text = log_text(&first);
+    assert_eq!(
+        deployment_status(&first),
+        DeploymentStatus::Success,
+        "{text}"
+    );
+    let home = stack.work_root.path().join("targets").join(&target_id);
+    let installed = home.join(".ferry/Applications/Dev/box-app/1.0.0");
+    assert!(
+        text.contains(&format!(
+            "[box] installed as {} into {}: hi from box",
+            ferry_tests::stack::script_user(),
+            installed.display()
+        )),
+        "the helper ran as the script user in the target's own home: {text}"
+    );
+    let again = deployed(&stack, "Single Box", "1.0.0", "Dev").await;
+    let text = log_text(&again);
+    assert_eq!(
+        deployment_status(&again),
+        DeploymentStatus::Success,
+        "{text}"
+    );
+    assert!(
+        text.contains("found in the target's cache, 0 bytes sent"),
+        "{text}"
+    );
+    assert!(
+        home.join(".ferry/Applications/Dev/box-app/1.0.0_1")
+            .is_dir(),
+        "{text}"
+    );
+}

@@ -83,7 +83,10 @@ async fn a_target_that_goes_away_mid_run_fails_retryable_then_the_step_names_the
             && error.contains("(retryable; gave up after 4 tries)"),
         "the step's failure names the target and the cause: {error}"
     );
-    assert!(!text.contains("[web-gone] finished"), "the script never finished: {text}");
+    assert!(
+        !text.contains("[web-gone] finished"),
+        "the script never finished: {text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,9 +5,7 @@
 
 use std::time::Duration;
 
-use ferry_contracts::helper::{
-    HelperEvent, HelperLimits, HelperPackage, HelperRequest, HelperResult, HelperStream,
-};
+use ferry_contracts::helper::{HelperLimits, HelperPackage, HelperRequest, HelperResult};
 use ferry_contracts::{
     LogStream, StepJob, StepOutcome, TargetJob, TargetReach, private_key_context,
 };
@@ -17,7 +15,7 @@ use crate::control::Stop;
 use crate::events::EventSink;
 use crate::helper_binary::HelperBinary;
 use crate::variables::StepVariables;
-use crate::{WorkerContext, package, target_settings};
+use crate::{WorkerContext, helper_events, package, target_settings};
 
 /// How often a retryable connection failure is tried again within one attempt, and the
 /// first pause (doubling).
@@ -71,19 +69,6 @@ async fn attempt(
     sink: &mut EventSink<'_>,
     stop: &Stop,
 ) -> Result<HelperResult, String> {
-    let TargetReach::Ssh {
-        host,
-        port,
-        user,
-        host_key_fingerprint,
-        sealed_private_key,
-    } = &target.reach
-    else {
-        return Err(
-            "local targets are not run by this worker yet: register the host as an ssh target (permanent)"
-                .to_owned(),
-        );
-    };
     let mut variables =
         StepVariables::prepare(job, &context.config.variables_key, target.name.as_str())?;
     sink.set_masker(variables.masker.clone());
@@ -101,17 +86,7 @@ async fn attempt(
         .map_err(|error| format!("rendering the step's settings: {error}"))?
     };
     sink.set_masker(variables.masker.clone());
-    let mut request = request.map_err(|reason| format!("{reason} (permanent)"))?;
-    let private_key = context
-        .config
-        .variables_key
-        .decrypt(sealed_private_key, &private_key_context(target.target_id))
-        .map_err(|error| {
-            format!(
-                "the private key of target {} could not be opened ({error}); does this worker have the API's FERRY_VARIABLES_KEY? (permanent)",
-                target.name
-            )
-        })?;
+    let request = request.map_err(|reason| format!("{reason} (permanent)"))?;
     let helper = context.helper().await?;
     let archive = match &job.package {
         Some(reference) => Some(
@@ -121,19 +96,64 @@ async fn attempt(
         ),
         None => None,
     };
-    let endpoint = Endpoint {
-        host: host.as_str().to_owned(),
-        port: *port,
-        user: user.as_str().to_owned(),
-    };
-    let connection = connect(&endpoint, host_key_fingerprint, &private_key, sink, stop).await?;
-    let present = probe(&connection, &helper, request.package.as_ref()).await?;
-    if !present.helper {
-        upload_helper(&connection, &helper, sink).await?;
+    match &target.reach {
+        TargetReach::Local => {
+            crate::local_target::run(context, target, request, archive, &helper, sink, stop).await
+        }
+        TargetReach::Ssh {
+            host,
+            port,
+            user,
+            host_key_fingerprint,
+            sealed_private_key,
+        } => {
+            let private_key = context
+                .config
+                .variables_key
+                .decrypt(sealed_private_key, &private_key_context(target.target_id))
+                .map_err(|error| {
+                    format!(
+                        "the private key of target {} could not be opened ({error}); does this worker have the API's FERRY_VARIABLES_KEY? (permanent)",
+                        target.name
+                    )
+                })?;
+            let endpoint = Endpoint {
+                host: host.as_str().to_owned(),
+                port: *port,
+                user: user.as_str().to_owned(),
+            };
+            let connection =
+                connect(&endpoint, host_key_fingerprint, &private_key, sink, stop).await?;
+            let result = over_ssh(&connection, &helper, request, archive, sink, stop).await;
+            connection.close().await;
+            result
+        }
     }
+}
+
+/// The run over an open connection: what the target lacks is sent, then the helper runs.
+async fn over_ssh(
+    connection: &Connection,
+    helper: &HelperBinary,
+    mut request: HelperRequest,
+    archive: Option<std::fs::File>,
+    sink: &mut EventSink<'_>,
+    stop: &Stop,
+) -> Result<HelperResult, String> {
+    let present = probe(connection, helper, request.package.as_ref()).await?;
+    if !present.helper {
+        upload_helper(connection, helper, sink).await?;
+    }
+    mark_cached(&mut request, present.package, sink);
+    sink.flush().await;
+    run_helper(connection, helper, &request, archive, sink, stop).await
+}
+
+/// Whether the package follows the request: not when the target has it cached (said so).
+pub(crate) fn mark_cached(request: &mut HelperRequest, cached: bool, sink: &mut EventSink<'_>) {
     if let Some(package) = request.package.as_mut() {
-        package.follows = !present.package;
-        if present.package {
+        package.follows = !cached;
+        if cached {
             sink.line(
                 LogStream::System,
                 format!(
@@ -143,10 +163,6 @@ async fn attempt(
             );
         }
     }
-    sink.flush().await;
-    let result = run_helper(&connection, &helper, &request, archive, sink, stop).await;
-    connection.close().await;
-    result
 }
 
 /// Connects, trying again (with a doubling pause) while the failure is retryable.
@@ -291,7 +307,8 @@ async fn upload_helper(
     Ok(())
 }
 
-/// Runs the helper with the request (and the package after it) and reads its answers.
+/// Runs the helper over SSH with the request (and the package after it) and reads its
+/// answers.
 async fn run_helper(
     connection: &Connection,
     helper: &HelperBinary,
@@ -300,139 +317,24 @@ async fn run_helper(
     sink: &mut EventSink<'_>,
     stop: &Stop,
 ) -> Result<HelperResult, String> {
-    let mut line = serde_json::to_vec(request)
-        .map_err(|error| format!("encoding the helper's request: {error}"))?;
-    line.push(b'\n');
-    let request_bytes = line.len() as u64;
-    let follows = request
-        .package
-        .as_ref()
-        .is_some_and(|package| package.follows);
-    let input: Box<dyn tokio::io::AsyncRead + Unpin + Send> = match archive {
-        Some(file) if follows => {
-            use tokio::io::AsyncReadExt;
-            let mut file = tokio::fs::File::from_std(file);
-            tokio::io::AsyncSeekExt::rewind(&mut file)
-                .await
-                .map_err(|error| format!("reading the cached package: {error} (retryable)"))?;
-            Box::new(std::io::Cursor::new(line).chain(file))
-        }
-        _ => Box::new(std::io::Cursor::new(line)),
-    };
+    let input = helper_events::input(request, archive).await?;
     let command = format!("\"$HOME/.ferry/helpers/{}\" run", helper.sha256);
-    let (lines, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
-    let mut stdout = Vec::new();
-    let mut stderr = Vec::new();
-    let running = connection.run_streaming(&command, input, move |output| match output {
-        Output::Stdout(bytes) => {
-            let _ = lines.send(bytes.to_vec());
-        }
-        Output::Stderr(bytes) => {
-            let _ = lines.send([b"\x00".as_slice(), bytes].concat());
-        }
-    });
-    tokio::pin!(running);
-    let mut result = None;
-    // Lines go out as they come, batched: a line printed before a long silence is sent
-    // within the batch interval, not when the next one arrives.
-    let mut tick = tokio::time::interval(Duration::from_millis(200));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let ended = loop {
-        tokio::select! {
-            ended = &mut running => break ended,
-            Some(chunk) = receiver.recv() => {
-                absorb(chunk, &mut stdout, &mut stderr, sink, &mut result);
-                sink.flush_if_due().await;
-            }
-            _ = tick.tick() => sink.flush_if_due().await,
-            () = stop.cancelled() => {
-                return Err(format!("stopped on the target: {}", stop.requested().unwrap_or("it was stopped")));
-            }
-        }
-    };
-    while let Ok(chunk) = receiver.try_recv() {
-        absorb(chunk, &mut stdout, &mut stderr, sink, &mut result);
-    }
-    let streamed = ended.map_err(|error| after_connecting(&error))?;
-    if let Some(package) = request.package.as_ref().filter(|package| package.follows) {
-        sink.line(
-            LogStream::System,
-            format!(
-                "Sent package {} {} to the target: {} bytes",
-                package.package_id,
-                package.version,
-                streamed.sent.saturating_sub(request_bytes)
-            ),
-        );
-    }
-    let errors = String::from_utf8_lossy(&stderr).trim().to_owned();
-    result.ok_or_else(|| {
-        format!(
-            "ferry-helper ended (exit {}) without a result{} (retryable)",
-            streamed.status,
-            if errors.is_empty() {
-                String::new()
-            } else {
-                format!(": {errors}")
-            }
-        )
-    })
-}
-
-/// Splits what arrived into lines and handles each complete one.
-fn absorb(
-    chunk: Vec<u8>,
-    stdout: &mut Vec<u8>,
-    stderr: &mut Vec<u8>,
-    sink: &mut EventSink<'_>,
-    result: &mut Option<HelperResult>,
-) {
-    if let Some(errors) = chunk.strip_prefix(b"\x00") {
-        // Bounded: only the tail is kept for the failure message.
-        stderr.extend_from_slice(errors);
-        if stderr.len() > 16 * 1024 {
-            stderr.drain(..stderr.len() - 16 * 1024);
-        }
-        return;
-    }
-    stdout.extend_from_slice(&chunk);
-    while let Some(end) = stdout.iter().position(|byte| *byte == b'\n') {
-        let line: Vec<u8> = stdout.drain(..=end).collect();
-        match serde_json::from_slice::<HelperEvent>(&line) {
-            Ok(HelperEvent::Log { stream, text }) => {
-                let stream = match stream {
-                    HelperStream::Stdout => LogStream::Stdout,
-                    HelperStream::Stderr => LogStream::Stderr,
-                    HelperStream::Ferry => LogStream::System,
-                };
-                sink.line(stream, text);
-            }
-            Ok(HelperEvent::Output { name, value }) => {
-                sink.add_outputs([(name, value)].into_iter().collect());
-            }
-            Ok(HelperEvent::Finished(finished)) => {
-                if let Some(folder) = &finished.installation_directory {
-                    sink.add_outputs(
-                        [(
-                            "Package.InstallationDirectoryPath".to_owned(),
-                            folder.clone(),
-                        )]
-                        .into_iter()
-                        .collect(),
-                    );
+    let (lines, receiver) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let running = async {
+        connection
+            .run_streaming(&command, input.reader, move |output| match output {
+                Output::Stdout(bytes) => {
+                    let _ = lines.send(bytes.to_vec());
                 }
-                *result = Some(finished);
-            }
-            Err(error) => sink.line(
-                LogStream::System,
-                format!("ferry-helper sent a line that is not its protocol ({error})"),
-            ),
-        }
-    }
-    // A line without end is bounded too.
-    if stdout.len() > 64 * 1024 * 1024 {
-        stdout.clear();
-    }
+                Output::Stderr(bytes) => {
+                    let _ = lines.send([b"\x00".as_slice(), bytes].concat());
+                }
+            })
+            .await
+            .map(|streamed| (streamed.status, streamed.sent))
+            .map_err(|error| after_connecting(&error))
+    };
+    helper_events::converse(running, receiver, request, input.request_bytes, sink, stop).await
 }
 
 /// The limits the helper applies, from the worker's.
