@@ -72,6 +72,9 @@ pub enum Stale {
     /// A loss for an attempt that a worker claimed since (not taken) or never claimed, or
     /// that another worker holds (silent).
     NotLost,
+    /// About a step on targets as a whole: no job was ever sent for it (each target's run has
+    /// its own), so only a forged or mistaken message names it.
+    RunsOnTargets,
 }
 
 impl std::fmt::Display for Stale {
@@ -89,6 +92,9 @@ impl std::fmt::Display for Stale {
             Stale::OtherAttempt { current } => write!(f, "the step is at attempt {current} now"),
             Stale::AlreadyClaimed => f.write_str("another delivery of this job already started it"),
             Stale::NotLost => f.write_str("the attempt is held by a worker"),
+            Stale::RunsOnTargets => {
+                f.write_str("the step runs on targets: each target's run has its own job")
+            }
         }
     }
 }

@@ -57,6 +57,7 @@ impl Machine {
             return Err(Refusal::NoSuchStep { step: index });
         };
         Ok(match self.deployment.status {
+            _ if run.spec.on_targets() => Some(Stale::RunsOnTargets),
             status if status.is_terminal() => Some(Stale::DeploymentFinished { status }),
             DeploymentStatus::WaitingForIntervention => Some(Stale::WaitingForIntervention),
             _ if run.status != StepStatus::Running => {

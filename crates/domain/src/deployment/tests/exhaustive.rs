@@ -44,8 +44,102 @@ fn plans() -> Vec<(Vec<StepSpec>, bool)> {
             ],
             guided_failure,
         ));
+        // Steps on targets: a window of one over two targets with a retry, a window of two,
+        // and a role no target has.
+        plans.push((
+            vec![
+                on_targets("T", 1, 1),
+                with_condition(Condition::Always, spec("C")),
+            ],
+            guided_failure,
+        ));
     }
+    // (Walked once each: both are small variations of the plan above.)
+    plans.push((vec![on_targets("W", 2, 0), manual("M")], true));
+    plans.push((vec![on_targets("None", 1, 0), spec("C")], false));
     plans
+}
+
+/// A step on targets; `with_targets` gives the ones named `T`/`W` two targets (`None` none).
+fn on_targets(name: &str, window: usize, retries: u8) -> StepSpec {
+    StepSpec {
+        roles: vec![crate::RoleName::parse("web").unwrap()],
+        window,
+        retries,
+        ..spec(name)
+    }
+}
+
+fn with_targets(mut state: Deployment) -> Deployment {
+    for run in &mut state.steps {
+        if run.spec.on_targets() && run.name().as_str() != "None" {
+            run.targets = (1..=2u128)
+                .map(|number| {
+                    TargetRun::pending(TargetRef {
+                        id: crate::TargetId::from_uuid(Uuid::from_u128(number)),
+                        name: crate::TargetName::parse(&format!("web-{number}")).unwrap(),
+                    })
+                })
+                .collect();
+        }
+    }
+    state
+}
+
+/// Commands about each target's run of a step: results for nearby attempts, claims, losses.
+fn target_commands(index: usize, run: &StepRun, commands: &mut Vec<(&'static str, Command)>) {
+    for (position, on) in run.targets.iter().enumerate() {
+        for attempt in [on.attempt.saturating_sub(1), on.attempt, on.attempt + 1] {
+            for outcome in [
+                StepOutcome::Succeeded,
+                StepOutcome::Failed {
+                    exit_code: Some(4),
+                    reason: "exit 4".into(),
+                },
+            ] {
+                commands.push((
+                    "step finished",
+                    Command::StepFinished(StepReport {
+                        step: index,
+                        target: Some(position),
+                        attempt,
+                        outcome,
+                        started_at: at(10),
+                        finished_at: at(11),
+                        outputs: BTreeMap::new(),
+                    }),
+                ));
+            }
+        }
+        let claim_by = |worker: &str, process: u128| Command::Claim {
+            step: index,
+            target: Some(position),
+            attempt: on.attempt,
+            worker: worker.into(),
+            claim_id: crate::ClaimId::from_uuid(Uuid::from_u128(process)),
+        };
+        commands.push(("claim", claim_by("w1", process_of("w1"))));
+        if on.claimed_by.is_some() {
+            commands.push(("claim", claim_by("w2", process_of("w2"))));
+        }
+        for why in [
+            LostAttempt::NotTaken { waited_seconds: 60 },
+            LostAttempt::Silent {
+                worker: "w1".into(),
+                silent_seconds: 60,
+            },
+        ] {
+            commands.push((
+                "lost",
+                Command::Lost {
+                    step: index,
+                    target: Some(position),
+                    attempt: on.attempt,
+                    why,
+                },
+            ));
+        }
+    }
 }
 
 /// Every command worth trying on a state: each result for each step and nearby attempts,
@@ -71,6 +165,7 @@ fn commands_for(state: &Deployment) -> Vec<(&'static str, Command)> {
         commands.push(("answer", answer("bob", answer_kind, None)));
     }
     for (index, run) in state.steps.iter().enumerate() {
+        target_commands(index, run, &mut commands);
         for attempt in [run.attempt.saturating_sub(1), run.attempt, run.attempt + 1] {
             commands.push(("step finished", succeeded(index, attempt)));
             commands.push(("step finished", failed(index, attempt, 4)));
@@ -134,10 +229,10 @@ fn every_command_in_every_reachable_state_keeps_the_invariants() {
     let mut seen: HashSet<String> = HashSet::new();
     let mut queue: VecDeque<Deployment> = VecDeque::new();
     for (plan, guided_failure) in plans() {
-        let state = Deployment {
+        let state = with_targets(Deployment {
             guided_failure,
             ..deployment(plan)
-        };
+        });
         seen.insert(format!("{state:?}"));
         queue.push_back(state);
     }
@@ -163,7 +258,10 @@ fn every_command_in_every_reachable_state_keeps_the_invariants() {
                 transitions += 1;
                 check_invariants(shell, &before, &command, &after);
                 // Retries under guided failure can go on for ever: three attempts show it all.
-                let bounded = after.deployment.steps.iter().all(|run| run.attempt <= 3);
+                let bounded =
+                    after.deployment.steps.iter().all(|run| {
+                        run.attempt <= 3 && run.targets.iter().all(|on| on.attempt <= 2)
+                    });
                 if bounded && seen.insert(format!("{:?}", after.deployment)) {
                     queue.push_back(after.deployment);
                 }
@@ -216,12 +314,24 @@ fn every_command_in_every_reachable_state_keeps_the_invariants() {
 /// before it independently of the machine: only the running attempt of a step counts, while
 /// nobody is asked about it and the deployment has not ended.
 fn must_be_stale(before: &Deployment, report: &StepReport) -> bool {
-    attempt_is_stale(before, report.step, report.attempt)
+    match report.target {
+        Some(target) => target_is_stale(before, report.step, target, report.attempt),
+        None => attempt_is_stale(before, report.step, report.attempt),
+    }
+}
+
+fn target_is_stale(before: &Deployment, step: usize, target: usize, attempt: u32) -> bool {
+    let on = &before.steps[step].targets[target];
+    before.status.is_terminal()
+        || before.status == DeploymentStatus::WaitingForIntervention
+        || on.status != Running
+        || on.attempt != attempt
 }
 
 fn attempt_is_stale(before: &Deployment, step: usize, attempt: u32) -> bool {
     let run = &before.steps[step];
-    before.status.is_terminal()
+    run.spec.on_targets()
+        || before.status.is_terminal()
         || before.status == DeploymentStatus::WaitingForIntervention
         || run.status != Running
         || run.attempt != attempt
@@ -275,6 +385,40 @@ fn check_invariants(shell: Shell, before: &Deployment, command: &Command, transi
             "loss staleness: {}",
             context()
         );
+    } else if let Command::Claim {
+        step,
+        target: Some(target),
+        attempt,
+        claim_id,
+        ..
+    } = command
+    {
+        let on = &before.steps[*step].targets[*target];
+        let claimed = on.claimed_by.is_some() && on.claim_id != Some(*claim_id);
+        assert_eq!(
+            transition.stale.is_some(),
+            claimed || target_is_stale(before, *step, *target, *attempt),
+            "target claim staleness: {}",
+            context()
+        );
+    } else if let Command::Lost {
+        step,
+        target: Some(target),
+        attempt,
+        why,
+    } = command
+    {
+        let holder = before.steps[*step].targets[*target].claimed_by.as_deref();
+        let holds = match why {
+            LostAttempt::NotTaken { .. } => holder.is_none(),
+            LostAttempt::Silent { worker, .. } => holder == Some(worker.as_str()),
+        };
+        assert_eq!(
+            transition.stale.is_some(),
+            !holds || target_is_stale(before, *step, *target, *attempt),
+            "target loss staleness: {}",
+            context()
+        );
     } else {
         assert!(transition.stale.is_none());
     }
@@ -315,6 +459,31 @@ fn check_invariants(shell: Shell, before: &Deployment, command: &Command, transi
         .map(|(index, _)| index)
         .collect();
     assert!(running.len() <= 1, "one step at a time: {}", context());
+    // Target runs: never more at once than the window, only inside a running step, none
+    // while a person is asked, and all over once the step is.
+    for run in &after.steps {
+        let running_targets = run.targets.iter().filter(|on| on.status == Running).count();
+        assert!(
+            running_targets <= run.spec.window,
+            "the window: {}",
+            context()
+        );
+        if run.status != Running || after.status == DeploymentStatus::WaitingForIntervention {
+            assert_eq!(
+                running_targets,
+                0,
+                "a run outside a running step: {}",
+                context()
+            );
+        }
+        if run.status.is_terminal() && run.status != Skipped {
+            assert!(
+                run.targets.iter().all(|on| on.status.is_terminal()),
+                "a finished step with an unfinished run: {}",
+                context()
+            );
+        }
+    }
     match after.status {
         DeploymentStatus::Queued => {
             assert!(after.steps.iter().all(|run| run.status == Pending));
@@ -357,10 +526,29 @@ fn check_invariants(shell: Shell, before: &Deployment, command: &Command, transi
     }
     // Each job dispatched is for a worker step, for the attempt the step is now at.
     for effect in &transition.effects {
-        if let Effect::Dispatch { step, attempt, .. } = effect {
+        if let Effect::Dispatch {
+            step,
+            target,
+            attempt,
+        } = effect
+        {
             let run = &after.steps[*step];
             assert!(run.spec.runs_on_worker());
-            assert_eq!(run.attempt, *attempt);
+            match target {
+                Some(target) => {
+                    let on = &run.targets[*target];
+                    assert_eq!(
+                        (on.status, on.attempt),
+                        (Running, *attempt),
+                        "{}",
+                        context()
+                    );
+                }
+                None => {
+                    assert!(!run.spec.on_targets(), "{}", context());
+                    assert_eq!(run.attempt, *attempt);
+                }
+            }
         }
         if let Effect::Log(note) = effect {
             assert!(!note.to_string().is_empty());
@@ -443,6 +631,31 @@ fn check_effects_agree_with_the_state(before: &Deployment, transition: &Transiti
                 assert_eq!(open.taken_by.as_ref(), Some(taken_by));
             }
             Effect::StopStep {
+                step,
+                target: Some(target),
+                attempt,
+                why,
+            } => {
+                let old = &before.steps[*step].targets[*target];
+                assert_eq!(
+                    (old.status, old.attempt),
+                    (Running, *attempt),
+                    "{}",
+                    context()
+                );
+                assert_eq!(before.status, DeploymentStatus::Running, "{}", context());
+                let new = &after.steps[*step].targets[*target];
+                match why {
+                    StopReason::Cancelled => assert_eq!(new.status, Canceled),
+                    StopReason::NotHeld => panic!("the machine sent a shell's stop: {}", context()),
+                    StopReason::Lost => assert!(
+                        new.status != Running || new.attempt > old.attempt,
+                        "{}",
+                        context()
+                    ),
+                }
+            }
+            Effect::StopStep {
                 step, attempt, why, ..
             } => {
                 let old = &before.steps[*step];
@@ -469,8 +682,36 @@ fn check_effects_agree_with_the_state(before: &Deployment, transition: &Transiti
     }
     // And the other way round: what the state says happened has its effect.
     for (index, (old, new)) in before.steps.iter().zip(&after.steps).enumerate() {
+        for (position, (was, now)) in old.targets.iter().zip(&new.targets).enumerate() {
+            if now.status == Running && now.attempt > was.attempt {
+                assert!(
+                    effects.contains(&Effect::Dispatch {
+                        step: index,
+                        target: Some(position),
+                        attempt: now.attempt
+                    }),
+                    "target run {position} of step {index} runs with no job: {}",
+                    context()
+                );
+            }
+            if was.status == Running
+                && now.status == Canceled
+                && before.status == DeploymentStatus::Running
+            {
+                assert!(
+                    effects.contains(&Effect::StopStep {
+                        step: index,
+                        target: Some(position),
+                        attempt: was.attempt,
+                        why: StopReason::Cancelled,
+                    }),
+                    "target run {position} cancelled with no stop: {}",
+                    context()
+                );
+            }
+        }
         let new_attempt = new.status == Running && new.attempt > old.attempt;
-        if new_attempt && new.spec.runs_on_worker() {
+        if new_attempt && new.spec.runs_on_worker() && !new.spec.on_targets() {
             assert!(
                 effects.contains(&Effect::Dispatch {
                     step: index,
@@ -485,6 +726,7 @@ fn check_effects_agree_with_the_state(before: &Deployment, transition: &Transiti
         let stopped = old.status == Running
             && new.status == Canceled
             && old.spec.runs_on_worker()
+            && !old.spec.on_targets()
             && before.status == DeploymentStatus::Running;
         if stopped {
             assert!(
