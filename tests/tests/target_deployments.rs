@@ -243,6 +243,23 @@ async fn the_sample_app_is_deployed_to_nginx_on_ssh_targets_per_environment() {
             "{text}"
         );
     }
+    // The deployment shows the step once, with its run on the target beneath it, as its
+    // schema says.
+    let steps = dev["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    assert_eq!(steps[0]["targets"][0]["target"], "web-dev");
+    assert_eq!(steps[0]["targets"][0]["status"], "Succeeded");
+    assert_eq!(steps[0]["targets"][0]["attempt"], 1);
+    let shown = stack
+        .deployment(dev["deployment_id"].as_str().unwrap())
+        .await;
+    let problems = ferry_tests::OpenApi::default().problems(
+        "GET",
+        "/api/deployments/{deployment_id}",
+        200,
+        &shown,
+    );
+    assert!(problems.is_empty(), "{problems:?}");
     // Role- and target-scoped values, and the machine's own variables, per target.
     assert!(
         log_text(&dev).contains("[web-dev] greeting: hello from web-dev on web-dev (web)"),

@@ -100,6 +100,22 @@ pub struct StepRunView {
     /// When the worker started and finished it (the worker's clock).
     pub started_at: Option<Timestamp>,
     pub finished_at: Option<Timestamp>,
+    /// For a step on targets: its run on each target, in name order (empty otherwise).
+    #[serde(default)]
+    pub targets: Vec<TargetRunView>,
+}
+
+/// One target's run of a step on targets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetRunView {
+    pub target: ferry_domain::TargetName,
+    pub status: StepStatus,
+    /// How many times this target's run was started; 0 while it waits for the window.
+    pub attempt: i32,
+    pub exit_code: Option<i32>,
+    pub error: Option<String>,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
 }
 
 /// One line of a deployment's task log.
@@ -192,6 +208,7 @@ mod tests {
                 failure_ignored: false,
                 started_at: None,
                 finished_at: None,
+                targets: vec![],
             }],
             interruptions: vec![interruption()],
             log: Some(vec![TaskLogLine {

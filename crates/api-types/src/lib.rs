@@ -25,7 +25,8 @@ pub mod variable_preview;
 pub use audit_log::{AuditEventView, AuditLog};
 pub use deployment_actions::{RollbackRequest, RolledBack};
 pub use deployments::{
-    CreateDeployment, CreatedDeployment, DeploymentView, StepRunView, TaskLogLine, TaskLogPage,
+    CreateDeployment, CreatedDeployment, DeploymentView, StepRunView, TargetRunView, TaskLogLine,
+    TaskLogPage,
 };
 pub use environments::{CreateEnvironment, EnvironmentList, EnvironmentView, UpdateEnvironment};
 pub use error::{ErrorBody, ErrorDetail, ErrorKind};

@@ -7,7 +7,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use ferry_api_types::{
-    CreateDeployment, CreatedDeployment, DeploymentView, StepRunView, TaskLogLine, TaskLogPage,
+    CreateDeployment, CreatedDeployment, DeploymentView, StepRunView, TargetRunView, TaskLogLine,
+    TaskLogPage,
 };
 use ferry_domain::{DeploymentId, StepRunId};
 use ferry_storage::{GenericClient, deployments, interruptions, task_log};
@@ -217,6 +218,7 @@ pub async fn load_view(
         status_url: status_url(&state.config().public_url, d.deployment_id),
         steps: steps
             .iter()
+            .filter(|s| s.target.is_none())
             .map(|s| StepRunView {
                 name: s.name.clone(),
                 status: s.status,
@@ -226,6 +228,22 @@ pub async fn load_view(
                 failure_ignored: s.failure_ignored,
                 started_at: s.started_at,
                 finished_at: s.finished_at,
+                targets: steps
+                    .iter()
+                    .filter(|run| run.step_index == s.step_index)
+                    .filter_map(|run| {
+                        let on = run.target.as_ref()?;
+                        Some(TargetRunView {
+                            target: on.name.clone(),
+                            status: run.status,
+                            attempt: run.attempt,
+                            exit_code: run.exit_code,
+                            error: run.error.clone(),
+                            started_at: run.started_at,
+                            finished_at: run.finished_at,
+                        })
+                    })
+                    .collect(),
             })
             .collect(),
         interruptions,
