@@ -322,9 +322,22 @@ async fn an_invalid_directive_fails_with_nginxs_message_and_the_old_site_keeps_a
         "{}",
         log_text(&good)
     );
-    let site = format!(
-        "{}/ferry-quotes-{}-dev.conf",
-        targets.nginx_config_folder, place.id
+    // The site file, as the log names it: one per project, environment and step.
+    let text = log_text(&good);
+    let site = text
+        .lines()
+        .find_map(|line| {
+            line.split_once("Wrote the NGINX site ")
+                .map(|(_, path)| path.trim())
+        })
+        .unwrap_or_else(|| panic!("the log names the site file: {text}"))
+        .to_owned();
+    assert!(
+        site.starts_with(&format!(
+            "{}/ferry-quotes-{}-dev-",
+            targets.nginx_config_folder, place.id
+        )),
+        "{site}"
     );
     let before = std::fs::read_to_string(&site).unwrap();
 
@@ -482,4 +495,42 @@ async fn a_local_target_runs_the_same_helper_as_the_script_user_on_the_workers_h
             .is_dir(),
         "{text}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_step_with_a_misspelt_setting_is_refused_naming_it() {
+    let stack = ferry_tests::TestStack::start_with(ferry_tests::StackOptions {
+        worker: false,
+        notifier: false,
+        ..ferry_tests::StackOptions::default()
+    })
+    .await;
+    let step = |extra: Value| {
+        let mut step = json!({
+            "name": "Deploy", "kind": "deploy_package", "package_id": "app", "target_roles": ["web"],
+        });
+        for (key, value) in extra.as_object().unwrap() {
+            step[key] = value.clone();
+        }
+        json!({"name": "Typos", "steps": [step]})
+    };
+    for (extra, field) in [
+        (
+            json!({"scripts": {"post_deply": "echo"}}),
+            "steps[0].scripts",
+        ),
+        (
+            json!({"nginx": {"bindings": [{"port": "80"}], "locations": [{"path": "/", "reverseProxy": "http://x"}]}}),
+            "steps[0].nginx",
+        ),
+        (
+            json!({"nginx": {"bindings": [{"port": "80"}], "locations": [{"path": "/api"}]}}),
+            "steps[0].nginx.locations",
+        ),
+        (json!({"target_roles": []}), "steps[0].target_roles"),
+    ] {
+        let (status, body) = stack.post("/api/projects", &step(extra.clone())).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{extra}: {body}");
+        assert_eq!(body["error"]["field"], field, "{extra}: {body}");
+    }
 }

@@ -243,6 +243,7 @@ mod tests {
                 "failure_ignored": false,
                 "started_at": null,
                 "finished_at": null,
+                "targets": [],
             }],
             "interruptions": [{
                 "interruption_id": uuid_text(2),

@@ -28,6 +28,7 @@ pub struct DeployPackage {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DeployScripts {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pre_deploy: Option<String>,
@@ -57,6 +58,7 @@ impl DeployScripts {
 
 /// The NGINX site the step configures in front of the application.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NginxFeature {
     pub bindings: Vec<NginxBinding>,
     /// Empty or `*`: no `server_name` line.
@@ -66,6 +68,7 @@ pub struct NginxFeature {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NginxBinding {
     #[serde(default = "http")]
     pub protocol: String,
@@ -84,6 +87,7 @@ fn any_address() -> String {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NginxLocation {
     /// As NGINX writes it: `/`, `= /`, `@app`, `~ \.php$`.
     pub path: String,
@@ -96,6 +100,7 @@ pub struct NginxLocation {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NginxDirective {
     pub name: String,
     pub value: String,

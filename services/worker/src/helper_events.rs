@@ -57,10 +57,8 @@ pub(crate) async fn converse(
     sink: &mut EventSink<'_>,
     stop: &Stop,
 ) -> Result<HelperResult, String> {
-    let mut stdout = Vec::new();
-    let mut stderr = Vec::new();
+    let mut received = Received::default();
     tokio::pin!(running);
-    let mut result = None;
     // Lines go out as they come, batched: a line printed before a long silence is sent
     // within the batch interval, not when the next one arrives.
     let mut tick = tokio::time::interval(Duration::from_millis(200));
@@ -69,7 +67,7 @@ pub(crate) async fn converse(
         tokio::select! {
             ended = &mut running => break ended,
             Some(chunk) = receiver.recv() => {
-                absorb(chunk, &mut stdout, &mut stderr, sink, &mut result);
+                absorb(chunk, &mut received, sink);
                 sink.flush_if_due().await;
             }
             _ = tick.tick() => sink.flush_if_due().await,
@@ -79,7 +77,7 @@ pub(crate) async fn converse(
         }
     };
     while let Ok(chunk) = receiver.try_recv() {
-        absorb(chunk, &mut stdout, &mut stderr, sink, &mut result);
+        absorb(chunk, &mut received, sink);
     }
     let (status, sent) = ended?;
     if let Some(package) = request.package.as_ref().filter(|package| package.follows) {
@@ -93,8 +91,8 @@ pub(crate) async fn converse(
             ),
         );
     }
-    let errors = String::from_utf8_lossy(&stderr).trim().to_owned();
-    result.ok_or_else(|| {
+    let errors = String::from_utf8_lossy(&received.stderr).trim().to_owned();
+    received.result.ok_or_else(|| {
         format!(
             "ferry-helper ended (exit {}) without a result{} (retryable)",
             status,
@@ -107,58 +105,151 @@ pub(crate) async fn converse(
     })
 }
 
+/// What a helper may send back, at most: a target is not trusted with the worker's memory
+/// or the API's storage.
+const MAX_EVENT_LINE: usize = 1024 * 1024;
+const MAX_OUTPUTS: usize = 1000;
+const MAX_OUTPUT_BYTES: usize = 1024 * 1024;
+const MAX_HELPER_LINES: usize = 10_000;
+/// The longest failure reason kept (the rest is cut).
+pub(crate) const MAX_REASON_BYTES: usize = 16 * 1024;
+
+/// What has arrived from the helper so far.
+#[derive(Default)]
+pub(crate) struct Received {
+    stdout: Vec<u8>,
+    /// How far `stdout` was searched for a line end (no byte is searched twice).
+    scanned: usize,
+    /// Bytes of an over-long line being skipped to its end.
+    skipping: bool,
+    stderr: Vec<u8>,
+    outputs: usize,
+    output_bytes: usize,
+    /// Whether the output variables went over their bound (said once).
+    outputs_over: bool,
+    helper_lines: usize,
+    pub result: Option<HelperResult>,
+}
+
+/// Cuts `text` to at most `max` bytes, on a character boundary, saying so.
+pub(crate) fn cut(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push_str(" …[cut]");
+    }
+    text
+}
+
 /// Splits what arrived into lines and handles each complete one.
-fn absorb(
-    chunk: Vec<u8>,
-    stdout: &mut Vec<u8>,
-    stderr: &mut Vec<u8>,
-    sink: &mut EventSink<'_>,
-    result: &mut Option<HelperResult>,
-) {
+fn absorb(chunk: Vec<u8>, received: &mut Received, sink: &mut EventSink<'_>) {
     if let Some(errors) = chunk.strip_prefix(b"\x00") {
         // Bounded: only the tail is kept for the failure message.
-        stderr.extend_from_slice(errors);
-        if stderr.len() > 16 * 1024 {
-            stderr.drain(..stderr.len() - 16 * 1024);
+        received.stderr.extend_from_slice(errors);
+        if received.stderr.len() > 16 * 1024 {
+            let extra = received.stderr.len() - 16 * 1024;
+            received.stderr.drain(..extra);
         }
         return;
     }
-    stdout.extend_from_slice(&chunk);
-    while let Some(end) = stdout.iter().position(|byte| *byte == b'\n') {
-        let line: Vec<u8> = stdout.drain(..=end).collect();
-        match serde_json::from_slice::<HelperEvent>(&line) {
-            Ok(HelperEvent::Log { stream, text }) => {
-                let stream = match stream {
-                    HelperStream::Stdout => LogStream::Stdout,
-                    HelperStream::Stderr => LogStream::Stderr,
-                    HelperStream::Ferry => LogStream::System,
-                };
-                sink.line(stream, text);
-            }
-            Ok(HelperEvent::Output { name, value }) => {
-                sink.add_outputs([(name, value)].into_iter().collect());
-            }
-            Ok(HelperEvent::Finished(finished)) => {
-                if let Some(folder) = &finished.installation_directory {
-                    sink.add_outputs(
-                        [(
-                            "Package.InstallationDirectoryPath".to_owned(),
-                            folder.clone(),
-                        )]
-                        .into_iter()
-                        .collect(),
+    received.stdout.extend_from_slice(&chunk);
+    loop {
+        let found = received.stdout[received.scanned..]
+            .iter()
+            .position(|byte| *byte == b'\n');
+        let Some(offset) = found else {
+            received.scanned = received.stdout.len();
+            if received.stdout.len() > MAX_EVENT_LINE {
+                // A line without end: dropped, and skipped up to its end when it comes.
+                if !received.skipping {
+                    sink.line(
+                        LogStream::System,
+                        format!(
+                            "ferry-helper sent a line over {MAX_EVENT_LINE} bytes; it was dropped"
+                        ),
                     );
                 }
-                *result = Some(finished);
+                received.skipping = true;
+                received.stdout.clear();
+                received.scanned = 0;
             }
-            Err(error) => sink.line(
-                LogStream::System,
-                format!("ferry-helper sent a line that is not its protocol ({error})"),
-            ),
+            return;
+        };
+        let end = received.scanned + offset;
+        let line: Vec<u8> = received.stdout.drain(..=end).collect();
+        received.scanned = 0;
+        if std::mem::take(&mut received.skipping) {
+            continue;
         }
+        handle(&line, received, sink);
     }
-    // A line without end is bounded too.
-    if stdout.len() > 64 * 1024 * 1024 {
-        stdout.clear();
+}
+
+fn handle(line: &[u8], received: &mut Received, sink: &mut EventSink<'_>) {
+    match serde_json::from_slice::<HelperEvent>(line) {
+        Ok(HelperEvent::Log { stream, text }) => {
+            let stream = match stream {
+                HelperStream::Stdout => LogStream::Stdout,
+                HelperStream::Stderr => LogStream::Stderr,
+                HelperStream::Ferry => {
+                    // The helper's own lines skip the output budget; their number is bounded.
+                    received.helper_lines += 1;
+                    if received.helper_lines > MAX_HELPER_LINES {
+                        return;
+                    }
+                    LogStream::System
+                }
+            };
+            sink.line(stream, text);
+        }
+        Ok(HelperEvent::Output { name, value }) => {
+            received.outputs += 1;
+            received.output_bytes += name.len() + value.len();
+            if received.outputs > MAX_OUTPUTS || received.output_bytes > MAX_OUTPUT_BYTES {
+                if !std::mem::replace(&mut received.outputs_over, true) {
+                    sink.line(
+                        LogStream::System,
+                        format!(
+                            "ferry-helper sent more output variables than a run may set ({MAX_OUTPUTS}, {MAX_OUTPUT_BYTES} bytes): the rest are ignored"
+                        ),
+                    );
+                }
+                return;
+            }
+            sink.add_outputs([(name, value)].into_iter().collect());
+        }
+        Ok(HelperEvent::Finished(mut finished)) => {
+            if let Some(folder) = &finished.installation_directory {
+                sink.add_outputs(
+                    [(
+                        "Package.InstallationDirectoryPath".to_owned(),
+                        cut(folder.clone(), 4096),
+                    )]
+                    .into_iter()
+                    .collect(),
+                );
+            }
+            finished.reason = finished.reason.map(|reason| cut(reason, MAX_REASON_BYTES));
+            received.result = Some(finished);
+        }
+        Err(error) => sink.line(
+            LogStream::System,
+            format!("ferry-helper sent a line that is not its protocol ({error})"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cut;
+
+    #[test]
+    fn a_long_reason_is_cut_on_a_character_boundary_and_says_so() {
+        assert_eq!(cut("short".into(), 10), "short");
+        let cut_text = cut("é".repeat(10), 5);
+        assert_eq!(cut_text, "éé …[cut]");
     }
 }

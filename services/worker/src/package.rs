@@ -84,7 +84,7 @@ pub async fn fetch_and_extract(
             format: package.format.clone(),
         }
     })?;
-    let archive = fetch(store, work_root, package, sink).await?;
+    let archive = fetch(store, work_root, package, cache_max_bytes, sink).await?;
     let destination = step_folder.join("package");
     let limits = *limits;
     let target = destination.clone();
@@ -106,7 +106,6 @@ pub async fn fetch_and_extract(
         LogStream::System,
         format!("Extracted package to {}", destination.display()),
     );
-    bound_cache(work_root.join("packages"), cache_max_bytes).await;
     Ok(destination)
 }
 
@@ -116,6 +115,7 @@ pub async fn fetch(
     store: &PackageStore,
     work_root: &Path,
     package: &PackageReference,
+    cache_max_bytes: u64,
     sink: &mut EventSink<'_>,
 ) -> Result<std::fs::File, PackageError> {
     let cache_folder = work_root.join("packages");
@@ -151,6 +151,9 @@ pub async fn fetch(
             package.sha256, package.package_id, package.version
         ),
     );
+    // The cache stays within its bound (the package just fetched is open, so it is read
+    // whole even if the bound removes its file).
+    bound_cache(cache_folder, cache_max_bytes).await;
     Ok(archive)
 }
 

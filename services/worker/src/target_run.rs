@@ -20,6 +20,8 @@ use crate::{WorkerContext, helper_events, package, target_settings};
 /// How often a retryable connection failure is tried again within one attempt, and the
 /// first pause (doubling).
 const CONNECT_TRIES: u32 = 4;
+/// The most bytes kept of what the probe and the upload print.
+const PROBE_OUTPUT_BYTES: usize = 4096;
 const FIRST_PAUSE: Duration = Duration::from_millis(500);
 
 /// Runs the job on its target. Never fails: every failure is a failed step with a reason
@@ -90,9 +92,15 @@ async fn attempt(
     let helper = context.helper().await?;
     let archive = match &job.package {
         Some(reference) => Some(
-            package::fetch(&context.store, &context.config.work_root, reference, sink)
-                .await
-                .map_err(|error| format!("{error} (retryable)"))?,
+            package::fetch(
+                &context.store,
+                &context.config.work_root,
+                reference,
+                context.config.package_cache_max_bytes,
+                sink,
+            )
+            .await
+            .map_err(|error| format!("{error} (retryable)"))?,
         ),
         None => None,
     };
@@ -236,21 +244,27 @@ async fn probe(
         || "/nonexistent".to_owned(),
         |package| format!("\"$HOME/.ferry/packages/{}\"", package.sha256),
     );
+    // The helper counts as there only when its bytes are still the ones named: a step script
+    // on the target may have replaced the file, and the next run would hand it secrets.
     let command = format!(
-        "h=0; p=0; [ -x \"$HOME/.ferry/helpers/{sha}\" ] && h=1; [ -f {package_path} ] && p=1; echo \"$h$p $(uname -s) $(uname -m)\"",
+        "h=0; p=0; f=\"$HOME/.ferry/helpers/{sha}\"; [ -x \"$f\" ] && echo \"{sha}  $f\" | sha256sum -c --status 2>/dev/null && h=1; [ -f {package_path} ] && p=1; echo \"$h$p $(uname -s) $(uname -m)\"",
         sha = helper.sha256
     );
     let mut out = Vec::new();
     let status = connection
         .run(&command, b"", |output| {
-            if let Output::Stdout(bytes) = output {
-                out.extend_from_slice(bytes);
+            // Bounded: a banner or a hostile host cannot fill the worker's memory.
+            if let Output::Stdout(bytes) = output
+                && out.len() < PROBE_OUTPUT_BYTES
+            {
+                out.extend_from_slice(&bytes[..bytes.len().min(PROBE_OUTPUT_BYTES - out.len())]);
             }
         })
         .await
         .map_err(|error| after_connecting(&error))?;
     let text = String::from_utf8_lossy(&out);
-    let mut words = text.split_whitespace();
+    // The last line: a start-up file that prints a banner comes before it.
+    let mut words = text.lines().last().unwrap_or_default().split_whitespace();
     let (Some(flags), Some(os), Some(arch)) = (words.next(), words.next(), words.next()) else {
         return Err(format!(
             "the target did not answer the probe (exit {status}): it needs sh, test and uname (permanent)"
@@ -284,8 +298,12 @@ async fn upload_helper(
     let mut errors = Vec::new();
     let status = connection
         .run(&command, &helper.bytes, |output| {
-            if let Output::Stderr(bytes) = output {
-                errors.extend_from_slice(bytes);
+            if let Output::Stderr(bytes) = output
+                && errors.len() < PROBE_OUTPUT_BYTES
+            {
+                errors.extend_from_slice(
+                    &bytes[..bytes.len().min(PROBE_OUTPUT_BYTES - errors.len())],
+                );
             }
         })
         .await

@@ -165,21 +165,24 @@ fn deploy_request(
     })
 }
 
-/// One site file per project and environment (Octopus named it after the package, and
-/// environments sharing a package overwrote each other: its issue #6215).
+/// One site file per project, environment and step (Octopus named it after the package,
+/// and environments sharing a package overwrote each other: its issue #6215): a readable
+/// part, then a hash of the three names, so names that read alike (`shop-api` in `prod`,
+/// `shop` in `api-prod`) never share a file.
 fn site_file_name(job: &StepJob) -> String {
-    let words = format!(
-        "ferry-{}-{}",
-        job.project_name
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default(),
-        job.environment_name
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default()
-    );
-    words
+    let text = |name: Option<String>| name.unwrap_or_default();
+    site_name(
+        &text(job.project_name.as_ref().map(ToString::to_string)),
+        &text(job.environment_name.as_ref().map(ToString::to_string)),
+        job.step_name.as_str(),
+    )
+}
+
+fn site_name(project: &str, environment: &str, step: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let names = format!("{project}\0{environment}\0{step}");
+    let hash = hex::encode(&Sha256::digest(names.as_bytes())[..4]);
+    let readable: String = format!("ferry-{project}-{environment}")
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' {
@@ -188,5 +191,32 @@ fn site_file_name(job: &StepJob) -> String {
                 '-'
             }
         })
-        .collect()
+        .collect();
+    format!("{readable}-{hash}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::site_name;
+
+    #[test]
+    fn site_files_of_names_that_read_alike_differ() {
+        let a = site_name("shop-api", "prod", "Deploy");
+        let b = site_name("shop", "api-prod", "Deploy");
+        assert!(a.starts_with("ferry-shop-api-prod-") && b.starts_with("ferry-shop-api-prod-"));
+        assert_ne!(a, b);
+        assert_ne!(
+            site_name("My App", "Dev", "Deploy"),
+            site_name("my-app", "Dev", "Deploy")
+        );
+        assert_ne!(
+            site_name("App", "Dev", "Web"),
+            site_name("App", "Dev", "Admin")
+        );
+        assert_eq!(
+            a,
+            site_name("shop-api", "prod", "Deploy"),
+            "the same names, the same file"
+        );
+    }
 }

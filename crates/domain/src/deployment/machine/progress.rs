@@ -59,6 +59,8 @@ impl Machine {
     }
 
     pub(super) fn skip(&mut self, skip: Skip) {
+        // A skipped step on targets runs on none of them.
+        self.abandon_pending_targets(skip.index);
         let run = &mut self.deployment.steps[skip.index];
         run.status = StepStatus::Skipped;
         let step = run.name().clone();
@@ -138,6 +140,7 @@ impl Machine {
 
     /// Fails a step without running it (a template in its settings is broken).
     pub(super) fn fail_before_running(&mut self, index: usize, reason: String) {
+        self.abandon_pending_targets(index);
         let run = &mut self.deployment.steps[index];
         run.status = StepStatus::Failed;
         run.error = Some(reason.clone());
