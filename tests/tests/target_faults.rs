@@ -111,7 +111,7 @@ async fn a_worker_killed_mid_run_loses_its_attempt_and_the_retry_never_overlaps_
     // output line, so its helper notices nothing until the script is over).
     let runs = format!("/home/{}/{folder}/runs", targets.user);
     let script = format!(
-        "mkdir -p \"$HOME/{folder}\"\necho \"start $(date +%s.%N)\" >> \"$HOME/{folder}/runs\"\necho started run\nsleep 8\necho \"end $(date +%s.%N)\" >> \"$HOME/{folder}/runs\""
+        "mkdir -p \"$HOME/{folder}\"\necho \"start $(date +%s.%N)\" >> \"$HOME/{folder}/runs\"\necho started run\nsleep 15\necho \"end $(date +%s.%N)\" >> \"$HOME/{folder}/runs\""
     );
     stack
         .create_project(&json!({
@@ -175,4 +175,91 @@ async fn a_worker_killed_mid_run_loses_its_attempt_and_the_retry_never_overlaps_
         text.contains("Waiting: another deployment's step holds target web-1"),
         "the retry waited for the target: {text}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_run_stops_on_the_target_and_one_waiting_for_the_target_never_deploys() {
+    let stack = TestStack::start().await;
+    let targets = DevTargets::from_env();
+    stack.create_environment("Dev").await;
+    let id = Uuid::new_v4().simple().to_string();
+    let folder = format!(".ferry-test/{id}");
+    let home = format!("/home/{}/{folder}", targets.user);
+    register(
+        &stack,
+        ssh_target(
+            &targets,
+            "web-1",
+            0,
+            &["Dev"],
+            &format!("{folder}/Applications"),
+        ),
+        None,
+    )
+    .await;
+    // A: a long script on the target; B: a package for the same target, which waits for A.
+    stack
+        .create_project(&json!({
+            "name": "Long",
+            "steps": [{"name": "Slow", "target_roles": ["web"], "script": format!(
+                "mkdir -p \"$HOME/{folder}\"\necho started slow\nsleep 6\ntouch \"$HOME/{folder}/late\""
+            )}]
+        }))
+        .await;
+    stack
+        .create_project(&json!({
+            "name": "Queued Deploy",
+            "steps": [{"name": "Install", "kind": "deploy_package", "package_id": "waiting-app",
+                       "target_roles": ["web"]}]
+        }))
+        .await;
+    stack
+        .push_package(
+            "waiting-app",
+            "1.0.0",
+            ferry_tests::zip_of(&[("index.html", "hello")]),
+        )
+        .await;
+    stack.create_release("Long", "1.0.0").await;
+    stack.create_release("Queued Deploy", "1.0.0").await;
+
+    let long = stack.deploy("Long", "1.0.0", "Dev").await;
+    stack
+        .wait_for_log_line_within(&long, "started slow", Duration::from_secs(60))
+        .await;
+    let waiting = stack.deploy("Queued Deploy", "1.0.0", "Dev").await;
+    stack
+        .wait_for_log_line_within(&waiting, "holds target web-1", Duration::from_secs(60))
+        .await;
+    stack.cancel(&waiting).await;
+    stack.cancel(&long).await;
+    let long = stack
+        .wait_for_within(&long, DeploymentStatus::Canceled, Duration::from_secs(30))
+        .await;
+    stack
+        .wait_for_log_line_within(
+            long["deployment_id"].as_str().unwrap(),
+            "Asked the target to stop the run: stopped",
+            Duration::from_secs(30),
+        )
+        .await;
+    // Past the moment the script would have ended, and the waiting one would have deployed.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let late = std::path::Path::new(&home).join("late").exists();
+    let installed = std::path::Path::new(&home)
+        .join("Applications/Dev/waiting-app")
+        .join("current")
+        .exists();
+    let _ = std::fs::remove_dir_all(&home);
+    assert!(!late, "the cancelled script was stopped on the target");
+    assert!(
+        !installed,
+        "the cancelled deployment never deployed, even once the target was free"
+    );
+    let waiting = stack.deployment(&waiting).await;
+    assert_eq!(
+        waiting["steps"][0]["targets"][0]["status"], "Canceled",
+        "{waiting}"
+    );
+    assert_eq!(step_status(&waiting, "Install"), StepStatus::Canceled);
 }

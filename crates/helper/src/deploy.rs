@@ -71,7 +71,7 @@ pub fn run<W: Write>(
     outcome.installation_directory = Some(installation.to_string_lossy().into_owned());
     let variables = with_installation_directory(&request.variables, &installation);
     let stages = run_stages(context, deploy, &installation, &variables, events);
-    if let Err(failure) = stages.and_then(|()| {
+    if let Err(failure) = stages.and_then(|()| crate::stop::check()).and_then(|()| {
         install::switch_current(&package_folder, &installation).map_err(|error| {
             Failure::from_io("switching `current` to the new installation", &error)
         })
@@ -125,6 +125,7 @@ fn run_stages<W: Write>(
 ) -> Result<(), Failure> {
     let request = context.request;
     let mut scripts = context.scripts(installation, variables, None)?;
+    crate::stop::check()?;
     run_stage(
         &mut scripts,
         installation,
@@ -132,6 +133,7 @@ fn run_stages<W: Write>(
         deploy.scripts.pre_deploy.as_deref(),
         events,
     )?;
+    crate::stop::check()?;
     if !deploy.substitute_files.is_empty() {
         let lookup: ferry_templates::Variables = variables.iter().cloned().collect();
         substitute_files(
@@ -144,9 +146,11 @@ fn run_stages<W: Write>(
             events,
         )?;
     }
+    crate::stop::check()?;
     if !deploy.structured_files.is_empty() {
         crate::structured::apply(installation, &deploy.structured_files, variables, events)?;
     }
+    crate::stop::check()?;
     run_stage(
         &mut scripts,
         installation,
@@ -154,9 +158,11 @@ fn run_stages<W: Write>(
         deploy.scripts.deploy.as_deref(),
         events,
     )?;
+    crate::stop::check()?;
     if let Some(site) = &deploy.nginx {
         crate::nginx::apply(site, &context.config.inherited_environment, events)?;
     }
+    crate::stop::check()?;
     run_stage(
         &mut scripts,
         installation,
@@ -178,6 +184,7 @@ fn run_stage<W: Write>(
     if package_script.is_file() {
         scripts.run_file(file_name, &package_script, events)?;
     }
+    crate::stop::check()?;
     if let Some(script) = step_script {
         scripts.run_text(step_label, script, events)?;
     }
@@ -194,6 +201,10 @@ fn deploy_failed<W: Write>(
     failure: &Failure,
     events: &mut Events<W>,
 ) {
+    // A stopped run does no more, not even its clean-up scripts.
+    if crate::stop::requested() {
+        return;
+    }
     let mut scripts = match context.scripts(installation, variables, Some(failure)) {
         Ok(scripts) => scripts,
         Err(also) => {

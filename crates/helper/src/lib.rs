@@ -20,6 +20,7 @@ pub mod protocol;
 pub mod retention;
 mod run;
 pub mod scripts;
+pub mod stop;
 pub mod streams;
 pub mod structured;
 pub mod substitute;

@@ -34,9 +34,22 @@ pub fn take(locks: &Path, lock: &str, waiting: impl FnOnce()) -> Result<TargetLo
         Ok(()) => {}
         Err(fs::TryLockError::WouldBlock) => {
             waiting();
-            file.lock().map_err(|error| {
-                Failure::from_io(&format!("waiting for the lock {}", path.display()), &error)
-            })?;
+            // Polled, so a stop (a cancelled step) ends the wait.
+            loop {
+                crate::stop::check()?;
+                match file.try_lock() {
+                    Ok(()) => break,
+                    Err(fs::TryLockError::WouldBlock) => {
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                    }
+                    Err(fs::TryLockError::Error(error)) => {
+                        return Err(Failure::from_io(
+                            &format!("waiting for the lock {}", path.display()),
+                            &error,
+                        ));
+                    }
+                }
+            }
         }
         Err(fs::TryLockError::Error(error)) => {
             return Err(Failure::from_io(

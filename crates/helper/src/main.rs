@@ -17,11 +17,48 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            ferry_helper::stop::install();
+            // With a run name, `ferry-helper stop <run>` can reach this helper.
+            let _registered = match std::env::args().nth(2) {
+                Some(run) => {
+                    match ferry_helper::stop::register(&config.home.join(".ferry/active"), &run) {
+                        Ok(registered) => Some(registered),
+                        Err(failure) => {
+                            eprintln!("ferry-helper: {}", failure.reason);
+                            return ExitCode::from(2);
+                        }
+                    }
+                }
+                None => None,
+            };
             match ferry_helper::run(&config, io::stdin().lock(), io::stdout().lock()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
                     eprintln!("ferry-helper: {error}");
                     ExitCode::from(1)
+                }
+            }
+        }
+        Some("stop") => {
+            let (Ok(config), Some(run)) = (
+                ferry_helper::Config::from_environment(),
+                std::env::args().nth(2),
+            ) else {
+                eprintln!("usage: ferry-helper stop <run>");
+                return ExitCode::from(2);
+            };
+            match ferry_helper::stop::signal(&config.home.join(".ferry/active"), &run) {
+                Ok(true) => {
+                    println!("stopped");
+                    ExitCode::SUCCESS
+                }
+                Ok(false) => {
+                    println!("not running");
+                    ExitCode::SUCCESS
+                }
+                Err(why) => {
+                    eprintln!("ferry-helper: {why}");
+                    ExitCode::from(2)
                 }
             }
         }
@@ -33,7 +70,9 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         _ => {
-            eprintln!("usage: ferry-helper run | ferry-helper version");
+            eprintln!(
+                "usage: ferry-helper run [<run>] | ferry-helper stop <run> | ferry-helper version"
+            );
             ExitCode::from(2)
         }
     }

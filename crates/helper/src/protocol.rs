@@ -134,9 +134,10 @@ impl<W: Write> Events<W> {
         self.send(&HelperEvent::Finished(result));
     }
 
-    /// Whether a write failed: nobody reads the events any more.
+    /// Whether a write failed (nobody reads the events any more) or the run was asked to
+    /// stop (`crate::stop`): either way nothing more should be done.
     pub fn is_broken(&self) -> bool {
-        self.broken.is_some()
+        self.broken.is_some() || crate::stop::requested()
     }
 
     /// Why writing failed, once it did.

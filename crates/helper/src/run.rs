@@ -138,6 +138,7 @@ fn execute<W: Write>(
             request.target
         ));
     })?;
+    crate::stop::check()?;
     let private_folder = RemovedOnDrop(
         fresh_folder(&home.runs, &run_prefix())
             .map_err(|error| Failure::from_io("creating the run's private folder", &error))?,

@@ -1,5 +1,5 @@
-//! The few system calls std does not wrap: free space on a file system (`statvfs`) and
-//! killing a script's process group. Each `unsafe` block is one call with its reason.
+//! The few system calls std does not wrap: free space on a file system (`statvfs`),
+//! killing a script's process group, the stop signals' handler and signalling a helper. Each `unsafe` block is one call with its reason.
 
 use std::ffi::CString;
 use std::io;
@@ -34,4 +34,23 @@ pub fn kill_process_group(process_group: u32) {
             libc::killpg(id, libc::SIGKILL);
         }
     }
+}
+
+/// Makes SIGTERM and SIGHUP call `handler` (which must only store to an atomic).
+pub fn on_stop_signals(handler: extern "C" fn(libc::c_int)) {
+    for signal in [libc::SIGTERM, libc::SIGHUP] {
+        #[allow(unsafe_code)]
+        // SAFETY: installs a handler that only stores to an atomic (async-signal-safe).
+        unsafe {
+            libc::signal(signal, handler as *const () as libc::sighandler_t);
+        }
+    }
+}
+
+/// Sends SIGTERM to `pid`; whether it was sent.
+pub fn terminate(pid: i32) -> bool {
+    #[allow(unsafe_code)]
+    // SAFETY: kill only sends a signal; the caller checked whose process it is.
+    let sent = unsafe { libc::kill(pid, libc::SIGTERM) } == 0;
+    sent
 }

@@ -11,6 +11,22 @@ use ferry_contracts::helper::{HelperEvent, HelperRequest, HelperResult, HelperSt
 use crate::control::Stop;
 use crate::events::EventSink;
 
+/// When a run must end: when its step is stopped (cancelled, given up) or at its deadline
+/// (the step's timeout). The run on the target is then told to stop (`target_run.rs`).
+#[derive(Clone, Copy)]
+pub(crate) struct Until<'a> {
+    pub stop: &'a Stop,
+    pub deadline: tokio::time::Instant,
+    pub timeout_seconds: u64,
+}
+
+impl Until<'_> {
+    /// Whether the run ended because it was stopped or ran out of time.
+    pub fn is_over(&self) -> bool {
+        self.stop.requested().is_some() || tokio::time::Instant::now() >= self.deadline
+    }
+}
+
 /// What the helper reads: the request line, then the package when it follows.
 pub(crate) struct Input {
     pub reader: Box<dyn tokio::io::AsyncRead + Unpin + Send>,
@@ -55,7 +71,7 @@ pub(crate) async fn converse(
     request: &HelperRequest,
     request_bytes: u64,
     sink: &mut EventSink<'_>,
-    stop: &Stop,
+    until: Until<'_>,
 ) -> Result<HelperResult, String> {
     let mut received = Received::default();
     tokio::pin!(running);
@@ -71,8 +87,14 @@ pub(crate) async fn converse(
                 sink.flush_if_due().await;
             }
             _ = tick.tick() => sink.flush_if_due().await,
-            () = stop.cancelled() => {
-                return Err(format!("stopped on the target: {}", stop.requested().unwrap_or("it was stopped")));
+            () = until.stop.cancelled() => {
+                return Err(format!("stopped: {}", until.stop.requested().unwrap_or("it was stopped")));
+            }
+            () = tokio::time::sleep_until(until.deadline) => {
+                return Err(format!(
+                    "the step ran longer than its timeout of {} seconds (permanent)",
+                    until.timeout_seconds
+                ));
             }
         }
     };

@@ -395,8 +395,11 @@ async fn run_step(
     let deadline =
         tokio::time::Instant::now() + Duration::from_secs(job.timeout_seconds.clamp(1, 7 * 86_400));
     if let Some(target) = &job.target {
-        let on_target = target_run::run(context, job, target, sink, &stop);
-        return match tokio::time::timeout_at(deadline, on_target).await {
+        // The run keeps its own deadline (and then stops what runs on the target); this one
+        // only guards against a run that cannot even do that.
+        let on_target = target_run::run(context, job, target, sink, &stop, deadline);
+        let last_resort = deadline + Duration::from_secs(30);
+        return match tokio::time::timeout_at(last_resort, on_target).await {
             Ok(outcome) => outcome,
             Err(_) => failed(
                 sink,

@@ -14,9 +14,9 @@ use ferry_contracts::TargetJob;
 use ferry_contracts::helper::{HelperRequest, HelperResult};
 use tokio::io::AsyncReadExt;
 
-use crate::control::Stop;
 use crate::events::EventSink;
 use crate::helper_binary::HelperBinary;
+use crate::helper_events::Until;
 use crate::{WorkerContext, helper_events, isolation, target_run};
 
 pub(crate) async fn run(
@@ -26,7 +26,7 @@ pub(crate) async fn run(
     archive: Option<std::fs::File>,
     helper: &HelperBinary,
     sink: &mut EventSink<'_>,
-    stop: &Stop,
+    until: Until<'_>,
 ) -> Result<HelperResult, String> {
     let work_root = context.config.work_root.clone();
     let home = work_root.join("targets").join(target.target_id.to_string());
@@ -109,7 +109,17 @@ pub(crate) async fn run(
         let code = status.code().map_or(128, |code| code as u32);
         Ok((code, sent))
     };
-    helper_events::converse(running, receiver, &request, input.request_bytes, sink, stop).await
+    // Stopped or past its deadline, `converse` returns and the child is dropped: killed, and
+    // with it its PID namespace, scripts included.
+    helper_events::converse(
+        running,
+        receiver,
+        &request,
+        input.request_bytes,
+        sink,
+        until,
+    )
+    .await
 }
 
 /// Makes the target's home (the script user's, `0700`, never a link) and puts the helper

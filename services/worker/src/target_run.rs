@@ -14,6 +14,7 @@ use ferry_ssh::{ConnectOptions, Connection, Endpoint, Output, SshError};
 use crate::control::Stop;
 use crate::events::EventSink;
 use crate::helper_binary::HelperBinary;
+use crate::helper_events::Until;
 use crate::variables::StepVariables;
 use crate::{WorkerContext, helper_events, package, target_settings};
 
@@ -32,9 +33,15 @@ pub(crate) async fn run(
     target: &TargetJob,
     sink: &mut EventSink<'_>,
     stop: &Stop,
+    deadline: tokio::time::Instant,
 ) -> StepOutcome {
     sink.set_target(target.name.as_str());
-    match attempt(context, job, target, sink, stop).await {
+    let until = Until {
+        stop,
+        deadline,
+        timeout_seconds: job.timeout_seconds,
+    };
+    match attempt(context, job, target, sink, until).await {
         Ok(result) => outcome(result),
         Err(reason) => {
             sink.line(LogStream::System, reason.clone());
@@ -69,8 +76,11 @@ async fn attempt(
     job: &StepJob,
     target: &TargetJob,
     sink: &mut EventSink<'_>,
-    stop: &Stop,
+    until: Until<'_>,
 ) -> Result<HelperResult, String> {
+    let stop = until.stop;
+    // The run's name on the target, for `ferry-helper stop`.
+    let run_name = format!("{}-{}", job.step_run_id, job.attempt);
     let mut variables =
         StepVariables::prepare(job, &context.config.variables_key, target.name.as_str())?;
     sink.set_masker(variables.masker.clone());
@@ -106,7 +116,7 @@ async fn attempt(
     };
     match &target.reach {
         TargetReach::Local => {
-            crate::local_target::run(context, target, request, archive, &helper, sink, stop).await
+            crate::local_target::run(context, target, request, archive, &helper, sink, until).await
         }
         TargetReach::Ssh {
             host,
@@ -132,29 +142,71 @@ async fn attempt(
             };
             let connection =
                 connect(&endpoint, host_key_fingerprint, &private_key, sink, stop).await?;
-            let result = over_ssh(&connection, &helper, request, archive, sink, stop).await;
+            let run = SshRun {
+                connection: &connection,
+                helper: &helper,
+                name: &run_name,
+            };
+            let result = over_ssh(run, request, archive, sink, until).await;
+            if result.is_err() && until.is_over() {
+                stop_on_target(run, sink).await;
+            }
             connection.close().await;
             result
         }
     }
 }
 
+/// A run over SSH: the connection, the helper it runs, and the run's name on the target.
+#[derive(Clone, Copy)]
+struct SshRun<'a> {
+    connection: &'a Connection,
+    helper: &'a HelperBinary,
+    name: &'a str,
+}
+
 /// The run over an open connection: what the target lacks is sent, then the helper runs.
 async fn over_ssh(
-    connection: &Connection,
-    helper: &HelperBinary,
+    run: SshRun<'_>,
     mut request: HelperRequest,
     archive: Option<std::fs::File>,
     sink: &mut EventSink<'_>,
-    stop: &Stop,
+    until: Until<'_>,
 ) -> Result<HelperResult, String> {
-    let present = probe(connection, helper, request.package.as_ref()).await?;
+    let present = probe(run.connection, run.helper, request.package.as_ref()).await?;
     if !present.helper {
-        upload_helper(connection, helper, sink).await?;
+        upload_helper(run.connection, run.helper, sink).await?;
     }
     mark_cached(&mut request, present.package, sink);
     sink.flush().await;
-    run_helper(connection, helper, &request, archive, sink, stop).await
+    run_helper(run, &request, archive, sink, until).await
+}
+
+/// Tells the helper running this run on the target to stop (its script killed, no further
+/// stage, the target's lock let go): closing the session alone does not stop a command.
+async fn stop_on_target(run: SshRun<'_>, sink: &mut EventSink<'_>) {
+    let command = format!(
+        "\"$HOME/.ferry/helpers/{}\" stop {}",
+        run.helper.sha256, run.name
+    );
+    let mut said = Vec::new();
+    let stopping = run.connection.run(&command, b"", |output| {
+        if let Output::Stdout(bytes) = output
+            && said.len() < PROBE_OUTPUT_BYTES
+        {
+            said.extend_from_slice(bytes);
+        }
+    });
+    let answer = match tokio::time::timeout(Duration::from_secs(10), stopping).await {
+        Ok(Ok(0)) => String::from_utf8_lossy(&said).trim().to_owned(),
+        Ok(Ok(status)) => format!("the stop command exited with {status}"),
+        Ok(Err(error)) => error.to_string(),
+        Err(_) => "no answer within 10 s".to_owned(),
+    };
+    sink.line(
+        LogStream::System,
+        format!("Asked the target to stop the run: {answer}"),
+    );
 }
 
 /// Whether the package follows the request: not when the target has it cached (said so).
@@ -328,15 +380,18 @@ async fn upload_helper(
 /// Runs the helper over SSH with the request (and the package after it) and reads its
 /// answers.
 async fn run_helper(
-    connection: &Connection,
-    helper: &HelperBinary,
+    run: SshRun<'_>,
     request: &HelperRequest,
     archive: Option<std::fs::File>,
     sink: &mut EventSink<'_>,
-    stop: &Stop,
+    until: Until<'_>,
 ) -> Result<HelperResult, String> {
     let input = helper_events::input(request, archive).await?;
-    let command = format!("\"$HOME/.ferry/helpers/{}\" run", helper.sha256);
+    let connection = run.connection;
+    let command = format!(
+        "\"$HOME/.ferry/helpers/{}\" run {}",
+        run.helper.sha256, run.name
+    );
     let (lines, receiver) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
     let running = async {
         connection
@@ -352,7 +407,7 @@ async fn run_helper(
             .map(|streamed| (streamed.status, streamed.sent))
             .map_err(|error| after_connecting(&error))
     };
-    helper_events::converse(running, receiver, request, input.request_bytes, sink, stop).await
+    helper_events::converse(running, receiver, request, input.request_bytes, sink, until).await
 }
 
 /// The limits the helper applies, from the worker's.
