@@ -30,6 +30,7 @@ pub(crate) fn api_config(
         event_concurrency: options.event_concurrency,
         lease_seconds: options.lease_seconds,
         dispatch_timeout_seconds: options.dispatch_timeout_seconds,
+        target_check_timeout_seconds: options.target_check_timeout_seconds,
         template_limits: ferry_templates::Limits::default(),
         unpack_limits: ferry_packages::UnpackLimits::default(),
         variables_key: ferry_secrets::SecretKey::from_base64(&stack.variables_key)

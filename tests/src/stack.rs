@@ -33,6 +33,8 @@ pub struct StackOptions {
     pub lease_seconds: u64,
     /// How long a job may wait for a worker's claim.
     pub dispatch_timeout_seconds: u64,
+    /// How long a health check or discovery may wait for a worker's answer.
+    pub target_check_timeout_seconds: u64,
     /// Package uploads the API receives at once, and how long one more waits for a turn.
     pub max_concurrent_uploads: usize,
     pub upload_turn_wait: std::time::Duration,
@@ -51,6 +53,7 @@ impl Default for StackOptions {
             event_concurrency: 16,
             lease_seconds: 8,
             dispatch_timeout_seconds: 3600,
+            target_check_timeout_seconds: 120,
             max_concurrent_uploads: 4,
             upload_turn_wait: std::time::Duration::from_secs(30),
             upload_idle: std::time::Duration::from_secs(60),
