@@ -25,6 +25,8 @@ mod package;
 mod prepare;
 mod script;
 mod shutdown;
+mod target_check;
+mod target_connect;
 mod target_run;
 mod target_settings;
 mod variables;
@@ -274,6 +276,15 @@ async fn serve(
 }
 
 async fn handle(context: &Arc<WorkerContext>, delivery: &Delivery) -> Handled {
+    // Health checks and discoveries share the pool's queue, told apart by their AMQP type.
+    let kind = delivery
+        .properties
+        .kind()
+        .as_ref()
+        .map(|kind| kind.as_str());
+    if kind == Some(ferry_contracts::MessageKind::TargetCheck.as_str()) {
+        return target_check::handle(context, delivery).await;
+    }
     let job: StepJob = match serde_json::from_slice(&delivery.data) {
         Ok(job) => job,
         Err(error) => {

@@ -1,0 +1,199 @@
+//! Health checks and discoveries, jobs the API sends on the pool's job queue beside step jobs
+//! (told apart by their AMQP type). A health check connects with the pinned key, reads the
+//! target's facts (`ferry_ssh::facts`) and judges whether this worker can deploy to it; a
+//! discovery reports the key a host presents and sends nothing. The answer goes back through
+//! the pool's events exchange. Neither runs a script, so neither needs the start handshake: a
+//! check run twice answers twice, and the API keeps the first answer.
+//!
+//! The verdict: *Unavailable* when the target cannot be reached (refused, timed out, the
+//! connection broke: retryable errors); *Unhealthy* when it was reached but is wrong (a changed
+//! host key, naming the key it presents now; a refused login; a key this worker cannot open;
+//! facts it cannot read; an OS or architecture this worker carries no helper for, or no
+//! helper at all; less than [`MIN_FREE_BYTES`] free in the login's home); else *Healthy*.
+
+use std::time::Duration;
+
+use ferry_broker::{Delivery, Handled};
+use ferry_contracts::TargetReach;
+use ferry_contracts::target_checks::{
+    TargetCheck, TargetCheckJob, TargetCheckOutcome, TargetCheckResult, TargetFacts,
+};
+use ferry_domain::{HostName, TargetHealthStatus, TargetId, TargetName};
+use ferry_ssh::Connection;
+use uuid::Uuid;
+
+use crate::target_connect::{connect_options, endpoint, open_private_key};
+use crate::{WorkerContext, events};
+
+/// Below this much free space in the login's home a target is Unhealthy: a deployment would
+/// fail for want of room (Calamari's free-space check uses the same 500 MB).
+pub(crate) const MIN_FREE_BYTES: u64 = 500 * 1024 * 1024;
+/// How long the answer is tried (through reconnections) before the job goes back to its
+/// queue for another try.
+const RESULT_PATIENCE: Duration = Duration::from_secs(60);
+
+/// Runs a check job and sends its answer; the job is acknowledged once RabbitMQ has the
+/// answer.
+pub(crate) async fn handle(context: &WorkerContext, delivery: &Delivery) -> Handled {
+    let job: TargetCheckJob = match serde_json::from_slice(&delivery.data) {
+        Ok(job) => job,
+        Err(error) => {
+            return Handled::Reject {
+                reason: format!("not a target check job: {error}"),
+            };
+        }
+    };
+    if context.shutdown.is_cancelled() {
+        return Handled::Requeue {
+            reason: "the worker is stopping".into(),
+        };
+    }
+    let outcome = match &job.check {
+        TargetCheck::Health {
+            target_id,
+            name,
+            reach,
+        } => health(context, *target_id, name, reach).await,
+        TargetCheck::Discovery { host, port } => discovery(host, *port).await,
+    };
+    let result = TargetCheckResult {
+        event_id: Uuid::now_v7(),
+        check_id: job.check_id,
+        worker: context.config.worker_name.clone(),
+        outcome,
+    };
+    match events::publish_check_result(context, &result, RESULT_PATIENCE).await {
+        Ok(()) => Handled::Done,
+        Err(error) => Handled::Requeue {
+            reason: format!("could not send the check's answer: {error}"),
+        },
+    }
+}
+
+fn verdict(
+    status: TargetHealthStatus,
+    reason: Option<String>,
+    facts: Option<TargetFacts>,
+) -> TargetCheckOutcome {
+    TargetCheckOutcome::Health {
+        status,
+        reason,
+        facts,
+    }
+}
+
+fn unreached(error: &ferry_ssh::SshError) -> TargetCheckOutcome {
+    let status = if error.is_retryable() {
+        TargetHealthStatus::Unavailable
+    } else {
+        TargetHealthStatus::Unhealthy
+    };
+    verdict(status, Some(error.to_string()), None)
+}
+
+async fn health(
+    context: &WorkerContext,
+    target_id: TargetId,
+    name: &TargetName,
+    reach: &TargetReach,
+) -> TargetCheckOutcome {
+    let TargetReach::Ssh {
+        host,
+        port,
+        user,
+        host_key_fingerprint,
+        sealed_private_key,
+    } = reach
+    else {
+        return verdict(
+            TargetHealthStatus::Unhealthy,
+            Some(
+                "local targets are not run by this worker yet: register the host as an ssh target"
+                    .to_owned(),
+            ),
+            None,
+        );
+    };
+    let private_key = match open_private_key(
+        &context.config.variables_key,
+        target_id,
+        name,
+        sealed_private_key,
+    ) {
+        Ok(private_key) => private_key,
+        Err(reason) => return verdict(TargetHealthStatus::Unhealthy, Some(reason), None),
+    };
+    let endpoint = endpoint(host, *port, user);
+    let connection = match Connection::open(
+        &endpoint,
+        host_key_fingerprint,
+        &private_key,
+        &connect_options(),
+    )
+    .await
+    {
+        Ok(connection) => connection,
+        Err(error) => return unreached(&error),
+    };
+    let read = ferry_ssh::facts(&connection).await;
+    connection.close().await;
+    let facts = match read {
+        Ok(Ok(facts)) => facts,
+        Ok(Err(reason)) => {
+            return verdict(
+                TargetHealthStatus::Unhealthy,
+                Some(format!("the target's facts could not be read: {reason}")),
+                None,
+            );
+        }
+        Err(error) => return unreached(&error),
+    };
+    let problem = problem_with(context, &facts).await;
+    let shown = TargetFacts {
+        os: facts.os,
+        architecture: facts.architecture,
+        user: facts.user,
+        free_bytes: facts.free_bytes,
+    };
+    match problem {
+        Some(reason) => verdict(TargetHealthStatus::Unhealthy, Some(reason), Some(shown)),
+        None => verdict(TargetHealthStatus::Healthy, None, Some(shown)),
+    }
+}
+
+/// Why this worker could not deploy to a target with these facts, if it could not.
+async fn problem_with(context: &WorkerContext, facts: &ferry_ssh::TargetFacts) -> Option<String> {
+    let helper = match context.helper().await {
+        Ok(helper) => helper,
+        Err(reason) => return Some(reason.trim_end_matches(" (permanent)").to_owned()),
+    };
+    if !helper.runs_on(&facts.os, &facts.architecture) {
+        return Some(format!(
+            "the target runs {} {}; this worker carries ferry-helper for {} only",
+            facts.os,
+            facts.architecture,
+            helper.platform()
+        ));
+    }
+    if facts.free_bytes < MIN_FREE_BYTES {
+        return Some(format!(
+            "only {} MiB are free in {}; a deployment needs at least {} MiB",
+            facts.free_bytes / (1024 * 1024),
+            facts.home,
+            MIN_FREE_BYTES / (1024 * 1024)
+        ));
+    }
+    None
+}
+
+async fn discovery(host: &HostName, port: u16) -> TargetCheckOutcome {
+    match ferry_ssh::discover_key(host.as_str(), port, &connect_options()).await {
+        Ok(key) => TargetCheckOutcome::Discovered {
+            host_key_fingerprint: key.fingerprint,
+            key_type: key.key_type,
+        },
+        Err(error) => TargetCheckOutcome::DiscoveryFailed {
+            reason: error.to_string(),
+        },
+    }
+}
