@@ -277,12 +277,7 @@ async fn serve(
 
 async fn handle(context: &Arc<WorkerContext>, delivery: &Delivery) -> Handled {
     // Health checks and discoveries share the pool's queue, told apart by their AMQP type.
-    let kind = delivery
-        .properties
-        .kind()
-        .as_ref()
-        .map(|kind| kind.as_str());
-    if kind == Some(ferry_contracts::MessageKind::TargetCheck.as_str()) {
+    if target_check::is_check(delivery) {
         return target_check::handle(context, delivery).await;
     }
     let job: StepJob = match serde_json::from_slice(&delivery.data) {

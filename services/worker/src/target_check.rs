@@ -14,10 +14,10 @@
 use std::time::Duration;
 
 use ferry_broker::{Delivery, Handled};
-use ferry_contracts::TargetReach;
 use ferry_contracts::target_checks::{
     TargetCheck, TargetCheckJob, TargetCheckOutcome, TargetCheckResult, TargetFacts,
 };
+use ferry_contracts::{MessageKind, TargetReach};
 use ferry_domain::{HostName, TargetHealthStatus, TargetId, TargetName};
 use ferry_ssh::Connection;
 use uuid::Uuid;
@@ -31,6 +31,16 @@ pub(crate) const MIN_FREE_BYTES: u64 = 500 * 1024 * 1024;
 /// How long the answer is tried (through reconnections) before the job goes back to its
 /// queue for another try.
 const RESULT_PATIENCE: Duration = Duration::from_secs(60);
+
+/// Whether a delivery is a check job (by its AMQP type) rather than a step job.
+pub(crate) fn is_check(delivery: &Delivery) -> bool {
+    let kind = delivery
+        .properties
+        .kind()
+        .as_ref()
+        .map(|kind| kind.as_str());
+    kind == Some(MessageKind::TargetCheck.as_str())
+}
 
 /// Runs a check job and sends its answer; the job is acknowledged once RabbitMQ has the
 /// answer.
