@@ -1,8 +1,8 @@
 //! Health checks and discovery (issue #9), run by a worker of the target's pool against the
 //! dev stack's real OpenSSH targets (the API never touches hosts): a good target is Healthy
 //! with its facts; a changed host key is Unhealthy naming the key it presents now; a port
-//! nothing listens on is Unavailable; discovery reports exactly what `ssh-keygen -lf` prints
-//! for the host's key and pins nothing; a result from another pool's exchange is parked, a
+//! nothing listens on is Unavailable; too little free space is Unhealthy saying so; discovery
+//! reports exactly what `ssh-keygen -lf` prints for the host's key and pins nothing; a result from another pool's exchange is parked, a
 //! repeated one changes nothing; a check no worker takes ends Unavailable naming the pool.
 
 #![allow(clippy::unwrap_used)] // A failed unwrap is a failed test, with its location.
@@ -184,9 +184,11 @@ async fn a_health_check_reports_facts_a_changed_key_and_an_unreachable_port() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn discovery_reports_the_fingerprint_ssh_keygen_prints_and_pins_nothing() {
+async fn discovery_reports_what_ssh_keygen_prints_and_a_target_without_room_is_unhealthy() {
     let stack = TestStack::start_with(StackOptions {
         notifier: false,
+        // More than any disk has: a target this worker checks has too little room.
+        health_min_free_bytes: u64::MAX,
         ..StackOptions::default()
     })
     .await;
@@ -231,6 +233,20 @@ async fn discovery_reports_the_fingerprint_ssh_keygen_prints_and_pins_nothing() 
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
     assert_eq!(refused["error"]["field"], "host");
+    // The target reached, with too little room where deployments go: Unhealthy, saying so.
+    stack.create_environment("Dev").await;
+    let body = ssh_target(&targets, "full", port, &fingerprint, "default");
+    let (status, created) = stack.post("/api/targets", &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let full = check(&stack, &document, "full").await;
+    assert_eq!(full["status"], "Unhealthy", "{full:#}");
+    let reason = full["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("are free in /home/") && reason.contains("a deployment needs at least"),
+        "{reason}"
+    );
+    assert!(full["free_bytes"].as_u64().unwrap() > 0, "{full:#}");
+
     for missing in [
         "/api/targets/discoveries/nope",
         "/api/targets/discoveries/0190b5a2-7c1e-7000-8000-000000000001",

@@ -9,7 +9,9 @@
 //! connection broke: retryable errors); *Unhealthy* when it was reached but is wrong (a changed
 //! host key, naming the key it presents now; a refused login; a key this worker cannot open;
 //! facts it cannot read; an OS or architecture this worker carries no helper for, or no
-//! helper at all; less than [`MIN_FREE_BYTES`] free in the login's home); else *Healthy*.
+//! helper at all; less than `FERRY_HEALTH_MIN_FREE_BYTES` (500 MiB) free in the login's
+//! home, where deployments go: a deployment there would fail, as Calamari's free-space check
+//! says); else *Healthy*.
 
 use std::time::Duration;
 
@@ -25,9 +27,6 @@ use uuid::Uuid;
 use crate::target_connect::{connect_options, endpoint, open_private_key};
 use crate::{WorkerContext, events};
 
-/// Below this much free space in the login's home a target is Unhealthy: a deployment would
-/// fail for want of room (Calamari's free-space check uses the same 500 MB).
-pub(crate) const MIN_FREE_BYTES: u64 = 500 * 1024 * 1024;
 /// How long the answer is tried (through reconnections) before the job goes back to its
 /// queue for another try.
 const RESULT_PATIENCE: Duration = Duration::from_secs(60);
@@ -185,12 +184,13 @@ async fn problem_with(context: &WorkerContext, facts: &ferry_ssh::TargetFacts) -
             helper.platform()
         ));
     }
-    if facts.free_bytes < MIN_FREE_BYTES {
+    let least = context.config.health_min_free_bytes;
+    if facts.free_bytes < least {
         return Some(format!(
             "only {} MiB are free in {}; a deployment needs at least {} MiB",
             facts.free_bytes / (1024 * 1024),
             facts.home,
-            MIN_FREE_BYTES / (1024 * 1024)
+            least / (1024 * 1024)
         ));
     }
     None
