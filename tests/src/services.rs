@@ -30,6 +30,7 @@ pub(crate) fn api_config(
         event_concurrency: options.event_concurrency,
         lease_seconds: options.lease_seconds,
         dispatch_timeout_seconds: options.dispatch_timeout_seconds,
+        target_check_timeout_seconds: options.target_check_timeout_seconds,
         template_limits: ferry_templates::Limits::default(),
         unpack_limits: ferry_packages::UnpackLimits::default(),
         variables_key: ferry_secrets::SecretKey::from_base64(&stack.variables_key)
@@ -41,7 +42,7 @@ pub(crate) fn api_config(
 pub(crate) fn worker_config(
     stack: &TestStack,
     work_root: &Path,
-    concurrency: u16,
+    options: &crate::StackOptions,
 ) -> ferry_worker::Config {
     ferry_worker::Config {
         amqp_url: stack.servers.amqp_url.clone().into(),
@@ -49,13 +50,14 @@ pub(crate) fn worker_config(
         worker_pool: "default".into(),
         store: stack.store_config(),
         work_root: work_root.to_path_buf(),
-        concurrency,
+        concurrency: options.worker_concurrency,
         worker_name: "test-worker".into(),
         script_user: crate::stack::script_user(),
         log_budget: ferry_worker::LogBudget::default(),
         keep_work_folders: std::time::Duration::from_secs(7 * 86_400),
         shutdown_grace: std::time::Duration::from_secs(20),
         package_cache_max_bytes: 4 * 1024 * 1024 * 1024,
+        health_min_free_bytes: options.health_min_free_bytes,
         template_limits: ferry_templates::Limits::default(),
         unpack_limits: ferry_packages::UnpackLimits::default(),
         variables_key: ferry_secrets::SecretKey::from_base64(&stack.variables_key)

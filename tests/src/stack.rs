@@ -33,6 +33,11 @@ pub struct StackOptions {
     pub lease_seconds: u64,
     /// How long a job may wait for a worker's claim.
     pub dispatch_timeout_seconds: u64,
+    /// How long a health check or discovery may wait for a worker's answer.
+    pub target_check_timeout_seconds: u64,
+    /// The free space below which the in-process worker finds a target Unhealthy: 1 byte, so
+    /// that no test depends on how full the machine's disk is.
+    pub health_min_free_bytes: u64,
     /// Package uploads the API receives at once, and how long one more waits for a turn.
     pub max_concurrent_uploads: usize,
     pub upload_turn_wait: std::time::Duration,
@@ -51,6 +56,8 @@ impl Default for StackOptions {
             event_concurrency: 16,
             lease_seconds: 8,
             dispatch_timeout_seconds: 3600,
+            target_check_timeout_seconds: 120,
+            health_min_free_bytes: 1,
             max_concurrent_uploads: 4,
             upload_turn_wait: std::time::Duration::from_secs(30),
             upload_idle: std::time::Duration::from_secs(60),
@@ -184,8 +191,7 @@ impl TestStack {
         // to be listening from the first deployment on.
         stack.wait_until_healthy().await;
         if options.worker {
-            let worker =
-                services::worker_config(&stack, stack.work_root.path(), options.worker_concurrency);
+            let worker = services::worker_config(&stack, stack.work_root.path(), &options);
             stack.spawn(ferry_worker::run(worker, stack.shutdown.clone()));
         }
         if options.notifier {
@@ -265,8 +271,7 @@ impl TestStack {
 
     /// Starts an in-process worker (for tests that started without one).
     pub fn start_worker(&mut self, work_root: &Path) {
-        let config =
-            services::worker_config(self, work_root, StackOptions::default().worker_concurrency);
+        let config = services::worker_config(self, work_root, &StackOptions::default());
         self.spawn(ferry_worker::run(config, self.shutdown.clone()));
     }
 

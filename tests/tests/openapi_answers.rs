@@ -215,6 +215,24 @@ async fn every_answer_is_as_the_openapi_document_describes_it() {
         .await;
     api.get("/api/audit").await;
 
+    // Targets, their health checks and discoveries (answered by the stack's worker; a
+    // `local` target is Unhealthy, nothing listens on port 1).
+    let local = json!({"name": "box", "environments": ["Test"], "kind": "local"});
+    api.post("/api/targets", local.clone()).await;
+    api.put("/api/targets/box", local).await;
+    api.post("/api/targets/box/health", json!({})).await;
+    api.get("/api/targets/box").await;
+    api.get("/api/targets").await;
+    api.post("/api/targets/nope/health", json!({})).await;
+    let discover = json!({"host": "127.0.0.1", "port": 1});
+    let discovery = api.post("/api/targets/discover", discover).await;
+    let discovery_id = discovery["discovery_id"].as_str().unwrap().to_owned();
+    api.get(&format!("/api/targets/discoveries/{discovery_id}"))
+        .await;
+    api.get("/api/targets/discoveries/nope").await;
+    let no_port = json!({"host": "127.0.0.1", "port": 0});
+    api.post("/api/targets/discover", no_port).await;
+
     // Each way a request can fail, on a documented route.
     api.get("/api/projects/Nope").await;
     let unknown_field = json!({"name": "Staging", "colour": "blue"});

@@ -19,6 +19,7 @@ pub mod packages;
 pub mod preview;
 pub mod projects;
 pub mod releases;
+pub mod target_checks;
 pub mod targets;
 pub mod variable_preview;
 
@@ -37,6 +38,7 @@ pub use packages::{PackageList, PackageView};
 pub use preview::{LifecycleAdmission, ReleasePreview, StepKindName, StepPreview};
 pub use projects::{ProjectList, ProjectView, VariableView};
 pub use releases::{CreateRelease, ReleaseList, ReleasePackageView, ReleaseView};
+pub use target_checks::{DiscoveryRequest, DiscoveryStatus, DiscoveryView, HealthCheckRequested};
 pub use targets::{TargetHealthView, TargetKind, TargetList, TargetRequest, TargetView};
 pub use variable_preview::{ResolvedVariable, VariablePreview};
 

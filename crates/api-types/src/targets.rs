@@ -3,7 +3,8 @@
 //! it goes in with a request and never comes out.
 
 use ferry_domain::{
-    EnvironmentName, HostKeyFingerprint, HostName, LoginName, RoleName, TargetName, WorkerPool,
+    EnvironmentName, HostKeyFingerprint, HostName, LoginName, RoleName, TargetCheckId,
+    TargetHealthStatus, TargetName, WorkerPool,
 };
 use serde::{Deserialize, Serialize};
 
@@ -70,13 +71,24 @@ pub struct TargetRequest {
     pub nginx_reload_command: Option<String>,
 }
 
-/// What the last health check found.
+/// What the last health check found, and the check asked for that has not answered yet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TargetHealthView {
-    /// `Unknown` until a health check ran, then `Healthy`, `Unhealthy` or `Unavailable`.
-    pub status: String,
+    /// `Unknown` until a health check answered, then `Healthy`, `Unhealthy` or `Unavailable`.
+    pub status: TargetHealthStatus,
+    /// Why it is not healthy (`null` when it is).
     pub reason: Option<String>,
     pub checked_at: Option<Timestamp>,
+    /// The check whose result this is.
+    pub check_id: Option<TargetCheckId>,
+    /// The newest check asked for that no worker has answered yet (`null` when none).
+    pub pending_check_id: Option<TargetCheckId>,
+    /// What the target reported (`null` when the check did not reach it): `uname -s`,
+    /// `uname -m`, the login's user, and the free bytes in its home's file system.
+    pub os: Option<String>,
+    pub architecture: Option<String>,
+    pub user: Option<String>,
+    pub free_bytes: Option<u64>,
 }
 
 /// One target. The SSH fields are `null` for a `local` target; the private key is never

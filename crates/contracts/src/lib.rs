@@ -7,6 +7,7 @@
 //! reads them already validated.
 
 pub mod helper;
+pub mod target_checks;
 
 use std::collections::BTreeMap;
 
@@ -29,6 +30,12 @@ pub enum MessageKind {
     DeploymentFinished,
     StopStep,
     ClaimAnswer,
+    /// A health check or a discovery for a worker of a pool, on the pool's job queue beside
+    /// its step jobs ([`target_checks::TargetCheckJob`]).
+    TargetCheck,
+    /// What a worker found, on its pool's events exchange beside its step events
+    /// ([`target_checks::TargetCheckResult`]).
+    TargetCheckResult,
 }
 
 impl MessageKind {
@@ -39,6 +46,8 @@ impl MessageKind {
             MessageKind::DeploymentFinished => "deployment_finished",
             MessageKind::StopStep => "stop_step",
             MessageKind::ClaimAnswer => "claim_answer",
+            MessageKind::TargetCheck => "target_check",
+            MessageKind::TargetCheckResult => "target_check_result",
         }
     }
 }

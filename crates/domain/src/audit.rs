@@ -19,6 +19,10 @@ pub enum AuditAction {
     ProjectUpdated,
     TargetCreated,
     TargetUpdated,
+    /// A person asked for a target's health check (run by a worker of its pool).
+    TargetHealthCheckRequested,
+    /// A person asked a worker to discover a host's key (nothing is pinned by it).
+    TargetDiscoveryRequested,
     ReleaseCreated,
     /// A release took the project's current variables (Octopus's *update variables*).
     ReleaseVariablesUpdated,
@@ -35,7 +39,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, the answers in `Answer::ALL`'s order.
-    pub const ALL: [AuditAction; 18] = [
+    pub const ALL: [AuditAction; 20] = [
         AuditAction::EnvironmentCreated,
         AuditAction::EnvironmentUpdated,
         AuditAction::LifecycleCreated,
@@ -44,6 +48,8 @@ impl AuditAction {
         AuditAction::ProjectUpdated,
         AuditAction::TargetCreated,
         AuditAction::TargetUpdated,
+        AuditAction::TargetHealthCheckRequested,
+        AuditAction::TargetDiscoveryRequested,
         AuditAction::ReleaseCreated,
         AuditAction::ReleaseVariablesUpdated,
         AuditAction::DeploymentCreated,
@@ -68,6 +74,8 @@ impl AuditAction {
             AuditAction::ProjectUpdated => "project.updated",
             AuditAction::TargetCreated => "target.created",
             AuditAction::TargetUpdated => "target.updated",
+            AuditAction::TargetHealthCheckRequested => "target.health_check_requested",
+            AuditAction::TargetDiscoveryRequested => "target.discovery_requested",
             AuditAction::ReleaseCreated => "release.created",
             AuditAction::ReleaseVariablesUpdated => "release.variables_updated",
             AuditAction::DeploymentCreated => "deployment.created",
@@ -128,6 +136,8 @@ mod tests {
                 "project.updated",
                 "target.created",
                 "target.updated",
+                "target.health_check_requested",
+                "target.discovery_requested",
                 "release.created",
                 "release.variables_updated",
                 "deployment.created",
@@ -170,6 +180,8 @@ mod tests {
                 | AuditAction::ProjectUpdated
                 | AuditAction::TargetCreated
                 | AuditAction::TargetUpdated
+                | AuditAction::TargetHealthCheckRequested
+                | AuditAction::TargetDiscoveryRequested
                 | AuditAction::ReleaseCreated
                 | AuditAction::ReleaseVariablesUpdated
                 | AuditAction::DeploymentCreated

@@ -88,6 +88,12 @@ identifier!(
     "target"
 );
 identifier!(
+    /// One health check of a target, or one discovery of a host's key: a job for a worker
+    /// whose result names it.
+    TargetCheckId,
+    "target check"
+);
+identifier!(
     /// One worker process's claim of one job: the same on every re-sent copy of the claim,
     /// different for another process (even one of the same name).
     ClaimId,

@@ -19,7 +19,7 @@ pub mod variables;
 pub use audit::AuditAction;
 pub use ids::{
     ClaimId, DeploymentId, EnvironmentId, InterruptionId, LifecycleId, ProjectId, ReleaseId,
-    StepRunId, TargetId,
+    StepRunId, TargetCheckId, TargetId,
 };
 pub use names::{
     EmailAddress, EnvironmentName, PackageId, PackageVersion, ProjectName, ReleaseNumber, StepName,
@@ -32,4 +32,4 @@ pub use orchestration::{
 };
 pub use process::{EnvironmentCondition, Process, RunCondition, Step, StepKind};
 pub use status::{DeploymentStatus, StepStatus};
-pub use targets::{HostKeyFingerprint, HostName, LoginName};
+pub use targets::{HostKeyFingerprint, HostName, LoginName, TargetHealthStatus};

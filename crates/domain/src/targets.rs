@@ -142,6 +142,64 @@ impl fmt::Display for LoginName {
     }
 }
 
+/// What a target's last health check found, spelled as Octopus spells it. `Unknown` until a
+/// check has answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum TargetHealthStatus {
+    Unknown,
+    /// Reached, logged in, and fit to deploy to: a helper for its OS and architecture, room on
+    /// its disk.
+    Healthy,
+    /// Reached but wrong (a changed host key, a refused login, no helper for it, facts that
+    /// cannot be read, too little free space): a person must change something.
+    Unhealthy,
+    /// Not reached (refused, timed out, no worker took the check): it may be back by itself.
+    Unavailable,
+}
+
+impl TargetHealthStatus {
+    pub const ALL: [TargetHealthStatus; 4] = [
+        TargetHealthStatus::Unknown,
+        TargetHealthStatus::Healthy,
+        TargetHealthStatus::Unhealthy,
+        TargetHealthStatus::Unavailable,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetHealthStatus::Unknown => "Unknown",
+            TargetHealthStatus::Healthy => "Healthy",
+            TargetHealthStatus::Unhealthy => "Unhealthy",
+            TargetHealthStatus::Unavailable => "Unavailable",
+        }
+    }
+}
+
+impl TryFrom<String> for TargetHealthStatus {
+    type Error = ValidationError;
+    fn try_from(raw: String) -> Result<Self, ValidationError> {
+        TargetHealthStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == raw)
+            .ok_or_else(|| {
+                ValidationError::new("status", format!("`{raw}` is not a health status"))
+            })
+    }
+}
+
+impl From<TargetHealthStatus> for String {
+    fn from(value: TargetHealthStatus) -> String {
+        value.as_str().to_owned()
+    }
+}
+
+impl fmt::Display for TargetHealthStatus {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -56,6 +56,8 @@ pub enum Output<'a> {
 pub(crate) struct PinnedHostKey {
     pinned: Option<HostKeyFingerprint>,
     presented: Arc<Mutex<Option<HostKeyFingerprint>>>,
+    /// The presented key's algorithm (`ssh-ed25519`), for discovery to report.
+    presented_type: Arc<Mutex<Option<String>>>,
 }
 
 impl client::Handler for PinnedHostKey {
@@ -66,10 +68,14 @@ impl client::Handler for PinnedHostKey {
         key: &russh::keys::PublicKeyOrCertificate,
     ) -> Result<bool, Self::Error> {
         // A certificate is judged by the key it certifies: Ferry pins keys, not authorities.
-        let presented = fingerprint_of(&key.public_key());
+        let public_key = key.public_key();
+        let presented = fingerprint_of(&public_key);
         let accepted = presented.is_some() && self.pinned == presented;
         if let Ok(mut seen) = self.presented.lock() {
             *seen = presented;
+        }
+        if let Ok(mut seen) = self.presented_type.lock() {
+            *seen = Some(public_key.algorithm().as_str().to_owned());
         }
         Ok(accepted)
     }
@@ -116,6 +122,25 @@ pub async fn discover(
     port: u16,
     options: &ConnectOptions,
 ) -> Result<HostKeyFingerprint, SshError> {
+    discover_key(host, port, options)
+        .await
+        .map(|key| key.fingerprint)
+}
+
+/// The key a host presented: its fingerprint and its algorithm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscoveredKey {
+    pub fingerprint: HostKeyFingerprint,
+    /// As SSH names it: `ssh-ed25519`, `ecdsa-sha2-nistp256`, `ssh-rsa`.
+    pub key_type: String,
+}
+
+/// [`discover`], with the key's algorithm.
+pub async fn discover_key(
+    host: &str,
+    port: u16,
+    options: &ConnectOptions,
+) -> Result<DiscoveredKey, SshError> {
     let endpoint = Endpoint {
         host: host.to_owned(),
         port,
@@ -123,15 +148,25 @@ pub async fn discover(
     };
     let shown = format!("{host}:{port}");
     let presented = Arc::new(Mutex::new(None));
+    let presented_type = Arc::new(Mutex::new(None));
     let handler = PinnedHostKey {
         pinned: None,
         presented: presented.clone(),
+        presented_type: presented_type.clone(),
     };
     let outcome =
         tokio::time::timeout(options.connect_timeout, open(&endpoint, options, handler)).await;
     let seen = presented.lock().ok().and_then(|mut seen| seen.take());
+    let key_type = presented_type
+        .lock()
+        .ok()
+        .and_then(|mut seen| seen.take())
+        .unwrap_or_default();
     match (seen, outcome) {
-        (Some(fingerprint), _) => Ok(fingerprint),
+        (Some(fingerprint), _) => Ok(DiscoveredKey {
+            fingerprint,
+            key_type,
+        }),
         (None, Err(_elapsed)) => Err(SshError::Unreachable {
             endpoint: shown,
             detail: format!("no answer within {:?}", options.connect_timeout),
@@ -167,6 +202,7 @@ impl Connection {
         let handler = PinnedHostKey {
             pinned: Some(pinned.clone()),
             presented: presented.clone(),
+            presented_type: Arc::new(Mutex::new(None)),
         };
         let login = async {
             let opened = open(endpoint, options, handler).await;

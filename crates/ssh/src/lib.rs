@@ -11,7 +11,9 @@ mod error;
 mod facts;
 mod stream;
 
-pub use client::{ConnectOptions, Connection, Endpoint, Output, discover};
+pub use client::{
+    ConnectOptions, Connection, DiscoveredKey, Endpoint, Output, discover, discover_key,
+};
 pub use error::SshError;
 pub use facts::{TargetFacts, facts};
 pub use ferry_domain::HostKeyFingerprint;

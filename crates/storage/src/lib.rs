@@ -20,6 +20,7 @@ pub mod processed;
 pub mod progress;
 pub mod projects;
 pub mod releases;
+pub mod target_checks;
 pub mod targets;
 pub mod task_log;
 

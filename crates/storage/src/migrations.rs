@@ -46,6 +46,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "target_runs",
         include_str!("../migrations/0010_target_runs.sql"),
     ),
+    (
+        11,
+        "target checks",
+        include_str!("../migrations/0011_target_checks.sql"),
+    ),
 ];
 
 /// An arbitrary constant: the advisory lock that serialises concurrent migrators.

@@ -4,13 +4,13 @@
 
 use chrono::{DateTime, Utc};
 use ferry_domain::{
-    EnvironmentId, HostKeyFingerprint, HostName, LoginName, RoleName, TargetId, TargetName,
-    WorkerPool,
+    EnvironmentId, HostKeyFingerprint, HostName, LoginName, RoleName, TargetCheckId,
+    TargetHealthStatus, TargetId, TargetName, WorkerPool,
 };
 use uuid::Uuid;
 
 use crate::paging::{Page, PageRequest};
-use crate::{CachedQueries, GenericClient, StorageError, corrupt_column, id, parsed};
+use crate::{CachedQueries, GenericClient, StorageError, corrupt_column, id, optional_id, parsed};
 
 /// How a target is reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,12 +31,42 @@ pub struct SshReach {
     pub sealed_private_key: String,
 }
 
-/// What the last health check found (`Unknown` until one ran).
+/// What the last health check found (`Unknown` until one answered), and the check asked for
+/// and not answered yet, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Health {
-    pub status: String,
+    pub status: TargetHealthStatus,
     pub reason: Option<String>,
     pub checked_at: Option<DateTime<Utc>>,
+    /// The check whose result this is.
+    pub check_id: Option<TargetCheckId>,
+    /// The newest check asked for that has not answered yet.
+    pub pending_check_id: Option<TargetCheckId>,
+    /// What the target reported, when the check reached it.
+    pub facts: Option<HealthFacts>,
+}
+
+impl Health {
+    /// A new target's: no check yet.
+    pub fn unknown() -> Self {
+        Health {
+            status: TargetHealthStatus::Unknown,
+            reason: None,
+            checked_at: None,
+            check_id: None,
+            pending_check_id: None,
+            facts: None,
+        }
+    }
+}
+
+/// A target's facts as its last health check read them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthFacts {
+    pub os: String,
+    pub architecture: String,
+    pub user: String,
+    pub free_bytes: i64,
 }
 
 /// Where a target keeps applications and how its NGINX is driven; `None`: the default.
@@ -63,7 +93,10 @@ pub struct Target {
 const COLUMNS: &str = "target_id, name, environment_ids, roles, worker_pool, kind, ssh_host, \
      ssh_port, ssh_user, host_key_fingerprint, sealed_private_key, health_status, health_reason, \
      health_checked_at, applications_root, nginx_config_folder, nginx_validate_command, \
-     nginx_reload_command";
+     nginx_reload_command, health_check_id, health_os, health_architecture, health_user, \
+     health_free_bytes, (SELECT c.check_id FROM target_checks c \
+         WHERE c.target_id = targets.target_id AND c.kind = 'health' AND c.finished_at IS NULL \
+         ORDER BY c.requested_at DESC LIMIT 1)";
 
 fn from_row(row: &tokio_postgres::Row) -> Result<Target, StorageError> {
     let roles = row
@@ -106,10 +139,23 @@ fn from_row(row: &tokio_postgres::Row) -> Result<Target, StorageError> {
             nginx_reload_command: row.get(17),
         },
         health: Health {
-            status: row.get(11),
+            status: parsed(row, 11, "targets.health_status")?,
             reason: row.get(12),
             checked_at: row.get(13),
+            check_id: optional_id(row, 18),
+            pending_check_id: optional_id(row, 23),
+            facts: facts_of(row),
         },
+    })
+}
+
+/// The facts columns (18 to 22), all set or all `NULL`.
+fn facts_of(row: &tokio_postgres::Row) -> Option<HealthFacts> {
+    Some(HealthFacts {
+        os: row.get::<_, Option<String>>(19)?,
+        architecture: row.get::<_, Option<String>>(20)?,
+        user: row.get::<_, Option<String>>(21)?,
+        free_bytes: row.get::<_, Option<i64>>(22)?,
     })
 }
 

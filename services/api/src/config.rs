@@ -53,6 +53,10 @@ pub struct Config {
     /// How long a job may wait for a worker to claim it before its step fails
     /// (`FERRY_DISPATCH_TIMEOUT_SECONDS`, default 6 hours).
     pub dispatch_timeout_seconds: u64,
+    /// How long a health check or a discovery may wait for a worker of its pool to answer
+    /// before it ends Unavailable (or Failed), saying no worker took it
+    /// (`FERRY_TARGET_CHECK_TIMEOUT_SECONDS`, default 300).
+    pub target_check_timeout_seconds: u64,
     /// The budget of one template render (`FERRY_TEMPLATE_MAX_OUTPUT_BYTES`,
     /// `FERRY_TEMPLATE_MAX_STEPS`).
     pub template_limits: ferry_templates::Limits,
@@ -141,6 +145,12 @@ impl Config {
                 .parsed(
                     "FERRY_DISPATCH_TIMEOUT_SECONDS",
                     std::num::NonZeroU64::new(6 * 3600).unwrap_or(std::num::NonZeroU64::MIN),
+                )?
+                .get(),
+            target_check_timeout_seconds: settings
+                .parsed(
+                    "FERRY_TARGET_CHECK_TIMEOUT_SECONDS",
+                    std::num::NonZeroU64::new(300).unwrap_or(std::num::NonZeroU64::MIN),
                 )?
                 .get(),
             event_concurrency: settings

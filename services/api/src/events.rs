@@ -1,4 +1,5 @@
-//! The consumer of step events: parses each event and hands it to the orchestrator
+//! The consumer of step events (and of health check results, `target_checks.rs`): parses
+//! each event and hands it to the orchestrator
 //! (`orchestrator::claim` for a claim, answered on the worker's private queue,
 //! `orchestrator::lease` for a heartbeat, `orchestrator::step_log` for log lines,
 //! `orchestrator::step_result` for a result), which applies it in one transaction; then
@@ -57,6 +58,16 @@ pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result
 }
 
 async fn handle(state: &AppState, senders: &Senders, delivery: &Delivery) -> Handled {
+    // A health check's or discovery's answer travels the same way as step events, told
+    // apart by its AMQP type.
+    let kind = delivery
+        .properties
+        .kind()
+        .as_ref()
+        .map(|kind| kind.as_str());
+    if kind == Some(MessageKind::TargetCheckResult.as_str()) {
+        return crate::target_checks::apply(state, delivery).await;
+    }
     let event: StepEvent = match serde_json::from_slice(&delivery.data) {
         Ok(event) => storable(event),
         Err(error) => {

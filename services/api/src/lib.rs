@@ -14,6 +14,7 @@ mod relay;
 mod routes;
 mod senders;
 mod sweeper;
+mod target_checks;
 mod variables;
 
 use std::sync::Arc;

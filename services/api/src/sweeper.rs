@@ -1,6 +1,8 @@
 //! The sweeper: no deployment stays Running for ever. Every few seconds it looks for running
 //! attempts whose job no worker claimed within the dispatch timeout, or whose worker sent no
-//! heartbeat for longer than the lease, and gives each up (`orchestrator::lease::expire`).
+//! heartbeat for longer than the lease, and gives each up (`orchestrator::lease::expire`);
+//! and it ends the health checks and discoveries no worker answered in time
+//! (`target_checks::expire_overdue`).
 //!
 //! Heartbeats reach the database only while RabbitMQ and PostgreSQL are both reachable from
 //! here, so the sweeper gives up on nothing until both have been for a whole lease and the
@@ -68,6 +70,10 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
         // A lease, and the longest retry delay (or a second lease, when leases are shorter).
         if since.elapsed() < lease + lease.min(LONGEST_RETRY_DELAY) {
             continue;
+        }
+        // Health checks and discoveries no worker answered in time end Unavailable.
+        if let Err(error) = crate::target_checks::expire_overdue(&state).await {
+            tracing::warn!(%error, "could not end overdue health checks; will try again");
         }
         let mut wrote = false;
         for attempt in &lost {

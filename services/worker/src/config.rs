@@ -50,6 +50,9 @@ pub struct Config {
     pub shutdown_grace: std::time::Duration,
     /// The most the package cache may hold (`FERRY_PACKAGE_CACHE_MAX_BYTES`, default 4 GiB).
     pub package_cache_max_bytes: u64,
+    /// A health check finds a target with less free space in its login's home Unhealthy
+    /// (`FERRY_HEALTH_MIN_FREE_BYTES`, default 500 MiB, Calamari's free-space check).
+    pub health_min_free_bytes: u64,
     /// The unprivileged account scripts run as (`FERRY_SCRIPT_USER`, default `ferry-script`):
     /// never root, never the worker's own user.
     pub script_user: String,
@@ -149,6 +152,8 @@ impl Config {
             ),
             package_cache_max_bytes: settings
                 .parsed("FERRY_PACKAGE_CACHE_MAX_BYTES", 4 * 1024 * 1024 * 1024)?,
+            health_min_free_bytes: settings
+                .parsed("FERRY_HEALTH_MIN_FREE_BYTES", 500 * 1024 * 1024)?,
             script_user: settings.variable_or("FERRY_SCRIPT_USER", "ferry-script"),
             variables_key: ferry_config::variables_key(
                 settings,

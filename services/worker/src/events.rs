@@ -284,6 +284,43 @@ async fn publish_patiently(
 ) -> Result<(), BrokerError> {
     let payload = serde_json::to_vec(event)?;
     let message_id = event.event_id.to_string();
+    publish_to_pool(
+        context,
+        &message_id,
+        MessageKind::StepEvent,
+        &payload,
+        patience,
+    )
+    .await
+}
+
+/// Publishes a health check's or discovery's answer like a step event (the same exchange,
+/// another AMQP type).
+pub(crate) async fn publish_check_result(
+    context: &WorkerContext,
+    result: &ferry_contracts::target_checks::TargetCheckResult,
+    patience: Duration,
+) -> Result<(), BrokerError> {
+    let payload = serde_json::to_vec(result)?;
+    let message_id = result.event_id.to_string();
+    publish_to_pool(
+        context,
+        &message_id,
+        MessageKind::TargetCheckResult,
+        &payload,
+        patience,
+    )
+    .await
+}
+
+/// Publishes to the pool's events exchange, retrying for up to `patience`.
+async fn publish_to_pool(
+    context: &WorkerContext,
+    message_id: &str,
+    kind: MessageKind,
+    payload: &[u8],
+    patience: Duration,
+) -> Result<(), BrokerError> {
     // The pool's own exchange: the only one this worker's RabbitMQ user may publish to.
     let exchange = context
         .topology
@@ -298,9 +335,9 @@ async fn publish_patiently(
                     .publish(OutgoingMessage {
                         exchange: &exchange,
                         routing_key: &routing_key,
-                        message_id: &message_id,
-                        kind: MessageKind::StepEvent.as_str(),
-                        payload: &payload,
+                        message_id,
+                        kind: kind.as_str(),
+                        payload,
                         headers: FieldTable::default(),
                         expiration_ms: None,
                     })

@@ -27,6 +27,8 @@ mod package;
 mod prepare;
 mod script;
 mod shutdown;
+mod target_check;
+mod target_connect;
 mod target_run;
 mod target_settings;
 mod variables;
@@ -276,6 +278,10 @@ async fn serve(
 }
 
 async fn handle(context: &Arc<WorkerContext>, delivery: &Delivery) -> Handled {
+    // Health checks and discoveries share the pool's queue, told apart by their AMQP type.
+    if target_check::is_check(delivery) {
+        return target_check::handle(context, delivery).await;
+    }
     let job: StepJob = match serde_json::from_slice(&delivery.data) {
         Ok(job) => job,
         Err(error) => {

@@ -6,17 +6,15 @@
 use std::time::Duration;
 
 use ferry_contracts::helper::{HelperLimits, HelperPackage, HelperRequest, HelperResult};
-use ferry_contracts::{
-    LogStream, StepJob, StepOutcome, TargetJob, TargetReach, private_key_context,
-};
-use ferry_ssh::{ConnectOptions, Connection, Endpoint, Output, SshError};
+use ferry_contracts::{LogStream, StepJob, StepOutcome, TargetJob, TargetReach};
+use ferry_ssh::{Connection, Endpoint, Output, SshError};
 
 use crate::control::Stop;
 use crate::events::EventSink;
 use crate::helper_binary::HelperBinary;
 use crate::helper_events::Until;
 use crate::variables::StepVariables;
-use crate::{WorkerContext, helper_events, package, target_settings};
+use crate::{WorkerContext, helper_events, package, target_connect, target_settings};
 
 /// How often a retryable connection failure is tried again within one attempt, and the
 /// first pause (doubling).
@@ -125,21 +123,13 @@ async fn attempt(
             host_key_fingerprint,
             sealed_private_key,
         } => {
-            let private_key = context
-                .config
-                .variables_key
-                .decrypt(sealed_private_key, &private_key_context(target.target_id))
-                .map_err(|error| {
-                    format!(
-                        "the private key of target {} could not be opened ({error}); does this worker have the API's FERRY_VARIABLES_KEY? (permanent)",
-                        target.name
-                    )
-                })?;
-            let endpoint = Endpoint {
-                host: host.as_str().to_owned(),
-                port: *port,
-                user: user.as_str().to_owned(),
-            };
+            let private_key = target_connect::open_private_key(
+                &context.config.variables_key,
+                target.target_id,
+                &target.name,
+                sealed_private_key,
+            )?;
+            let endpoint = target_connect::endpoint(host, *port, user);
             let connection =
                 connect(&endpoint, host_key_fingerprint, &private_key, sink, stop).await?;
             let run = SshRun {
@@ -233,10 +223,7 @@ async fn connect(
     sink: &mut EventSink<'_>,
     stop: &Stop,
 ) -> Result<Connection, String> {
-    let options = ConnectOptions {
-        connect_timeout: Duration::from_secs(20),
-        ..ConnectOptions::default()
-    };
+    let options = target_connect::connect_options();
     let mut pause = FIRST_PAUSE;
     for tries in 1..=CONNECT_TRIES {
         match Connection::open(endpoint, pinned, private_key, &options).await {

@@ -5,12 +5,11 @@
 use chrono::Utc;
 use ferry_contracts::{
     DeploymentFinished, MessageKind, PackageReference, StepJob, StepSummary, StopStep, TargetJob,
-    TargetReach,
 };
 use ferry_domain::deployment::{Deployment, StopReason};
 use ferry_domain::{DeploymentId, StepKind, StepRunId};
 use ferry_storage::outbox::{self, NewMessage};
-use ferry_storage::targets::{Reach, Target};
+use ferry_storage::targets::Target;
 use ferry_storage::{GenericClient, StorageError};
 use serde::Serialize;
 use uuid::Uuid;
@@ -274,16 +273,7 @@ fn target_job(target: &Target) -> TargetJob {
     TargetJob {
         target_id: target.target_id,
         name: target.name.clone(),
-        reach: match &target.reach {
-            Reach::Local => TargetReach::Local,
-            Reach::Ssh(ssh) => TargetReach::Ssh {
-                host: ssh.host.clone(),
-                port: ssh.port,
-                user: ssh.user.clone(),
-                host_key_fingerprint: ssh.host_key_fingerprint.clone(),
-                sealed_private_key: ssh.sealed_private_key.clone(),
-            },
-        },
+        reach: crate::target_checks::reach_of(&target.reach),
         applications_root: conventions.applications_root.clone(),
         nginx_config_folder: conventions.nginx_config_folder.clone(),
         nginx_validate_command: conventions.nginx_validate_command.clone(),

@@ -17,6 +17,7 @@ mod preview;
 mod project_body;
 mod projects;
 mod releases;
+mod target_checks;
 mod targets;
 
 use axum::Router;
@@ -94,6 +95,15 @@ pub fn router(state: AppState) -> Router {
             get(releases::show),
         )
         .route("/api/targets", post(targets::create).get(targets::list))
+        .route("/api/targets/discover", post(target_checks::discover))
+        .route(
+            "/api/targets/discoveries/{discovery_id}",
+            get(target_checks::show_discovery),
+        )
+        .route(
+            "/api/targets/{target}/health",
+            post(target_checks::request_health),
+        )
         .route(
             "/api/targets/{target}",
             get(targets::show).put(targets::update),
@@ -112,6 +122,7 @@ pub fn router(state: AppState) -> Router {
             get(deployments::log),
         )
         .route("/deployments/{deployment_id}", get(pages::deployment))
+        .route("/targets", get(pages::targets))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_api_key,

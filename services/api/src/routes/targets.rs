@@ -110,7 +110,25 @@ pub async fn list(
     }))
 }
 
-async fn find_target(client: &impl GenericClient, id_or_name: &str) -> Result<Target, ApiError> {
+pub(super) fn health_view(health: &Health) -> TargetHealthView {
+    let facts = health.facts.as_ref();
+    TargetHealthView {
+        status: health.status,
+        reason: health.reason.clone(),
+        checked_at: health.checked_at,
+        check_id: health.check_id,
+        pending_check_id: health.pending_check_id,
+        os: facts.map(|facts| facts.os.clone()),
+        architecture: facts.map(|facts| facts.architecture.clone()),
+        user: facts.map(|facts| facts.user.clone()),
+        free_bytes: facts.map(|facts| u64::try_from(facts.free_bytes).unwrap_or_default()),
+    }
+}
+
+pub(super) async fn find_target(
+    client: &impl GenericClient,
+    id_or_name: &str,
+) -> Result<Target, ApiError> {
     targets::find(client, id_or_name)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("target `{id_or_name}` does not exist")))
@@ -149,6 +167,16 @@ async fn target_from(
 ) -> Result<Target, ApiError> {
     let name = TargetName::parse(&body.name)
         .map_err(|error| ValidationError::new("name", error.problem))?;
+    // `/api/targets/discover` and `/api/targets/discoveries/{id}` are routes of their own.
+    if ["discover", "discoveries"]
+        .iter()
+        .any(|reserved| name.as_str().eq_ignore_ascii_case(reserved))
+    {
+        return Err(ApiError::invalid(
+            "name",
+            format!("`{name}` is reserved (a route of /api/targets has that name)"),
+        ));
+    }
     if body.environments.is_empty() {
         return Err(ApiError::invalid(
             "environments",
@@ -217,11 +245,7 @@ async fn target_from(
         worker_pool,
         reach,
         conventions,
-        health: Health {
-            status: "Unknown".to_owned(),
-            reason: None,
-            checked_at: None,
-        },
+        health: Health::unknown(),
     })
 }
 
@@ -346,10 +370,6 @@ async fn target_view(client: &impl GenericClient, target: &Target) -> Result<Tar
         nginx_config_folder: target.conventions.nginx_config_folder.clone(),
         nginx_validate_command: target.conventions.nginx_validate_command.clone(),
         nginx_reload_command: target.conventions.nginx_reload_command.clone(),
-        health: TargetHealthView {
-            status: target.health.status.clone(),
-            reason: target.health.reason.clone(),
-            checked_at: target.health.checked_at,
-        },
+        health: health_view(&target.health),
     })
 }
