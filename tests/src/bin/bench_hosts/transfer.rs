@@ -118,6 +118,14 @@ pub async fn run(stack: &TestStack, hosts: &Hosts) -> anyhow::Result<()> {
         lock: None,
     };
     stack.create_environment(ENVIRONMENT).await;
+    // A lifecycle of its own: the default one would first want a deployment to the fan-out's
+    // environment, created before this one.
+    stack
+        .create_lifecycle(&json!({
+            "name": "Transfer only",
+            "phases": [{"name": "Transfer", "environments": [ENVIRONMENT], "rule": "optional"}]
+        }))
+        .await;
     let applications_root = format!(".ferry-bench/{id}/Applications");
     let target_id = hosts
         .register(
@@ -134,6 +142,7 @@ pub async fn run(stack: &TestStack, hosts: &Hosts) -> anyhow::Result<()> {
     stack
         .create_project(&json!({
             "name": PROJECT,
+            "lifecycle": "Transfer only",
             "steps": [{"name": "Deploy", "kind": "deploy_package", "package_id": "Blob", "target_roles": ["web"]}]
         }))
         .await;
