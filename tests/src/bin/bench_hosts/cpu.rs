@@ -138,7 +138,7 @@ pub fn report(before: &CpuSnapshot, after: &CpuSnapshot, own: u32, worker: u32) 
     let all = after.machine_all.saturating_sub(before.machine_all);
     let mut line = String::from("cpu seconds:");
     let mut ranked: Vec<_> = groups.into_iter().filter(|(_, t)| *t > 0).collect();
-    ranked.sort_by(|a, b| b.1.cmp(&a.1));
+    ranked.sort_by_key(|(_, ticks)| std::cmp::Reverse(*ticks));
     for (name, ticks) in ranked {
         line.push_str(&format!(" {name} {:.1},", ticks as f64 / per_second));
     }
