@@ -172,7 +172,7 @@ async fn a_worker_killed_mid_run_loses_its_attempt_and_the_retry_never_overlaps_
     );
     assert!(stamps[2].1 >= stamps[1].1, "{marks}");
     assert!(
-        text.contains("Waiting: another deployment's step holds target web-1"),
+        text.contains("Waiting: another step's run holds target web-1"),
         "the retry waited for the target: {text}"
     );
 }

@@ -46,7 +46,12 @@ pub fn receive(
     package: &HelperPackage,
 ) -> Result<CachedPackage, Failure> {
     let sha256 = checked_sha256(package)?;
-    let partial = packages.join(format!(".{sha256}.{}.partial", std::process::id()));
+    // The process id alone is not unique: a local target's helper is PID 1 of a namespace of
+    // its own, so two at once share it. The clock's nanoseconds make the name the run's own.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.subsec_nanos());
+    let partial = packages.join(format!(".{sha256}.{}.{nanos}.partial", std::process::id()));
     let result = receive_into(input, &partial, package);
     let file = match result {
         Ok(file) => file,

@@ -134,7 +134,7 @@ fn execute<W: Write>(
     };
     let _lock = lock::take(&home.locks, &request.lock, || {
         events.ferry(format!(
-            "Waiting: another deployment's step holds target {}",
+            "Waiting: another step's run holds target {} (one step at a time per target)",
             request.target
         ));
     })?;

@@ -209,7 +209,7 @@ fn the_lock_lets_one_run_at_a_time_on_a_target_and_runs_on_two_targets_together(
     assert!(
         runs.iter().any(|run| run
             .log()
-            .contains("Waiting: another deployment's step holds target web-1")),
+            .contains("Waiting: another step's run holds target web-1")),
         "{}\n{}",
         runs[0].log(),
         runs[1].log()

@@ -153,7 +153,8 @@ fn prepare(
     isolation::create_passable(work_root, &helpers)?;
     let program = helpers.join(sha256);
     if !program.is_file() {
-        let partial = helpers.join(format!(".{sha256}.{}", std::process::id()));
+        // Two first runs at once each write a copy of their own, renamed into place.
+        let partial = helpers.join(format!(".{sha256}.{}", uuid::Uuid::new_v4()));
         let mut file = std::fs::File::create(&partial)?;
         std::io::Write::write_all(&mut file, bytes)?;
         file.sync_all()?;

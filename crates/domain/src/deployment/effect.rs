@@ -237,11 +237,18 @@ impl fmt::Display for Note {
                 worker_pool,
                 attempt,
             } => {
-                write!(f, "Step \"{step}\"")?;
-                if let Some(target) = target {
-                    write!(f, " on target {target}")?;
+                match target {
+                    // A target's run goes to the target's pool, which the machine does not
+                    // know (the shell records it on the run).
+                    Some(target) => write!(
+                        f,
+                        "Step \"{step}\" on target {target} dispatched to the target's worker pool"
+                    )?,
+                    None => write!(
+                        f,
+                        "Step \"{step}\" dispatched to worker pool `{worker_pool}`"
+                    )?,
                 }
-                write!(f, " dispatched to worker pool `{worker_pool}`")?;
                 if *attempt > 1 {
                     write!(f, " (attempt {attempt})")?;
                 }
