@@ -28,7 +28,8 @@ pub(crate) fn request(
     unpack: ferry_packages::UnpackLimits,
 ) -> Result<HelperRequest, String> {
     let lenient = job.lenient_templates;
-    let render = |what: &str, template: &str| variables.render(what, template, lenient, limits);
+    let renderer = variables.renderer(lenient, limits);
+    let render = |what: &str, template: &str| renderer.render(what, template);
     let script = if job.script.trim().is_empty() {
         None
     } else {

@@ -109,14 +109,8 @@ impl StepVariables {
         self.values.iter()
     }
 
-    /// Renders one of the step's settings (`what` names it in an error).
-    pub fn render(
-        &self,
-        what: &str,
-        template: &str,
-        lenient: bool,
-        limits: ferry_templates::Limits,
-    ) -> Result<String, String> {
+    /// Renders templates with these variables: built once, used for every setting of a step.
+    pub fn renderer(&self, lenient: bool, limits: ferry_templates::Limits) -> Renderer<'_> {
         let variables: ferry_templates::Variables = self
             .values
             .iter()
@@ -129,10 +123,11 @@ impl StepVariables {
             ferry_templates::Options::strict(now)
         }
         .with_limits(limits);
-        ferry_templates::render(template, &variables, &options).map_err(|error| {
-            self.masker
-                .mask(&format!("{what} is not a valid template: {error}"))
-        })
+        Renderer {
+            variables,
+            options,
+            masker: &self.masker,
+        }
     }
 
     /// The sensitive values in clear text, for the helper to mask too.
@@ -146,24 +141,13 @@ impl StepVariables {
         job: &StepJob,
         limits: ferry_templates::Limits,
     ) -> Result<String, String> {
-        let variables: ferry_templates::Variables = self
-            .values
-            .iter()
-            .map(|(name, value)| (name.clone(), value.clone()))
-            .collect();
-        let now = chrono::Utc::now();
-        let options = if job.lenient_templates {
-            ferry_templates::Options::lenient(now)
-        } else {
-            ferry_templates::Options::strict(now)
-        }
-        .with_limits(limits);
-        ferry_templates::render(&job.script, &variables, &options).map_err(|error| {
-            self.masker.mask(&format!(
-                "the script of step \"{}\" is not a valid template: script.sh {error}",
-                job.step_name
-            ))
-        })
+        self.renderer(job.lenient_templates, limits)
+            .render_with(&job.script, |error| {
+                format!(
+                    "the script of step \"{}\" is not a valid template: script.sh {error}",
+                    job.step_name
+                )
+            })
     }
 
     /// A bash file sourced before the script (through `BASH_ENV`): the variables in an
@@ -216,6 +200,31 @@ fn references(template: &str, name: &str) -> bool {
 /// `value` as one bash word in single quotes.
 fn single_quoted(value: &str) -> String {
     format!("'{}'", value.replace('\'', "'\\''"))
+}
+
+/// A step's variables ready for rendering, with the masker for what an error quotes.
+pub struct Renderer<'a> {
+    variables: ferry_templates::Variables,
+    options: ferry_templates::Options,
+    masker: &'a Masker,
+}
+
+impl Renderer<'_> {
+    /// Renders one of the step's settings (`what` names it in an error).
+    pub fn render(&self, what: &str, template: &str) -> Result<String, String> {
+        self.render_with(template, |error| {
+            format!("{what} is not a valid template: {error}")
+        })
+    }
+
+    fn render_with(
+        &self,
+        template: &str,
+        describe: impl FnOnce(&ferry_templates::TemplateError) -> String,
+    ) -> Result<String, String> {
+        ferry_templates::render(template, &self.variables, &self.options)
+            .map_err(|error| self.masker.mask(&describe(&error)))
+    }
 }
 
 /// Reads the output variables a script set with `set_octopusvariable`.

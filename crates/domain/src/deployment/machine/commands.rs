@@ -6,7 +6,7 @@ use super::{Given, Handled, Machine, WorkerTimes, record};
 use crate::deployment::command::{LostAttempt, Purpose, StepOutcome, StepReport, TemplateFailure};
 use crate::deployment::effect::{Effect, Note, StopReason, guided_failure_question};
 use crate::deployment::refusal::{Refusal, Stale};
-use crate::deployment::state::{InterruptionKind, Work};
+use crate::deployment::state::{InterruptionKind, TargetRun, Work};
 use crate::ids::{ClaimId, DeploymentId};
 use crate::orchestration::{FailureAction, after_failure};
 use crate::status::{DeploymentStatus, StepStatus};
@@ -82,25 +82,39 @@ impl Machine {
         worker: String,
         claim_id: ClaimId,
     ) -> Result<Handled, Refusal> {
-        if let Some(target) = target {
-            return self.claim_target(index, target, attempt, worker, claim_id);
-        }
-        if let Some(stale) = self.stale_attempt(index, attempt)? {
+        let stale = match target {
+            Some(target) => self.stale_target(index, target, attempt)?,
+            None => self.stale_attempt(index, attempt)?,
+        };
+        if let Some(stale) = stale {
             return Ok(Handled::Stale(stale));
         }
         let run = &mut self.deployment.steps[index];
-        match run.claim_id {
-            Some(winner) if winner == claim_id => return Ok(Handled::Settled),
+        let step = run.name().clone();
+        // The step's own claim, or the target run's.
+        let (claimed_by, winner, on) = match target {
+            Some(target) => {
+                let TargetRun {
+                    claimed_by,
+                    claim_id,
+                    target,
+                    ..
+                } = &mut run.targets[target];
+                (claimed_by, claim_id, Some(target.name.clone()))
+            }
+            None => (&mut run.claimed_by, &mut run.claim_id, None),
+        };
+        match *winner {
+            Some(won) if won == claim_id => return Ok(Handled::Settled),
             Some(_) => return Ok(Handled::Stale(Stale::AlreadyClaimed)),
-            None if run.claimed_by.is_some() => return Ok(Handled::Stale(Stale::AlreadyClaimed)),
+            None if claimed_by.is_some() => return Ok(Handled::Stale(Stale::AlreadyClaimed)),
             None => {}
         }
-        run.claimed_by = Some(worker.clone());
-        run.claim_id = Some(claim_id);
-        let step = run.name().clone();
+        *claimed_by = Some(worker.clone());
+        *winner = Some(claim_id);
         self.log(Note::StepStarted {
             step,
-            target: None,
+            target: on,
             worker,
         });
         Ok(Handled::Settled)
@@ -126,7 +140,7 @@ impl Machine {
         let run = &self.deployment.steps[index];
         let (claimed_by, started_at) = match target {
             Some(target) => {
-                let (on, _) = self.target_held_by(index, target);
+                let on = &run.targets[target];
                 (on.claimed_by.as_ref(), on.started_at)
             }
             None => (run.claimed_by.as_ref(), run.started_at),

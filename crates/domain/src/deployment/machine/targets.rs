@@ -11,7 +11,6 @@ use crate::deployment::command::StepOutcome;
 use crate::deployment::effect::{Effect, Note, Request, guided_failure_question};
 use crate::deployment::refusal::{Refusal, Stale};
 use crate::deployment::state::{InterruptionKind, TargetRun};
-use crate::ids::ClaimId;
 use crate::orchestration::{FailureAction, after_failure};
 use crate::status::{DeploymentStatus, StepStatus};
 
@@ -133,45 +132,6 @@ impl Machine {
             }),
             _ => None,
         })
-    }
-
-    /// The first claim of a target run's attempt wins (as for a step, `claim`).
-    pub(super) fn claim_target(
-        &mut self,
-        index: usize,
-        target: usize,
-        attempt: u32,
-        worker: String,
-        claim_id: ClaimId,
-    ) -> Result<Handled, Refusal> {
-        if let Some(stale) = self.stale_target(index, target, attempt)? {
-            return Ok(Handled::Stale(stale));
-        }
-        let run = &mut self.deployment.steps[index];
-        let name = run.name().clone();
-        let on = &mut run.targets[target];
-        match on.claim_id {
-            Some(winner) if winner == claim_id => return Ok(Handled::Settled),
-            Some(_) => return Ok(Handled::Stale(Stale::AlreadyClaimed)),
-            None if on.claimed_by.is_some() => return Ok(Handled::Stale(Stale::AlreadyClaimed)),
-            None => {}
-        }
-        on.claimed_by = Some(worker.clone());
-        on.claim_id = Some(claim_id);
-        let target_name = on.target.name.clone();
-        self.log(Note::StepStarted {
-            step: name,
-            target: Some(target_name),
-            worker,
-        });
-        Ok(Handled::Settled)
-    }
-
-    /// Whether a loss of a target run's attempt still holds: not claimed (not taken), or
-    /// held by the silent worker.
-    pub(super) fn target_held_by(&self, index: usize, target: usize) -> (&TargetRun, bool) {
-        let on = &self.deployment.steps[index].targets[target];
-        (on, on.claimed_by.is_some())
     }
 
     /// A worker's result for a target's run (already checked not stale).
