@@ -64,7 +64,10 @@ pub(crate) fn worker_config(
             .expect("a generated key is valid")
             .into(),
         inherited_environment: ferry_worker::config::inherited_environment_from_env(),
-        helper_path: crate::config::helper_path(),
+        helper_path: options
+            .helper_path
+            .clone()
+            .unwrap_or_else(crate::config::helper_path),
     }
 }
 

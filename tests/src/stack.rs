@@ -43,6 +43,9 @@ pub struct StackOptions {
     pub upload_turn_wait: std::time::Duration,
     /// How long an upload may send nothing.
     pub upload_idle: std::time::Duration,
+    /// The ferry-helper the in-process worker carries to targets; `None`: the workspace's
+    /// build (`config::helper_path`).
+    pub helper_path: Option<std::path::PathBuf>,
 }
 
 impl Default for StackOptions {
@@ -61,6 +64,7 @@ impl Default for StackOptions {
             max_concurrent_uploads: 4,
             upload_turn_wait: std::time::Duration::from_secs(30),
             upload_idle: std::time::Duration::from_secs(60),
+            helper_path: None,
         }
     }
 }

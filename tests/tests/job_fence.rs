@@ -233,7 +233,10 @@ async fn a_worker_beating_for_an_attempt_it_no_longer_holds_is_told_to_stop() {
         .db()
         .await
         .execute(
-            "UPDATE step_runs SET claimed_by = 'another-worker' WHERE deployment_id = $1",
+            // The state version moves on, as ARCHITECTURE.md asks of any change made by hand.
+            "WITH moved AS (UPDATE deployments SET state_version = state_version + 1
+                            WHERE deployment_id = $1)
+             UPDATE step_runs SET claimed_by = 'another-worker' WHERE deployment_id = $1",
             &[&deployment],
         )
         .await

@@ -168,6 +168,9 @@ pub enum HelperStream {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum HelperEvent {
+    /// The first line, before the request is read: a helper that ends without sending it
+    /// ran nothing (its copy on the target is damaged, say), and may be sent and run again.
+    Started,
     Log {
         stream: HelperStream,
         text: String,

@@ -17,6 +17,17 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            // The size the worker sent (`run <run> <size>`): a copy cut short or grown on the
+            // target says so, and the worker sends it again (exit 97).
+            if let Some(expected) = std::env::args().nth(3) {
+                let actual = std::fs::metadata("/proc/self/exe").map(|found| found.len());
+                if actual.as_ref().ok().map(u64::to_string).as_deref() != Some(expected.as_str()) {
+                    eprintln!(
+                        "ferry-helper: this copy is damaged ({actual:?} bytes, {expected} expected)"
+                    );
+                    return ExitCode::from(97);
+                }
+            }
             ferry_helper::stop::install();
             // With a run name, `ferry-helper stop <run>` can reach this helper.
             let _registered = match std::env::args().nth(2) {

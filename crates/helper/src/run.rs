@@ -65,7 +65,8 @@ impl RunContext<'_> {
 
 /// Reads the request from `input`, runs it and writes events to `output`. Returns an error
 /// only when no `Finished` event could be sent (a protocol error, or the worker went away).
-pub fn run(config: &Config, input: impl Read, output: impl Write) -> Result<(), ProtocolError> {
+pub fn run(config: &Config, input: impl Read, mut output: impl Write) -> Result<(), ProtocolError> {
+    started(&mut output)?;
     let mut input = BufReader::with_capacity(256 * 1024, input);
     let request = read_request(&mut input)?;
     let masker = Masker::new(request.masked.iter().cloned());
@@ -93,6 +94,17 @@ pub fn run(config: &Config, input: impl Read, output: impl Write) -> Result<(), 
         Some(why) => Err(ProtocolError(format!("writing the helper's events: {why}"))),
         None => Ok(()),
     }
+}
+
+/// Says [`HelperEvent::Started`] before anything else happens.
+fn started(output: &mut impl Write) -> Result<(), ProtocolError> {
+    let mut line = serde_json::to_vec(&ferry_contracts::helper::HelperEvent::Started)
+        .map_err(|error| ProtocolError(format!("encoding the first event: {error}")))?;
+    line.push(b'\n');
+    output
+        .write_all(&line)
+        .and_then(|()| output.flush())
+        .map_err(|error| ProtocolError(format!("writing the first event: {error}")))
 }
 
 fn execute<W: Write>(

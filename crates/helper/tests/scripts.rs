@@ -246,12 +246,34 @@ fn another_protocol_is_refused_on_standard_error() {
     drop(stdin);
     let output = child.wait_with_output().unwrap();
     assert!(!output.status.success());
-    assert!(output.stdout.is_empty());
+    // Only its first word, said before it reads anything: it started.
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "{\"event\":\"started\"}\n"
+    );
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(
         stderr.contains("protocol 2") && stderr.contains("speaks protocol 1"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_copy_of_another_size_than_the_worker_sent_says_it_is_damaged_and_reads_nothing() {
+    let target = Target::new();
+    let program = env!("CARGO_BIN_EXE_ferry-helper");
+    let size = std::fs::metadata(program).unwrap().len();
+    let output = Command::new(program)
+        .args(["run", "some-run", &(size + 1).to_string()])
+        .env_clear()
+        .env("HOME", target.home.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(97));
+    assert!(output.stdout.is_empty(), "it never started");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("this copy is damaged"), "{stderr}");
 }
 
 #[test]

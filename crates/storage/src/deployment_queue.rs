@@ -85,7 +85,7 @@ pub async fn lock_queued(
     client
         .query_opt_cached(
             &format!(
-                "SELECT {DEPLOYMENT_COLUMNS}, clock_timestamp() FROM deployments d
+                "SELECT {DEPLOYMENT_COLUMNS}, clock_timestamp(), d.state_version FROM deployments d
                  WHERE d.deployment_id = $1 AND d.status = 'Queued' FOR UPDATE"
             ),
             &[deployment_id.as_uuid()],

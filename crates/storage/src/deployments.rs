@@ -161,6 +161,8 @@ pub struct LockedRow {
     pub row: Result<Deployment, StorageError>,
     /// The database's clock once the row was locked (see `database_now`).
     pub now: DateTime<Utc>,
+    /// Moved on by every write of the deployment's state (`progress::save_deployment`).
+    pub state_version: i64,
 }
 
 /// Loads a deployment and locks its row until the transaction ends, so that commands and
@@ -172,7 +174,7 @@ pub async fn lock(
     let Some(found) = client
         .query_opt_cached(
             &format!(
-                "SELECT {DEPLOYMENT_COLUMNS}, clock_timestamp() FROM deployments d
+                "SELECT {DEPLOYMENT_COLUMNS}, clock_timestamp(), d.state_version FROM deployments d
                  WHERE d.deployment_id = $1 FOR UPDATE"
             ),
             &[deployment_id.as_uuid()],
@@ -184,7 +186,7 @@ pub async fn lock(
     Ok(Some(locked_row(&found)?))
 }
 
-/// A row read with `{DEPLOYMENT_COLUMNS}, clock_timestamp()`.
+/// A row read with `{DEPLOYMENT_COLUMNS}, clock_timestamp(), d.state_version`.
 pub(crate) fn locked_row(found: &tokio_postgres::Row) -> Result<LockedRow, StorageError> {
     let status: String = found.get(4);
     let standing = Standing {
@@ -198,6 +200,7 @@ pub(crate) fn locked_row(found: &tokio_postgres::Row) -> Result<LockedRow, Stora
         standing,
         row: deployment_from_row(found),
         now: found.get(12),
+        state_version: found.get(13),
     })
 }
 

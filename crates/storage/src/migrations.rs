@@ -51,6 +51,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "target checks",
         include_str!("../migrations/0011_target_checks.sql"),
     ),
+    (
+        12,
+        "state version",
+        include_str!("../migrations/0012_state_version.sql"),
+    ),
 ];
 
 /// An arbitrary constant: the advisory lock that serialises concurrent migrators.

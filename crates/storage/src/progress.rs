@@ -24,7 +24,8 @@ pub async fn fail_unreadable(
 ) -> Result<(), StorageError> {
     client
         .execute_cached(
-            "UPDATE deployments SET status = 'Failed', error = $2, finished_at = now()
+            "UPDATE deployments SET status = 'Failed', error = $2, finished_at = now(),
+                 state_version = state_version + 1
              WHERE deployment_id = $1 AND status = 'Queued'",
             &[deployment_id.as_uuid(), &reason],
         )
@@ -61,7 +62,7 @@ pub async fn cancel_unreadable(
     client
         .execute_cached(
             "UPDATE deployments SET status = 'Canceled', error = 'the deployment was cancelled',
-                 finished_at = now()
+                 finished_at = now(), state_version = state_version + 1
              WHERE deployment_id = $1",
             &[deployment_id.as_uuid()],
         )
@@ -90,16 +91,21 @@ pub struct DeploymentProgress<'a> {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-/// Writes a deployment's new status, error and times.
+/// Writes a deployment's new status, error and times, and moves its state version on,
+/// returning the new version. Called for every change of a deployment's state (its step
+/// runs' included): the API keeps the state it last wrote and trusts it only while the row
+/// still has the version that write gave it (`orchestrator/known.rs`).
 pub async fn save_deployment(
     client: &impl GenericClient,
     deployment_id: DeploymentId,
     progress: &DeploymentProgress<'_>,
-) -> Result<(), StorageError> {
-    client
-        .execute_cached(
-            "UPDATE deployments SET status = $2, error = $3, started_at = $4, finished_at = $5
-             WHERE deployment_id = $1",
+) -> Result<i64, StorageError> {
+    let row = client
+        .query_one_cached(
+            "UPDATE deployments SET status = $2, error = $3, started_at = $4, finished_at = $5,
+                 state_version = state_version + 1
+             WHERE deployment_id = $1
+             RETURNING state_version",
             &[
                 deployment_id.as_uuid(),
                 &progress.status.as_str(),
@@ -109,7 +115,7 @@ pub async fn save_deployment(
             ],
         )
         .await?;
-    Ok(())
+    Ok(row.get(0))
 }
 
 /// The part of a step run that changes as it runs.

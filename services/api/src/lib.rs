@@ -49,6 +49,8 @@ struct StateInner {
     /// Turns for package uploads (`max_concurrent_uploads`): each holds a file and a
     /// verification thread, so their number is bounded.
     uploads: tokio::sync::Semaphore,
+    /// The state each deployment was left in by this process's last command for it.
+    known_states: orchestrator::known::KnownStates,
 }
 
 impl AppState {
@@ -58,6 +60,10 @@ impl AppState {
 
     pub fn pool(&self) -> &Pool {
         &self.inner.pool
+    }
+
+    pub(crate) fn known_states(&self) -> &orchestrator::known::KnownStates {
+        &self.inner.known_states
     }
 
     /// A pooled database connection.
@@ -167,6 +173,7 @@ pub async fn run(
     let state = AppState {
         inner: Arc::new(StateInner {
             uploads: tokio::sync::Semaphore::new(config.max_concurrent_uploads),
+            known_states: Default::default(),
             config,
             pool,
             store,

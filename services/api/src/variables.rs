@@ -155,6 +155,7 @@ pub fn for_deployment(
             for (output, value) in &run.outputs {
                 system.push((format!("Action[{name}].Output.{output}"), value.clone()));
             }
+            target_outputs(&mut system, name, run, target.map(|target| target.name));
         }
     }
     if let Some(step) = step {
@@ -177,6 +178,54 @@ pub fn for_deployment(
         }
     }
     variables
+}
+
+/// The outputs of a step's runs on targets, as Octopus names them: each target's under
+/// `Action[<step>].Output[<target>].<name>`, and the short `Action[<step>].Output.<name>` as
+/// the value of the target this run is on when it reported one; elsewhere the short name is
+/// defined only when every target that reported it agrees (never an arbitrary one of them).
+fn target_outputs(
+    system: &mut Vec<(String, String)>,
+    step: &str,
+    run: &ferry_domain::deployment::StepRun,
+    on: Option<&str>,
+) {
+    let here = run.targets.iter().find(|target_run| {
+        on.is_some_and(|on| on.eq_ignore_ascii_case(target_run.target.name.as_str()))
+    });
+    // The short names: this target's value, else the one every target agrees on (`None`
+    // once two disagree).
+    let mut short: BTreeMap<&str, Option<&str>> = BTreeMap::new();
+    if let Some(here) = here {
+        for (output, value) in &here.outputs {
+            short.insert(output, Some(value));
+        }
+    }
+    for target_run in &run.targets {
+        let target = target_run.target.name.as_str();
+        for (output, value) in &target_run.outputs {
+            system.push((
+                format!("Action[{step}].Output[{target}].{output}"),
+                value.clone(),
+            ));
+            if here.is_some_and(|here| here.outputs.contains_key(output)) {
+                continue;
+            }
+            short
+                .entry(output)
+                .and_modify(|agreed| {
+                    if *agreed != Some(value.as_str()) {
+                        *agreed = None;
+                    }
+                })
+                .or_insert(Some(value));
+        }
+    }
+    for (output, value) in short {
+        if let Some(value) = value {
+            system.push((format!("Action[{step}].Output.{output}"), value.to_owned()));
+        }
+    }
 }
 
 impl StepVariables {

@@ -400,3 +400,12 @@ pub(crate) async fn heartbeats(
         }
     }
 }
+
+/// A task aborted when its handle is dropped.
+pub(crate) struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

@@ -64,12 +64,12 @@ pub(crate) async fn input(
 
 /// Reads the helper's answers from `receiver` (standard output as it comes; standard error
 /// prefixed with a NUL byte) while `running` (the helper's exit status and the bytes sent)
-/// runs, until it ends or the step is stopped.
+/// runs, until it ends or the step is stopped; then logs what `package_line` says of the
+/// package, given the bytes sent.
 pub(crate) async fn converse(
     running: impl std::future::Future<Output = Result<(u32, u64), String>>,
     mut receiver: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
-    request: &HelperRequest,
-    request_bytes: u64,
+    package_line: &(dyn Fn(u64) -> Option<String> + Sync),
     sink: &mut EventSink<'_>,
     until: Until<'_>,
 ) -> Result<HelperResult, String> {
@@ -102,16 +102,8 @@ pub(crate) async fn converse(
         absorb(chunk, &mut received, sink);
     }
     let (status, sent) = ended?;
-    if let Some(package) = request.package.as_ref().filter(|package| package.follows) {
-        sink.line(
-            LogStream::System,
-            format!(
-                "Sent package {} {} to the target: {} bytes",
-                package.package_id,
-                package.version,
-                sent.saturating_sub(request_bytes)
-            ),
-        );
+    if let Some(line) = package_line(sent) {
+        sink.line(LogStream::System, line);
     }
     let errors = String::from_utf8_lossy(&received.stderr).trim().to_owned();
     received.result.ok_or_else(|| {
@@ -212,6 +204,7 @@ fn absorb(chunk: Vec<u8>, received: &mut Received, sink: &mut EventSink<'_>) {
 
 fn handle(line: &[u8], received: &mut Received, sink: &mut EventSink<'_>) {
     match serde_json::from_slice::<HelperEvent>(line) {
+        Ok(HelperEvent::Started) => {}
         Ok(HelperEvent::Log { stream, text }) => {
             let stream = match stream {
                 HelperStream::Stdout => LogStream::Stdout,

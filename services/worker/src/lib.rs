@@ -27,6 +27,8 @@ mod package;
 mod prepare;
 mod script;
 mod shutdown;
+mod ssh_command;
+mod ssh_target;
 mod target_check;
 mod target_connect;
 mod target_run;
@@ -56,6 +58,7 @@ pub use events::LogBudget;
 pub use shutdown::stop_on_signal;
 
 use crate::control::Stop;
+use crate::events::AbortOnDrop;
 use crate::events::EventSink;
 use crate::isolation::ScriptUser;
 
@@ -374,15 +377,6 @@ async fn run_claimed(
     drop(_entered);
     if let Err(error) = sink.finish(outcome, started_at).await {
         tracing::error!(%error, "could not report the step's result; the API gives the attempt up when its lease runs out");
-    }
-}
-
-/// A task aborted when its handle is dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

@@ -111,15 +111,16 @@ pub(crate) async fn run(
     };
     // Stopped or past its deadline, `converse` returns and the child is dropped: killed, and
     // with it its PID namespace, scripts included.
-    helper_events::converse(
-        running,
-        receiver,
-        &request,
-        input.request_bytes,
-        sink,
-        until,
-    )
-    .await
+    let package_line = |sent: u64| {
+        let package = request.package.as_ref().filter(|package| package.follows)?;
+        Some(format!(
+            "Sent package {} {} to the target: {} bytes",
+            package.package_id,
+            package.version,
+            sent.saturating_sub(input.request_bytes)
+        ))
+    };
+    helper_events::converse(running, receiver, &package_line, sink, until).await
 }
 
 /// Makes the target's home (the script user's, `0700`, never a link) and puts the helper

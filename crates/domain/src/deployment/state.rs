@@ -78,7 +78,8 @@ pub struct StepRun {
     /// When the worker started and finished it (the worker's clock).
     pub started_at: Option<Timestamp>,
     pub finished_at: Option<Timestamp>,
-    /// Output variables the worker reported, for the steps after it.
+    /// Output variables the worker reported, for the steps after it (a step on targets keeps
+    /// them on each target's run instead, and leaves these empty).
     pub outputs: BTreeMap<String, String>,
     /// A step with target roles: one run per target of the environment with one of them,
     /// found when the deployment was created, in name order. Each run has its own attempts
@@ -117,6 +118,9 @@ pub struct TargetRun {
     pub claim_id: Option<ClaimId>,
     pub started_at: Option<Timestamp>,
     pub finished_at: Option<Timestamp>,
+    /// Output variables the worker reported for this target: kept per target, as Octopus
+    /// keeps them per machine, so one target's value never overwrites another's.
+    pub outputs: BTreeMap<String, String>,
 }
 
 impl TargetRun {
@@ -132,6 +136,7 @@ impl TargetRun {
             claim_id: None,
             started_at: None,
             finished_at: None,
+            outputs: BTreeMap::new(),
         }
     }
 }

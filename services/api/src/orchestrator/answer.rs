@@ -38,7 +38,7 @@ pub async fn answer(
         interruption,
         loaded,
         step: step_index,
-    } = lock_interruption(&transaction, raw_id).await?;
+    } = lock_interruption(&transaction, state.known_states(), raw_id).await?;
     let answer = Answer::parse(&submission.result).ok_or_else(|| {
         ApiError::invalid(
             "result",

@@ -24,7 +24,7 @@ pub async fn cancel(
 ) -> Result<(), ApiError> {
     let not_found = || ApiError::NotFound(format!("deployment `{deployment_id}` does not exist"));
     let transaction = client.transaction().await?;
-    let loaded = match load::lock(&transaction, deployment_id).await? {
+    let loaded = match load::lock(&transaction, state.known_states(), deployment_id).await? {
         Some(Locked::Readable(loaded)) => loaded,
         None => return Err(not_found()),
         // Damaged data must not keep a deployment (and the line behind it) going for ever.

@@ -10,7 +10,7 @@ use ferry_domain::ClaimId;
 use ferry_domain::deployment::Command;
 use ferry_storage::StorageError;
 
-use super::drive::{CommandError, commit, drive};
+use super::drive::{CommandError, drive};
 use super::load::{self, Locked};
 use crate::AppState;
 
@@ -40,7 +40,7 @@ pub async fn apply(
     let mut client = state.pool().get().await?;
     let transaction = client.transaction().await?;
     let deployment_id = event.deployment_id;
-    let loaded = match load::lock_row(&transaction, deployment_id).await? {
+    let loaded = match load::lock_row(&transaction, state.known_states(), deployment_id).await? {
         // A job for a deployment that does not exist (a restored database, a forged job):
         // refused, so its worker drops it instead of asking for ever.
         None => {
@@ -90,6 +90,6 @@ pub async fn apply(
         None => answer(true, None),
         Some(stale) => answer(false, Some(stale.to_string())),
     };
-    commit(state, transaction, driven.wrote_outbox).await?;
+    driven.commit(state, transaction).await?;
     Ok(granted)
 }

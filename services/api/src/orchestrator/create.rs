@@ -181,7 +181,7 @@ pub(super) async fn record(
     let mut release = release.clone();
     release.variables = inserted.variables;
     let context = DeploymentContext::new(Some(deployment_id), project, release, environment);
-    let loaded = load::assemble(context, row, inserted.step_runs, None, now)?;
+    let loaded = load::assemble(context, row, inserted.step_runs, None, now, 0)?;
     let command = Command::Create {
         requested_by: actor.name().to_owned(),
         purpose: new.purpose,

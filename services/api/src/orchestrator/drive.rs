@@ -3,9 +3,11 @@
 //! project and environment, the next queued deployment of the pair starts in the same
 //! transaction, so no command can forget it.
 
+use ferry_domain::DeploymentId;
 use ferry_domain::deployment::{Command, Refusal, Stale, Transition, settle};
 use ferry_storage::{GenericClient, StorageError, Transaction};
 
+use super::known::Known;
 use super::load::Loaded;
 use super::persist::{Persisted, persist};
 use super::queue::start_next;
@@ -29,11 +31,30 @@ pub struct Driven {
     /// Messages were written to the outbox (by this deployment or one it started): wake the
     /// relay after commit.
     pub wrote_outbox: bool,
+    /// The deployment's state as this command leaves it, to keep once it commits; `None`
+    /// when it ended (nothing changes it any more).
+    known: Option<Known>,
+    deployment_id: DeploymentId,
 }
 
 impl Driven {
     pub fn stale(&self) -> Option<Stale> {
         self.transition.stale
+    }
+
+    /// Commits the command's transaction, wakes the relay when it wrote to the outbox, and
+    /// keeps the state it left for the deployment's next command.
+    pub async fn commit(
+        self,
+        state: &AppState,
+        transaction: Transaction<'_>,
+    ) -> Result<(), StorageError> {
+        commit(state, transaction, self.wrote_outbox).await?;
+        match self.known {
+            Some(known) => state.known_states().remember(self.deployment_id, known),
+            None => state.known_states().forget(self.deployment_id),
+        }
+        Ok(())
     }
 }
 
@@ -59,9 +80,15 @@ pub async fn drive(
         )
         .await?;
     }
+    let known = (!transition.deployment.status.is_terminal()).then(|| {
+        let version = persisted.state_version.unwrap_or(loaded.state_version);
+        loaded.known_after(version, &transition.deployment.steps)
+    });
     Ok(Driven {
         transition,
         wrote_outbox,
+        known,
+        deployment_id: loaded.deployment_id(),
     })
 }
 

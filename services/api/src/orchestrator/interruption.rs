@@ -24,6 +24,7 @@ pub(super) struct NamedInterruption {
 /// answered already is a 409 naming the answer.
 pub(super) async fn lock_interruption(
     client: &impl GenericClient,
+    known: &super::known::KnownStates,
     raw_id: &str,
 ) -> Result<NamedInterruption, ApiError> {
     let not_found = || ApiError::NotFound(format!("interruption `{raw_id}` does not exist"));
@@ -32,7 +33,7 @@ pub(super) async fn lock_interruption(
         .await?
         .ok_or_else(not_found)?;
     let deployment_id = named.deployment_id;
-    let loaded = match load::lock(client, deployment_id).await? {
+    let loaded = match load::lock(client, known, deployment_id).await? {
         Some(Locked::Readable(loaded)) => *loaded,
         Some(Locked::Unreadable { why, .. }) => {
             return Err(ApiError::from(StorageError::Corrupt(why)));

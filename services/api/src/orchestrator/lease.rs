@@ -59,7 +59,7 @@ pub async fn expire(
 ) -> Result<Expired, StorageError> {
     let mut client = state.pool().get().await?;
     let transaction = client.transaction().await?;
-    let loaded = match load::lock(&transaction, lost.deployment_id).await? {
+    let loaded = match load::lock(&transaction, state.known_states(), lost.deployment_id).await? {
         Some(Locked::Readable(loaded)) => loaded,
         _ => return Ok(Expired::PassedOver),
     };

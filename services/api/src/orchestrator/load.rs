@@ -3,6 +3,8 @@
 //! so a result, a cancel and an answer never deadlock, and a finishing deployment always sees
 //! the one queued behind it.
 
+use std::sync::Arc;
+
 use ferry_domain::deployment::{
     self, OpenInterruption, StepRun, StepSpec, TargetRef, TargetRun, Timestamp,
 };
@@ -11,14 +13,17 @@ use ferry_storage::deployments::{self, Deployment, Standing};
 use ferry_storage::interruptions::{self, Interruption};
 use ferry_storage::{GenericClient, StorageError, deployment_queue};
 
+use super::known::{Known, KnownStates};
 use crate::context::DeploymentContext;
 
 /// A deployment loaded for a command: its state for the machine, and what the shell needs
 /// to write the machine's answer back.
 #[derive(Debug, Clone)]
 pub struct Loaded {
-    pub context: DeploymentContext,
+    pub context: Arc<DeploymentContext>,
     pub row: Deployment,
+    /// The row's state version when it was locked (`known.rs`).
+    pub state_version: i64,
     /// The id of each step run, by step index.
     pub step_run_ids: Vec<StepRunId>,
     /// For each step, the ids of its target runs, by position.
@@ -50,6 +55,18 @@ impl Loaded {
             })
     }
 
+    /// What to keep of this deployment once a command's transaction commits: its state after
+    /// the command (`steps`), as of the version the command left (`known.rs`).
+    pub fn known_after(&self, state_version: i64, steps: &[StepRun]) -> Known {
+        Known {
+            state_version,
+            context: Arc::clone(&self.context),
+            step_run_ids: self.step_run_ids.clone(),
+            target_run_ids: self.target_run_ids.clone(),
+            steps: steps.to_vec(),
+        }
+    }
+
     /// The step run row of a step, or of one target's run of it.
     pub fn run_id(&self, index: usize, target: Option<usize>) -> Option<StepRunId> {
         match target {
@@ -73,6 +90,7 @@ pub enum Locked {
 /// it does not exist.
 pub async fn lock(
     client: &impl GenericClient,
+    known: &KnownStates,
     deployment_id: DeploymentId,
 ) -> Result<Option<Locked>, StorageError> {
     // The pair never changes, so it is read before any lock is taken.
@@ -81,20 +99,33 @@ pub async fn lock(
         return Ok(None);
     };
     deployment_queue::lock_project_environment(client, project_id, environment_id).await?;
-    lock_row(client, deployment_id).await
+    lock_row(client, known, deployment_id).await
 }
 
 /// Locks and loads a deployment without its project+environment lock: only for a command
-/// that can never end the deployment (a claim), so never starts the next queued one.
+/// that can never end the deployment (a claim), so never starts the next queued one. The
+/// state the API last wrote is used when the row still has its version (`known.rs`).
 pub async fn lock_row(
     client: &impl GenericClient,
+    known: &KnownStates,
     deployment_id: DeploymentId,
 ) -> Result<Option<Locked>, StorageError> {
     let Some(locked) = deployments::lock(client, deployment_id).await? else {
         return Ok(None);
     };
     let loaded = match locked.row {
-        Ok(row) => load_locked(client, row, locked.now).await,
+        Ok(row) => match known.get(deployment_id, locked.state_version) {
+            Some(kept) => {
+                let open = open_question(client, &row).await?;
+                let loaded = finish(kept, row, open, locked.now);
+                #[cfg(debug_assertions)]
+                if let Ok(loaded) = &loaded {
+                    same_as_stored(client, loaded).await?;
+                }
+                loaded
+            }
+            None => load_locked(client, row, locked.now, locked.state_version).await,
+        },
         Err(error) => Err(error),
     };
     match loaded {
@@ -108,25 +139,48 @@ pub async fn lock_row(
     }
 }
 
+/// Debug builds: a kept state must be the one a fresh read gives, or the version rule (or
+/// the round trip of some field through its column) is broken.
+#[cfg(debug_assertions)]
+async fn same_as_stored(client: &impl GenericClient, kept: &Loaded) -> Result<(), StorageError> {
+    let fresh = load_locked(client, kept.row.clone(), kept.now, kept.state_version).await?;
+    assert_eq!(
+        (&fresh.state, &fresh.step_run_ids, &fresh.target_run_ids),
+        (&kept.state, &kept.step_run_ids, &kept.target_run_ids),
+        "the kept state of deployment {} (version {}) differs from the stored one",
+        kept.deployment_id(),
+        kept.state_version
+    );
+    Ok(())
+}
+
+/// Only a deployment waiting for a person has an open question (the machine's invariant).
+async fn open_question(
+    client: &impl GenericClient,
+    row: &Deployment,
+) -> Result<Option<Interruption>, StorageError> {
+    match row.status {
+        DeploymentStatus::WaitingForIntervention => {
+            interruptions::lock_open(client, row.deployment_id).await
+        }
+        _ => Ok(None),
+    }
+}
+
 /// Loads a deployment whose row (and pair) the caller has locked already; `now` is the
 /// database's clock read with the lock.
 pub async fn load_locked(
     client: &impl GenericClient,
     row: Deployment,
     now: Timestamp,
+    state_version: i64,
 ) -> Result<Loaded, StorageError> {
     let deployment_id = row.deployment_id;
     let context =
         DeploymentContext::load(client, deployment_id, row.project_id, row.environment_id).await?;
     let runs = deployments::step_runs(client, deployment_id).await?;
-    // Only a deployment waiting for a person has an open question (the machine's invariant).
-    let open = match row.status {
-        DeploymentStatus::WaitingForIntervention => {
-            interruptions::lock_open(client, deployment_id).await?
-        }
-        _ => None,
-    };
-    assemble(context, row, runs, open, now)
+    let open = open_question(client, &row).await?;
+    assemble(context, row, runs, open, now, state_version)
 }
 
 /// Puts a stored deployment together for the machine: the release's process gives each
@@ -137,6 +191,7 @@ pub fn assemble(
     runs: Vec<deployments::StepRun>,
     open: Option<Interruption>,
     now: Timestamp,
+    state_version: i64,
 ) -> Result<Loaded, StorageError> {
     let steps = context.release.process.steps();
     let deployment_id = row.deployment_id;
@@ -193,6 +248,30 @@ pub fn assemble(
             run,
         )?);
     }
+    let kept = Known {
+        state_version,
+        context: Arc::new(context),
+        step_run_ids,
+        target_run_ids,
+        steps: states,
+    };
+    finish(kept, row, open, now)
+}
+
+/// A loaded deployment from its steps' state and its row, as read or as kept.
+fn finish(
+    kept: Known,
+    row: Deployment,
+    open: Option<Interruption>,
+    now: Timestamp,
+) -> Result<Loaded, StorageError> {
+    let Known {
+        state_version,
+        context,
+        step_run_ids,
+        target_run_ids,
+        steps,
+    } = kept;
     let open_interruption = open
         .as_ref()
         .map(|interruption| {
@@ -219,13 +298,14 @@ pub fn assemble(
         started_at: row.started_at,
         finished_at: row.finished_at,
         guided_failure: row.guided_failure,
-        steps: states,
+        steps,
         open_interruption,
         awaiting: None,
     };
     Ok(Loaded {
         context,
         row,
+        state_version,
         step_run_ids,
         target_run_ids,
         state,
@@ -255,6 +335,7 @@ fn target_state(target: TargetRef, run: deployments::StepRun) -> Result<TargetRu
         claim_id: run.claim_id,
         started_at: run.started_at,
         finished_at: run.finished_at,
+        outputs: run.outputs,
     })
 }
 

@@ -23,6 +23,7 @@
 
 mod drive;
 mod interruption;
+pub(crate) mod known;
 mod load;
 mod messages;
 mod persist;

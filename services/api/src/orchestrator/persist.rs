@@ -22,6 +22,8 @@ pub struct Persisted {
     pub wrote_outbox: bool,
     /// The deployment gave up its project and environment: start the next queued one.
     pub next_queued: Option<NextQueued>,
+    /// The state version the write left, when it changed the state (`known.rs`).
+    pub state_version: Option<i64>,
 }
 
 pub async fn persist(
@@ -33,8 +35,10 @@ pub async fn persist(
     let after = &transition.deployment;
     let deployment_id = loaded.deployment_id();
     let targets = dispatched_targets(client, transition).await?;
-    save_state(client, loaded, transition, &targets).await?;
-    let mut persisted = Persisted::default();
+    let mut persisted = Persisted {
+        state_version: save_state(client, loaded, transition, &targets).await?,
+        ..Persisted::default()
+    };
     let mut lines = Vec::new();
     for effect in &transition.effects {
         match effect {
@@ -152,18 +156,16 @@ fn missing_target(id: TargetId) -> StorageError {
     StorageError::Missing(format!("target {id}"))
 }
 
-/// Writes the deployment's row and the step runs whose state changed.
+/// Writes the step runs whose state changed and, when anything did, the deployment's row
+/// with its next state version, which it returns.
 async fn save_state(
     client: &impl GenericClient,
     loaded: &Loaded,
     transition: &Transition,
     targets: &HashMap<TargetId, Target>,
-) -> Result<(), StorageError> {
+) -> Result<Option<i64>, StorageError> {
     let after = &transition.deployment;
     let new = progress_of(after);
-    if progress_of(&loaded.state) != new {
-        progress::save_deployment(client, loaded.deployment_id(), &new).await?;
-    }
     let mut changed = Vec::new();
     for (index, (old, new)) in loaded.state.steps.iter().zip(&after.steps).enumerate() {
         if old != new {
@@ -198,7 +200,12 @@ async fn save_state(
             changed.push(progress);
         }
     }
-    progress::save_step_runs(client, &changed).await
+    if changed.is_empty() && progress_of(&loaded.state) == new {
+        return Ok(None);
+    }
+    progress::save_step_runs(client, &changed).await?;
+    let version = progress::save_deployment(client, loaded.deployment_id(), &new).await?;
+    Ok(Some(version))
 }
 
 /// The stored part of a deployment's state. Destructured whole, so a field added to the
@@ -266,8 +273,6 @@ fn target_progress_of(
     step_run_id: StepRunId,
     run: &TargetRun,
 ) -> Result<StepProgress<'_>, StorageError> {
-    static NO_OUTPUTS: std::sync::LazyLock<std::collections::BTreeMap<String, String>> =
-        std::sync::LazyLock::new(Default::default);
     let TargetRun {
         target: _, // fixed when the deployment was created
         status,
@@ -279,6 +284,7 @@ fn target_progress_of(
         claim_id,
         started_at,
         finished_at,
+        outputs,
     } = run;
     Ok(StepProgress {
         step_run_id,
@@ -291,7 +297,7 @@ fn target_progress_of(
         dispatched_at: *dispatched_at,
         started_at: *started_at,
         finished_at: *finished_at,
-        outputs: &NO_OUTPUTS,
+        outputs,
         claimed_by: claimed_by.as_deref(),
         claim_id: claim_id.map(ClaimId::into_uuid),
         dispatched_pool: None,

@@ -65,7 +65,7 @@ async fn start_line(
             let Some(locked) = deployment_queue::lock_queued(client, deployment_id).await? else {
                 return Ok(None); // not queued any more: nothing to start
             };
-            let loaded = load_locked(client, locked.row?, locked.now).await?;
+            let loaded = load_locked(client, locked.row?, locked.now, locked.state_version).await?;
             drive_one(state, client, &loaded, Command::Start)
                 .await
                 .map(Some)

@@ -3,6 +3,7 @@
 //! finish is written, in one transaction. A duplicated event changes nothing; a late or
 //! stale result only adds its log lines.
 
+use chrono::SubsecRound;
 use ferry_contracts::{StepEvent, StepEventBody};
 use ferry_domain::deployment::{Command, StepReport};
 use ferry_storage::{StorageError, deployments, processed, task_log};
@@ -40,7 +41,7 @@ pub async fn apply(state: &AppState, event: &StepEvent) -> Result<bool, StorageE
     // A result may finish the deployment and start the next queued one: `lock` takes the
     // project+environment lock first.
     let (deployment_id, step_run_id) = (event.deployment_id, event.step_run_id);
-    let locked = load::lock(&transaction, deployment_id)
+    let locked = load::lock(&transaction, state.known_states(), deployment_id)
         .await?
         .ok_or_else(|| StorageError::Missing(format!("deployment {deployment_id}")))?;
     let belongs = match &locked {
@@ -88,8 +89,10 @@ pub async fn apply(state: &AppState, event: &StepEvent) -> Result<bool, StorageE
         // An attempt no dispatch ever had (negative) is simply stale.
         attempt: u32::try_from(event.attempt).unwrap_or(u32::MAX),
         outcome: outcome.clone(),
-        started_at: *started_at,
-        finished_at: *finished_at,
+        // To the microsecond PostgreSQL keeps: the state kept after this command is then the
+        // one a fresh read gives (`known.rs`).
+        started_at: started_at.trunc_subsecs(6),
+        finished_at: finished_at.trunc_subsecs(6),
         outputs: outputs.clone(),
     };
     let driven = match drive(state, &transaction, &loaded, Command::StepFinished(report)).await {
@@ -111,6 +114,7 @@ pub async fn apply(state: &AppState, event: &StepEvent) -> Result<bool, StorageE
             "stale step result ignored"
         );
     }
-    transaction.commit().await?;
-    Ok(driven.wrote_outbox)
+    let wrote_outbox = driven.wrote_outbox;
+    driven.commit(state, transaction).await?;
+    Ok(wrote_outbox)
 }

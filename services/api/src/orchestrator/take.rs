@@ -26,7 +26,7 @@ pub async fn take(
         interruption,
         loaded,
         ..
-    } = lock_interruption(&transaction, raw_id).await?;
+    } = lock_interruption(&transaction, state.known_states(), raw_id).await?;
     let command = Command::Take {
         taken_by: actor.name().to_owned(),
     };

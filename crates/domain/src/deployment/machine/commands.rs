@@ -204,10 +204,11 @@ impl Machine {
             finished_at,
         };
         let run = &mut self.deployment.steps[index];
-        run.outputs.extend(outputs);
         if let Some(target) = target {
+            run.targets[target].outputs.extend(outputs);
             return self.target_finished(index, target, outcome, &times);
         }
+        run.outputs.extend(outputs);
         let name = run.name().clone();
         let (exit_code, reason) = match outcome {
             StepOutcome::Succeeded => {
