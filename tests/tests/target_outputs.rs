@@ -35,7 +35,7 @@ async fn outputs_of_a_step_on_targets_are_kept_per_target() {
                     "kind": "deploy_package",
                     "package_id": "two-boxes",
                     "target_roles": ["app"],
-                    "scripts": {"post_deploy": "set_octopusvariable Where \"#{Octopus.Machine.Name}\"\nset_octopusvariable Same same-everywhere"}
+                    "scripts": {"post_deploy": "set_octopusvariable Where \"#{Octopus.Machine.Name}\"\nset_octopusvariable Same same-everywhere\n# Another target's spelling of the name must not reach box-a's own value.\nif [ \"#{Octopus.Machine.Name}\" = box-b ]; then set_octopusvariable where from-b-lowercase; fi"}
                 },
                 {
                     "name": "Check",
@@ -69,14 +69,19 @@ async fn outputs_of_a_step_on_targets_are_kept_per_target() {
             .lines()
             .find(|line| line.contains(&format!("[{name}] on {name}: where=")))
             .unwrap_or_else(|| panic!("no Check line from {name}: {text}"));
-        assert!(line.contains(&format!("where={name} ")), "{line}");
+        let expected = if name == "box-a" {
+            "box-a"
+        } else {
+            "from-b-lowercase"
+        };
+        assert!(line.contains(&format!("where={expected} ")), "{line}");
         assert!(
             line.contains("/.ferry/Applications/Dev/two-boxes/1.0.0"),
             "each target's own installation folder: {line}"
         );
     }
     assert!(
-        text.contains("a=box-a b=box-b same=same-everywhere short=undefined"),
+        text.contains("a=box-a b=from-b-lowercase same=same-everywhere short=undefined"),
         "{text}"
     );
 }

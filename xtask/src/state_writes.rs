@@ -25,7 +25,6 @@ const LEASE: &str = "services/api/src/orchestrator/lease.rs";
 /// must be added here, with its caller, or the check fails.
 pub const CALLERS: &[(&str, &str)] = &[
     ("save_deployment", PERSIST),
-    ("save_step_runs", PERSIST),
     ("open_interruption", PERSIST),
     ("take_interruption", PERSIST),
     ("resolve_interruption", PERSIST),

@@ -1,10 +1,13 @@
 //! The protocol between a worker and `ferry-helper`, the one program Ferry runs on a target
 //! (over SSH, or as the script user for a `local` target): JSON lines.
 //!
-//! The worker starts `ferry-helper run` and writes one [`HelperRequest`] as a single JSON line
-//! on its standard input, followed, when `package.follows` is set, by exactly
-//! `package.size_bytes` raw bytes of the package. The helper answers on its standard output
-//! with one [`HelperEvent`] per line, the last one [`HelperEvent::Finished`]; nothing else is
+//! The worker starts `ferry-helper run <run> <size>` (the run's name for `ferry-helper stop`,
+//! and the helper's own size, checked before anything else: [`HELPER_DAMAGED_EXIT`]) and
+//! writes one [`HelperRequest`] as a single JSON line on its standard input, followed, when
+//! `package.follows` is set, by exactly `package.size_bytes` raw bytes of the package. The
+//! helper answers on its standard output with one [`HelperEvent`] per line, the first one
+//! [`HelperEvent::Started`] (before it reads the request), the last one
+//! [`HelperEvent::Finished`]; nothing else is
 //! written to standard output (what scripts print arrives as `Log` events). A helper that ends
 //! without `Finished` failed (its standard error says why). Everything in the request is
 //! already rendered by the worker: the helper renders only the files it is told to substitute.
@@ -13,6 +16,11 @@ use serde::{Deserialize, Serialize};
 
 /// The version of this protocol; a helper refuses a request of another.
 pub const HELPER_PROTOCOL: u32 = 1;
+
+/// The helper's exit status when its own file is not the size the worker named
+/// (`ferry-helper run <run> <size>`): the copy on the target is damaged, and the worker sends
+/// it again. It exits so before it reads or says anything.
+pub const HELPER_DAMAGED_EXIT: u8 = 97;
 
 /// One run of a step on a target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,8 +63,9 @@ pub struct HelperPackage {
     pub size_bytes: u64,
     /// `zip` or `tar.gz`.
     pub format: String,
-    /// Whether the bytes follow the request line: the worker looked first
-    /// (`test -f ~/.ferry/packages/<sha256>`) and found no cached copy. When they do not
+    /// Whether the bytes follow the request line: the run's command found no cached copy
+    /// (`[ -f ~/.ferry/packages/<sha256> ]`, said on its first line before the request is
+    /// written; for a `local` target the worker looks itself). When they do not
     /// follow and the copy is gone or damaged, the run fails as retryable, and the worker
     /// sends the package on the next attempt. Bytes that arrive short or whose SHA-256
     /// differs are refused (nothing is cached), also as retryable.

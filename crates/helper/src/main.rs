@@ -18,14 +18,17 @@ fn main() -> ExitCode {
                 }
             };
             // The size the worker sent (`run <run> <size>`): a copy cut short or grown on the
-            // target says so, and the worker sends it again (exit 97).
+            // target says so, and the worker sends it again.
             if let Some(expected) = std::env::args().nth(3) {
-                let actual = std::fs::metadata("/proc/self/exe").map(|found| found.len());
-                if actual.as_ref().ok().map(u64::to_string).as_deref() != Some(expected.as_str()) {
+                // Without `/proc`, the file the program was started from; neither: unchecked.
+                let actual = std::fs::metadata("/proc/self/exe")
+                    .or_else(|_| std::env::current_exe().and_then(std::fs::metadata))
+                    .map(|found| found.len());
+                if actual.is_ok() && actual.as_ref().ok() != expected.parse::<u64>().ok().as_ref() {
                     eprintln!(
                         "ferry-helper: this copy is damaged ({actual:?} bytes, {expected} expected)"
                     );
-                    return ExitCode::from(97);
+                    return ExitCode::from(ferry_contracts::helper::HELPER_DAMAGED_EXIT);
                 }
             }
             ferry_helper::stop::install();

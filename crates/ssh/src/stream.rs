@@ -40,6 +40,8 @@ impl Connection {
             .map_err(|error| session_error(&endpoint, &error))?;
         let (mut read, write) = channel.split();
         let writer_endpoint = endpoint.clone();
+        let sent_so_far = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = std::sync::Arc::clone(&sent_so_far);
         let writer = tokio::spawn(async move {
             let mut sink = write.make_writer();
             let mut buffer = vec![0u8; 256 * 1024];
@@ -61,6 +63,7 @@ impl Connection {
                     return Ok(sent);
                 }
                 sent += read as u64;
+                counted.store(sent, std::sync::atomic::Ordering::Relaxed);
             }
             let _ = sink.flush().await;
             let _ = write.eof().await;
@@ -78,9 +81,15 @@ impl Connection {
                 _ => {}
             }
         }
+        // The channel closed: the command ended, and nothing more can reach it. A writer
+        // still waiting for input to send (its source may wait on what the command said) is
+        // stopped rather than awaited, so a command that exits early never hangs the run.
+        if !writer.is_finished() {
+            writer.abort();
+        }
         let sent = match writer.await {
             Ok(result) => result?,
-            Err(_) => 0,
+            Err(_) => sent_so_far.load(std::sync::atomic::Ordering::Relaxed),
         };
         let status = status.ok_or_else(|| SshError::Session {
             endpoint: endpoint.to_string(),

@@ -22,7 +22,7 @@ pub async fn fail_unreadable(
     deployment_id: DeploymentId,
     reason: &str,
 ) -> Result<(), StorageError> {
-    client
+    let failed = client
         .execute_cached(
             "UPDATE deployments SET status = 'Failed', error = $2, finished_at = now(),
                  state_version = state_version + 1
@@ -30,6 +30,9 @@ pub async fn fail_unreadable(
             &[deployment_id.as_uuid(), &reason],
         )
         .await?;
+    if failed == 0 {
+        return Ok(()); // not queued any more: its runs are the machine's to change
+    }
     client
         .execute_cached(
             "UPDATE step_runs SET status = 'Abandoned', error = $2, finished_at = now()
@@ -91,15 +94,18 @@ pub struct DeploymentProgress<'a> {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-/// Writes a deployment's new status, error and times, and moves its state version on,
-/// returning the new version. Called for every change of a deployment's state (its step
-/// runs' included): the API keeps the state it last wrote and trusts it only while the row
-/// still has the version that write gave it (`orchestrator/known.rs`).
+/// Writes a deployment's new state — the step runs that changed, then its status, error and
+/// times — and moves its state version on, returning the new version. Step runs are written
+/// only here (and by the two ways out for unreadable data, which move the version too): the
+/// API keeps the state it last wrote and trusts it only while the row still has the version
+/// that write gave it (`orchestrator/known.rs`).
 pub async fn save_deployment(
     client: &impl GenericClient,
     deployment_id: DeploymentId,
     progress: &DeploymentProgress<'_>,
+    steps: &[StepProgress<'_>],
 ) -> Result<i64, StorageError> {
+    save_step_runs(client, steps).await?;
     let row = client
         .query_one_cached(
             "UPDATE deployments SET status = $2, error = $3, started_at = $4, finished_at = $5,
@@ -141,7 +147,7 @@ pub struct StepProgress<'a> {
 }
 
 /// Writes the new state of the step runs that changed, in one statement.
-pub async fn save_step_runs(
+async fn save_step_runs(
     client: &impl GenericClient,
     steps: &[StepProgress<'_>],
 ) -> Result<(), StorageError> {

@@ -193,14 +193,15 @@ fn target_outputs(
     let here = run.targets.iter().find(|target_run| {
         on.is_some_and(|on| on.eq_ignore_ascii_case(target_run.target.name.as_str()))
     });
-    // The short names: this target's value, else the one every target agrees on (`None`
-    // once two disagree).
-    let mut short: BTreeMap<&str, Option<&str>> = BTreeMap::new();
+    // The short names, compared as templates compare names (case-insensitively): this
+    // target's value, else the one every target agrees on (`None` once two disagree).
+    let mut short: BTreeMap<String, (&str, Option<&str>)> = BTreeMap::new();
     if let Some(here) = here {
         for (output, value) in &here.outputs {
-            short.insert(output, Some(value));
+            short.insert(output.to_lowercase(), (output, Some(value)));
         }
     }
+    let from_here: std::collections::BTreeSet<String> = short.keys().cloned().collect();
     for target_run in &run.targets {
         let target = target_run.target.name.as_str();
         for (output, value) in &target_run.outputs {
@@ -208,20 +209,21 @@ fn target_outputs(
                 format!("Action[{step}].Output[{target}].{output}"),
                 value.clone(),
             ));
-            if here.is_some_and(|here| here.outputs.contains_key(output)) {
+            let key = output.to_lowercase();
+            if from_here.contains(&key) {
                 continue;
             }
             short
-                .entry(output)
-                .and_modify(|agreed| {
+                .entry(key)
+                .and_modify(|(_, agreed)| {
                     if *agreed != Some(value.as_str()) {
                         *agreed = None;
                     }
                 })
-                .or_insert(Some(value));
+                .or_insert((output, Some(value)));
         }
     }
-    for (output, value) in short {
+    for (output, value) in short.into_values() {
         if let Some(value) = value {
             system.push((format!("Action[{step}].Output.{output}"), value.to_owned()));
         }

@@ -12,7 +12,7 @@ use crate::control::Stop;
 use crate::events::EventSink;
 
 /// When a run must end: when its step is stopped (cancelled, given up) or at its deadline
-/// (the step's timeout). The run on the target is then told to stop (`target_run.rs`).
+/// (the step's timeout). The run on the target is then told to stop (`ssh_target.rs`).
 #[derive(Clone, Copy)]
 pub(crate) struct Until<'a> {
     pub stop: &'a Stop,

@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use ferry_contracts::helper::{HelperRequest, HelperResult};
+use ferry_contracts::helper::{HELPER_DAMAGED_EXIT, HelperRequest, HelperResult};
 use ferry_ssh::Output;
 use tokio::io::AsyncWriteExt;
 
@@ -14,10 +14,8 @@ use crate::events::EventSink;
 use crate::helper_events::{self, Until};
 use crate::ssh_target::{PROBE_OUTPUT_BYTES, SshRun, after_connecting};
 
-/// The helper's exit status when its own file is not the size the worker sent
-/// (`ferry-helper run <run> <size>`); with 126 and 127 (the shell could not start it) it
-/// means the copy on the target is damaged, and it is sent again.
-const HELPER_DAMAGED: u32 = 97;
+/// `status` before the command has ended with one (a broken session never does).
+const NO_STATUS: u32 = u32::MAX;
 
 /// How one run of the command ended.
 pub(crate) enum Ended {
@@ -107,7 +105,7 @@ pub(crate) async fn converse_once(
             let _ = writer.shutdown().await;
         })
     };
-    let status = Arc::new(AtomicU32::new(0));
+    let status = Arc::new(AtomicU32::new(NO_STATUS));
     let (lines, receiver) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
     let spoke = Arc::new(AtomicBool::new(false));
     let mut first = FirstLineReader {
@@ -116,6 +114,7 @@ pub(crate) async fn converse_once(
         pending: Vec::new(),
         lines: lines.clone(),
         spoke: Arc::clone(&spoke),
+        skipped: 0,
     };
     let connection = run.connection;
     let command = command(run, request);
@@ -161,15 +160,19 @@ pub(crate) async fn converse_once(
     match (conversed, said) {
         (Ok(result), _) => Ok(Ended::Answered(result)),
         (Err(_), Some(FirstLine::Missing { os, arch })) => Ok(Ended::Missing { os, arch }),
-        // Not a word from the helper, not even its first (`HelperEvent::Started`): it ran
-        // nothing, and its copy is sent again (a copy cut short dies before `main`).
+        // The command ended (the session did not break) without a word from the helper,
+        // not even its first (`HelperEvent::Started`): it ran nothing, and its copy is sent
+        // again — its file is not the size sent (`HELPER_DAMAGED_EXIT`), or it is too
+        // damaged to start (a copy cut short dies before `main`).
         (Err(reason), Some(FirstLine::Ready { .. }))
-            if !spoke.load(Ordering::Relaxed) && !until.is_over() =>
+            if !spoke.load(Ordering::Relaxed)
+                && status.load(Ordering::Relaxed) != NO_STATUS
+                && !until.is_over() =>
         {
             let status = status.load(Ordering::Relaxed);
             Ok(Ended::Damaged(format!(
                 "did not start (exit {status}{}): {reason}",
-                if status == HELPER_DAMAGED {
+                if status == u32::from(HELPER_DAMAGED_EXIT) {
                     ", its file is not the size sent"
                 } else {
                     ""
@@ -193,6 +196,8 @@ struct FirstLineReader {
     lines: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
     /// Whether anything came after the first line: the helper started.
     spoke: Arc<AtomicBool>,
+    /// Bytes of banner lines skipped so far.
+    skipped: usize,
 }
 
 impl FirstLineReader {
@@ -205,34 +210,141 @@ impl FirstLineReader {
             return;
         };
         self.pending.extend_from_slice(bytes);
-        let Some(end) = self.pending.iter().position(|byte| *byte == b'\n') else {
-            if self.pending.len() > PROBE_OUTPUT_BYTES {
-                self.pending.clear(); // a banner without end: never the first line
+        // Start-up files may print lines before the command's own (a banner): skipped, up
+        // to `PROBE_OUTPUT_BYTES` of them; more, and the target is not answering as it should.
+        while let Some(end) = self.pending.iter().position(|byte| *byte == b'\n') {
+            let rest = self.pending.split_off(end + 1);
+            let line = String::from_utf8_lossy(&self.pending).into_owned();
+            self.pending = rest;
+            // A banner without a line end runs into the command's line: found where it starts.
+            let Some(at) = line.find("ferry-probe ") else {
+                self.skipped += line.len();
+                if self.skipped > PROBE_OUTPUT_BYTES {
+                    self.settle(FirstLine::Unexpected(line.chars().take(200).collect()));
+                    return; // `said_tx` dropped: nothing is sent to the target
+                }
+                continue;
+            };
+            let said = first_line(line[at..].trim());
+            if let FirstLine::Ready { cached } = said {
+                let _ = said_tx.send(cached);
             }
-            self.said_tx = Some(said_tx);
-            return;
-        };
-        let rest = self.pending.split_off(end + 1);
-        let line = String::from_utf8_lossy(&self.pending).trim().to_owned();
-        self.pending.clear();
-        let said = first_line(&line);
-        if let FirstLine::Unexpected(_) = said
-            && !line.starts_with("ferry-probe")
-        {
-            // A start-up file's banner comes before the command's own line: skip it.
-            self.said_tx = Some(said_tx);
-            self.stdout(&rest);
+            self.settle(said);
+            let rest = std::mem::take(&mut self.pending);
+            if !rest.is_empty() {
+                self.spoke.store(true, Ordering::Relaxed);
+                let _ = self.lines.send(rest);
+            }
             return;
         }
-        if let FirstLine::Ready { cached } = said {
-            let _ = said_tx.send(cached);
+        if self.pending.len() + self.skipped > PROBE_OUTPUT_BYTES {
+            self.settle(FirstLine::Unexpected("a line without end".to_owned()));
+            return;
         }
+        self.said_tx = Some(said_tx);
+    }
+
+    fn settle(&mut self, said: FirstLine) {
         if let Ok(mut kept) = self.said.lock() {
             *kept = Some(said);
         }
-        if !rest.is_empty() {
-            self.spoke.store(true, Ordering::Relaxed);
-            let _ = self.lines.send(rest);
-        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FirstLine, FirstLineReader, first_line};
+    use std::sync::atomic::AtomicBool;
+    use std::sync::{Arc, Mutex};
+
+    #[test]
+    fn the_first_line_says_ready_or_missing_and_anything_else_is_unexpected() {
+        assert_eq!(
+            first_line("ferry-probe ready 1"),
+            FirstLine::Ready { cached: true }
+        );
+        assert_eq!(
+            first_line("ferry-probe ready 0"),
+            FirstLine::Ready { cached: false }
+        );
+        assert_eq!(
+            first_line("ferry-probe missing Linux aarch64"),
+            FirstLine::Missing {
+                os: "Linux".into(),
+                arch: "aarch64".into()
+            }
+        );
+        assert!(matches!(
+            first_line("ferry-probe what"),
+            FirstLine::Unexpected(_)
+        ));
+    }
+
+    #[test]
+    fn a_banner_before_the_first_line_is_skipped_and_what_follows_goes_on() {
+        let (said_tx, said_rx) = tokio::sync::oneshot::channel();
+        let (lines, mut received) = tokio::sync::mpsc::unbounded_channel();
+        let said = Arc::new(Mutex::new(None));
+        let spoke = Arc::new(AtomicBool::new(false));
+        let mut reader = FirstLineReader {
+            said_tx: Some(said_tx),
+            said: Arc::clone(&said),
+            pending: Vec::new(),
+            lines,
+            spoke: Arc::clone(&spoke),
+            skipped: 0,
+        };
+        reader.stdout(b"Welcome to the box\nferry-probe re");
+        assert!(said.lock().unwrap().is_none(), "not a whole line yet");
+        reader.stdout(b"ady 1\n{\"event\":\"started\"}\n");
+        assert_eq!(
+            *said.lock().unwrap(),
+            Some(FirstLine::Ready { cached: true })
+        );
+        assert_eq!(said_rx.blocking_recv(), Ok(true));
+        assert_eq!(received.try_recv().unwrap(), b"{\"event\":\"started\"}\n");
+        assert!(spoke.load(std::sync::atomic::Ordering::Relaxed));
+    }
+
+    #[test]
+    fn a_flood_of_lines_before_the_first_line_ends_the_wait_instead_of_the_worker() {
+        let (said_tx, said_rx) = tokio::sync::oneshot::channel();
+        let (lines, _received) = tokio::sync::mpsc::unbounded_channel();
+        let said = Arc::new(Mutex::new(None));
+        let mut reader = FirstLineReader {
+            said_tx: Some(said_tx),
+            said: Arc::clone(&said),
+            pending: Vec::new(),
+            lines,
+            spoke: Arc::new(AtomicBool::new(false)),
+            skipped: 0,
+        };
+        reader.stdout(&[b'x'; 64]);
+        reader.stdout(&[b"\n".repeat(65_536), b"ferry-probe ready 1\n".to_vec()].concat());
+        assert!(matches!(
+            *said.lock().unwrap(),
+            Some(FirstLine::Unexpected(_))
+        ));
+        assert!(
+            said_rx.blocking_recv().is_err(),
+            "nothing is sent to the target"
+        );
+    }
+
+    #[test]
+    fn a_banner_without_a_line_end_still_finds_the_first_line() {
+        let (said_tx, said_rx) = tokio::sync::oneshot::channel();
+        let (lines, _received) = tokio::sync::mpsc::unbounded_channel();
+        let said = Arc::new(Mutex::new(None));
+        let mut reader = FirstLineReader {
+            said_tx: Some(said_tx),
+            said: Arc::clone(&said),
+            pending: Vec::new(),
+            lines,
+            spoke: Arc::new(AtomicBool::new(false)),
+            skipped: 0,
+        };
+        reader.stdout(b"Welcomeferry-probe ready 0\n");
+        assert_eq!(said_rx.blocking_recv(), Ok(false));
     }
 }

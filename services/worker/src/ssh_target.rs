@@ -227,7 +227,7 @@ async fn upload_helper(
         "set -e; umask 077; d=\"$HOME/.ferry/helpers\"; mkdir -p \"$d\"; t=\"$d/.{sha}.$$\"; \
          cat > \"$t\"; echo \"{sha}  $t\" | sha256sum -c --status || {{ rm -f \"$t\"; echo 'ferry-helper arrived damaged' >&2; exit 3; }}; \
          chmod 700 \"$t\"; mv -f \"$t\" \"$d/{sha}\"; \
-         ls -t \"$d\" | tail -n +{keep} | while read -r old; do rm -f \"$d/$old\"; done",
+         for old in $(ls -t \"$d\" | tail -n +{keep}); do case \"$old\" in *[!0-9a-f]*) ;; *) rm -f \"$d/$old\" || true;; esac; done",
         keep = HELPERS_KEPT + 1,
     );
     let mut errors = Vec::new();

@@ -1,7 +1,8 @@
-//! One step's run on one target: its settings rendered for that target, the connection
-//! (retried while the failure is retryable), `ferry-helper` and the package brought over
-//! only when the target lacks them, and the helper's answers turned into log lines, outputs
-//! and the result. The protocol is `ferry_contracts::helper`; ARCHITECTURE.md describes it.
+//! One step's run on one target: its settings rendered for that target into the helper's
+//! request, the package fetched into the worker's cache, then the run over SSH
+//! (`ssh_target.rs`) or on a `local` target (`local_target.rs`), and the helper's result
+//! turned into the step's outcome. The protocol is `ferry_contracts::helper`;
+//! ARCHITECTURE.md describes it.
 
 use ferry_contracts::helper::{HelperLimits, HelperRequest, HelperResult};
 use ferry_contracts::{LogStream, StepJob, StepOutcome, TargetJob, TargetReach};

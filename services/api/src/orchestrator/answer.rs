@@ -10,7 +10,7 @@ use ferry_storage::interruptions::{self, Interruption};
 use ferry_storage::{Client, StorageError};
 use serde_json::json;
 
-use super::drive::{commit, drive};
+use super::drive::drive;
 use super::interruption::{NamedInterruption, lock_interruption, refusal_error};
 use crate::AppState;
 use crate::actor::Actor;
@@ -69,6 +69,6 @@ pub async fn answer(
     let answered = interruptions::find(&transaction, interruption.interruption_id)
         .await?
         .ok_or_else(|| StorageError::Missing(format!("interruption {raw_id}")))?;
-    commit(state, transaction, driven.wrote_outbox).await?;
+    driven.commit(state, transaction).await?;
     Ok(answered)
 }

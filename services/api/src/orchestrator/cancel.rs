@@ -70,6 +70,6 @@ pub async fn cancel(
         },
     )
     .await?;
-    commit(state, transaction, driven.wrote_outbox).await?;
+    driven.commit(state, transaction).await?;
     Ok(())
 }

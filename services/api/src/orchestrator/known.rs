@@ -3,26 +3,25 @@
 //! step's targets, a thousand rows per event. An entry is used only while the deployment's
 //! row still has the state version the write gave it (`progress::save_deployment` moves it
 //! on with every change of a deployment's state, whoever makes it: another API process, the
-//! sweeper, an operator's command), so a stale entry is never used, only missed; a miss reads
+//! sweeper, a command of a person), so a stale entry is never used, only missed; a miss reads
 //! the database as before. Debug builds check every hit against a fresh read.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use ferry_domain::deployment::StepRun;
 use ferry_domain::{DeploymentId, StepRunId};
-
-use crate::context::DeploymentContext;
 
 /// How many step runs (a step's own and its targets') the entries hold at most, together:
 /// with a few hundred bytes each, a few tens of MiB.
 const MAX_RUNS: usize = 100_000;
 
-/// What a deployment's load reads beside its row, as of one state version.
+/// What a deployment's load reads of its step runs, as of one state version. What else a
+/// command needs (its row, the release and the names of its project and environment, which
+/// a person may change meanwhile, the open question) is read every time.
 #[derive(Debug, Clone)]
 pub struct Known {
     pub state_version: i64,
-    pub context: Arc<DeploymentContext>,
     pub step_run_ids: Vec<StepRunId>,
     pub target_run_ids: Vec<Vec<StepRunId>>,
     /// The steps' state as written.
@@ -108,5 +107,65 @@ impl KnownStates {
         if let Some((_, old)) = entries.by_deployment.remove(&deployment_id) {
             entries.runs -= old.runs();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Known, KnownStates, MAX_RUNS};
+    use ferry_domain::{DeploymentId, StepRunId};
+    use uuid::Uuid;
+
+    fn known(state_version: i64, runs: usize) -> Known {
+        Known {
+            state_version,
+            step_run_ids: (0..runs)
+                .map(|_| StepRunId::from_uuid(Uuid::now_v7()))
+                .collect(),
+            target_run_ids: Vec::new(),
+            steps: Vec::new(),
+        }
+    }
+
+    fn deployment() -> DeploymentId {
+        DeploymentId::from_uuid(Uuid::now_v7())
+    }
+
+    #[test]
+    fn an_entry_is_used_only_at_the_version_it_was_kept_at() {
+        let states = KnownStates::default();
+        let id = deployment();
+        states.remember(id, known(3, 1));
+        assert!(states.get(id, 2).is_none(), "an older row: not ours");
+        assert!(
+            states.get(id, 4).is_none(),
+            "a newer row: someone wrote since"
+        );
+        assert_eq!(states.get(id, 3).map(|kept| kept.state_version), Some(3));
+    }
+
+    #[test]
+    fn a_later_version_is_never_replaced_by_an_earlier_one_and_forget_drops_it() {
+        let states = KnownStates::default();
+        let id = deployment();
+        states.remember(id, known(5, 1));
+        states.remember(id, known(4, 1)); // a command that committed first, kept last
+        assert!(states.get(id, 4).is_none());
+        assert!(states.get(id, 5).is_some());
+        states.forget(id);
+        assert!(states.get(id, 5).is_none());
+    }
+
+    #[test]
+    fn the_least_recently_used_goes_once_the_runs_are_over_the_bound() {
+        let states = KnownStates::default();
+        let (old, used, new) = (deployment(), deployment(), deployment());
+        states.remember(old, known(1, MAX_RUNS / 3));
+        states.remember(used, known(1, MAX_RUNS / 3));
+        assert!(states.get(used, 1).is_some()); // `old` is now the least recently used
+        states.remember(new, known(1, MAX_RUNS / 2));
+        assert!(states.get(old, 1).is_none(), "evicted");
+        assert!(states.get(used, 1).is_some());
+        assert!(states.get(new, 1).is_some());
     }
 }

@@ -7,7 +7,7 @@ use ferry_contracts::StepEvent;
 use ferry_domain::deployment::{Command, LostAttempt, StopReason};
 use ferry_storage::{StorageError, deployments, progress};
 
-use super::drive::{CommandError, commit, drive};
+use super::drive::{CommandError, drive};
 use super::load::{self, Locked};
 use super::messages;
 use crate::AppState;
@@ -94,6 +94,6 @@ pub async fn expire(
         tracing::warn!(deployment_id = %lost.deployment_id, step_run_id = %lost.step_run_id, attempt = lost.attempt, "gave up on a lost attempt");
     }
     let wrote_outbox = driven.wrote_outbox;
-    commit(state, transaction, wrote_outbox).await?;
+    driven.commit(state, transaction).await?;
     Ok(Expired::GivenUp { wrote_outbox })
 }

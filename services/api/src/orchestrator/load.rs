@@ -60,7 +60,6 @@ impl Loaded {
     pub fn known_after(&self, state_version: i64, steps: &[StepRun]) -> Known {
         Known {
             state_version,
-            context: Arc::clone(&self.context),
             step_run_ids: self.step_run_ids.clone(),
             target_run_ids: self.target_run_ids.clone(),
             steps: steps.to_vec(),
@@ -116,8 +115,15 @@ pub async fn lock_row(
     let loaded = match locked.row {
         Ok(row) => match known.get(deployment_id, locked.state_version) {
             Some(kept) => {
+                let context = DeploymentContext::load(
+                    client,
+                    deployment_id,
+                    row.project_id,
+                    row.environment_id,
+                )
+                .await?;
                 let open = open_question(client, &row).await?;
-                let loaded = finish(kept, row, open, locked.now);
+                let loaded = finish(kept, context, row, open, locked.now);
                 #[cfg(debug_assertions)]
                 if let Ok(loaded) = &loaded {
                     same_as_stored(client, loaded).await?;
@@ -250,28 +256,41 @@ pub fn assemble(
     }
     let kept = Known {
         state_version,
-        context: Arc::new(context),
         step_run_ids,
         target_run_ids,
         steps: states,
     };
-    finish(kept, row, open, now)
+    finish(kept, context, row, open, now)
 }
 
-/// A loaded deployment from its steps' state and its row, as read or as kept.
+/// A loaded deployment from its steps' state (as read or as kept), its context and its row.
+/// Each step's plan is made from the release again, for the environment as it is named now.
 fn finish(
     kept: Known,
+    context: DeploymentContext,
     row: Deployment,
     open: Option<Interruption>,
     now: Timestamp,
 ) -> Result<Loaded, StorageError> {
     let Known {
         state_version,
-        context,
         step_run_ids,
         target_run_ids,
-        steps,
+        mut steps,
     } = kept;
+    let process = context.release.process.steps();
+    if process.len() != steps.len() {
+        return Err(StorageError::Corrupt(format!(
+            "deployment {}: {} steps kept for {} in the process",
+            row.deployment_id,
+            steps.len(),
+            process.len()
+        )));
+    }
+    for (run, step) in steps.iter_mut().zip(process) {
+        run.spec = StepSpec::of(step, &context.environment_name, &row.excluded_steps);
+    }
+    let context = Arc::new(context);
     let open_interruption = open
         .as_ref()
         .map(|interruption| {

@@ -203,8 +203,7 @@ async fn save_state(
     if changed.is_empty() && progress_of(&loaded.state) == new {
         return Ok(None);
     }
-    progress::save_step_runs(client, &changed).await?;
-    let version = progress::save_deployment(client, loaded.deployment_id(), &new).await?;
+    let version = progress::save_deployment(client, loaded.deployment_id(), &new, &changed).await?;
     Ok(Some(version))
 }
 
