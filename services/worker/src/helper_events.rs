@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use ferry_contracts::LogStream;
-use ferry_contracts::helper::{HelperEvent, HelperRequest, HelperResult, HelperStream};
+use ferry_contracts::helper::{
+    HelperEvent, HelperPackage, HelperRequest, HelperResult, HelperStream,
+};
 
 use crate::control::Stop;
 use crate::events::EventSink;
@@ -60,6 +62,22 @@ pub(crate) async fn input(
         reader: input,
         request_bytes,
     })
+}
+
+/// What the log says of a run's package: found in the target's cache, or sent (the bytes
+/// after the request line).
+pub(crate) fn package_note(package: &HelperPackage, cached: bool, package_bytes: u64) -> String {
+    if cached {
+        format!(
+            "Package {} {} found in the target's cache, 0 bytes sent",
+            package.package_id, package.version
+        )
+    } else {
+        format!(
+            "Sent package {} {} to the target: {package_bytes} bytes",
+            package.package_id, package.version
+        )
+    }
 }
 
 /// Reads the helper's answers from `receiver` (standard output as it comes; standard error

@@ -113,12 +113,8 @@ pub(crate) async fn run(
     // with it its PID namespace, scripts included.
     let package_line = |sent: u64| {
         let package = request.package.as_ref().filter(|package| package.follows)?;
-        Some(format!(
-            "Sent package {} {} to the target: {} bytes",
-            package.package_id,
-            package.version,
-            sent.saturating_sub(input.request_bytes)
-        ))
+        let bytes = sent.saturating_sub(input.request_bytes);
+        Some(helper_events::package_note(package, false, bytes))
     };
     helper_events::converse(running, receiver, &package_line, sink, until).await
 }

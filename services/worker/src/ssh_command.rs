@@ -140,19 +140,8 @@ pub(crate) async fn converse_once(
             _ => return None,
         };
         let package = request.package.as_ref()?;
-        Some(if cached {
-            format!(
-                "Package {} {} found in the target's cache, 0 bytes sent",
-                package.package_id, package.version
-            )
-        } else {
-            format!(
-                "Sent package {} {} to the target: {} bytes",
-                package.package_id,
-                package.version,
-                sent.saturating_sub(request_bytes.load(Ordering::Relaxed))
-            )
-        })
+        let bytes = sent.saturating_sub(request_bytes.load(Ordering::Relaxed));
+        Some(helper_events::package_note(package, cached, bytes))
     };
     let conversed = helper_events::converse(running, receiver, &package_line, sink, until).await;
     feeding.abort();
@@ -257,6 +246,25 @@ mod tests {
     use std::sync::atomic::AtomicBool;
     use std::sync::{Arc, Mutex};
 
+    /// A reader as `converse_once` makes it, with the ends the tests look at.
+    fn reader() -> (
+        FirstLineReader,
+        tokio::sync::oneshot::Receiver<bool>,
+        tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+    ) {
+        let (said_tx, said_rx) = tokio::sync::oneshot::channel();
+        let (lines, received) = tokio::sync::mpsc::unbounded_channel();
+        let reader = FirstLineReader {
+            said_tx: Some(said_tx),
+            said: Arc::new(Mutex::new(None)),
+            pending: Vec::new(),
+            lines,
+            spoke: Arc::new(AtomicBool::new(false)),
+            skipped: 0,
+        };
+        (reader, said_rx, received)
+    }
+
     #[test]
     fn the_first_line_says_ready_or_missing_and_anything_else_is_unexpected() {
         assert_eq!(
@@ -282,18 +290,8 @@ mod tests {
 
     #[test]
     fn a_banner_before_the_first_line_is_skipped_and_what_follows_goes_on() {
-        let (said_tx, said_rx) = tokio::sync::oneshot::channel();
-        let (lines, mut received) = tokio::sync::mpsc::unbounded_channel();
-        let said = Arc::new(Mutex::new(None));
-        let spoke = Arc::new(AtomicBool::new(false));
-        let mut reader = FirstLineReader {
-            said_tx: Some(said_tx),
-            said: Arc::clone(&said),
-            pending: Vec::new(),
-            lines,
-            spoke: Arc::clone(&spoke),
-            skipped: 0,
-        };
+        let (mut reader, said_rx, mut received) = reader();
+        let (said, spoke) = (Arc::clone(&reader.said), Arc::clone(&reader.spoke));
         reader.stdout(b"Welcome to the box\nferry-probe re");
         assert!(said.lock().unwrap().is_none(), "not a whole line yet");
         reader.stdout(b"ady 1\n{\"event\":\"started\"}\n");
@@ -308,17 +306,8 @@ mod tests {
 
     #[test]
     fn a_flood_of_lines_before_the_first_line_ends_the_wait_instead_of_the_worker() {
-        let (said_tx, said_rx) = tokio::sync::oneshot::channel();
-        let (lines, _received) = tokio::sync::mpsc::unbounded_channel();
-        let said = Arc::new(Mutex::new(None));
-        let mut reader = FirstLineReader {
-            said_tx: Some(said_tx),
-            said: Arc::clone(&said),
-            pending: Vec::new(),
-            lines,
-            spoke: Arc::new(AtomicBool::new(false)),
-            skipped: 0,
-        };
+        let (mut reader, said_rx, _received) = reader();
+        let said = Arc::clone(&reader.said);
         reader.stdout(&[b'x'; 64]);
         reader.stdout(&[b"\n".repeat(65_536), b"ferry-probe ready 1\n".to_vec()].concat());
         assert!(matches!(
@@ -333,17 +322,7 @@ mod tests {
 
     #[test]
     fn a_banner_without_a_line_end_still_finds_the_first_line() {
-        let (said_tx, said_rx) = tokio::sync::oneshot::channel();
-        let (lines, _received) = tokio::sync::mpsc::unbounded_channel();
-        let said = Arc::new(Mutex::new(None));
-        let mut reader = FirstLineReader {
-            said_tx: Some(said_tx),
-            said: Arc::clone(&said),
-            pending: Vec::new(),
-            lines,
-            spoke: Arc::new(AtomicBool::new(false)),
-            skipped: 0,
-        };
+        let (mut reader, said_rx, _received) = reader();
         reader.stdout(b"Welcomeferry-probe ready 0\n");
         assert_eq!(said_rx.blocking_recv(), Ok(false));
     }

@@ -119,10 +119,7 @@ pub(crate) fn mark_cached(request: &mut HelperRequest, cached: bool, sink: &mut 
         if cached {
             sink.line(
                 LogStream::System,
-                format!(
-                    "Package {} {} found in the target's cache, 0 bytes sent",
-                    package.package_id, package.version
-                ),
+                crate::helper_events::package_note(package, true, 0),
             );
         }
     }
