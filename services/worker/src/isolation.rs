@@ -20,13 +20,6 @@ use std::process::Stdio;
 
 use anyhow::{Context, anyhow, bail};
 
-/// util-linux's `setpriv` (Essential on Debian), by absolute path so a script's `PATH`
-/// cannot replace it.
-const SETPRIV: &str = "/usr/bin/setpriv";
-
-/// `unshare` (util-linux): runs the script in a PID namespace of its own.
-const UNSHARE: &str = "/usr/bin/unshare";
-
 /// `getent` (libc-bin, Essential): looks the user up through NSS like every other tool.
 const GETENT: &str = "/usr/bin/getent";
 
@@ -93,7 +86,7 @@ impl ScriptUser {
             .stderr(Stdio::piped())
             .output()
             .await
-            .context("running setpriv")?;
+            .context("starting a program as the script user")?;
         if !switched.status.success() {
             let detail = String::from_utf8_lossy(&switched.stderr);
             bail!(
@@ -142,31 +135,19 @@ impl ScriptUser {
     ///
     /// It runs as PID 1 of a PID namespace of its own, so nothing it starts outlives it: when
     /// PID 1 of a namespace dies, the kernel kills every process in it, however it was
-    /// started (in the background, `setsid`, `nohup`, double-forked). The chain is
-    /// `setpriv --pdeathsig KILL` (the namespace's parent dies with the worker) →
-    /// `unshare --pid --fork --kill-child` (the script dies with the namespace's parent) →
-    /// `setpriv --reuid … --pdeathsig KILL` (switches users, then sets the signal again,
-    /// which switching would otherwise clear) → `program`. So a killed worker, a stopped
-    /// step and a timed-out step leave nothing running.
+    /// started (in the background, `setsid`, `nohup`, double-forked). Its keeper (the
+    /// namespace's parent) dies with the worker, and it dies with its keeper, so a killed
+    /// worker, a stopped step and a timed-out step leave nothing running (`launch.rs`).
     pub fn command(&self, program: &str) -> tokio::process::Command {
-        let mut command = tokio::process::Command::new(SETPRIV);
-        command
-            .args(["--pdeathsig", "KILL", "--", UNSHARE])
-            .args(["--pid", "--fork", "--kill-child", "--", SETPRIV])
-            .arg(format!("--reuid={}", self.uid))
-            .arg(format!("--regid={}", self.gid))
-            .args([
-                "--clear-groups",
-                "--inh-caps=-all",
-                "--ambient-caps=-all",
-                "--bounding-set=-all",
-                "--no-new-privs",
-                "--pdeathsig",
-                "KILL",
-                "--",
-                program,
-            ])
-            .env_clear();
+        let mut command = tokio::process::Command::new(program);
+        command.env_clear();
+        crate::launch::isolate(
+            &mut command,
+            crate::launch::Ids {
+                uid: self.uid,
+                gid: self.gid,
+            },
+        );
         command
     }
 

@@ -22,6 +22,7 @@ mod helper_binary;
 mod helper_events;
 mod housekeeping;
 pub mod isolation;
+mod launch;
 mod local_target;
 mod package;
 mod prepare;

@@ -115,10 +115,9 @@ pub async fn run(run: ScriptRun<'_>, sink: &mut EventSink<'_>) -> StepOutcome {
             format!("handing the step folder to the script user: {error}"),
         );
     }
-    // `setpriv` switches to the script user and asks the kernel to kill the script when the
-    // worker process dies, so a killed worker never leaves a step running behind the back of
-    // the step's redelivery. It replaces a `pre_exec` hook, which would force a full fork()
-    // of the worker for every step instead of the much cheaper posix_spawn().
+    // Started as the script user, killed by the kernel when the worker process dies, so a
+    // killed worker never leaves a step running behind the back of the step's redelivery
+    // (`launch.rs`).
     let mut command = script_user.command("bash");
     command
         .arg("--noprofile")
