@@ -119,6 +119,7 @@ async fn a_duplicated_or_stale_event_changes_nothing() {
             finished_at: Utc::now(),
             outputs: Default::default(),
             lines_before: None,
+            next: None,
         },
     };
     publish_twice(&publisher, &topology, &finished_event).await;
@@ -147,6 +148,7 @@ async fn a_duplicated_or_stale_event_changes_nothing() {
             finished_at: Utc::now(),
             outputs: Default::default(),
             lines_before: None,
+            next: None,
         },
     };
     publish_twice(&publisher, &topology, &stale_event).await;
@@ -267,6 +269,7 @@ async fn log_batches_that_arrive_out_of_order_are_stored_in_order() {
         finished_at: Utc::now(),
         outputs: Default::default(),
         lines_before: Some(4),
+        next: None,
     });
     let second = event(StepEventBody::Log {
         lines: vec![line(2, "line 2"), line(3, "line 3")],

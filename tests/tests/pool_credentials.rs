@@ -193,6 +193,7 @@ async fn a_pools_credentials_run_its_steps_and_reach_nothing_of_another_pool() {
             finished_at: chrono::Utc::now(),
             outputs: Default::default(),
             lines_before: None,
+            next: None,
         },
     };
     let parked = parked_reason(&dev, &admin, &topology, &forged).await;

@@ -30,6 +30,9 @@ pub enum MessageKind {
     DeploymentFinished,
     StopStep,
     ClaimAnswer,
+    /// The next step of a deployment for the worker that offered to run it
+    /// ([`ChainedJob`]), on that worker's private queue.
+    ChainedJob,
     /// A health check or a discovery for a worker of a pool, on the pool's job queue beside
     /// its step jobs ([`target_checks::TargetCheckJob`]).
     TargetCheck,
@@ -46,6 +49,7 @@ impl MessageKind {
             MessageKind::DeploymentFinished => "deployment_finished",
             MessageKind::StopStep => "stop_step",
             MessageKind::ClaimAnswer => "claim_answer",
+            MessageKind::ChainedJob => "chained_job",
             MessageKind::TargetCheck => "target_check",
             MessageKind::TargetCheckResult => "target_check_result",
         }
@@ -233,7 +237,33 @@ pub enum StepEventBody {
         /// only after them, so the log reads in order.
         #[serde(default)]
         lines_before: Option<i64>,
+        /// The worker offers to run the deployment's next step itself, already claimed
+        /// (ARCHITECTURE.md, "Chained claims"): answered on `reply_to` with a
+        /// [`ChainedJob`], or with a refused [`ClaimAnswer`] carrying the offer's id.
+        #[serde(default)]
+        next: Option<NextClaim>,
     },
+}
+
+/// A worker's offer, sent with a result, to run the next step of the same deployment: the
+/// API grants it in the result's own transaction, so the next step starts without a claim
+/// of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NextClaim {
+    /// The claim id the next attempt is granted under (`StepRun::claim_id`).
+    pub claim_id: Uuid,
+    pub worker: String,
+    /// The worker's private queue (server-named, `amq.gen-…`).
+    pub reply_to: String,
+}
+
+/// The next step's job, granted to the worker that offered for it ([`NextClaim`]): the
+/// worker runs it at once, with no claim of its own, if it still holds the offer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainedJob {
+    /// The offer's `claim_id`.
+    pub claim_id: Uuid,
+    pub job: StepJob,
 }
 
 /// The API's answer to a [`StepEventBody::Claim`], sent to the claim's `reply_to` queue.

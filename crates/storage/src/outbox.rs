@@ -26,14 +26,15 @@ pub struct PendingMessage {
     pub payload: serde_json::Value,
 }
 
+/// Writes a message; returns its row's id.
 pub async fn enqueue(
     client: &impl GenericClient,
     message: &NewMessage,
-) -> Result<(), StorageError> {
-    client
-        .execute_cached(
+) -> Result<i64, StorageError> {
+    let row = client
+        .query_one_cached(
             "INSERT INTO outbox (message_id, exchange, routing_key, kind, payload)
-             VALUES ($1, $2, $3, $4, $5)",
+             VALUES ($1, $2, $3, $4, $5) RETURNING outbox_id",
             &[
                 &message.message_id,
                 &message.exchange,
@@ -43,7 +44,7 @@ pub async fn enqueue(
             ],
         )
         .await?;
-    Ok(())
+    Ok(row.get(0))
 }
 
 /// Locks up to `limit` unpublished messages, oldest first, skipping rows another relay holds.

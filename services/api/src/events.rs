@@ -10,12 +10,13 @@
 use std::sync::Arc;
 
 use ferry_broker::{ConsumerOptions, Delivery, FieldTable, Handled, OutgoingMessage, run_consumer};
-use ferry_contracts::{MessageKind, StepEvent, StepEventBody, StepOutcome};
+use ferry_contracts::{ClaimAnswer, MessageKind, NextClaim, StepEvent, StepEventBody, StepOutcome};
+use ferry_domain::ClaimId;
 use ferry_storage::StorageError;
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
-use crate::orchestrator::{claim, lease, step_log, step_result};
+use crate::orchestrator::{Offer, claim, lease, step_log, step_result};
 use crate::senders::Senders;
 
 /// Attempts of a step event before it is parked: with the doubling delay capped at a
@@ -89,9 +90,130 @@ async fn handle(state: &AppState, senders: &Senders, delivery: &Delivery) -> Han
             .await
             .map(|()| false),
         StepEventBody::Log { .. } => step_log::append(state, &event).await.map(|()| false),
-        StepEventBody::Finished { .. } => step_result::apply(state, &event).await,
+        StepEventBody::Finished { next, .. } => {
+            let offer = next
+                .as_ref()
+                .and_then(|next| offer_of(state, delivery, &event, next));
+            return apply_result(state, &event, offer).await;
+        }
     };
     settled(state, &event, applied)
+}
+
+/// A worker's offer to run the next step, when it can be taken: a valid worker name, a
+/// private queue to answer on, and a result that came through a pool's own exchange.
+fn offer_of(
+    state: &AppState,
+    delivery: &Delivery,
+    event: &StepEvent,
+    next: &NextClaim,
+) -> Option<Offer> {
+    let through = ferry_broker::arrived_through(delivery);
+    let pool = state.topology().pool_of_worker_events(&through)?;
+    if !is_private_queue(&next.reply_to) || claim::worker_name_problem(&next.worker).is_some() {
+        tracing::info!(event_id = %event.event_id, "ignoring an offer to run the next step that names no private queue or a bad worker name");
+        return None;
+    }
+    Some(Offer {
+        claim_id: ClaimId::from_uuid(next.claim_id),
+        worker: next.worker.clone(),
+        reply_to: next.reply_to.clone(),
+        pool: pool.to_owned(),
+    })
+}
+
+/// Applies a result; then sends the chained job to the worker whose offer was granted, or
+/// tells an offering worker there is none, so it frees the slot it kept.
+async fn apply_result(state: &AppState, event: &StepEvent, offer: Option<Offer>) -> Handled {
+    let applied = match step_result::apply(state, event, offer.as_ref()).await {
+        Ok(applied) => applied,
+        Err(error) => return settled(state, event, Err(error)),
+    };
+    if let Some(chained) = &applied.chained {
+        let sent = send_private(
+            state,
+            &chained.reply_to,
+            &chained.message_id.to_string(),
+            MessageKind::ChainedJob,
+            &chained.payload,
+        )
+        .await;
+        match sent {
+            Ok(()) => mark_sent(state, chained.outbox_id),
+            Err(error) => {
+                // The outbox keeps it: the relay sends it (or drops it if the worker's queue
+                // is gone, and the attempt's lease gives it up).
+                tracing::info!(%error, "could not send a chained job at once; the relay sends it");
+                state.outbox_written();
+            }
+        }
+    } else if applied.decline
+        && let Some(offer) = &offer
+    {
+        let answer = ClaimAnswer {
+            claim_id: offer.claim_id.into_uuid(),
+            granted: false,
+            reason: Some("the deployment has no next step for this worker".into()),
+        };
+        if let Ok(payload) = serde_json::to_vec(&answer) {
+            let message_id = uuid::Uuid::now_v7().to_string();
+            // Best effort: an offer never answered expires in the worker.
+            let _ = send_private(
+                state,
+                &offer.reply_to,
+                &message_id,
+                MessageKind::ClaimAnswer,
+                &payload,
+            )
+            .await;
+        }
+    }
+    settled(state, event, Ok(applied.wrote_outbox))
+}
+
+/// Stamps a chained job the committer sent as published, off the consumer's path; if this
+/// fails, the relay sends it again and the worker ignores the copy (its offer is spent).
+fn mark_sent(state: &AppState, outbox_id: i64) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let marked = async {
+            let client = state.db().await?;
+            ferry_storage::outbox::mark_published(&client, &[outbox_id]).await
+        }
+        .await;
+        if let Err(error) = marked {
+            tracing::debug!(%error, outbox_id, "could not stamp a chained job published");
+        }
+    });
+}
+
+/// Whether `queue` is a server-named private queue (`amq.gen-…`): the only kind of queue a
+/// worker may ask the API to publish to.
+fn is_private_queue(queue: &str) -> bool {
+    queue.starts_with("amq.gen-") && queue.len() <= 255
+}
+
+/// Publishes straight to a worker's private queue (not through the outbox), with the link's
+/// publisher of the moment; answers expire after a minute.
+async fn send_private(
+    state: &AppState,
+    queue: &str,
+    message_id: &str,
+    kind: MessageKind,
+    payload: &[u8],
+) -> Result<(), ferry_broker::BrokerError> {
+    let publisher = state.link().publisher().await?;
+    publisher
+        .publish(OutgoingMessage {
+            exchange: "",
+            routing_key: queue,
+            message_id,
+            kind: kind.as_str(),
+            payload,
+            headers: FieldTable::default(),
+            expiration_ms: Some(60_000),
+        })
+        .await
 }
 
 /// Applies a claim and sends its answer to the worker's private queue. A reply that cannot
@@ -104,7 +226,7 @@ async fn answer_claim(
     reply_to: &str,
 ) -> Handled {
     // Only a server-named private queue: a claim must not make the API publish anywhere else.
-    if !reply_to.starts_with("amq.gen-") || reply_to.len() > 255 {
+    if !is_private_queue(reply_to) {
         return Handled::Reject {
             reason: format!(
                 "claim {} names `{reply_to}` for its answer, which is not a private queue",
@@ -125,25 +247,14 @@ async fn answer_claim(
         }
     };
     let message_id = uuid::Uuid::now_v7().to_string();
-    // The link's publisher of the moment: its channel is reopened when it closes.
-    let publisher = match state.link().publisher().await {
-        Ok(publisher) => publisher,
-        Err(error) => {
-            tracing::info!(%error, claim_id = %event.event_id, "could not answer a claim; the worker asks again");
-            return Handled::Done;
-        }
-    };
-    let sent = publisher
-        .publish(OutgoingMessage {
-            exchange: "",
-            routing_key: reply_to,
-            message_id: &message_id,
-            kind: MessageKind::ClaimAnswer.as_str(),
-            payload: &payload,
-            headers: FieldTable::default(),
-            expiration_ms: Some(60_000),
-        })
-        .await;
+    let sent = send_private(
+        state,
+        reply_to,
+        &message_id,
+        MessageKind::ClaimAnswer,
+        &payload,
+    )
+    .await;
     if let Err(error) = sent {
         tracing::info!(%error, claim_id = %event.event_id, "could not answer a claim; the worker asks again");
     }
@@ -251,6 +362,7 @@ mod tests {
                 finished_at: Utc::now(),
                 outputs: [("k\0".to_owned(), "v\0".to_owned())].into(),
                 lines_before: None,
+                next: None,
             },
         };
         let StepEventBody::Finished {

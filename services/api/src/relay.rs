@@ -109,6 +109,14 @@ async fn relay_batch(
                 // No worker is listening for control messages: none runs a step to stop.
                 published.push(message.outbox_id);
             }
+            Err(BrokerError::Unroutable { .. })
+                if message.kind == MessageKind::ChainedJob.as_str() =>
+            {
+                // The worker that offered is gone (its private queue with it): it never got
+                // the job, and the attempt's lease gives the attempt up.
+                tracing::info!(message_id = %message.message_id, "dropping a chained job: its worker's queue is gone");
+                published.push(message.outbox_id);
+            }
             Err(BrokerError::Unroutable {
                 exchange,
                 routing_key,

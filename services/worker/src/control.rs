@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use ferry_contracts::{ClaimAnswer, MessageKind, StopStep};
+use ferry_contracts::{ChainedJob, ClaimAnswer, MessageKind, StopStep};
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
@@ -64,14 +64,19 @@ pub(crate) async fn listen(
             return;
         }
     };
+    let mut expiry = tokio::time::interval(std::time::Duration::from_secs(5));
     loop {
         let delivery = tokio::select! {
-            () = lost.cancelled() => return,
+            () = lost.cancelled() => break,
             delivery = consumer.next() => delivery,
+            _ = expiry.tick() => {
+                context.offers.expire();
+                continue;
+            }
         };
         let Some(Ok(delivery)) = delivery else {
             lost.cancel();
-            return;
+            break;
         };
         let kind = delivery
             .properties
@@ -88,8 +93,21 @@ pub(crate) async fn listen(
                 .lock()
                 .ok()
                 .and_then(|mut claims| claims.remove(&answer.claim_id));
-            if let Some(waiting) = waiting {
-                let _ = waiting.send(answer);
+            match waiting {
+                Some(waiting) => {
+                    let _ = waiting.send(answer);
+                }
+                // Or the refusal of an offer to run a next step: its slot is freed.
+                None => {
+                    context.offers.withdraw(answer.claim_id);
+                }
+            }
+            continue;
+        }
+        if kind.as_deref() == Some(MessageKind::ChainedJob.as_str()) {
+            match serde_json::from_slice::<ChainedJob>(&delivery.data) {
+                Ok(chained) => crate::chain::start(&context, chained),
+                Err(error) => tracing::warn!(%error, "ignoring a chained job that does not parse"),
             }
             continue;
         }
@@ -97,6 +115,9 @@ pub(crate) async fn listen(
             tracing::warn!("ignoring a control message that is not a stop message");
             continue;
         };
+        context
+            .offers
+            .stop(stop.deployment_id, (stop.step_run_id, stop.attempt));
         let held = context.running.lock().ok().and_then(|running| {
             running
                 .get(&(stop.step_run_id, stop.attempt))
@@ -111,4 +132,6 @@ pub(crate) async fn listen(
             );
         }
     }
+    // Answers to open offers went to this queue, which is going away.
+    context.offers.clear();
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use ferry_broker::{BrokerError, FieldTable, OutgoingMessage};
 use ferry_contracts::{
-    LogLine, LogStream, MessageKind, StepEvent, StepEventBody, StepJob, StepOutcome,
+    LogLine, LogStream, MessageKind, NextClaim, StepEvent, StepEventBody, StepJob, StepOutcome,
 };
 use ferry_domain::{DeploymentId, StepRunId};
 use ferry_secrets::Masker;
@@ -199,6 +199,7 @@ impl<'a> EventSink<'a> {
         &mut self,
         outcome: StepOutcome,
         started_at: DateTime<Utc>,
+        next: Option<NextClaim>,
     ) -> Result<(), BrokerError> {
         // Lines kept back while the broker was away go in batches of their own: the result
         // travels light.
@@ -240,6 +241,7 @@ impl<'a> EventSink<'a> {
                 .into_iter()
                 .map(|(name, value)| (name, self.masker.mask(&value)))
                 .collect(),
+            next,
         };
         self.send(&body, RESULT_PATIENCE).await
     }

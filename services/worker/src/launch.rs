@@ -158,3 +158,20 @@ struct CapabilityData {
     permitted: u32,
     inheritable: u32,
 }
+
+/// Spawns `command`, trying again for a moment while its program file is busy
+/// (`ETXTBSY`): a program written just now (the helper, on a local target) can still be open
+/// for writing in another step's keeper, forked in the instant before the writer closed it,
+/// until that keeper has closed what it inherited.
+pub async fn spawn(command: &mut tokio::process::Command) -> io::Result<tokio::process::Child> {
+    let mut tries = 0;
+    loop {
+        match command.spawn() {
+            Err(error) if error.raw_os_error() == Some(libc::ETXTBSY) && tries < 50 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(2 * tries)).await;
+            }
+            spawned => return spawned,
+        }
+    }
+}

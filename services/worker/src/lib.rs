@@ -14,6 +14,7 @@
 //! Sensitive variables arrive encrypted and are decrypted with `FERRY_VARIABLES_KEY` only
 //! for the step that uses them; every line the worker sends is masked first.
 
+mod chain;
 mod claim;
 pub mod config;
 mod control;
@@ -30,6 +31,7 @@ mod script;
 mod shutdown;
 mod ssh_command;
 mod ssh_target;
+mod step;
 mod target_check;
 mod target_connect;
 mod target_run;
@@ -42,11 +44,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use chrono::Utc;
 use ferry_broker::{
     ConsumerOptions, Delivery, Handled, Link, Linked, QueueSpec, Rights, Topology, run_consumer,
 };
-use ferry_contracts::{ClaimAnswer, LogStream, StepJob, StepOutcome};
+use ferry_contracts::{ClaimAnswer, StepJob};
 use ferry_domain::{DeploymentId, StepRunId};
 use ferry_packages::store::PackageStore;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
@@ -59,8 +60,6 @@ pub use events::LogBudget;
 pub use shutdown::stop_on_signal;
 
 use crate::control::Stop;
-use crate::events::AbortOnDrop;
-use crate::events::EventSink;
 use crate::isolation::ScriptUser;
 
 /// What every job handler shares.
@@ -75,6 +74,8 @@ struct WorkerContext {
     running: Mutex<HashMap<AttemptKey, (DeploymentId, Stop)>>,
     /// Claims waiting for their answer, by claim id.
     claims: Mutex<HashMap<Uuid, oneshot::Sender<ClaimAnswer>>>,
+    /// Offers to run a deployment's next step, each keeping a slot (`chain.rs`).
+    offers: chain::Offers,
     /// The private queue of the current connection, where claim answers and stop messages
     /// arrive; `None` while reconnecting.
     reply_queue: Mutex<Option<String>>,
@@ -180,6 +181,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         script_user,
         running: Mutex::new(HashMap::new()),
         claims: Mutex::new(HashMap::new()),
+        offers: chain::Offers::default(),
         reply_queue: Mutex::new(None),
         steps: TaskTracker::new(),
         shutdown: shutdown.clone(),
@@ -335,15 +337,7 @@ async fn handle(context: &Arc<WorkerContext>, delivery: &Delivery) -> Handled {
         }
     }
     held.armed = false;
-    let step_context = Arc::clone(context);
-    context.steps.spawn(async move {
-        let _held = HeldGuard {
-            context: &step_context,
-            key,
-            armed: true,
-        };
-        run_claimed(&step_context, job, stop, permit).await;
-    });
+    spawn_step(context, job, stop, permit);
     // Acknowledged only once the step runs on its own: a redelivery (this ack lost) is
     // refused at its claim.
     if let Err(error) = delivery
@@ -355,119 +349,22 @@ async fn handle(context: &Arc<WorkerContext>, delivery: &Delivery) -> Handled {
     Handled::Settled
 }
 
-/// Runs a granted attempt: heartbeats while it runs, then the result, sent until RabbitMQ
-/// takes it.
-async fn run_claimed(
+/// Runs a granted attempt on its own, holding it in `running` (which the caller filled)
+/// until it ends.
+fn spawn_step(
     context: &Arc<WorkerContext>,
     job: StepJob,
     stop: Stop,
-    _permit: OwnedSemaphorePermit,
+    permit: OwnedSemaphorePermit,
 ) {
-    let span = tracing::info_span!("step", deployment_id = %job.deployment_id, step = %job.step_name, attempt = job.attempt);
-    let _entered = span.enter();
-    // Aborted on drop: however the step ends (a panic included), its heartbeats stop.
-    let beating = AbortOnDrop(tokio::spawn(events::heartbeats(
-        Arc::clone(context),
-        job.clone(),
-        stop.clone(),
-    )));
-    let mut sink = EventSink::new(context, &job, context.config.log_budget);
-    let started_at = Utc::now();
-    let outcome = run_step(context, &job, &mut sink, stop).await;
-    drop(beating);
-    drop(_entered);
-    if let Err(error) = sink.finish(outcome, started_at).await {
-        tracing::error!(%error, "could not report the step's result; the API gives the attempt up when its lease runs out");
-    }
-}
-
-/// Prepares the step (package, variables, script), then runs the script. The step's timeout
-/// covers both. Never returns an error: every failure becomes a failed step with a reason.
-async fn run_step(
-    context: &WorkerContext,
-    job: &StepJob,
-    sink: &mut EventSink<'_>,
-    stop: Stop,
-) -> StepOutcome {
-    if let Some(why) = stop.requested() {
-        return failed(sink, format!("the step was not started: {why}"));
-    }
-    // Bounded (a week), so that no job can overflow the clock.
-    let deadline =
-        tokio::time::Instant::now() + Duration::from_secs(job.timeout_seconds.clamp(1, 7 * 86_400));
-    if let Some(target) = &job.target {
-        // The run keeps its own deadline (and then stops what runs on the target); this one
-        // only guards against a run that cannot even do that.
-        let on_target = target_run::run(context, job, target, sink, &stop, deadline);
-        let last_resort = deadline + Duration::from_secs(30);
-        return match tokio::time::timeout_at(last_resort, on_target).await {
-            Ok(outcome) => outcome,
-            Err(_) => failed(
-                sink,
-                format!(
-                    "the step ran longer than its timeout of {} seconds on target {} (permanent)",
-                    job.timeout_seconds, target.name
-                ),
-            ),
+    let step_context = Arc::clone(context);
+    let key = (job.step_run_id, job.attempt);
+    context.steps.spawn(async move {
+        let _held = HeldGuard {
+            context: &step_context,
+            key,
+            armed: true,
         };
-    }
-    // A stop (a cancel) while the package downloads or the script renders ends the step
-    // there: no script of a cancelled step starts.
-    let preparing = async {
-        tokio::select! {
-            prepared = prepare::prepare(context, job, sink) => Some(prepared),
-            () = stop.cancelled() => None,
-        }
-    };
-    let prepared = match tokio::time::timeout_at(deadline, preparing).await {
-        Ok(None) => {
-            let why = stop.requested().unwrap_or("it was stopped");
-            return failed(
-                sink,
-                format!("the step was stopped while it was being prepared: {why}"),
-            );
-        }
-        Ok(Some(Ok(prepared))) => prepared,
-        Ok(Some(Err(reason))) => return failed(sink, reason),
-        Err(_) => {
-            return failed(
-                sink,
-                format!(
-                    "preparing the step (its package, variables and script) took longer than \
-                     its timeout of {} seconds",
-                    job.timeout_seconds
-                ),
-            );
-        }
-    };
-    let outcome = script::run(
-        script::ScriptRun {
-            job,
-            script: &prepared.script,
-            variables: &prepared.variables,
-            working_directory: &prepared.working_directory,
-            step_folder: &prepared.step_folder,
-            inherited_environment: &context.config.inherited_environment,
-            script_user: &context.script_user,
-            deadline,
-            stop,
-        },
-        sink,
-    )
-    .await;
-    // A succeeded step without a package leaves nothing a later step may use: its folder
-    // goes now. The others are kept for a while (`housekeeping`).
-    if outcome == StepOutcome::Succeeded && job.package.is_none() {
-        let folder = prepared.step_folder.clone();
-        let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(folder)).await;
-    }
-    outcome
-}
-
-fn failed(sink: &mut EventSink<'_>, reason: String) -> StepOutcome {
-    sink.line(LogStream::System, reason.clone());
-    StepOutcome::Failed {
-        exit_code: None,
-        reason,
-    }
+        step::run_claimed(&step_context, job, stop, permit).await;
+    });
 }

@@ -17,6 +17,14 @@ use crate::AppState;
 /// The longest worker name a claim may carry (it is written to the task log).
 const MAX_WORKER_NAME: usize = 100;
 
+/// What is wrong with a worker's name, if anything (it is written to the task log).
+pub(crate) fn worker_name_problem(worker: &str) -> Option<String> {
+    (worker.is_empty() || worker.len() > MAX_WORKER_NAME || worker.chars().any(char::is_control))
+        .then(|| {
+            format!("a worker name has 1 to {MAX_WORKER_NAME} characters and no control characters")
+        })
+}
+
 /// Applies a claim by `worker` and returns the answer to send back.
 pub async fn apply(
     state: &AppState,
@@ -28,14 +36,8 @@ pub async fn apply(
         granted,
         reason,
     };
-    if worker.is_empty() || worker.len() > MAX_WORKER_NAME || worker.chars().any(|c| c.is_control())
-    {
-        return Ok(answer(
-            false,
-            Some(format!(
-                "a worker name has 1 to {MAX_WORKER_NAME} characters and no control characters"
-            )),
-        ));
+    if let Some(problem) = worker_name_problem(worker) {
+        return Ok(answer(false, Some(problem)));
     }
     let mut client = state.pool().get().await?;
     let transaction = client.transaction().await?;

@@ -3,12 +3,13 @@
 //! project and environment, the next queued deployment of the pair starts in the same
 //! transaction, so no command can forget it.
 
-use ferry_domain::DeploymentId;
-use ferry_domain::deployment::{Command, Refusal, Stale, Transition, settle};
+use ferry_domain::deployment::{Command, Effect, Refusal, Stale, Transition, settle};
+use ferry_domain::{ClaimId, DeploymentId};
 use ferry_storage::{GenericClient, StorageError, Transaction};
 
 use super::known::Known;
 use super::load::Loaded;
+use super::messages::{ChainTo, ChainedMessage};
 use super::persist::{Persisted, persist};
 use super::queue::start_next;
 use super::replies;
@@ -35,6 +36,19 @@ pub struct Driven {
     /// when it ended (nothing changes it any more).
     known: Option<Known>,
     deployment_id: DeploymentId,
+    /// The next step's job, granted to the worker that offered for it; the caller sends it
+    /// after commit (ARCHITECTURE.md, "Chained claims").
+    pub chained: Option<ChainedMessage>,
+}
+
+/// A worker's offer, sent with its result, to run the deployment's next step.
+#[derive(Debug, Clone)]
+pub struct Offer {
+    pub claim_id: ClaimId,
+    pub worker: String,
+    pub reply_to: String,
+    /// The pool whose exchange the result came through: only a step for that pool chains.
+    pub pool: String,
 }
 
 impl Driven {
@@ -67,7 +81,20 @@ pub async fn drive(
     loaded: &Loaded,
     command: Command,
 ) -> Result<Driven, CommandError> {
-    let (transition, persisted) = drive_one(state, client, loaded, command).await?;
+    drive_offered(state, client, loaded, command, None).await
+}
+
+/// [`drive`], with a worker's offer to run the next step: when the command dispatches
+/// exactly one step on a worker of the offering worker's pool, the offer claims it in the
+/// same transaction, and its job goes to that worker's private queue instead of the pool's.
+pub async fn drive_offered(
+    state: &AppState,
+    client: &impl GenericClient,
+    loaded: &Loaded,
+    command: Command,
+    offer: Option<&Offer>,
+) -> Result<Driven, CommandError> {
+    let (transition, persisted) = drive_one_offered(state, client, loaded, command, offer).await?;
     let mut wrote_outbox = persisted.wrote_outbox;
     if let Some(when) = persisted.next_queued {
         let context = &loaded.context;
@@ -89,6 +116,7 @@ pub async fn drive(
         wrote_outbox,
         known,
         deployment_id: loaded.deployment_id(),
+        chained: persisted.chained,
     })
 }
 
@@ -100,18 +128,81 @@ pub(super) async fn drive_one(
     loaded: &Loaded,
     command: Command,
 ) -> Result<(Transition, Persisted), CommandError> {
+    drive_one_offered(state, client, loaded, command, None).await
+}
+
+async fn drive_one_offered(
+    state: &AppState,
+    client: &impl GenericClient,
+    loaded: &Loaded,
+    command: Command,
+    offer: Option<&Offer>,
+) -> Result<(Transition, Persisted), CommandError> {
     let transition = settle(
         loaded.state.clone(),
         command,
         loaded.now,
         |deployment, request| replies::reply(state, &loaded.context, deployment, request),
     )?;
-    let persisted = if transition.stale.is_some() {
-        Persisted::default()
-    } else {
-        persist(state, client, loaded, &transition).await?
+    if transition.stale.is_some() {
+        return Ok((transition, Persisted::default()));
+    }
+    let (transition, chain) = match offer {
+        Some(offer) => chain_next(transition, loaded, offer),
+        None => (transition, None),
     };
+    let persisted = persist(state, client, loaded, &transition, chain.as_ref()).await?;
     Ok((transition, persisted))
+}
+
+/// Grants the offer the one worker step `transition` dispatches, through the machine's own
+/// `Claim` (as if the worker had claimed the job): its state and its log line join the
+/// transition. No chain when the command dispatches nothing, several runs or runs on targets,
+/// when the step is for another pool, or when the machine refuses the claim.
+fn chain_next(
+    mut transition: Transition,
+    loaded: &Loaded,
+    offer: &Offer,
+) -> (Transition, Option<ChainTo>) {
+    if offer.pool != loaded.context.worker_pool.as_str() {
+        return (transition, None);
+    }
+    let dispatched: Vec<_> = transition
+        .effects
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::Dispatch {
+                step,
+                target,
+                attempt,
+            } => Some((*step, *target, *attempt)),
+            _ => None,
+        })
+        .collect();
+    let [(step, None, attempt)] = dispatched[..] else {
+        return (transition, None);
+    };
+    let claim = Command::Claim {
+        step,
+        target: None,
+        attempt,
+        worker: offer.worker.clone(),
+        claim_id: offer.claim_id,
+    };
+    match ferry_domain::deployment::transition(transition.deployment.clone(), claim, loaded.now) {
+        Ok(granted) if granted.stale.is_none() && granted.request.is_none() => {
+            transition.deployment = granted.deployment;
+            transition.effects.extend(granted.effects);
+            let chain = ChainTo {
+                step,
+                attempt,
+                claim_id: offer.claim_id.into_uuid(),
+                reply_to: offer.reply_to.clone(),
+            };
+            (transition, Some(chain))
+        }
+        _ => (transition, None),
+    }
 }
 
 /// Commits a command's transaction and, when it wrote to the outbox, wakes the relay.

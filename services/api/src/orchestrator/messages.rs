@@ -4,7 +4,8 @@
 
 use chrono::Utc;
 use ferry_contracts::{
-    DeploymentFinished, MessageKind, PackageReference, StepJob, StepSummary, StopStep, TargetJob,
+    ChainedJob, DeploymentFinished, MessageKind, PackageReference, StepJob, StepSummary, StopStep,
+    TargetJob,
 };
 use ferry_domain::deployment::{Deployment, StopReason};
 use ferry_domain::{DeploymentId, StepKind, StepRunId};
@@ -49,6 +50,61 @@ pub async fn dispatch(
         &job,
     )
     .await
+    .map(|_| ())
+}
+
+/// Where a chained step's job goes instead of its pool: the private queue of the worker
+/// whose offer the command granted (ARCHITECTURE.md, "Chained claims").
+#[derive(Debug, Clone)]
+pub struct ChainTo {
+    pub step: usize,
+    pub attempt: u32,
+    pub claim_id: Uuid,
+    pub reply_to: String,
+}
+
+/// A chained job written to the outbox, for the committer to send at once.
+#[derive(Debug, Clone)]
+pub struct ChainedMessage {
+    pub outbox_id: i64,
+    pub message_id: Uuid,
+    pub reply_to: String,
+    pub payload: Vec<u8>,
+}
+
+/// Puts the job for one attempt, already granted to the worker that offered for it, in the
+/// outbox for that worker's private queue (through the default exchange).
+pub async fn dispatch_chained(
+    state: &AppState,
+    client: &impl GenericClient,
+    context: &DeploymentContext,
+    deployment: &Deployment,
+    attempt: Attempt,
+    chain: &ChainTo,
+) -> Result<ChainedMessage, StorageError> {
+    let job = step_job(state, context, deployment, attempt, None)?;
+    let message_id = job.job_id;
+    let chained = ChainedJob {
+        claim_id: chain.claim_id,
+        job,
+    };
+    let payload =
+        serde_json::to_vec(&chained).map_err(|error| StorageError::Corrupt(error.to_string()))?;
+    let outbox_id = enqueue(
+        client,
+        message_id,
+        String::new(),
+        chain.reply_to.clone(),
+        MessageKind::ChainedJob,
+        &chained,
+    )
+    .await?;
+    Ok(ChainedMessage {
+        outbox_id,
+        message_id,
+        reply_to: chain.reply_to.clone(),
+        payload,
+    })
 }
 
 /// Puts the finished event (the status email) of a deployment that just ended in the outbox.
@@ -114,6 +170,7 @@ pub async fn stop_step(
         &message,
     )
     .await
+    .map(|_| ())
 }
 
 /// The status email of a deployment that could not start (its steps cannot be read, so it
@@ -159,6 +216,7 @@ async fn enqueue_finished(
         event,
     )
     .await
+    .map(|_| ())
 }
 
 async fn enqueue(
@@ -168,7 +226,7 @@ async fn enqueue(
     routing_key: String,
     kind: MessageKind,
     message: &impl Serialize,
-) -> Result<(), StorageError> {
+) -> Result<i64, StorageError> {
     let payload =
         serde_json::to_value(message).map_err(|error| StorageError::Corrupt(error.to_string()))?;
     outbox::enqueue(

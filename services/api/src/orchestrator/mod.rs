@@ -25,7 +25,7 @@ mod drive;
 mod interruption;
 pub(crate) mod known;
 mod load;
-mod messages;
+pub(crate) mod messages;
 mod persist;
 mod queue;
 mod replies;
@@ -41,3 +41,5 @@ pub mod rollback;
 pub mod step_log;
 pub mod step_result;
 pub mod take;
+
+pub use drive::Offer;

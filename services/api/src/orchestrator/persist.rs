@@ -12,12 +12,14 @@ use ferry_storage::targets::{self, Target};
 use ferry_storage::{GenericClient, StorageError, task_log};
 
 use super::load::Loaded;
-use super::messages::{self, Attempt};
+use super::messages::{self, Attempt, ChainTo, ChainedMessage};
 use crate::AppState;
 
 /// What persisting a transition left for the caller to do.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Persisted {
+    /// The chained job written for the worker whose offer was granted, to send at once.
+    pub chained: Option<ChainedMessage>,
     /// Messages were written to the outbox: wake the relay after commit.
     pub wrote_outbox: bool,
     /// The deployment gave up its project and environment: start the next queued one.
@@ -31,6 +33,7 @@ pub async fn persist(
     client: &impl GenericClient,
     loaded: &Loaded,
     transition: &Transition,
+    chain: Option<&ChainTo>,
 ) -> Result<Persisted, StorageError> {
     let after = &transition.deployment;
     let deployment_id = loaded.deployment_id();
@@ -49,6 +52,25 @@ pub async fn persist(
                 attempt,
             } => {
                 let attempt = attempt_of(loaded, *step, *target, *attempt)?;
+                if let Some(chain) =
+                    chain.filter(|chain| chain.step == *step && chain.attempt == attempt.attempt)
+                    && target.is_none()
+                {
+                    persisted.chained = Some(
+                        messages::dispatch_chained(
+                            state,
+                            client,
+                            &loaded.context,
+                            after,
+                            attempt,
+                            chain,
+                        )
+                        .await?,
+                    );
+                    // Not `wrote_outbox`: the committer sends it itself (`drive.rs`), and
+                    // wakes the relay only if that fails.
+                    continue;
+                }
                 let on = match target {
                     Some(position) => {
                         let id = after.steps[*step].targets[*position].target.id;

@@ -8,15 +8,32 @@ use ferry_contracts::{StepEvent, StepEventBody};
 use ferry_domain::deployment::{Command, StepReport};
 use ferry_storage::{StorageError, deployments, processed, task_log};
 
-use super::drive::{CommandError, drive};
+use super::drive::{CommandError, Offer, drive_offered};
 use super::load::{self, Locked};
+use super::messages::ChainedMessage;
 use crate::AppState;
 
 /// The name under which applied step events are recorded in `processed_messages`.
 pub(crate) const CONSUMER: &str = "api.step-events";
 
-/// Applies a `Finished` step event. Returns whether the outbox was written.
-pub async fn apply(state: &AppState, event: &StepEvent) -> Result<bool, StorageError> {
+/// What applying a result left for the consumer to do after commit.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// Messages were written to the outbox for the relay: wake it.
+    pub wrote_outbox: bool,
+    /// The next step's job, for the worker whose offer was granted: send it now.
+    pub chained: Option<ChainedMessage>,
+    /// The offer was considered and not taken: tell the worker, so it frees its slot.
+    pub decline: bool,
+}
+
+/// Applies a `Finished` step event. `offer` is the worker's offer to run the next step, with
+/// the pool it came from (`None` for an event that arrived another way).
+pub async fn apply(
+    state: &AppState,
+    event: &StepEvent,
+    offer: Option<&Offer>,
+) -> Result<Applied, StorageError> {
     let StepEventBody::Finished {
         lines,
         outcome,
@@ -24,6 +41,7 @@ pub async fn apply(state: &AppState, event: &StepEvent) -> Result<bool, StorageE
         finished_at,
         outputs,
         lines_before,
+        next: _,
     } = &event.body
     else {
         return Err(StorageError::Corrupt(format!(
@@ -36,7 +54,7 @@ pub async fn apply(state: &AppState, event: &StepEvent) -> Result<bool, StorageE
     if !processed::first_time(&transaction, CONSUMER, event.event_id).await? {
         tracing::debug!(event_id = %event.event_id, "duplicate step event ignored");
         transaction.commit().await?;
-        return Ok(false);
+        return Ok(Applied::default());
     }
     // A result may finish the deployment and start the next queued one: `lock` takes the
     // project+environment lock first.
@@ -74,7 +92,7 @@ pub async fn apply(state: &AppState, event: &StepEvent) -> Result<bool, StorageE
         Locked::Unreadable { standing, .. } if standing.status.is_terminal() => {
             tracing::info!(%deployment_id, %step_run_id, "result for a finished deployment with damaged data: lines kept");
             transaction.commit().await?;
-            return Ok(false);
+            return Ok(Applied::default());
         }
         // A running deployment that cannot be read cannot take its result: parked for an
         // operator (retrying cannot help).
@@ -95,7 +113,8 @@ pub async fn apply(state: &AppState, event: &StepEvent) -> Result<bool, StorageE
         finished_at: finished_at.trunc_subsecs(6),
         outputs: outputs.clone(),
     };
-    let driven = match drive(state, &transaction, &loaded, Command::StepFinished(report)).await {
+    let command = Command::StepFinished(report);
+    let driven = match drive_offered(state, &transaction, &loaded, command, offer).await {
         Ok(driven) => driven,
         Err(CommandError::Storage(error)) => return Err(error),
         Err(CommandError::Refused(refusal)) => {
@@ -114,7 +133,11 @@ pub async fn apply(state: &AppState, event: &StepEvent) -> Result<bool, StorageE
             "stale step result ignored"
         );
     }
-    let wrote_outbox = driven.wrote_outbox;
+    let applied = Applied {
+        wrote_outbox: driven.wrote_outbox,
+        chained: driven.chained.clone(),
+        decline: offer.is_some() && driven.chained.is_none(),
+    };
     driven.commit(state, transaction).await?;
-    Ok(wrote_outbox)
+    Ok(applied)
 }
