@@ -43,6 +43,8 @@ async fn the_helper_is_sent_once_again_when_damaged_and_old_versions_are_pruned(
     let mut bytes = std::fs::read(ferry_tests::config::helper_path()).unwrap();
     bytes.extend_from_slice(Uuid::new_v4().as_bytes());
     std::fs::write(&helper, &bytes).unwrap();
+    // It is the worker's launcher too (`ferry-helper launch`), so it must run.
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let sha = sha256(&helper);
     let stack = TestStack::start_with(StackOptions {
         helper_path: Some(helper.clone()),

@@ -13,6 +13,7 @@ pub mod failure;
 pub mod folders;
 pub mod glob;
 pub mod install;
+pub mod launch;
 pub mod lock;
 pub mod nginx;
 pub mod prelude;

@@ -53,6 +53,10 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Some("launch") => {
+            let args: Vec<String> = std::env::args().skip(2).collect();
+            ferry_helper::launch::main(&args)
+        }
         Some("stop") => {
             let (Ok(config), Some(run)) = (
                 ferry_helper::Config::from_environment(),
@@ -85,7 +89,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: ferry-helper run [<run>] | ferry-helper stop <run> | ferry-helper version"
+                "usage: ferry-helper run [<run>] | ferry-helper stop <run> | ferry-helper launch <worker pid> <uid> <gid> <program> [args…] | ferry-helper version"
             );
             ExitCode::from(2)
         }

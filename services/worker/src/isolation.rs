@@ -32,6 +32,8 @@ pub struct ScriptUser {
     /// The account's home folder (from the user database). Scripts get a `HOME` of their own;
     /// this one must not be theirs to write ([`ScriptUser::check`]).
     pub home: String,
+    /// The program that starts programs as this user (`ferry-helper launch`, `launch.rs`).
+    pub launcher: std::path::PathBuf,
 }
 
 impl ScriptUser {
@@ -56,9 +58,16 @@ impl ScriptUser {
             .ok_or_else(|| anyhow!("`getent passwd {name}` printed an entry that does not parse"))
     }
 
-    /// Start-up checks: the script user is neither root nor the worker's own user, the worker
-    /// can switch to it, and it can reach the step folders under `deployments`.
+    /// This user, with programs started by `launcher` (`ferry-helper`).
+    pub fn launched_by(self, launcher: std::path::PathBuf) -> ScriptUser {
+        ScriptUser { launcher, ..self }
+    }
+
+    /// Start-up checks: the script user is neither root nor the worker's own user, the
+    /// launcher is the worker's alone to change, the worker can switch to the user, and the
+    /// user can reach the step folders under `deployments`.
     pub async fn check(&self, deployments: &Path) -> anyhow::Result<()> {
+        self.check_launcher()?;
         if self.uid == 0 {
             bail!(
                 "the script user `{}` is root; scripts must run as an unprivileged user",
@@ -106,6 +115,35 @@ impl ScriptUser {
         Ok(())
     }
 
+    /// The launcher runs as root: a file (or a folder above it) that anyone but root or the
+    /// worker's user may change would let them run anything as root.
+    fn check_launcher(&self) -> anyhow::Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let worker_uid = std::fs::metadata("/proc/self")
+            .map(|metadata| metadata.uid())
+            .context("reading the worker's own user id")?;
+        let launcher = std::fs::canonicalize(&self.launcher).with_context(|| {
+            format!(
+                "the launcher {} (FERRY_HELPER_PATH, `ferry-helper`, built beside the worker)                  is missing",
+                self.launcher.display()
+            )
+        })?;
+        for path in launcher.ancestors() {
+            let found =
+                std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+            let owner_ok = found.uid() == 0 || found.uid() == worker_uid;
+            let shared_sticky = found.is_dir() && found.mode() & 0o1000 != 0;
+            if !owner_ok || (found.mode() & 0o022 != 0 && !shared_sticky) {
+                bail!(
+                    "the launcher {} runs as root, but {} can be changed by other users;                      install `ferry-helper` where only root (or the worker's user) may write",
+                    launcher.display(),
+                    path.display()
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// The account's own home folder must not be the script user's to write: scripts get a
     /// fresh `HOME` each, but programs such as `ssh` read the account's folder whatever `HOME`
     /// says, so a file one script left there (`~/.ssh/config` with a `ProxyCommand`) would run
@@ -139,16 +177,14 @@ impl ScriptUser {
     /// namespace's parent) dies with the worker, and it dies with its keeper, so a killed
     /// worker, a stopped step and a timed-out step leave nothing running (`launch.rs`).
     pub fn command(&self, program: &str) -> tokio::process::Command {
-        let mut command = tokio::process::Command::new(program);
-        command.env_clear();
-        crate::launch::isolate(
-            &mut command,
+        crate::launch::command(
+            &self.launcher,
             crate::launch::Ids {
                 uid: self.uid,
                 gid: self.gid,
             },
-        );
-        command
+            program,
+        )
     }
 
     /// Gives everything in `folder`, then `folder` itself, to this user (symbolic links are
@@ -226,6 +262,7 @@ fn parse_passwd_line(line: &str) -> Option<ScriptUser> {
         uid: uid.parse().ok()?,
         gid: gid.parse().ok()?,
         home: (*home).to_owned(),
+        launcher: std::path::PathBuf::from("ferry-helper"),
     })
 }
 
@@ -242,6 +279,7 @@ mod tests {
                 uid: 998,
                 gid: 997,
                 home: "/home/ferry-script".into(),
+                launcher: "ferry-helper".into(),
             })
         );
         assert_eq!(parse_passwd_line("ferry-script:x:998"), None);

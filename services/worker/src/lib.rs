@@ -138,7 +138,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .and_then(|()| isolation::create_passable(&config.work_root, &deployments))
         .and_then(|()| isolation::create_private(&config.work_root.join("packages")))
         .with_context(|| format!("creating the work folder {}", config.work_root.display()))?;
-    let script_user = ScriptUser::lookup(&config.script_user)?;
+    let script_user =
+        ScriptUser::lookup(&config.script_user)?.launched_by(config.helper_path.clone());
     script_user.check(&deployments).await?;
     // Leftover scratch files (a worker that died mid-step) are swept only by a worker that
     // has the work root to itself: another worker sharing it may be running those steps.
@@ -196,6 +197,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             Ok(()) if shutdown.is_cancelled() => break,
             Ok(()) => tracing::warn!("the control queue closed; reconnecting"),
             Err(error) => tracing::warn!(%error, "lost RabbitMQ; reconnecting"),
+        }
+        // A connection that keeps failing (the API's exchanges gone) must not keep a
+        // stopping worker trying for ever.
+        if shutdown.is_cancelled() {
+            break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

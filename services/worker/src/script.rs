@@ -158,9 +158,18 @@ pub async fn run(run: ScriptRun<'_>, sink: &mut EventSink<'_>) -> StepOutcome {
         format!("Running script of step \"{}\"", job.step_name),
     );
     sink.flush_if_due().await;
-    let mut child = match command.spawn() {
+    let mut child = match crate::launch::spawn(&mut command).await {
         Ok(child) => child,
-        Err(error) => return failed(sink, None, format!("starting bash: {error}")),
+        Err(error) => {
+            return failed(
+                sink,
+                None,
+                format!(
+                    "starting bash through {}: {error}",
+                    script_user.launcher.display()
+                ),
+            );
+        }
     };
     let process_group = child.id();
     let (sender, mut receiver) = mpsc::channel::<(LogStream, String)>(1024);

@@ -6,11 +6,47 @@
 //! Prints:
 //! - a raw PostgreSQL commit (one-row insert) latency, p50 and p99;
 //! - a raw RabbitMQ publish → confirm → deliver round trip on a quorum queue, p50 and p99;
+//! - the overhead between one step finishing and the next starting in a 10-step process,
+//!   p50 and p99 (the worker's finish stamp of step n to its start stamp of step n+1);
 //! - one-step no-op deployments per second, created through the HTTP API as fast as it takes
 //!   them (32 requests in flight, spread over 64 projects because one project deploys to one
 //!   environment one deployment at a time) and finished by the worker;
-//! - the overhead between one step finishing and the next starting in a 10-step process,
-//!   p50 and p99 (the worker's finish stamp of step n to its start stamp of step n+1).
+//! - `in flight 500 deployments: all finished in X s, hop p50 Y ms`: 500 deployments of
+//!   `sleep 3` then `true` at once (125 projects × 4 environments, a stack of their own, the
+//!   worker in a process of its own with concurrency 500), created with 32 requests in flight;
+//!   X from the first create request to the last end, Y the step-to-step hop over all 500
+//!   (`bench/in_flight.rs`);
+//! - `reads under load: X requests/s, p99 Y ms`: 16 read loops for 5 s, cycling through
+//!   `GET /api/deployments/{id}`, its `/log?after=0` and the status page `/deployments/{id}`,
+//!   while one-step deployments are created with 32 requests in flight; every answer must be
+//!   200 (`bench/reads.rs`);
+//! - `workers 1/2/4: X / Y / Z deployments per second`: the one-step throughput (1000
+//!   deployments, 32 requests in flight, 64 projects) with 1, 2 and 4 worker processes of 64
+//!   steps each, a fresh stack per count (`bench/scaling.rs`; the worker processes are this
+//!   program run again as a worker, `bench/workers.rs`).
+//!
+//! Every deployment must end `Success`, or the bench fails. Standard error gets the details:
+//! the in-flight hop beside the idle one and the process's memory (VmRSS/VmHWM: the API runs
+//! in this process), the write throughput and per-route latencies of the read phase, and each
+//! worker run.
+//!
+//! Knobs (environment, for quick runs): `FERRY_BENCH_IN_FLIGHT` (500),
+//! `FERRY_BENCH_READ_SECONDS` (5), `FERRY_BENCH_READ_WRITES` (the most deployments the read
+//! phase's write load creates, 2000), `FERRY_BENCH_SCALING_DEPLOYMENTS` (1000).
+
+// The crate root is this file, so its modules are named by path: `bench/` beside it.
+#[path = "bench/common.rs"]
+mod common;
+#[path = "bench/config.rs"]
+mod config;
+#[path = "bench/in_flight.rs"]
+mod in_flight;
+#[path = "bench/reads.rs"]
+mod reads;
+#[path = "bench/scaling.rs"]
+mod scaling;
+#[path = "bench/workers.rs"]
+mod workers;
 
 use std::time::{Duration, Instant};
 
@@ -37,16 +73,25 @@ fn millis(duration: Duration) -> f64 {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if config::variable(workers::WORKER_MODE).is_some() {
+        return workers::run_as_worker().await;
+    }
+    let in_flight_count = config::knob("FERRY_BENCH_IN_FLIGHT", 500)?;
+    let read_duration = Duration::from_secs(config::knob("FERRY_BENCH_READ_SECONDS", 5)? as u64);
+    let read_writes = config::knob("FERRY_BENCH_READ_WRITES", 2000)?;
+    let scaling_deployments = config::knob("FERRY_BENCH_SCALING_DEPLOYMENTS", 1000)?;
     let mut args = std::env::args().skip(1);
     let deployments: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(2000);
     let chain_runs: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(30);
     // lapin logs channels that close while the stack shuts down as errors; they say nothing
-    // about the figures, so the benchmark's default filter leaves lapin out.
+    // about the figures, so the benchmark's default filter leaves lapin out. Logs go to
+    // standard error: standard output is the figures alone.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "warn,lapin=off".into()),
         )
+        .with_writer(std::io::stderr)
         .try_init();
     let stack = TestStack::start_with(StackOptions {
         notifier: false,
@@ -75,7 +120,15 @@ async fn main() -> anyhow::Result<()> {
         "one-step deployments             {per_second:7.1} per second   ({deployments} in {:.2} s)",
         elapsed.as_secs_f64()
     );
+
+    // Measured on this stack while it is the only one, printed after the in-flight line.
+    let reads = reads::reads_under_load(&stack, read_duration, read_writes).await?;
     stack.stop().await;
+    in_flight::in_flight(in_flight_count)
+        .await?
+        .print(overhead_p50);
+    reads.print();
+    scaling::print(&scaling::worker_scaling(scaling_deployments).await?);
     Ok(())
 }
 
