@@ -1,7 +1,8 @@
 //! Chained claims (ARCHITECTURE.md, "Chained claims"): a deployment's next step goes to the
 //! worker that finished the step before it, already claimed in the result's transaction,
-//! without a claim of its own; a copy of such a job never runs a step twice; an offer the
-//! API does not take frees the worker's slot at once.
+//! without a claim of its own, and so does the first step of the deployment queued behind it;
+//! a copy of such a job never runs a step twice; an offer the API does not take frees the
+//! worker's slot at once.
 
 #![allow(clippy::unwrap_used)] // A failed unwrap is a failed test, with its location.
 
@@ -97,6 +98,40 @@ async fn the_next_step_goes_to_the_worker_that_finished_the_last_and_a_copy_neve
     );
     let deployment = stack.deployment(&deployment_id).await;
     assert_eq!(deployment["status"], "Success", "{deployment:#}");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_queued_behind_another_starts_on_the_worker_that_finished_it() {
+    let stack = TestStack::start().await;
+    stack.create_environment("Dev").await;
+    stack
+        .create_project(
+            &json!({ "name": "Lined Up", "steps": [{ "name": "Wait", "script": "sleep 1" }] }),
+        )
+        .await;
+    stack.create_release("Lined Up", "1.0.0").await;
+    let ahead = stack.deploy("Lined Up", "1.0.0", "Dev").await;
+    let behind = stack.deploy("Lined Up", "1.0.0", "Dev").await;
+    stack.wait_for(&ahead, DeploymentStatus::Success).await;
+    let deployment = stack.wait_for(&behind, DeploymentStatus::Success).await;
+    let log = log_text(&deployment);
+    assert!(log.contains("finished; starting"), "it was queued:\n{log}");
+    assert!(log.contains("started on worker test-worker"), "{log}");
+    let db = stack.db().await;
+    let chained: i64 = db
+        .query_one(
+            "SELECT count(*) FROM outbox
+             WHERE kind = 'chained_job' AND payload->'job'->>'deployment_id' = $1",
+            &[&behind],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        chained, 1,
+        "its step went to the worker that finished the one ahead"
+    );
     stack.stop().await;
 }
 

@@ -73,7 +73,7 @@ fn keep(
     }
     if child == 0 {
         let error = match become_user(uid, gid) {
-            Ok(()) => std::process::Command::new(program).args(args).exec(),
+            Ok(()) => exec_when_not_busy(program, args),
             Err(error) => error,
         };
         eprintln!("ferry-helper launch: cannot start {program}: {error}");
@@ -112,6 +112,20 @@ fn keep(
         i32::from(LAUNCH_FAILED)
     };
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(LAUNCH_FAILED)))
+}
+
+/// `exec`s `program`, trying again for a moment while its file is busy (`ETXTBSY`: a program
+/// written just now can still be open for writing in a process the worker forked in that
+/// instant). Returns only the error that ended the tries.
+fn exec_when_not_busy(program: &str, args: &[String]) -> io::Error {
+    for tries in 1..=50 {
+        let error = std::process::Command::new(program).args(args).exec();
+        if error.raw_os_error() != Some(libc::ETXTBSY) {
+            return error;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2 * tries));
+    }
+    io::Error::from_raw_os_error(libc::ETXTBSY)
 }
 
 /// In PID 1 of the new namespace: from root to the script user with nothing left to gain.

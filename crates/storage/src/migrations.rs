@@ -56,6 +56,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "state version",
         include_str!("../migrations/0012_state_version.sql"),
     ),
+    (
+        13,
+        "log lines without foreign keys",
+        include_str!("../migrations/0013_log_lines_without_foreign_keys.sql"),
+    ),
 ];
 
 /// An arbitrary constant: the advisory lock that serialises concurrent migrators.

@@ -1,12 +1,14 @@
 //! Chained claims from the worker's side (ARCHITECTURE.md, "Chained claims"): with the result
-//! of a step it ran on its own host, the worker offers to run the deployment's next step and
+//! of a step it ran on its own host, the worker offers to run the next step (of that
+//! deployment, or the first of the next one queued for its project and environment) and
 //! keeps the finished step's slot for it. The API grants the offer in the result's own
 //! transaction and sends the next job to this worker's private queue, where it starts at
 //! once, without a claim of its own; or it declines, and the slot is freed.
 //!
 //! An offer is spent by the first job or refusal that names it, so a copy of a chained job
-//! (the relay sending one the API had sent already) never runs a step twice. A stop for the
-//! deployment heard while an offer is open spends the job it brings. An offer nobody answers
+//! (the relay sending one the API had sent already) never runs a step twice. A stop heard
+//! while an offer is open, for the attempt its job then brings, keeps that job from running
+//! (a cancel can commit between the grant and the job's arrival). An offer nobody answers
 //! frees its slot after [`OFFER_PATIENCE`]; one whose private queue was lost (a reconnection)
 //! is forgotten at once, since its answer went to a queue that no longer exists.
 
@@ -15,7 +17,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferry_contracts::{ChainedJob, NextClaim, StepJob};
-use ferry_domain::DeploymentId;
 use tokio::sync::OwnedSemaphorePermit;
 use uuid::Uuid;
 
@@ -31,15 +32,16 @@ pub(crate) struct Offers {
     open: Mutex<HashMap<Uuid, Offer>>,
 }
 
+/// The most stops an open offer remembers (stops go to every worker; an offer is open for
+/// milliseconds). Past it, the job the offer brings is not run, to be safe.
+const STOPS_REMEMBERED: usize = 1024;
+
 struct Offer {
-    deployment_id: DeploymentId,
-    /// The attempt whose result carried the offer (a stop for it says nothing of the next).
-    after: AttemptKey,
     /// The finished step's slot, kept for the next one.
     permit: OwnedSemaphorePermit,
     made: Instant,
-    /// Set when a stop for the deployment arrived while the offer was open.
-    stopped: bool,
+    /// The attempts stopped while the offer was open.
+    stops: Vec<AttemptKey>,
 }
 
 impl Offers {
@@ -62,11 +64,9 @@ impl Offers {
         open.insert(
             claim_id,
             Offer {
-                deployment_id: job.deployment_id,
-                after: (job.step_run_id, job.attempt),
                 permit,
                 made: Instant::now(),
-                stopped: false,
+                stops: Vec::new(),
             },
         );
         Some(NextClaim {
@@ -86,13 +86,12 @@ impl Offers {
             .is_some()
     }
 
-    /// A stop for an attempt of `deployment_id`: the job an open offer for it brings is not
-    /// run, unless the stop is for the attempt that made the offer (finished already).
-    pub(crate) fn stop(&self, deployment_id: DeploymentId, attempt: AttemptKey) {
+    /// A stop for `attempt`: if an open offer's job brings it, it is not run.
+    pub(crate) fn stop(&self, attempt: AttemptKey) {
         if let Ok(mut open) = self.open.lock() {
             for offer in open.values_mut() {
-                if offer.deployment_id == deployment_id && offer.after != attempt {
-                    offer.stopped = true;
+                if offer.stops.len() <= STOPS_REMEMBERED {
+                    offer.stops.push(attempt);
                 }
             }
         }
@@ -125,15 +124,11 @@ pub(crate) fn start(context: &Arc<WorkerContext>, chained: ChainedJob) {
         tracing::info!(step_run_id = %job.step_run_id, attempt = job.attempt, "a chained job for an offer this worker no longer holds; dropped");
         return;
     };
-    if offer.deployment_id != job.deployment_id {
-        tracing::warn!(step_run_id = %job.step_run_id, "a chained job for another deployment than its offer's; dropped");
-        return;
-    }
-    if offer.stopped {
-        tracing::info!(step_run_id = %job.step_run_id, attempt = job.attempt, "a chained job of a deployment stopped meanwhile; not run");
-        return;
-    }
     let key = (job.step_run_id, job.attempt);
+    if offer.stops.contains(&key) || offer.stops.len() > STOPS_REMEMBERED {
+        tracing::info!(step_run_id = %job.step_run_id, attempt = job.attempt, "a chained job stopped before it arrived; not run");
+        return;
+    }
     let stop = Stop::default();
     {
         let Ok(mut running) = context.running.lock() else {

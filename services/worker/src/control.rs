@@ -115,9 +115,7 @@ pub(crate) async fn listen(
             tracing::warn!("ignoring a control message that is not a stop message");
             continue;
         };
-        context
-            .offers
-            .stop(stop.deployment_id, (stop.step_run_id, stop.attempt));
+        context.offers.stop((stop.step_run_id, stop.attempt));
         let held = context.running.lock().ok().and_then(|running| {
             running
                 .get(&(stop.step_run_id, stop.attempt))

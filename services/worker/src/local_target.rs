@@ -156,6 +156,9 @@ fn prepare(
         std::io::Write::write_all(&mut file, bytes)?;
         file.sync_all()?;
         std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o755))?;
+        // Closed before it is put in place: a file still open for writing cannot be run
+        // (`ETXTBSY`) by a run that finds it there.
+        drop(file);
         std::fs::rename(&partial, &program)?;
     }
     Ok(program)

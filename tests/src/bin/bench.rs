@@ -12,10 +12,10 @@
 //!   them (32 requests in flight, spread over 64 projects because one project deploys to one
 //!   environment one deployment at a time) and finished by the worker;
 //! - `in flight 500 deployments: all finished in X s, hop p50 Y ms`: 500 deployments of
-//!   `sleep 3` then `true` at once (125 projects × 4 environments, a stack of their own, the
-//!   worker in a process of its own with concurrency 500), created with 32 requests in flight;
-//!   X from the first create request to the last end, Y the step-to-step hop over all 500
-//!   (`bench/in_flight.rs`);
+//!   `sleep 12` then `true` all running at once (125 projects × 4 environments, a stack of
+//!   their own, the worker in a process of its own with concurrency 500), created one every
+//!   20 ms; X from the first create request to the last end, Y the step-to-step hop over all
+//!   500 (`bench/in_flight.rs`; how many ran at once goes to standard error);
 //! - `reads under load: X requests/s, p99 Y ms`: 16 read loops for 5 s, cycling through
 //!   `GET /api/deployments/{id}`, its `/log?after=0` and the status page `/deployments/{id}`,
 //!   while one-step deployments are created with 32 requests in flight; every answer must be

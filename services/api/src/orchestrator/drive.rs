@@ -11,7 +11,7 @@ use super::known::Known;
 use super::load::Loaded;
 use super::messages::{ChainTo, ChainedMessage};
 use super::persist::{Persisted, persist};
-use super::queue::start_next;
+use super::queue::start_next_offered;
 use super::replies;
 use crate::AppState;
 
@@ -36,6 +36,8 @@ pub struct Driven {
     /// when it ended (nothing changes it any more).
     known: Option<Known>,
     deployment_id: DeploymentId,
+    /// The states of the deployments it started (`None`: ended at once).
+    started: Vec<(DeploymentId, Option<Known>)>,
     /// The next step's job, granted to the worker that offered for it; the caller sends it
     /// after commit (ARCHITECTURE.md, "Chained claims").
     pub chained: Option<ChainedMessage>,
@@ -64,9 +66,14 @@ impl Driven {
         transaction: Transaction<'_>,
     ) -> Result<(), StorageError> {
         commit(state, transaction, self.wrote_outbox).await?;
-        match self.known {
-            Some(known) => state.known_states().remember(self.deployment_id, known),
-            None => state.known_states().forget(self.deployment_id),
+        let started = self.started.into_iter();
+        for (deployment_id, known) in
+            std::iter::once((self.deployment_id, self.known)).chain(started)
+        {
+            match known {
+                Some(known) => state.known_states().remember(deployment_id, known),
+                None => state.known_states().forget(deployment_id),
+            }
         }
         Ok(())
     }
@@ -96,16 +103,17 @@ pub async fn drive_offered(
 ) -> Result<Driven, CommandError> {
     let (transition, persisted) = drive_one_offered(state, client, loaded, command, offer).await?;
     let mut wrote_outbox = persisted.wrote_outbox;
+    let mut chained = persisted.chained;
+    let mut started = Vec::new();
     if let Some(when) = persisted.next_queued {
         let context = &loaded.context;
-        wrote_outbox |= start_next(
-            state,
-            client,
-            context.project_id,
-            context.environment_id,
-            when,
-        )
-        .await?;
+        // An offer this deployment did not take may start the next one in the line.
+        let offer = offer.filter(|_| chained.is_none());
+        let pair = (context.project_id, context.environment_id);
+        let line = start_next_offered(state, client, pair, when, offer).await?;
+        wrote_outbox |= line.wrote_outbox;
+        chained = chained.or(line.chained);
+        started = line.known;
     }
     let known = (!transition.deployment.status.is_terminal()).then(|| {
         let version = persisted.state_version.unwrap_or(loaded.state_version);
@@ -116,22 +124,14 @@ pub async fn drive_offered(
         wrote_outbox,
         known,
         deployment_id: loaded.deployment_id(),
-        chained: persisted.chained,
+        started,
+        chained,
     })
 }
 
-/// The machine and the persist step alone, for `queue.rs`, which starts the next deployment
-/// itself (in a loop, each under its savepoint).
-pub(super) async fn drive_one(
-    state: &AppState,
-    client: &impl GenericClient,
-    loaded: &Loaded,
-    command: Command,
-) -> Result<(Transition, Persisted), CommandError> {
-    drive_one_offered(state, client, loaded, command, None).await
-}
-
-async fn drive_one_offered(
+/// The machine and the persist step alone (with an offer to chain, if any), for `queue.rs`,
+/// which starts the next deployment itself (in a loop, each under its savepoint).
+pub(super) async fn drive_one_offered(
     state: &AppState,
     client: &impl GenericClient,
     loaded: &Loaded,

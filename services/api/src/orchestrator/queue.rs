@@ -10,10 +10,24 @@ use ferry_domain::deployment::{Command, NextQueued};
 use ferry_domain::{DeploymentId, EnvironmentId, ProjectId};
 use ferry_storage::{GenericClient, StorageError, deployment_queue};
 
-use super::drive::{CommandError, drive_one};
+use super::drive::{CommandError, Offer, drive_one_offered};
+use super::known::Known;
 use super::load::load_locked;
+use super::messages::ChainedMessage;
 use super::unreadable;
 use crate::AppState;
+
+/// What starting the line did.
+#[derive(Debug, Default)]
+pub struct Started {
+    /// Messages were written to the outbox for the relay.
+    pub wrote_outbox: bool,
+    /// The first step of a started deployment, chained to the offering worker.
+    pub chained: Option<ChainedMessage>,
+    /// The state each started deployment was left in (`None`: it ended at once), to keep
+    /// once the transaction commits (`known.rs`).
+    pub known: Vec<(DeploymentId, Option<Known>)>,
+}
 
 /// Starts the next queued deployment of the pair (and, should it finish at once, the ones
 /// after it). The caller holds the pair's lock. Returns whether the outbox was written.
@@ -24,15 +38,29 @@ pub async fn start_next(
     environment_id: EnvironmentId,
     when: NextQueued,
 ) -> Result<bool, StorageError> {
+    let started = start_next_offered(state, client, (project_id, environment_id), when, None);
+    Ok(started.await?.wrote_outbox)
+}
+
+/// [`start_next`], with the offer of the worker whose result made room: the started
+/// deployment's first step goes to that worker, already claimed, when it is for its pool
+/// (`drive.rs`).
+pub async fn start_next_offered(
+    state: &AppState,
+    client: &impl GenericClient,
+    (project_id, environment_id): (ProjectId, EnvironmentId),
+    when: NextQueued,
+    offer: Option<&Offer>,
+) -> Result<Started, StorageError> {
     if when == NextQueued::IfIdle
         && deployment_queue::active(client, project_id, environment_id)
             .await?
             .is_some()
     {
-        return Ok(false);
+        return Ok(Started::default());
     }
     let first = deployment_queue::next_queued(client, project_id, environment_id).await?;
-    start_line(state, client, project_id, environment_id, first).await
+    start_line(state, client, (project_id, environment_id), first, offer).await
 }
 
 /// Starts a deployment left queued with nothing active ahead of it (`rules::admit` names it),
@@ -44,18 +72,22 @@ pub async fn start_stranded(
     environment_id: EnvironmentId,
     stranded: DeploymentId,
 ) -> Result<bool, StorageError> {
-    start_line(state, client, project_id, environment_id, Some(stranded)).await
+    let pair = (project_id, environment_id);
+    Ok(start_line(state, client, pair, Some(stranded), None)
+        .await?
+        .wrote_outbox)
 }
 
-/// Starts `first`, and the next queued deployment each time one finishes at once.
+/// Starts `first`, and the next queued deployment each time one finishes at once; `offer`
+/// may claim the first step one of them dispatches.
 async fn start_line(
     state: &AppState,
     client: &impl GenericClient,
-    project_id: ProjectId,
-    environment_id: EnvironmentId,
+    (project_id, environment_id): (ProjectId, EnvironmentId),
     first: Option<DeploymentId>,
-) -> Result<bool, StorageError> {
-    let mut wrote_outbox = false;
+    offer: Option<&Offer>,
+) -> Result<Started, StorageError> {
+    let mut line = Started::default();
     let mut next = first;
     while let Some(deployment_id) = next {
         client.batch_execute("SAVEPOINT ferry_start_queued").await?;
@@ -66,9 +98,15 @@ async fn start_line(
                 return Ok(None); // not queued any more: nothing to start
             };
             let loaded = load_locked(client, locked.row?, locked.now, locked.state_version).await?;
-            drive_one(state, client, &loaded, Command::Start)
-                .await
-                .map(Some)
+            let offer = offer.filter(|_| line.chained.is_none());
+            let (transition, persisted) =
+                drive_one_offered(state, client, &loaded, Command::Start, offer).await?;
+            let after = &transition.deployment;
+            let known = (!after.status.is_terminal()).then(|| {
+                let version = persisted.state_version.unwrap_or(loaded.state_version);
+                loaded.known_after(version, &after.steps)
+            });
+            Ok(Some((known, persisted)))
         }
         .await;
         let finished_at_once = match started {
@@ -77,8 +115,12 @@ async fn start_line(
                     .batch_execute("RELEASE SAVEPOINT ferry_start_queued")
                     .await?;
                 match started {
-                    Some((_, persisted)) => {
-                        wrote_outbox |= persisted.wrote_outbox;
+                    Some((known, persisted)) => {
+                        line.wrote_outbox |= persisted.wrote_outbox;
+                        if persisted.chained.is_some() {
+                            line.chained = persisted.chained;
+                        }
+                        line.known.push((deployment_id, known));
                         persisted.next_queued.is_some()
                     }
                     None => true,
@@ -88,7 +130,7 @@ async fn start_line(
                 client
                     .batch_execute("ROLLBACK TO SAVEPOINT ferry_start_queued")
                     .await?;
-                wrote_outbox |= unreadable::cannot_start(
+                line.wrote_outbox |= unreadable::cannot_start(
                     state,
                     client,
                     deployment_id,
@@ -109,7 +151,7 @@ async fn start_line(
             None
         };
     }
-    Ok(wrote_outbox)
+    Ok(line)
 }
 
 /// Whether starting failed for a reason that will not pass on a retry: the machine refused,

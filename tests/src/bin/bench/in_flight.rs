@@ -1,8 +1,10 @@
-//! Many deployments in flight at once: each runs `sleep 3` then `true`, one per project and
-//! environment (a pair runs one deployment at a time), all created as fast as the API takes
-//! them. Measures the time from the first create request to the last deployment's end, and
-//! the hop between the two steps (the worker's finish stamp of step 1 to its start stamp of
-//! step 2) while every deployment finishes its first step at about the same moment.
+//! Many deployments in flight at once: each runs `sleep 12` then `true`, one per project and
+//! environment (a pair runs one deployment at a time), created at a steady pace (500 in
+//! about ten seconds, [`CREATE_EVERY`]), so all are running at once before the first one's
+//! sleep ends, and their first steps then end at that same pace. Measures the time from the
+//! first create request to the last deployment's end, the most deployments running at once
+//! (sampled), and the hop between the two steps (the worker's finish stamp of step 1 to its
+//! start stamp of step 2) while the others are in flight.
 //!
 //! Runs on a stack of its own with the worker in a process of its own (concurrency at least
 //! the number of deployments), so the bench process's memory is the API's (and the bench's
@@ -22,8 +24,11 @@ use crate::workers;
 /// Environments the deployments are spread over (projects: as many as it then takes).
 const ENVIRONMENTS: usize = 4;
 
-/// Create requests kept in flight.
-const IN_FLIGHT_REQUESTS: usize = 32;
+/// One create request this often: a pace the box sustains beside the hops it causes.
+const CREATE_EVERY: Duration = Duration::from_millis(20);
+
+/// The first step's sleep: longer than creating all of them takes.
+const SLEEP_SECONDS: u64 = 12;
 
 const PREFIX: &str = "Wide";
 
@@ -35,6 +40,8 @@ pub struct InFlight {
     pub created_in: Duration,
     pub hop_p50: f64,
     pub hop_p99: f64,
+    /// The most deployments seen running at once.
+    pub peak_running: i64,
     /// The bench process's `(VmRSS, VmHWM)` in MiB before the first request and once all ended.
     pub memory_before: (f64, f64),
     pub memory_after: (f64, f64),
@@ -60,10 +67,11 @@ impl InFlight {
             "no"
         };
         eprintln!(
-            "in flight: hop p50 {:.1} ms (p99 {:.1} ms) beside idle p50 {idle_hop_p50:.1} ms: within 2× idle: {within}; created in {:.1} s",
+            "in flight: hop p50 {:.1} ms (p99 {:.1} ms) beside idle p50 {idle_hop_p50:.1} ms: within 2× idle: {within}; created in {:.1} s; at most {} running at once",
             self.hop_p50,
             self.hop_p99,
             self.created_in.as_secs_f64(),
+            self.peak_running,
         );
         eprintln!(
             "in flight: bench process (the API; its worker runs apart) VmRSS {:.0} MiB before, {:.0} MiB peak, {:.0} MiB after; VmHWM {:.0} → {:.0} MiB; phase {:.1} s",
@@ -135,7 +143,7 @@ async fn measure(stack: &TestStack, count: usize) -> anyhow::Result<InFlight> {
                     "name": name,
                     "lifecycle": "Flat",
                     "steps": [
-                        { "name": "Sleep", "script": "sleep 3" },
+                        { "name": "Sleep", "script": format!("sleep {SLEEP_SECONDS}") },
                         { "name": "Then", "script": "true" },
                     ],
                 })
@@ -157,11 +165,15 @@ async fn measure(stack: &TestStack, count: usize) -> anyhow::Result<InFlight> {
     let memory_before = memory_mib()?;
     let sampling = CancellationToken::new();
     let sampler = tokio::spawn(peak_rss_mib(sampling.clone()));
+    let counting = CancellationToken::new();
+    let counter = tokio::spawn(peak_running(stack.db().await, counting.clone()));
     let first_request = chrono::Utc::now();
     let started = Instant::now();
-    api.deploy_all(&pairs, IN_FLIGHT_REQUESTS).await?;
+    deploy_paced(&api, &pairs).await?;
     let created_in = started.elapsed();
     wait_all_succeeded(&db, PREFIX, count, Duration::from_secs(600)).await?;
+    counting.cancel();
+    let peak_running = counter.await.context("the running counter panicked")??;
     let memory_after = memory_mib()?;
     sampling.cancel();
     let peak_rss = sampler.await.context("the memory sampler panicked")??;
@@ -199,9 +211,49 @@ async fn measure(stack: &TestStack, count: usize) -> anyhow::Result<InFlight> {
         created_in,
         hop_p50: percentile(&mut hops, 0.5),
         hop_p99: percentile(&mut hops, 0.99),
+        peak_running,
         memory_before,
         memory_after,
         peak_rss,
         took: Duration::ZERO,
     })
+}
+
+/// Creates one deployment per pair, one request every [`CREATE_EVERY`] (each in a task of its
+/// own, so a slow answer does not slow the pace).
+async fn deploy_paced(api: &Api, pairs: &[(String, String)]) -> anyhow::Result<()> {
+    let mut ticks = tokio::time::interval(CREATE_EVERY);
+    let mut requests = tokio::task::JoinSet::new();
+    for (project, environment) in pairs {
+        ticks.tick().await;
+        let (api, project, environment) = (api.clone(), project.clone(), environment.clone());
+        requests.spawn(async move { api.deploy(&project, &environment).await });
+    }
+    while let Some(created) = requests.join_next().await {
+        created.context("a create request panicked")??;
+    }
+    Ok(())
+}
+
+/// The most deployments of this phase seen `Running` at once, sampled every 200 ms until
+/// `stop`.
+async fn peak_running(db: tokio_postgres::Client, stop: CancellationToken) -> anyhow::Result<i64> {
+    let pattern = format!("{PREFIX} %");
+    let mut peak = 0;
+    while !stop.is_cancelled() {
+        let running: i64 = db
+            .query_one(
+                "SELECT count(*) FROM deployments d JOIN projects p ON p.project_id = d.project_id
+                 WHERE p.name LIKE $1 AND d.status = 'Running'",
+                &[&pattern],
+            )
+            .await?
+            .get(0);
+        peak = peak.max(running);
+        tokio::select! {
+            () = stop.cancelled() => {}
+            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+    }
+    Ok(peak)
 }
