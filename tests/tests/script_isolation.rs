@@ -149,3 +149,68 @@ test -e "$account_home/.planted" && echo "probe: found it in the account home" |
     assert!(looked.contains("probe: account home clean"), "{looked}");
     stack.stop().await;
 }
+
+/// An audit library for the dynamic loader that appends the user id of every program that
+/// loads it to `marker`.
+fn audit_library(folder: &std::path::Path, marker: &std::path::Path) -> std::path::PathBuf {
+    let source = folder.join("audit.c");
+    let library = folder.join("audit.so");
+    std::fs::write(
+        &source,
+        format!(
+            "#include <stdio.h>\n#include <unistd.h>\n\
+             unsigned int la_version(unsigned int version) {{\n\
+               FILE *marker = fopen(\"{}\", \"a\");\n\
+               if (marker) {{ fprintf(marker, \"%d\\n\", (int) getuid()); fclose(marker); }}\n\
+               return version;\n\
+             }}\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    let built = std::process::Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&library)
+        .arg(&source)
+        .status()
+        .unwrap();
+    assert!(built.success(), "cc could not build the audit library");
+    std::fs::set_permissions(&library, std::fs::Permissions::from_mode(0o755)).unwrap();
+    library
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loader_variable_from_a_project_reaches_no_root_process() {
+    // The launcher that starts a script runs as root: a project variable named `LD_AUDIT`
+    // (or `GLIBC_TUNABLES`, …) in its environment would have the loader run the variable's
+    // library as root before anything else.
+    let stack = TestStack::start().await;
+    let marker = stack.scripts_folder.path().join("loaded-by");
+    let library = audit_library(stack.scripts_folder.path(), &marker);
+    std::fs::write(&marker, "").unwrap();
+    std::fs::set_permissions(&marker, std::fs::Permissions::from_mode(0o666)).unwrap();
+    stack.create_environment("Dev").await;
+    stack
+        .create_project(&json!({
+            "name": "Loader",
+            "variables": { "LD_AUDIT": library.display().to_string() },
+            "steps": [{ "name": "Plain", "script": "echo hello" }],
+        }))
+        .await;
+    stack.create_release("Loader", "1.0.0").await;
+    let id = stack.deploy("Loader", "1.0.0", "Dev").await;
+    stack.wait_for(&id, DeploymentStatus::Success).await;
+    let loaded_by = std::fs::read_to_string(&marker).unwrap();
+    let script_uid = ScriptUser::lookup(&script_user()).unwrap().uid.to_string();
+    // The script's own programs may load it (they run as the script user): that shows the
+    // variable was there to be read.
+    assert!(
+        loaded_by.lines().any(|uid| uid == script_uid),
+        "the script's bash never loaded the library: {loaded_by:?}"
+    );
+    assert!(
+        loaded_by.lines().all(|uid| uid == script_uid),
+        "a process of another user (root: the launcher) loaded the project's library: {loaded_by:?}"
+    );
+    stack.stop().await;
+}

@@ -245,6 +245,10 @@ pub enum StepEventBody {
     },
 }
 
+/// How a worker hands `ferry-helper launch` (run as root) the environment of the program it
+/// starts: `FERRY_LAUNCH_ENV_<n>=NAME=value`, names the dynamic loader never reads.
+pub const LAUNCH_ENV_PREFIX: &str = "FERRY_LAUNCH_ENV_";
+
 /// A worker's offer, sent with a result, to run the next step of the same deployment: the
 /// API grants it in the result's own transaction, so the next step starts without a claim
 /// of its own.

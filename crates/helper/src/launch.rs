@@ -16,12 +16,17 @@
 //! The child empties the capability bounding set (while it still may), drops every
 //! supplementary group, switches group and user, empties the inheritable, permitted,
 //! effective and ambient sets, sets `no_new_privs`, asks for `SIGKILL` when the keeper dies
-//! (a change of user clears the request, so it comes after), and `exec`s the program with the
-//! environment the worker gave the keeper. The worker kills the keeper's process group to
-//! stop a step: the keeper and PID 1 of the namespace die, and with it the namespace.
+//! (a change of user clears the request, so it comes after; a pipe from the keeper tells it
+//! whether the keeper died before that), and `exec`s the program with the environment the
+//! worker gave in `FERRY_LAUNCH_ENV_<n>=NAME=value` variables: the keeper runs as root, so
+//! its own environment holds nothing the dynamic loader reads (`LD_AUDIT`,
+//! `GLIBC_TUNABLES`, …), and it refuses to run with any other variable set. The worker kills
+//! the keeper's process group to stop a step: the keeper and PID 1 of the namespace die, and
+//! with it the namespace.
 
 #![allow(unsafe_code)] // Each block is system calls on integers and stack values.
 
+use std::ffi::OsString;
 use std::io;
 use std::os::unix::process::CommandExt;
 use std::process::ExitCode;
@@ -29,8 +34,9 @@ use std::process::ExitCode;
 /// Exit status when the launch itself failed (as a shell says "command not found").
 const LAUNCH_FAILED: u8 = 127;
 
-/// Runs `launch` with its arguments (after the word `launch`).
-pub fn main(args: &[String]) -> ExitCode {
+/// Runs `launch` with its arguments (after the word `launch`) and its own environment
+/// (`config::launch_environment`).
+pub fn main(args: &[String], environment: Result<Vec<(OsString, OsString)>, String>) -> ExitCode {
     let (Some(worker), Some(uid), Some(gid), Some(program)) = (
         args.first().and_then(|pid| pid.parse::<libc::pid_t>().ok()),
         args.get(1).and_then(|uid| uid.parse::<libc::uid_t>().ok()),
@@ -40,7 +46,14 @@ pub fn main(args: &[String]) -> ExitCode {
         eprintln!("usage: ferry-helper launch <worker pid> <uid> <gid> <program> [args…]");
         return ExitCode::from(2);
     };
-    match keep(worker, uid, gid, program, &args[4..]) {
+    let environment = match environment {
+        Ok(environment) => environment,
+        Err(why) => {
+            eprintln!("ferry-helper launch: {why}");
+            return ExitCode::from(2);
+        }
+    };
+    match keep(worker, (uid, gid), program, &args[4..], &environment) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("ferry-helper launch: {error}");
@@ -51,20 +64,24 @@ pub fn main(args: &[String]) -> ExitCode {
 
 fn keep(
     worker: libc::pid_t,
-    uid: libc::uid_t,
-    gid: libc::gid_t,
+    (uid, gid): (libc::uid_t, libc::gid_t),
     program: &str,
     args: &[String],
+    environment: &[(OsString, OsString)],
 ) -> io::Result<ExitCode> {
     if uid == 0 {
         return Err(io::Error::other("refusing to launch a program as root"));
     }
+    // The child learns whether the keeper is still there when its own death signal is set:
+    // the keeper holds the write end until it exits.
+    let mut alive = [0 as libc::c_int; 2];
     // SAFETY: system calls on integers; `fork` in a single-threaded process.
     let child = unsafe {
         check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0))?;
         if libc::getppid() != worker {
             return Err(io::Error::other("the worker that asked is gone"));
         }
+        check(libc::pipe2(alive.as_mut_ptr(), libc::O_CLOEXEC))?;
         check(libc::unshare(libc::CLONE_NEWPID))?;
         libc::fork()
     };
@@ -72,20 +89,25 @@ fn keep(
         return Err(io::Error::last_os_error());
     }
     if child == 0 {
-        let error = match become_user(uid, gid) {
-            Ok(()) => exec_when_not_busy(program, args),
+        // SAFETY: closing this process's copy of the pipe's write end.
+        unsafe {
+            libc::close(alive[1]);
+        }
+        let error = match become_user(uid, gid).and_then(|()| keeper_alive(alive[0])) {
+            Ok(()) => exec_when_not_busy(program, args, environment),
             Err(error) => error,
         };
         eprintln!("ferry-helper launch: cannot start {program}: {error}");
         std::process::exit(i32::from(LAUNCH_FAILED));
     }
     // The keeper holds none of the script's streams: the worker sees them close when the
-    // script and what it started close them.
-    // SAFETY: closing the three standard descriptors, which nothing here uses any more.
+    // script and what it started close them. It keeps the pipe's write end until it exits.
+    // SAFETY: closing descriptors nothing here uses any more.
     unsafe {
         for descriptor in 0..3 {
             libc::close(descriptor);
         }
+        libc::close(alive[0]);
     }
     let mut status = 0;
     loop {
@@ -117,9 +139,17 @@ fn keep(
 /// `exec`s `program`, trying again for a moment while its file is busy (`ETXTBSY`: a program
 /// written just now can still be open for writing in a process the worker forked in that
 /// instant). Returns only the error that ended the tries.
-fn exec_when_not_busy(program: &str, args: &[String]) -> io::Error {
+fn exec_when_not_busy(
+    program: &str,
+    args: &[String],
+    environment: &[(OsString, OsString)],
+) -> io::Error {
     for tries in 1..=50 {
-        let error = std::process::Command::new(program).args(args).exec();
+        let error = std::process::Command::new(program)
+            .args(args)
+            .env_clear()
+            .envs(environment.iter().map(|(name, value)| (name, value)))
+            .exec();
         if error.raw_os_error() != Some(libc::ETXTBSY) {
             return error;
         }
@@ -128,10 +158,30 @@ fn exec_when_not_busy(program: &str, args: &[String]) -> io::Error {
     io::Error::from_raw_os_error(libc::ETXTBSY)
 }
 
+/// With its death signal set: whether the keeper is still there (its end of `pipe` open), so
+/// a keeper that died before the signal was asked for cannot leave this process behind.
+fn keeper_alive(pipe: libc::c_int) -> io::Result<()> {
+    let mut poll = libc::pollfd {
+        fd: pipe,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: polls one descriptor of this process without waiting.
+    let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+    if ready != 0 {
+        return Err(io::Error::other(
+            "the keeper died before the program started",
+        ));
+    }
+    Ok(())
+}
+
 /// In PID 1 of the new namespace: from root to the script user with nothing left to gain.
 fn become_user(uid: libc::uid_t, gid: libc::gid_t) -> io::Result<()> {
     // SAFETY: system calls on integers and stack values.
     unsafe {
+        // Asked for at once too (cleared by the change of user, so asked again below).
+        check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0))?;
         // Emptied while CAP_SETPCAP is still held; numbers past the kernel's last capability
         // answer EINVAL, which ends the walk.
         for capability in 0..64 {

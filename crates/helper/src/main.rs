@@ -55,7 +55,7 @@ fn main() -> ExitCode {
         }
         Some("launch") => {
             let args: Vec<String> = std::env::args().skip(2).collect();
-            ferry_helper::launch::main(&args)
+            ferry_helper::launch::main(&args, ferry_helper::config::launch_environment())
         }
         Some("stop") => {
             let (Ok(config), Some(run)) = (

@@ -184,7 +184,7 @@ async fn save_step_runs(
                  claim_id = u.claim_id,
                  dispatched_pool = coalesce(u.dispatched_pool, s.dispatched_pool),
                  heartbeat_at = CASE WHEN u.claimed_by IS NULL THEN NULL
-                                     WHEN s.claimed_by IS NULL THEN now()
+                                     WHEN s.claim_id IS DISTINCT FROM u.claim_id THEN now()
                                      ELSE s.heartbeat_at END
              FROM unnest($1::uuid[], $2::text[], $3::int4[], $4::int4[], $5::text[], $6::bool[],
                          $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::jsonb[],

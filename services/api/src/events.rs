@@ -16,6 +16,7 @@ use ferry_storage::StorageError;
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
+use crate::orchestrator::step_result::OfferOutcome;
 use crate::orchestrator::{Offer, claim, lease, step_log, step_result};
 use crate::senders::Senders;
 
@@ -129,7 +130,7 @@ async fn apply_result(state: &AppState, event: &StepEvent, offer: Option<Offer>)
         Ok(applied) => applied,
         Err(error) => return settled(state, event, Err(error)),
     };
-    if let Some(chained) = &applied.chained {
+    if let OfferOutcome::Granted(chained) = &applied.offer {
         let sent = send_private(
             state,
             &chained.reply_to,
@@ -147,7 +148,7 @@ async fn apply_result(state: &AppState, event: &StepEvent, offer: Option<Offer>)
                 state.outbox_written();
             }
         }
-    } else if applied.decline
+    } else if let OfferOutcome::Declined = applied.offer
         && let Some(offer) = &offer
     {
         let answer = ClaimAnswer {

@@ -32,6 +32,12 @@ pub(crate) async fn claim(context: &WorkerContext, job: &StepJob) -> Claimed {
     // granted attempt is not lost to its own redelivery. Another process (a restarted
     // worker) claims anew, and is refused an attempt that may have partly run.
     let claim_id = Uuid::new_v5(&context.instance, job.job_id.as_bytes());
+    claim_as(context, job, claim_id).await
+}
+
+/// [`claim`] under a given claim id (a chained job whose offer expired claims under the
+/// offer's id, `chain.rs`).
+pub(crate) async fn claim_as(context: &WorkerContext, job: &StepJob, claim_id: Uuid) -> Claimed {
     let (sender, mut answer) = oneshot::channel();
     if let Ok(mut claims) = context.claims.lock() {
         claims.insert(claim_id, sender);

@@ -58,16 +58,15 @@ impl ScriptUser {
             .ok_or_else(|| anyhow!("`getent passwd {name}` printed an entry that does not parse"))
     }
 
-    /// This user, with programs started by `launcher` (`ferry-helper`).
+    /// This user, with programs started by `launcher` (`ferry-helper`; see
+    /// [`trusted_launcher`]).
     pub fn launched_by(self, launcher: std::path::PathBuf) -> ScriptUser {
         ScriptUser { launcher, ..self }
     }
 
-    /// Start-up checks: the script user is neither root nor the worker's own user, the
-    /// launcher is the worker's alone to change, the worker can switch to the user, and the
-    /// user can reach the step folders under `deployments`.
+    /// Start-up checks: the script user is neither root nor the worker's own user, the worker
+    /// can switch to it, and it can reach the step folders under `deployments`.
     pub async fn check(&self, deployments: &Path) -> anyhow::Result<()> {
-        self.check_launcher()?;
         if self.uid == 0 {
             bail!(
                 "the script user `{}` is root; scripts must run as an unprivileged user",
@@ -86,13 +85,14 @@ impl ScriptUser {
                 self.name
             );
         }
-        let switched = self
-            .command("/usr/bin/test")
-            .arg("-x")
+        let mut test = self.command("/usr/bin/test");
+        test.arg("-x")
             .arg(deployments)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::piped());
+        crate::launch::seal_environment(&mut test);
+        let switched = test
             .output()
             .await
             .context("starting a program as the script user")?;
@@ -111,35 +111,6 @@ impl ScriptUser {
                     detail.trim()
                 },
             );
-        }
-        Ok(())
-    }
-
-    /// The launcher runs as root: a file (or a folder above it) that anyone but root or the
-    /// worker's user may change would let them run anything as root.
-    fn check_launcher(&self) -> anyhow::Result<()> {
-        use std::os::unix::fs::MetadataExt;
-        let worker_uid = std::fs::metadata("/proc/self")
-            .map(|metadata| metadata.uid())
-            .context("reading the worker's own user id")?;
-        let launcher = std::fs::canonicalize(&self.launcher).with_context(|| {
-            format!(
-                "the launcher {} (FERRY_HELPER_PATH, `ferry-helper`, built beside the worker)                  is missing",
-                self.launcher.display()
-            )
-        })?;
-        for path in launcher.ancestors() {
-            let found =
-                std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
-            let owner_ok = found.uid() == 0 || found.uid() == worker_uid;
-            let shared_sticky = found.is_dir() && found.mode() & 0o1000 != 0;
-            if !owner_ok || (found.mode() & 0o022 != 0 && !shared_sticky) {
-                bail!(
-                    "the launcher {} runs as root, but {} can be changed by other users;                      install `ferry-helper` where only root (or the worker's user) may write",
-                    launcher.display(),
-                    path.display()
-                );
-            }
         }
         Ok(())
     }
@@ -205,6 +176,39 @@ impl ScriptUser {
         }
         std::os::unix::fs::lchown(path, Some(self.uid), Some(self.gid))
     }
+}
+
+/// The launcher (`ferry-helper`, run as root) as the path to start it by: with no symbolic
+/// link left and no folder on the way that anyone but root or the worker's user may change
+/// (a sticky shared folder such as `/tmp` excepted), so nobody can swap the program the
+/// worker runs as root.
+pub fn trusted_launcher(path: &Path) -> anyhow::Result<std::path::PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let worker_uid = std::fs::metadata("/proc/self")
+        .map(|metadata| metadata.uid())
+        .context("reading the worker's own user id")?;
+    let launcher = std::fs::canonicalize(path).with_context(|| {
+        format!(
+            "the launcher {} (FERRY_HELPER_PATH: `ferry-helper`, by default beside the worker) \
+             is missing",
+            path.display()
+        )
+    })?;
+    for ancestor in launcher.ancestors() {
+        let found = std::fs::metadata(ancestor)
+            .with_context(|| format!("reading {}", ancestor.display()))?;
+        let owner_ok = found.uid() == 0 || found.uid() == worker_uid;
+        let shared_sticky = found.is_dir() && found.mode() & 0o1000 != 0;
+        if !owner_ok || (found.mode() & 0o022 != 0 && !shared_sticky) {
+            bail!(
+                "the launcher {} runs as root, but {} can be changed by other users; install \
+                 `ferry-helper` where only root (or the worker's user) may write",
+                launcher.display(),
+                ancestor.display()
+            );
+        }
+    }
+    Ok(launcher)
 }
 
 /// Creates a step folder that only the worker's user can enter (`0700`, the worker's own),
@@ -284,6 +288,32 @@ mod tests {
         );
         assert_eq!(parse_passwd_line("ferry-script:x:998"), None);
         assert_eq!(parse_passwd_line("a:x:-1:0::/:/bin/sh"), None);
+    }
+
+    #[test]
+    fn a_launcher_others_may_change_is_refused() {
+        let folder = tempfile::tempdir().unwrap();
+        let launcher = folder.path().join("ferry-helper");
+        std::fs::write(&launcher, b"#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&launcher, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let link = folder.path().join("link");
+        std::os::unix::fs::symlink(&launcher, &link).unwrap();
+        assert_eq!(
+            trusted_launcher(&link).unwrap(),
+            launcher.canonicalize().unwrap(),
+            "the path run is the file itself, not a link that could be pointed elsewhere"
+        );
+        std::fs::set_permissions(&launcher, std::fs::Permissions::from_mode(0o775)).unwrap();
+        let error = trusted_launcher(&launcher).unwrap_err().to_string();
+        assert!(error.contains("can be changed by other users"), "{error}");
+        std::fs::set_permissions(&launcher, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(folder.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let error = trusted_launcher(&launcher).unwrap_err().to_string();
+        assert!(
+            error.contains(&folder.path().display().to_string()),
+            "{error}"
+        );
+        assert!(trusted_launcher(&folder.path().join("missing")).is_err());
     }
 
     #[test]

@@ -7,8 +7,33 @@
 //! slower still (a `fork` of the worker copies its page tables, and each copy-on-write
 //! fault afterwards lands on the worker's own threads).
 
+use std::ffi::OsString;
 use std::io;
 use std::path::Path;
+
+/// The launcher runs as root: its own environment holds nothing the dynamic loader reads
+/// (`LD_AUDIT`, `GLIBC_TUNABLES`, … a project variable could name). The program's
+/// environment travels as `FERRY_LAUNCH_ENV_<n>=NAME=value`, which only the launcher reads,
+/// and becomes the program's own in its child (`ferry_contracts::LAUNCH_ENV_PREFIX`).
+pub fn seal_environment(command: &mut tokio::process::Command) {
+    let std = command.as_std_mut();
+    let pairs: Vec<OsString> = std
+        .get_envs()
+        .filter_map(|(name, value)| {
+            let mut pair = name.to_owned();
+            pair.push("=");
+            pair.push(value?);
+            Some(pair)
+        })
+        .collect();
+    std.env_clear();
+    for (index, pair) in pairs.into_iter().enumerate() {
+        std.env(
+            format!("{}{index}", ferry_contracts::LAUNCH_ENV_PREFIX),
+            pair,
+        );
+    }
+}
 
 /// The ids the program runs as.
 #[derive(Debug, Clone, Copy)]
@@ -18,7 +43,7 @@ pub struct Ids {
 }
 
 /// `program` started by `launcher` (`ferry-helper`) as `ids`; arguments go after it. The
-/// environment is the caller's to fill (the launcher passes it on as it is).
+/// environment is the caller's to fill; start it with [`spawn`], which seals it.
 pub fn command(launcher: &Path, ids: Ids, program: &str) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(launcher);
     command
@@ -34,7 +59,9 @@ pub fn command(launcher: &Path, ids: Ids, program: &str) -> tokio::process::Comm
 /// Spawns `command`, trying again for a moment while its program file is busy
 /// (`ETXTBSY`): a program written just now (the helper, on a local target) can still be open
 /// for writing in a process forked in the instant before the writer closed it.
+/// The environment is sealed first ([`seal_environment`]).
 pub async fn spawn(command: &mut tokio::process::Command) -> io::Result<tokio::process::Child> {
+    seal_environment(command);
     let mut tries = 0;
     loop {
         match command.spawn() {

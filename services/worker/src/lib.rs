@@ -138,8 +138,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .and_then(|()| isolation::create_passable(&config.work_root, &deployments))
         .and_then(|()| isolation::create_private(&config.work_root.join("packages")))
         .with_context(|| format!("creating the work folder {}", config.work_root.display()))?;
-    let script_user =
-        ScriptUser::lookup(&config.script_user)?.launched_by(config.helper_path.clone());
+    let script_user = ScriptUser::lookup(&config.script_user)?
+        .launched_by(isolation::trusted_launcher(&config.helper_path)?);
     script_user.check(&deployments).await?;
     // Leftover scratch files (a worker that died mid-step) are swept only by a worker that
     // has the work root to itself: another worker sharing it may be running those steps.

@@ -25,10 +25,19 @@ pub async fn stop_on_signal(shutdown: CancellationToken) {
     shutdown.cancel();
 }
 
+/// How long a stopping worker waits for its open offers' answers.
+const OFFERS_SETTLE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// After the worker stopped taking jobs: lets the running steps finish within the grace
 /// period, then stops the rest (each reports a failure saying so), and waits for their
 /// results to be sent.
 pub(crate) async fn finish_running_steps(context: &WorkerContext) {
+    // Offers made before the stop are answered first: a chained job they bring is claimed
+    // already and runs here (no new offers are made while stopping).
+    context
+        .offers
+        .settle(context.config.shutdown_grace.min(OFFERS_SETTLE))
+        .await;
     context.steps.close();
     let grace = context.config.shutdown_grace;
     if !context.steps.is_empty() {

@@ -21,10 +21,20 @@ pub(crate) const CONSUMER: &str = "api.step-events";
 pub struct Applied {
     /// Messages were written to the outbox for the relay: wake it.
     pub wrote_outbox: bool,
-    /// The next step's job, for the worker whose offer was granted: send it now.
-    pub chained: Option<ChainedMessage>,
-    /// The offer was considered and not taken: tell the worker, so it frees its slot.
-    pub decline: bool,
+    pub offer: OfferOutcome,
+}
+
+/// What became of the worker's offer to run the next step.
+#[derive(Debug, Default)]
+pub enum OfferOutcome {
+    /// None was made, or the event was a duplicate (whose first application may have
+    /// granted it): nothing to say.
+    #[default]
+    Unanswered,
+    /// Granted: send the next step's job to the worker now.
+    Granted(ChainedMessage),
+    /// Not taken: tell the worker, so it frees the slot it kept.
+    Declined,
 }
 
 /// Applies a `Finished` step event. `offer` is the worker's offer to run the next step, with
@@ -92,7 +102,10 @@ pub async fn apply(
         Locked::Unreadable { standing, .. } if standing.status.is_terminal() => {
             tracing::info!(%deployment_id, %step_run_id, "result for a finished deployment with damaged data: lines kept");
             transaction.commit().await?;
-            return Ok(Applied::default());
+            return Ok(Applied {
+                wrote_outbox: false,
+                offer: declined(offer),
+            });
         }
         // A running deployment that cannot be read cannot take its result: parked for an
         // operator (retrying cannot help).
@@ -135,9 +148,18 @@ pub async fn apply(
     }
     let applied = Applied {
         wrote_outbox: driven.wrote_outbox,
-        chained: driven.chained.clone(),
-        decline: offer.is_some() && driven.chained.is_none(),
+        offer: match &driven.chained {
+            Some(chained) => OfferOutcome::Granted(chained.clone()),
+            None => declined(offer),
+        },
     };
     driven.commit(state, transaction).await?;
     Ok(applied)
+}
+
+fn declined(offer: Option<&Offer>) -> OfferOutcome {
+    match offer {
+        Some(_) => OfferOutcome::Declined,
+        None => OfferOutcome::Unanswered,
+    }
 }
