@@ -23,16 +23,19 @@ pub async fn lock_project_environment(
     Ok(())
 }
 
-/// The project and environment of a deployment (they never change), read without a lock so
-/// the caller can take the project+environment lock before locking the deployment's row.
-/// Lock order everywhere: project+environment lock, deployment row, then its interruptions.
-pub async fn pair(
+/// The project and environment of a deployment (they never change), with their lock taken,
+/// in one statement, before the caller locks the deployment's row (one round trip on every
+/// result). `None` (and no lock) when the deployment does not exist. Lock order everywhere:
+/// project+environment lock, deployment row, then its interruptions.
+pub async fn lock_pair_of(
     client: &impl GenericClient,
     deployment_id: DeploymentId,
 ) -> Result<Option<(ProjectId, EnvironmentId)>, StorageError> {
     Ok(client
         .query_opt_cached(
-            "SELECT project_id, environment_id FROM deployments WHERE deployment_id = $1",
+            "SELECT project_id, environment_id,
+                    pg_advisory_xact_lock(hashtextextended(project_id::text || '/' || environment_id::text, 0))::text
+             FROM deployments WHERE deployment_id = $1",
             &[deployment_id.as_uuid()],
         )
         .await?

@@ -95,7 +95,7 @@ async fn handle(state: &AppState, senders: &Senders, delivery: &Delivery) -> Han
             let offer = next
                 .as_ref()
                 .and_then(|next| offer_of(state, delivery, &event, next));
-            return apply_result(state, &event, offer).await;
+            return apply_result(state, senders, &event, offer).await;
         }
     };
     settled(state, &event, applied)
@@ -125,12 +125,19 @@ fn offer_of(
 
 /// Applies a result; then sends the chained job to the worker whose offer was granted, or
 /// tells an offering worker there is none, so it frees the slot it kept.
-async fn apply_result(state: &AppState, event: &StepEvent, offer: Option<Offer>) -> Handled {
+async fn apply_result(
+    state: &AppState,
+    senders: &Senders,
+    event: &StepEvent,
+    offer: Option<Offer>,
+) -> Handled {
     let applied = match step_result::apply(state, event, offer.as_ref()).await {
         Ok(applied) => applied,
         Err(error) => return settled(state, event, Err(error)),
     };
     if let OfferOutcome::Granted(chained) = &applied.offer {
+        let (step_run_id, attempt) = chained.attempt;
+        senders.remember(step_run_id, attempt, chained.pool.clone());
         let sent = send_private(
             state,
             &chained.reply_to,

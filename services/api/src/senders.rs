@@ -29,6 +29,17 @@ pub struct Senders {
 }
 
 impl Senders {
+    /// Remembers the pool an attempt was sent to as it is sent (a chained job), so its first
+    /// event costs no lookup.
+    pub fn remember(&self, step_run_id: StepRunId, attempt: i32, pool: String) {
+        if let Ok(mut known) = self.known.lock() {
+            if known.len() >= REMEMBERED {
+                known.clear();
+            }
+            known.insert((step_run_id, attempt), pool);
+        }
+    }
+
     /// `Ok(Ok(()))` when the event may be applied; `Ok(Err(why))` when it came from another
     /// pool than its step's.
     pub async fn check(

@@ -92,12 +92,13 @@ pub async fn lock(
     known: &KnownStates,
     deployment_id: DeploymentId,
 ) -> Result<Option<Locked>, StorageError> {
-    // The pair never changes, so it is read before any lock is taken.
-    let Some((project_id, environment_id)) = deployment_queue::pair(client, deployment_id).await?
-    else {
+    // The pair never changes, so it is read (and locked) before the row is.
+    if deployment_queue::lock_pair_of(client, deployment_id)
+        .await?
+        .is_none()
+    {
         return Ok(None);
-    };
-    deployment_queue::lock_project_environment(client, project_id, environment_id).await?;
+    }
     lock_row(client, known, deployment_id).await
 }
 

@@ -70,6 +70,9 @@ pub struct ChainedMessage {
     pub message_id: Uuid,
     pub reply_to: String,
     pub payload: Vec<u8>,
+    /// The attempt it runs and the pool it was sent to (the sender check's answer for it).
+    pub attempt: (StepRunId, i32),
+    pub pool: String,
 }
 
 /// Puts the job for one attempt, already granted to the worker that offered for it, in the
@@ -84,6 +87,7 @@ pub async fn dispatch_chained(
 ) -> Result<ChainedMessage, StorageError> {
     let job = step_job(state, context, deployment, attempt, None)?;
     let message_id = job.job_id;
+    let run = (job.step_run_id, job.attempt);
     let chained = ChainedJob {
         claim_id: chain.claim_id,
         job,
@@ -104,6 +108,8 @@ pub async fn dispatch_chained(
         message_id,
         reply_to: chain.reply_to.clone(),
         payload,
+        attempt: run,
+        pool: context.worker_pool.as_str().to_owned(),
     })
 }
 

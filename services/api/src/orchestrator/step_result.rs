@@ -61,17 +61,21 @@ pub async fn apply(
     };
     let mut client = state.pool().get().await?;
     let transaction = client.transaction().await?;
-    if !processed::first_time(&transaction, CONSUMER, event.event_id).await? {
+    // A result may finish the deployment and start the next queued one: `lock` takes the
+    // project+environment lock first. The event's id is recorded in the same breath (the two
+    // statements travel together; a duplicate then only held the locks a moment).
+    let (deployment_id, step_run_id) = (event.deployment_id, event.step_run_id);
+    let (first_time, locked) = tokio::join!(
+        processed::first_time(&transaction, CONSUMER, event.event_id),
+        load::lock(&transaction, state.known_states(), deployment_id),
+    );
+    if !first_time? {
         tracing::debug!(event_id = %event.event_id, "duplicate step event ignored");
         transaction.commit().await?;
         return Ok(Applied::default());
     }
-    // A result may finish the deployment and start the next queued one: `lock` takes the
-    // project+environment lock first.
-    let (deployment_id, step_run_id) = (event.deployment_id, event.step_run_id);
-    let locked = load::lock(&transaction, state.known_states(), deployment_id)
-        .await?
-        .ok_or_else(|| StorageError::Missing(format!("deployment {deployment_id}")))?;
+    let locked =
+        locked?.ok_or_else(|| StorageError::Missing(format!("deployment {deployment_id}")))?;
     let belongs = match &locked {
         Locked::Readable(loaded) => loaded.locate(step_run_id).is_some(),
         Locked::Unreadable { .. } => {
