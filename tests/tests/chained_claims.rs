@@ -136,6 +136,52 @@ async fn a_deployment_queued_behind_another_starts_on_the_worker_that_finished_i
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_for_another_pool_is_not_chained_to_the_worker_that_offered() {
+    // The deployment queued behind moves to a pool no worker serves before it starts: the
+    // offer of the default pool's worker must not take its step.
+    let mut stack = TestStack::start().await;
+    stack.uses_worker_pool("elsewhere");
+    stack.create_environment("Dev").await;
+    let project = |pool: &str| {
+        json!({ "name": "Moving", "worker_pool": pool,
+                "steps": [{ "name": "Wait", "script": "sleep 1" }] })
+    };
+    stack.create_project(&project("default")).await;
+    stack.create_release("Moving", "1.0.0").await;
+    let ahead = stack.deploy("Moving", "1.0.0", "Dev").await;
+    let behind = stack.deploy("Moving", "1.0.0", "Dev").await;
+    let (status, answer) = stack
+        .put("/api/projects/Moving", &project("elsewhere"))
+        .await;
+    assert!(status.is_success(), "{answer}");
+    stack.wait_for(&ahead, DeploymentStatus::Success).await;
+    stack
+        .wait_for_log_line(&behind, "dispatched to worker pool `elsewhere`")
+        .await;
+    let db = stack.db().await;
+    let chained: i64 = db
+        .query_one(
+            "SELECT count(*) FROM outbox
+             WHERE kind = 'chained_job' AND payload->'job'->>'deployment_id' = $1",
+            &[&behind],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        chained, 0,
+        "a step of another pool went to this pool's worker"
+    );
+    let deployment = stack.deployment(&behind).await;
+    assert!(
+        !log_text(&deployment).contains("started on worker"),
+        "{deployment:#}"
+    );
+    stack.cancel(&behind).await;
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_offer_the_api_does_not_take_frees_the_workers_only_slot_at_once() {
     // One slot: a one-step deployment's result offers to run a next step there is not, and
     // the slot it keeps for it must come back with the refusal, not after the offer expires
