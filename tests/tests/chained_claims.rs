@@ -13,6 +13,22 @@ use ferry_tests::{
 };
 use serde_json::json;
 
+/// How many chained jobs the outbox holds for a deployment (jobs sent straight to the
+/// worker whose offer was granted).
+async fn chained_jobs(stack: &TestStack, deployment_id: &str) -> i64 {
+    stack
+        .db()
+        .await
+        .query_one(
+            "SELECT count(*) FROM outbox
+             WHERE kind = 'chained_job' AND payload->'job'->>'deployment_id' = $1",
+            &[&deployment_id],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_next_step_goes_to_the_worker_that_finished_the_last_and_a_copy_never_runs_twice() {
     let stack = TestStack::start().await;
@@ -118,16 +134,7 @@ async fn a_deployment_queued_behind_another_starts_on_the_worker_that_finished_i
     let log = log_text(&deployment);
     assert!(log.contains("finished; starting"), "it was queued:\n{log}");
     assert!(log.contains("started on worker test-worker"), "{log}");
-    let db = stack.db().await;
-    let chained: i64 = db
-        .query_one(
-            "SELECT count(*) FROM outbox
-             WHERE kind = 'chained_job' AND payload->'job'->>'deployment_id' = $1",
-            &[&behind],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let chained = chained_jobs(&stack, &behind).await;
     assert_eq!(
         chained, 1,
         "its step went to the worker that finished the one ahead"
@@ -158,16 +165,7 @@ async fn a_step_for_another_pool_is_not_chained_to_the_worker_that_offered() {
     stack
         .wait_for_log_line(&behind, "dispatched to worker pool `elsewhere`")
         .await;
-    let db = stack.db().await;
-    let chained: i64 = db
-        .query_one(
-            "SELECT count(*) FROM outbox
-             WHERE kind = 'chained_job' AND payload->'job'->>'deployment_id' = $1",
-            &[&behind],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let chained = chained_jobs(&stack, &behind).await;
     assert_eq!(
         chained, 0,
         "a step of another pool went to this pool's worker"

@@ -56,20 +56,10 @@ pub fn command(launcher: &Path, ids: Ids, program: &str) -> tokio::process::Comm
     command
 }
 
-/// Spawns `command`, trying again for a moment while its program file is busy
-/// (`ETXTBSY`): a program written just now (the helper, on a local target) can still be open
-/// for writing in a process forked in the instant before the writer closed it.
-/// The environment is sealed first ([`seal_environment`]).
-pub async fn spawn(command: &mut tokio::process::Command) -> io::Result<tokio::process::Child> {
+/// Spawns `command` (from [`command`]) with its environment sealed ([`seal_environment`]).
+/// A program file still busy the instant after it was written (a local target's helper) is
+/// the launcher's to wait for: it runs that program, not the worker.
+pub fn spawn(command: &mut tokio::process::Command) -> io::Result<tokio::process::Child> {
     seal_environment(command);
-    let mut tries = 0;
-    loop {
-        match command.spawn() {
-            Err(error) if error.raw_os_error() == Some(libc::ETXTBSY) && tries < 50 => {
-                tries += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(2 * tries)).await;
-            }
-            spawned => return spawned,
-        }
-    }
+    command.spawn()
 }

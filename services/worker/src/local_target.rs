@@ -59,7 +59,7 @@ pub(crate) async fn run(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    let mut child = crate::launch::spawn(&mut command).await.map_err(|error| {
+    let mut child = crate::launch::spawn(&mut command).map_err(|error| {
         format!(
             "starting ferry-helper as {}: {error} (retryable)",
             context.script_user.name.as_str()

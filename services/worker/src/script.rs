@@ -158,7 +158,7 @@ pub async fn run(run: ScriptRun<'_>, sink: &mut EventSink<'_>) -> StepOutcome {
         format!("Running script of step \"{}\"", job.step_name),
     );
     sink.flush_if_due().await;
-    let mut child = match crate::launch::spawn(&mut command).await {
+    let mut child = match crate::launch::spawn(&mut command) {
         Ok(child) => child,
         Err(error) => {
             return failed(

@@ -3,7 +3,7 @@
 //! project and environment, the next queued deployment of the pair starts in the same
 //! transaction, so no command can forget it.
 
-use ferry_domain::deployment::{Command, Effect, Refusal, Stale, Transition, settle};
+use ferry_domain::deployment::{Command, Refusal, Stale, Transition, settle};
 use ferry_domain::{ClaimId, DeploymentId};
 use ferry_storage::{GenericClient, StorageError, Transaction};
 
@@ -102,6 +102,7 @@ pub async fn drive_offered(
     offer: Option<&Offer>,
 ) -> Result<Driven, CommandError> {
     let (transition, persisted) = drive_one_offered(state, client, loaded, command, offer).await?;
+    let known = loaded.known_after(&transition, &persisted);
     let mut wrote_outbox = persisted.wrote_outbox;
     let mut chained = persisted.chained;
     let mut started = Vec::new();
@@ -115,10 +116,6 @@ pub async fn drive_offered(
         chained = chained.or(line.chained);
         started = line.known;
     }
-    let known = (!transition.deployment.status.is_terminal()).then(|| {
-        let version = persisted.state_version.unwrap_or(loaded.state_version);
-        loaded.known_after(version, &transition.deployment.steps)
-    });
     Ok(Driven {
         transition,
         wrote_outbox,
@@ -167,19 +164,7 @@ fn chain_next(
     if offer.pool != loaded.context.worker_pool.as_str() {
         return (transition, None);
     }
-    let dispatched: Vec<_> = transition
-        .effects
-        .iter()
-        .filter_map(|effect| match effect {
-            Effect::Dispatch {
-                step,
-                target,
-                attempt,
-            } => Some((*step, *target, *attempt)),
-            _ => None,
-        })
-        .collect();
-    let [(step, None, attempt)] = dispatched[..] else {
+    let [(step, None, attempt)] = transition.dispatches()[..] else {
         return (transition, None);
     };
     let claim = Command::Claim {

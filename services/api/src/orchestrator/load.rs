@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use ferry_domain::deployment::{
-    self, OpenInterruption, StepRun, StepSpec, TargetRef, TargetRun, Timestamp,
+    self, OpenInterruption, StepRun, StepSpec, TargetRef, TargetRun, Timestamp, Transition,
 };
 use ferry_domain::{DeploymentId, DeploymentStatus, InterruptionId, StepRunId};
 use ferry_storage::deployments::{self, Deployment, Standing};
@@ -14,6 +14,7 @@ use ferry_storage::interruptions::{self, Interruption};
 use ferry_storage::{GenericClient, StorageError, deployment_queue};
 
 use super::known::{Known, KnownStates};
+use super::persist::Persisted;
 use crate::context::DeploymentContext;
 
 /// A deployment loaded for a command: its state for the machine, and what the shell needs
@@ -56,14 +57,16 @@ impl Loaded {
     }
 
     /// What to keep of this deployment once a command's transaction commits: its state after
-    /// the command (`steps`), as of the version the command left (`known.rs`).
-    pub fn known_after(&self, state_version: i64, steps: &[StepRun]) -> Known {
-        Known {
-            state_version,
+    /// `transition`, as of the version `persisted` left (`known.rs`); `None` once it ended
+    /// (nothing changes it any more).
+    pub fn known_after(&self, transition: &Transition, persisted: &Persisted) -> Option<Known> {
+        let after = &transition.deployment;
+        (!after.status.is_terminal()).then(|| Known {
+            state_version: persisted.state_version.unwrap_or(self.state_version),
             step_run_ids: self.step_run_ids.clone(),
             target_run_ids: self.target_run_ids.clone(),
-            steps: steps.to_vec(),
-        }
+            steps: after.steps.to_vec(),
+        })
     }
 
     /// The step run row of a step, or of one target's run of it.

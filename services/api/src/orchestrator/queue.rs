@@ -101,12 +101,10 @@ async fn start_line(
             let offer = offer.filter(|_| line.chained.is_none());
             let (transition, persisted) =
                 drive_one_offered(state, client, &loaded, Command::Start, offer).await?;
-            let after = &transition.deployment;
-            let known = (!after.status.is_terminal()).then(|| {
-                let version = persisted.state_version.unwrap_or(loaded.state_version);
-                loaded.known_after(version, &after.steps)
-            });
-            Ok(Some((known, persisted)))
+            Ok(Some((
+                loaded.known_after(&transition, &persisted),
+                persisted,
+            )))
         }
         .await;
         let finished_at_once = match started {

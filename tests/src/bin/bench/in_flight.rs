@@ -13,7 +13,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use ferry_tests::{StackOptions, TestStack};
+use ferry_tests::TestStack;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -89,17 +89,7 @@ impl InFlight {
 /// unless every one ends `Success`.
 pub async fn in_flight(count: usize) -> anyhow::Result<InFlight> {
     let started = Instant::now();
-    let stack = TestStack::start_with(StackOptions {
-        worker: false,
-        notifier: false,
-        database_max_connections: 32,
-        event_concurrency: 32,
-        // The production default: a backlog of step events under this load must not cost
-        // leases the test stacks' 8 s would give up.
-        lease_seconds: 60,
-        ..StackOptions::default()
-    })
-    .await;
+    let stack = workers::stack_for_worker_processes().await;
     let workers = workers::start_workers(&stack, 1, count.max(64)).await;
     let outcome = match workers {
         Ok(workers) => {

@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use ferry_tests::{StackOptions, TestStack};
+use ferry_tests::TestStack;
 use serde_json::json;
 
 use crate::common::{Api, noop_projects, wait_all_succeeded};
@@ -52,15 +52,7 @@ pub async fn worker_scaling(deployments: usize) -> anyhow::Result<Vec<f64>> {
 }
 
 async fn run(worker_count: usize, deployments: usize) -> anyhow::Result<f64> {
-    let stack = TestStack::start_with(StackOptions {
-        worker: false,
-        notifier: false,
-        database_max_connections: 32,
-        event_concurrency: 32,
-        lease_seconds: 60,
-        ..StackOptions::default()
-    })
-    .await;
+    let stack = workers::stack_for_worker_processes().await;
     let outcome = match workers::start_workers(&stack, worker_count, CONCURRENCY_PER_WORKER).await {
         Ok(processes) => {
             let outcome = measure(&stack, worker_count, deployments).await;

@@ -111,6 +111,22 @@ impl WorkerProcess {
     }
 }
 
+/// A stack whose workers run in processes of their own (`start_workers`): no in-process
+/// worker or notifier, the API's pool and event concurrency as `ferry-bench` sets them, and
+/// the production lease (a backlog of step events under load must not cost leases the test
+/// stacks' 8 s would give up).
+pub async fn stack_for_worker_processes() -> TestStack {
+    TestStack::start_with(ferry_tests::StackOptions {
+        worker: false,
+        notifier: false,
+        database_max_connections: 32,
+        event_concurrency: 32,
+        lease_seconds: 60,
+        ..ferry_tests::StackOptions::default()
+    })
+    .await
+}
+
 /// Starts `count` workers of `concurrency` each and waits until all consume the stack's job
 /// queue, so no measurement includes a worker starting up.
 pub async fn start_workers(

@@ -31,6 +31,23 @@ pub struct Transition {
     pub stale: Option<Stale>,
 }
 
+impl Transition {
+    /// The runs this transition dispatches, in order: `(step, target, attempt)`.
+    pub fn dispatches(&self) -> Vec<(usize, Option<usize>, u32)> {
+        self.effects
+            .iter()
+            .filter_map(|effect| match effect {
+                Effect::Dispatch {
+                    step,
+                    target,
+                    attempt,
+                } => Some((*step, *target, *attempt)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
 /// Applies one command. Refused commands change nothing.
 pub fn transition(
     deployment: Deployment,

@@ -52,18 +52,7 @@ fn failure() -> StepOutcome {
 }
 
 fn dispatched(transition: &Transition) -> Vec<(usize, Option<usize>, u32)> {
-    transition
-        .effects
-        .iter()
-        .filter_map(|effect| match effect {
-            Effect::Dispatch {
-                step,
-                target,
-                attempt,
-            } => Some((*step, *target, *attempt)),
-            _ => None,
-        })
-        .collect()
+    transition.dispatches()
 }
 
 fn target_statuses(deployment: &Deployment, step: usize) -> Vec<StepStatus> {
